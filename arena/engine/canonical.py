@@ -1,0 +1,69 @@
+"""Canonical encoding of engine state, and the state hash.
+
+Two states are the same if and only if their canonical encodings are the same
+bytes. The encoding walks attrs instances, dicts (keys sorted), lists, tuples
+and scalars; anything else is a bug and raises, so that a stray float or
+object cannot slip into the state unnoticed. The hash (blake2b-256 of the
+encoding) is what replay tests compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import attrs
+
+
+def to_plain(obj: object) -> object:
+    """attrs instances -> dicts, tuples -> lists, recursively; scalars as is."""
+    if obj is None or isinstance(obj, (bool, int, str, bytes)):
+        return obj
+    if attrs.has(type(obj)):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in attrs.fields(type(obj))}
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted(to_plain(v) for v in obj)
+    raise TypeError(f"not allowed in engine state: {type(obj).__name__}")
+
+
+def _enc(obj: object, out: list[bytes]) -> None:
+    if obj is None:
+        out.append(b"N")
+    elif obj is True:
+        out.append(b"T")
+    elif obj is False:
+        out.append(b"F")
+    elif isinstance(obj, int):
+        out.append(b"i%d;" % obj)
+    elif isinstance(obj, str):
+        b = obj.encode()
+        out.append(b"s%d:" % len(b))
+        out.append(b)
+    elif isinstance(obj, bytes):
+        out.append(b"b%d:" % len(obj))
+        out.append(obj)
+    elif isinstance(obj, dict):
+        keys = sorted(obj, key=lambda k: (type(k).__name__, k))
+        out.append(b"d%d:" % len(keys))
+        for k in keys:
+            _enc(k, out)
+            _enc(obj[k], out)
+    elif isinstance(obj, list):
+        out.append(b"l%d:" % len(obj))
+        for v in obj:
+            _enc(v, out)
+    else:
+        raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+def encode(obj: object) -> bytes:
+    out: list[bytes] = []
+    _enc(to_plain(obj), out)
+    return b"".join(out)
+
+
+def state_hash(obj: object) -> str:
+    return hashlib.blake2b(encode(obj), digest_size=32).hexdigest()

@@ -1,0 +1,180 @@
+"""Everything that can change engine state arrives as one of these inputs.
+
+Client requests become inputs once the net layer has decoded and validated
+them (types and sizes); the engine then applies the game rules. Results of side
+tasks (a confirmed entry fee, a prompt, a score, a settled payout) come back as
+inputs too, so the journal of inputs is the complete history: replaying it
+from a snapshot rebuilds the state exactly.
+
+Inputs are frozen attrs classes holding only plain values (str, int, bytes,
+tuples), so they serialize losslessly for the journal (`to_record` /
+`from_record`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+from attrs import field, frozen
+
+# --- requests from a logged-in client --------------------------------------
+# `session` and `rid` address the reply; `wallet` is the authenticated player.
+
+
+@frozen
+class ClientInput:
+    session: str
+    rid: int
+    wallet: str
+
+
+@frozen
+class QueueJoin(ClientInput):
+    mode: str
+    tier: str
+
+
+@frozen
+class QueueLeave(ClientInput):
+    pass
+
+
+@frozen
+class RoastSubmit(ClientInput):
+    match: str
+    round: int
+    text: str
+    audio_url: str | None = None
+    # Wall-clock milliseconds at which the net layer received the request.
+    # Stamped outside the engine and journaled, so replay sees the same value.
+    at_ms: int = 0
+
+
+@frozen
+class ReactionSend(ClientInput):
+    match: str
+    emoji: str
+
+
+@frozen
+class MatchWatch(ClientInput):
+    match: str
+
+
+# --- facts reported by the net layer ----------------------------------------
+
+
+@frozen
+class PlayerDisconnected:
+    """The wallet has no live connection any more (its last one dropped)."""
+
+    wallet: str
+
+
+@frozen
+class PlayerReconnected:
+    """The wallet has a live connection again (login or session.resume)."""
+
+    wallet: str
+
+
+# --- results of side tasks ----------------------------------------------------
+
+
+@frozen
+class EntryFeePaid:
+    """The ledger moved `amount` from `wallet` into the escrow of `match`.
+
+    The engine accepts it if the match is still waiting for that player's fee;
+    otherwise it orders a refund, so money that reached escrow always leaves
+    it again.
+    """
+
+    match: str
+    wallet: str
+    amount: int
+    payment_id: str
+
+
+@frozen
+class TipSent:
+    """A tip was settled on the ledger; the engine only announces it."""
+
+    from_wallet: str
+    to_wallet: str
+    amount: int
+    fee: int
+    payment_id: str
+
+
+@frozen
+class PromptGenerated:
+    match: str
+    round: int
+    prompt: str
+    source: str = "embedded"
+
+
+@frozen
+class RoastScored:
+    match: str
+    round: int
+    wallet: str
+    savagery: int
+    creativity: int
+    delivery: int
+    relevance: int
+    commentary: str
+    judge: str = "embedded"
+
+
+@frozen
+class SettlementDone:
+    """The ledger carried out the settlement with this idempotency key."""
+
+    key: str
+    ok: bool = True
+    detail: str = ""
+
+
+Input = (
+    QueueJoin | QueueLeave | RoastSubmit | ReactionSend | MatchWatch
+    | PlayerDisconnected | PlayerReconnected | EntryFeePaid | TipSent
+    | PromptGenerated | RoastScored | SettlementDone
+)
+
+INPUT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        QueueJoin, QueueLeave, RoastSubmit, ReactionSend, MatchWatch,
+        PlayerDisconnected, PlayerReconnected, EntryFeePaid, TipSent,
+        PromptGenerated, RoastScored, SettlementDone,
+    )
+}
+
+
+def register_input(cls: type) -> type:
+    """Let a mode add its own input types to the journal's vocabulary."""
+    INPUT_TYPES[cls.__name__] = cls
+    return cls
+
+
+def to_record(inp: object) -> dict:
+    """A plain dict for the journal: {"t": type name, field: value, ...}."""
+    rec = {"t": type(inp).__name__}
+    for f in attrs.fields(type(inp)):
+        v = getattr(inp, f.name)
+        rec[f.name] = list(v) if isinstance(v, tuple) else v
+    return rec
+
+
+def from_record(rec: dict) -> object:
+    rec = dict(rec)
+    cls = INPUT_TYPES[rec.pop("t")]
+    kwargs = {}
+    for f in attrs.fields(cls):
+        if f.name in rec:
+            v = rec[f.name]
+            kwargs[f.name] = tuple(v) if isinstance(v, list) else v
+    return cls(**kwargs)

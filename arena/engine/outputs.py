@@ -1,0 +1,80 @@
+"""What `step` hands back: messages for clients and effects for side tasks.
+
+Messages (`Reply`, `Event`) go to the net layer, which encodes and batches
+them. Effects are requests to the slow outside world; each carries an
+idempotency key derived from the state (`payout:<match>` ...), so carrying one
+out twice does no harm, and its result comes back later as an input.
+"""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+
+@frozen
+class Reply:
+    """The one reply to request `rid` of `session`."""
+
+    session: str
+    rid: int
+    ok: bool
+    body: dict
+
+
+@frozen
+class Event:
+    """An event for every live session of each wallet in `to`."""
+
+    to: tuple[str, ...]
+    type: str
+    body: dict
+
+
+@frozen
+class Transfer:
+    """Move `amount` between ledger accounts.
+
+    Accounts are wallet addresses, `escrow:<match>`, or `fee:<name>` (the
+    platform's accounts); the ledger adapter maps them to real accounts.
+    """
+
+    source: str
+    dest: str
+    amount: int
+
+
+@frozen
+class Settle:
+    """Carry out these transfers atomically, at most once per `key`.
+
+    Money effects are released only after the journal entry of the tick that
+    made them is durable (write-ahead).
+    """
+
+    key: str
+    match: str
+    transfers: tuple[Transfer, ...]
+    reason: str
+
+
+@frozen
+class GeneratePrompt:
+    key: str
+    match: str
+    round: int
+    seed: int
+    used: tuple[str, ...]
+
+
+@frozen
+class ScoreRoast:
+    key: str
+    match: str
+    round: int
+    wallet: str
+    prompt: str
+    text: str
+    audio_url: str | None
+
+
+MONEY_EFFECTS = (Settle,)
