@@ -1,0 +1,91 @@
+"""The per-step context a mode's callbacks write into.
+
+A callback never returns messages or effects; it calls `reply`, `emit`,
+`effect` and `wake` on the context, and the core collects them in order. This
+keeps each callback a small function over plain state (the Nakama
+match-handler shape) while the framework owns timing and I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from . import rng
+from .errors import ArenaError
+from .outputs import Event, Reply, Settle
+from .state import EngineState
+
+
+class Ctx:
+    __slots__ = ("state", "tick", "config", "messages", "effects")
+
+    def __init__(self, state: EngineState, tick: int):
+        self.state = state
+        self.tick = tick
+        self.config = state.config
+        self.messages: list = []
+        self.effects: list = []
+
+    # --- messages -----------------------------------------------------------
+    def reply(self, inp, body: dict | None = None) -> None:
+        self.messages.append(Reply(inp.session, inp.rid, True, body if body is not None else {}))
+
+    def error(self, inp, code: str, message: str) -> None:
+        self.messages.append(Reply(inp.session, inp.rid, False, ArenaError(code, message).body()))
+
+    def emit(self, to, type_: str, body: dict) -> None:
+        to = tuple(to)
+        if to:
+            self.messages.append(Event(to, type_, body))
+
+    # --- effects ------------------------------------------------------------
+    def effect(self, eff) -> None:
+        if isinstance(eff, Settle):
+            if not eff.transfers:
+                return
+            self.state.unsettled[eff.key] = eff.match
+        self.effects.append(eff)
+
+    # --- time ---------------------------------------------------------------
+    def wake(self, match, at_tick: int) -> None:
+        """Call the mode's `tick` for `match` at `at_tick` (at the earliest next tick)."""
+        at_tick = max(at_tick, self.tick + 1)
+        if match.wake_at == at_tick:
+            return
+        match.wake_at = at_tick
+        timers = self.state.timers
+        slot = timers.get(at_tick)
+        if slot is None:
+            timers[at_tick] = [match.id]
+            heapq.heappush(self.state.timer_heap, at_tick)
+        else:
+            slot.append(match.id)
+
+    def ticks(self, ms: int) -> int:
+        return self.config.ticks(ms)
+
+    def ms_until(self, at_tick: int) -> int:
+        return max(0, self.config.ms(at_tick - self.tick))
+
+    # --- matches ------------------------------------------------------------
+    def new_match_id(self, mode: str) -> str:
+        n = self.state.match_counter
+        self.state.match_counter = n + 1
+        return f"{mode[:2]}-{rng.token(self.config.seed, 'match', n)}"
+
+    def bind(self, wallet: str, match_id: str, role: str) -> None:
+        self.state.bindings.setdefault(wallet, {})[match_id] = role
+
+    def unbind(self, wallet: str, match_id: str) -> None:
+        roles = self.state.bindings.get(wallet)
+        if roles is not None:
+            roles.pop(match_id, None)
+            if not roles:
+                del self.state.bindings[wallet]
+
+    def drop_match(self, match, wallets) -> None:
+        """Forget an ended match: no more timers, bindings or requests reach it."""
+        for wallet in wallets:
+            self.unbind(wallet, match.id)
+        match.wake_at = -1
+        self.state.matches.pop(match.id, None)

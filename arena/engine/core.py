@@ -1,0 +1,151 @@
+"""`step`: the one function that advances the whole game world by a tick.
+
+`step(state, tick, inputs) -> (messages, effects)` mutates `state` in place
+and is a deterministic function of the state and the inputs: no clock, no
+I/O, no global randomness. The tick loop in `arena.server` calls it once per
+tick, for every tick in order, and journals the inputs; replaying the journal
+from a snapshot with the same calls rebuilds the same state (same hash).
+
+Order within a tick: inputs first, in the order given, then the timers that
+are due. An input that arrives on a deadline's own tick therefore still
+counts.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from . import inputs as I
+from .canonical import state_hash
+from .config import EngineConfig
+from .context import Ctx
+from .errors import BAD_REQUEST, NOT_FOUND
+from .modes.roast import RoastMode
+from .outputs import Event, Settle, Transfer
+from .state import EngineState
+
+MODES = {m.name: m for m in (RoastMode(),)}
+
+
+def new_state(config: EngineConfig) -> EngineState:
+    state = EngineState(config=config)
+    for name, mode in MODES.items():
+        state.modes[name] = mode.setup(config)
+    return state
+
+
+def step(state: EngineState, tick: int, inputs) -> tuple[list, list]:
+    if tick <= state.tick and state.tick != 0:
+        raise ValueError(f"tick {tick} is not after {state.tick}")
+    state.tick = tick
+    ctx = Ctx(state, tick)
+    for inp in inputs:
+        _apply(ctx, inp)
+    _run_timers(ctx)
+    return ctx.messages, ctx.effects
+
+
+def _run_timers(ctx: Ctx) -> None:
+    state = ctx.state
+    heap = state.timer_heap
+    while heap and heap[0] <= ctx.tick:
+        at = heapq.heappop(heap)
+        for match_id in state.timers.pop(at, ()):
+            match = state.matches.get(match_id)
+            if match is not None and match.wake_at == at:
+                match.wake_at = -1
+                MODES[match.mode].tick(ctx, match)
+
+
+def _apply(ctx: Ctx, inp) -> None:
+    state = ctx.state
+    match_id = getattr(inp, "match", None)
+    if isinstance(inp, I.EntryFeePaid) and match_id not in state.matches:
+        # Money that reached the escrow of a match that is gone goes back.
+        ctx.effect(_late_refund(inp))
+        return
+    if isinstance(inp, I.TipSent):
+        ctx.emit(
+            dict.fromkeys((inp.from_wallet, inp.to_wallet)),
+            "tip:received",
+            {"from": inp.from_wallet, "to": inp.to_wallet, "amount": inp.amount, "fee": inp.fee},
+        )
+        return
+    if isinstance(inp, I.SettlementDone):
+        if inp.ok:
+            state.unsettled.pop(inp.key, None)
+        return
+    if isinstance(inp, (I.PlayerDisconnected, I.PlayerReconnected)):
+        for mode in MODES.values():
+            mode.route(ctx, inp)
+        for mid in list(state.bindings.get(inp.wallet, {})):
+            match = state.matches.get(mid)
+            if match is None:
+                continue
+            mode = MODES[match.mode]
+            if isinstance(inp, I.PlayerDisconnected):
+                mode.leave(ctx, match, inp.wallet)
+            else:
+                mode.rejoin(ctx, match, inp.wallet)
+        return
+    if isinstance(inp, I.QueueJoin):
+        mode = MODES.get(inp.mode)
+        if mode is None:
+            ctx.error(inp, BAD_REQUEST, f"unknown mode {inp.mode!r}")
+            return
+        mode.route(ctx, inp)
+        return
+    if match_id is not None:
+        match = state.matches.get(match_id)
+        if match is None:
+            if isinstance(inp, I.ClientInput):
+                ctx.error(inp, NOT_FOUND, f"no live match {match_id!r}")
+            else:
+                for mode in MODES.values():
+                    mode.orphan_input(ctx, inp)
+            return
+        MODES[match.mode].input(ctx, match, inp)
+        return
+    for mode in MODES.values():
+        if isinstance(inp, mode.routed_inputs):
+            mode.route(ctx, inp)
+            return
+    raise TypeError(f"no handler for input {type(inp).__name__}")
+
+
+def _late_refund(inp: I.EntryFeePaid) -> Settle:
+    return Settle(
+        key=f"refund:{inp.payment_id}",
+        match=inp.match,
+        transfers=(Transfer(f"escrow:{inp.match}", inp.wallet, inp.amount),),
+        reason="late_payment",
+    )
+
+
+# --- read-only queries for the net layer (between ticks) ---------------------
+
+
+def snapshot_event(state: EngineState, match_id: str, wallet: str) -> Event | None:
+    match = state.matches.get(match_id)
+    if match is None:
+        return None
+    ctx = Ctx(state, state.tick)
+    view = MODES[match.mode].snapshot(ctx, match, wallet)
+    return Event((wallet,), "match.snapshot", {"match": match_id, "tick": state.tick, "state": view})
+
+
+def matches_of(state: EngineState, wallet: str) -> list[str]:
+    return list(state.bindings.get(wallet, {}))
+
+
+def entry_quote(state: EngineState, match_id: str, wallet: str) -> int:
+    """The entry fee `wallet` owes `match_id` now; raises ArenaError otherwise."""
+    match = state.matches.get(match_id)
+    if match is None:
+        from .errors import ArenaError
+
+        raise ArenaError(NOT_FOUND, f"no live match {match_id!r}")
+    return MODES[match.mode].entry_quote(match, wallet)
+
+
+__all__ = ["MODES", "new_state", "step", "state_hash", "snapshot_event", "matches_of", "entry_quote"]

@@ -1,0 +1,34 @@
+"""The whole engine state: plain data, nothing else.
+
+Everything the engine knows lives here, so a snapshot is this object encoded,
+and the state hash (`arena.engine.canonical.state_hash`) identifies it.
+Matches are the modes' own attrs classes; the core only relies on `id`,
+`mode` and `wake_at`.
+"""
+
+from __future__ import annotations
+
+from attrs import define, field
+
+from .config import EngineConfig
+
+
+@define
+class EngineState:
+    config: EngineConfig
+    tick: int = 0
+    # Counts matches ever created; with the seed it names the next match.
+    match_counter: int = 0
+    matches: dict = field(factory=dict)  # match id -> the mode's match state
+    modes: dict = field(factory=dict)  # mode name -> the mode's shared state (queues)
+    # Timers: tick -> match ids to wake then, plus a heap of those ticks, so a
+    # tick visits only the matches that have something due (idle matches cost
+    # nothing). A match's `wake_at` says which of its entries is current;
+    # older entries are skipped when they come up.
+    timers: dict = field(factory=dict)
+    timer_heap: list = field(factory=list)
+    # wallet -> {match id: role} for every live match the wallet plays in or
+    # watches, so connection changes reach the right matches.
+    bindings: dict = field(factory=dict)
+    # Money effects issued and not yet reported done: key -> match id.
+    unsettled: dict = field(factory=dict)
