@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arena.ai.embedded import EmbeddedJudge
+from arena.ai.embedded import AUDIO_ONLY_COMMENTARY, EmbeddedJudge
 from arena.ai.heuristics import (
     BLOCKED_SAVAGERY_CAP,
     EMPTY_COMMENTARY,
@@ -271,7 +271,9 @@ async def test_answer_score_empty_roast_with_audio():
     )
     inp = await answer_score(judge, eff)
     assert (inp.savagery, inp.creativity, inp.delivery, inp.relevance) == (0, 0, 0, 0)
-    assert inp.commentary == EMPTY_COMMENTARY
+    assert inp.commentary == AUDIO_ONLY_COMMENTARY
+    no_audio = await answer_score(judge, attrs.evolve(eff, audio_url=None))
+    assert no_audio.commentary == EMPTY_COMMENTARY
 
 
 async def test_answer_prompt_rejects_empty_prompt_from_a_judge():

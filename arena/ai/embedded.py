@@ -10,9 +10,14 @@ for lack of a network, a key or a model.
 
 from __future__ import annotations
 
-from arena.ai.heuristics import score_text
+import attrs
+
+from arena.ai.heuristics import EMPTY_COMMENTARY, score_text
 from arena.ai.port import RoastScore
 from arena.ai.prompts import PROMPTS, pick_prompt
+
+
+AUDIO_ONLY_COMMENTARY = "Audio received, but this judge only scores text: no words, no points."
 
 
 class EmbeddedJudge:
@@ -41,8 +46,11 @@ class EmbeddedJudge:
         text: str,
         audio_url: str | None,
     ) -> RoastScore:
-        # Audio is not analysed: only the text is judged.
+        # Audio is not analysed: only the text is judged. An audio-only roast
+        # therefore scores zeros, but says why instead of "No roast submitted.".
         result = score_text(prompt, text)
+        if audio_url and result.commentary == EMPTY_COMMENTARY:
+            result = attrs.evolve(result, commentary=AUDIO_ONLY_COMMENTARY)
         self.scores += 1
         return result
 
