@@ -17,7 +17,7 @@ from .state import EngineState
 
 
 class Ctx:
-    __slots__ = ("state", "tick", "config", "messages", "effects")
+    __slots__ = ("state", "tick", "config", "messages", "effects", "in_timers")
 
     def __init__(self, state: EngineState, tick: int):
         self.state = state
@@ -25,6 +25,8 @@ class Ctx:
         self.config = state.config
         self.messages: list = []
         self.effects: list = []
+        # True once `step` runs the due timers (after the inputs).
+        self.in_timers = False
 
     # --- messages -----------------------------------------------------------
     def reply(self, inp, body: dict | None = None) -> None:
@@ -48,8 +50,13 @@ class Ctx:
 
     # --- time ---------------------------------------------------------------
     def wake(self, match, at_tick: int) -> None:
-        """Call the mode's `tick` for `match` at `at_tick` (at the earliest next tick)."""
-        at_tick = max(at_tick, self.tick + 1)
+        """Call the mode's `tick` for `match` at `at_tick`.
+
+        A tick already reached means: this tick's timer pass when called while
+        the inputs are applied (so an input never postpones a due timer), the
+        next tick when called from a timer callback.
+        """
+        at_tick = max(at_tick, self.tick + 1 if self.in_timers else self.tick)
         if match.wake_at == at_tick:
             return
         match.wake_at = at_tick

@@ -47,6 +47,7 @@ def step(state: EngineState, tick: int, inputs) -> tuple[list, list]:
 
 def _run_timers(ctx: Ctx) -> None:
     state = ctx.state
+    ctx.in_timers = True
     heap = state.timer_heap
     while heap and heap[0] <= ctx.tick:
         at = heapq.heappop(heap)
