@@ -1,0 +1,116 @@
+"""The ledger port: everything the server asks of the thing that holds money.
+
+Two implementations pass the same contract suite (`tests/ledger_contract.py`):
+`arena.chain.embedded.EmbeddedLedger`, an in-process stand-in for the chain
+(no real tokens), and a Solana ledger for production.
+
+Accounts
+--------
+Amounts are integers in base units. Account names are:
+
+- a wallet address (base58 ed25519 public key, see `arena.chain.keys`);
+- `escrow:<match_id>`: the pot of one match;
+- `fee:creator`, `fee:partner`, `fee:protocol`: the platform's accounts.
+
+The adapter maps these names onto whatever real accounts it uses.
+
+Payments signed by players
+--------------------------
+`build_entry` / `build_tip` return the message bytes `tx` the player signs
+with its wallet key; `confirm_entry` / `confirm_tip` take `tx` and the 64-byte
+signature and move the money. The same signed `tx` confirmed twice raises
+`ArenaError("duplicate")`; nothing is ever charged twice.
+
+Errors are `arena.engine.errors.ArenaError` with protocol codes:
+`bad_request` (malformed or mismatching request), `insufficient_funds`,
+`duplicate`, `payment_failed` (unknown/expired tx, bad signature, a
+settlement the ledger could not carry out), `not_allowed` (e.g. faucet off).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+from attrs import frozen
+
+from arena.engine.outputs import Settle
+
+Status = Literal["pending", "confirmed"]
+
+
+@frozen
+class PaymentResult:
+    """An entry fee moved (or on its way) from `wallet` into `escrow:<match>`."""
+
+    status: Status
+    payment_id: str
+    match: str
+    wallet: str
+    amount: int
+
+
+@frozen
+class TipResult:
+    """A tip: the tipper paid `amount`; the performer gets `amount - fee`."""
+
+    status: Status
+    payment_id: str
+    from_wallet: str
+    to_wallet: str
+    amount: int
+    fee: int
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """What the server needs from a ledger. All amounts are int base units."""
+
+    name: str
+
+    async def balance(self, wallet: str) -> int:
+        """The wallet's spendable balance."""
+        ...
+
+    async def faucet(self, wallet: str) -> int:
+        """Credit test money to `wallet`; returns the new balance.
+
+        Raises `ArenaError("not_allowed")` where no faucet is configured (or
+        the wallet has had enough).
+        """
+        ...
+
+    async def build_entry(self, wallet: str, match: str, amount: int) -> bytes:
+        """The message bytes `wallet` signs to pay `amount` into `escrow:<match>`."""
+        ...
+
+    async def confirm_entry(
+        self, wallet: str, match: str, amount: int, tx: bytes, signature: bytes
+    ) -> PaymentResult:
+        """Check the signed entry payment `tx` against the arguments and carry it out."""
+        ...
+
+    async def build_tip(self, wallet: str, to: str, amount: int, fee: int) -> bytes:
+        """The message bytes `wallet` signs to tip `to`: costs `amount`, of which
+        `fee` goes to `fee:protocol` and `amount - fee` to `to`."""
+        ...
+
+    async def confirm_tip(self, wallet: str, tx: bytes, signature: bytes) -> TipResult:
+        """Check the signed tip `tx` (it must be `wallet`'s) and carry it out."""
+        ...
+
+    async def settle(self, settle: Settle) -> None:
+        """Carry out all of `settle.transfers` atomically, at most once per `settle.key`.
+
+        A repeat of an already applied key is a no-op. If any transfer cannot
+        be made, nothing is applied, the key stays unused, and
+        `ArenaError("payment_failed")` is raised.
+        """
+        ...
+
+    async def account_balance(self, account: str) -> int:
+        """The balance of any account, incl. `escrow:` and `fee:` (operators, tests)."""
+        ...
+
+    def health(self) -> dict:
+        """A small plain dict for the operators' health view."""
+        ...
