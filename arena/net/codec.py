@@ -1,0 +1,120 @@
+"""MessagePack framing of the v1 envelope (PROTOCOL.md, "Envelope").
+
+Decoding is strict: anything that is not plain MessagePack of the expected
+shape is a bad frame, reported with a reason and the `rid` when one can be
+read. Encoding is built for fan-out: an event's type and body are packed
+once (`EncodedEvent`), and each session only prepends its own envelope
+header and `seq`; a tick's envelopes for one client are joined into one
+batch frame without re-encoding anything.
+"""
+
+from __future__ import annotations
+
+import msgpack
+
+REQUEST, REPLY, EVENT = 0, 1, 2
+UINT32_MAX = 0xFFFFFFFF
+
+_packer_default = None
+
+
+def _no_ext(code, data):
+    raise ValueError("MessagePack extension types are not part of the protocol")
+
+
+class BadFrame(Exception):
+    """A frame that is not a valid request; `rid` is 0 when unreadable."""
+
+    def __init__(self, reason: str, rid: int = 0):
+        super().__init__(reason)
+        self.reason = reason
+        self.rid = rid
+
+
+def unpack(data: bytes):
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            ext_hook=_no_ext,
+            timestamp=0,
+            use_list=True,
+        )
+    except msgpack.ExtraData:
+        raise BadFrame("a frame holds exactly one MessagePack value") from None
+    except ValueError as exc:  # includes StackError, UnicodeDecodeError, bad ext, ...
+        raise BadFrame(f"not valid MessagePack: {exc or type(exc).__name__}") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad frame
+        raise BadFrame(f"not valid MessagePack: {type(exc).__name__}") from None
+
+
+def readable_rid(env) -> int:
+    if isinstance(env, list) and len(env) >= 2:
+        rid = env[1]
+        if isinstance(rid, int) and not isinstance(rid, bool) and 0 <= rid <= UINT32_MAX:
+            return rid
+    return 0
+
+
+def split_envelopes(value) -> list:
+    """A frame's value as a list of envelopes (a batch or a single one)."""
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return value
+    return [value]
+
+
+def check_request(env) -> tuple[int, str, dict]:
+    """Validate `[0, rid, type, body]`; return (rid, type, body) or raise BadFrame."""
+    rid = readable_rid(env)
+    if not isinstance(env, list) or len(env) != 4:
+        raise BadFrame("an envelope is a 4-element array [0, rid, type, body]", rid)
+    kind, raw_rid, type_, body = env
+    if kind != REQUEST or isinstance(kind, bool):
+        raise BadFrame("a client envelope starts with 0 (request)", rid)
+    if not isinstance(raw_rid, int) or isinstance(raw_rid, bool) or not 0 <= raw_rid <= UINT32_MAX:
+        raise BadFrame("rid must be a uint32", 0)
+    if not isinstance(type_, str):
+        raise BadFrame("type must be a string", rid)
+    if not isinstance(body, dict):
+        raise BadFrame("body must be a map", rid)
+    return raw_rid, type_, body
+
+
+# --- encoding -------------------------------------------------------------------
+
+
+def pack(value) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def reply_bytes(rid: int, ok: bool, body: dict) -> bytes:
+    return pack([REPLY, rid, "ok" if ok else "error", body])
+
+
+class EncodedEvent:
+    """An event's type and body, packed once for every session that gets it."""
+
+    __slots__ = ("type", "tail")
+
+    def __init__(self, type_: str, body: dict):
+        self.type = type_
+        self.tail = pack(type_) + pack(body)
+
+    def envelope(self, seq: int) -> bytes:
+        return b"\x94\x02" + pack(seq) + self.tail
+
+
+def array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def batch(envelopes: list[bytes]) -> bytes:
+    """One frame for a list of packed envelopes (a bare envelope if only one)."""
+    if len(envelopes) == 1:
+        return envelopes[0]
+    return array_header(len(envelopes)) + b"".join(envelopes)

@@ -1,0 +1,560 @@
+"""The WebSocket front door: frames in, inputs to the engine, frames out.
+
+One `Gateway` serves every client connection. It owns no game rules: it
+decodes and checks each frame (PROTOCOL.md's order: bad_frame, unknown_type,
+unauthenticated, bad_request), answers the session and wallet requests
+itself (they need the ledger, not the engine's rules), and turns game
+requests into engine inputs. What the engine says back is queued per
+connection and written once per tick as a single batched frame (`flush`),
+because on this stack the cost is per frame, not per byte.
+
+A connection's writer drains a bounded channel. A client that cannot keep
+up fills it, and is disconnected rather than allowed to slow the tick or
+other clients; its session stays resumable.
+
+The gateway talks to the rest of the server through a `world` object:
+
+- `world.state`: the engine state, read between ticks (never written here);
+- `world.submit(input) -> bool`: queue an input for the next tick (False when
+  the server sheds load);
+- `world.ledger`: the ledger port; `world.media`: the media port or None;
+- `world.verify_signature(wallet, message, signature) -> bool`,
+  `world.is_wallet(text) -> bool`;
+- `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+import trio
+from trio_websocket import ConnectionClosed, serve_websocket
+
+from arena.engine import core
+from arena.engine import inputs as I
+from arena.engine.errors import (
+    BAD_FRAME,
+    BAD_REQUEST,
+    INTERNAL,
+    NOT_FOUND,
+    OVERLOADED,
+    RATE_LIMITED,
+    UNSUPPORTED_PROTOCOL,
+    WRONG_STATE,
+    AUTH_FAILED,
+    ArenaError,
+)
+
+from . import codec, requests
+from .ratelimit import SlidingCounter, TokenBucket
+from .session import Session, SessionRegistry
+
+log = logging.getLogger("arena.net")
+
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_TAKEN_OVER = 4000
+CLOSE_SLOW = 4001
+MAX_BATCH = 64
+MAX_INFLIGHT = 16
+PROTOCOL_VERSION = 1
+
+
+class Connection:
+    __slots__ = (
+        "id", "ws", "gateway", "stage", "nonce", "session", "outbox", "send", "recv",
+        "bad", "bucket", "reactions", "inflight", "scope", "closing", "peer",
+    )
+
+    def __init__(self, gateway: Gateway, ws, now: float, cid: int):
+        cfg = gateway.cfg
+        self.id = cid
+        self.ws = ws
+        self.gateway = gateway
+        self.stage = requests.ANY
+        self.nonce: str | None = None
+        self.session: Session | None = None
+        self.outbox: list[bytes] = []
+        self.send, self.recv = trio.open_memory_channel(cfg.send_queue_frames)
+        self.bad = SlidingCounter(cfg.bad_frame_window_ms / 1000)
+        self.bucket = TokenBucket(cfg.requests_per_s, cfg.request_burst, now)
+        self.reactions = TokenBucket(cfg.reactions_per_s, cfg.reaction_burst, now)
+        self.inflight = 0
+        self.scope: trio.CancelScope | None = None
+        self.closing: int | None = None
+        self.peer = ""
+
+    def queue(self, env: bytes) -> None:
+        if not self.outbox:
+            self.gateway.dirty.append(self)
+        self.outbox.append(env)
+
+    def reply(self, rid: int, body: dict | None = None) -> None:
+        self.queue(codec.reply_bytes(rid, True, body if body is not None else {}))
+
+    def error(self, rid: int, err: ArenaError) -> None:
+        self.queue(codec.reply_bytes(rid, False, err.body()))
+
+    @property
+    def wallet(self) -> str | None:
+        return self.session.wallet if self.session else None
+
+
+class Gateway:
+    def __init__(self, cfg, world, host: str = "127.0.0.1", port: int = 8765):
+        self.cfg = cfg
+        self.world = world
+        self.host = host
+        self.port = port
+        self.sessions = SessionRegistry(cfg.event_buffer)
+        self.dirty: list[Connection] = []
+        self.conns: set[Connection] = set()
+        self._next_conn = 0
+        self.listen_port: int | None = None
+        self.stats = {
+            "frames_in": 0, "frames_out": 0, "bytes_in": 0, "bytes_out": 0,
+            "bad_frames": 0, "requests": 0, "dropped_slow": 0, "closed_abuse": 0,
+        }
+
+    # --- serving ----------------------------------------------------------------
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                lambda task_status: serve_websocket(
+                    self._handle,
+                    self.host,
+                    self.port,
+                    ssl_context=None,
+                    handler_nursery=nursery,
+                    max_message_size=self.cfg.max_frame_bytes,
+                    task_status=task_status,
+                )
+            )
+            self.listen_port = server.port
+            log.info("listening", extra={"host": self.host, "port": server.port})
+            nursery.start_soon(self._expire_sessions)
+            task_status.started(server.port)
+
+    async def _expire_sessions(self) -> None:
+        ttl = self.cfg.session_ttl_ms / 1000
+        while True:
+            await trio.sleep(min(ttl, 5.0))
+            self.sessions.expire(trio.current_time(), ttl)
+
+    async def _handle(self, request) -> None:
+        if request.path.split("?")[0] != "/v1":
+            await request.reject(404, body=b"Arena speaks protocol v1 at /v1\n")
+            return
+        ws = await request.accept()
+        self._next_conn += 1
+        conn = Connection(self, ws, trio.current_time(), self._next_conn)
+        try:
+            conn.peer = f"{ws.remote.address}:{ws.remote.port}"
+        except Exception:  # noqa: BLE001 - the peer name is only for logs
+            pass
+        self.conns.add(conn)
+        try:
+            async with trio.open_nursery() as nursery:
+                conn.scope = nursery.cancel_scope
+                nursery.start_soon(self._writer, conn)
+                await self._reader(conn, nursery)
+                nursery.cancel_scope.cancel()
+        finally:
+            self.conns.discard(conn)
+            self._drop_session(conn)
+            if not ws.closed:
+                with trio.move_on_after(1) as cs:
+                    cs.shield = True
+                    await ws.aclose(conn.closing or 1000)
+
+    async def _writer(self, conn: Connection) -> None:
+        ws = conn.ws
+        try:
+            async for item in conn.recv:
+                if isinstance(item, int):
+                    await ws.aclose(item)
+                    break
+                await ws.send_message(item)
+        except ConnectionClosed:
+            pass
+        if conn.scope is not None:
+            conn.scope.cancel()
+
+    async def _reader(self, conn: Connection, nursery) -> None:
+        ws = conn.ws
+        while True:
+            try:
+                msg = await ws.get_message()
+            except ConnectionClosed:
+                return
+            self.stats["frames_in"] += 1
+            self.stats["bytes_in"] += len(msg)
+            self._on_frame(conn, msg, nursery)
+            if conn.closing is not None:
+                return
+
+    def _drop_session(self, conn: Connection) -> None:
+        s = conn.session
+        if s is None or s.conn is not conn:
+            return
+        if self.sessions.detach(s, trio.current_time()):
+            self.world.submit(I.PlayerDisconnected(s.wallet), force=True)
+
+    # --- frames in ------------------------------------------------------------------
+    def _on_frame(self, conn: Connection, msg, nursery) -> None:
+        if isinstance(msg, str):
+            self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
+            return
+        try:
+            value = codec.unpack(msg)
+        except codec.BadFrame as bad:
+            self._bad(conn, bad)
+            return
+        envelopes = codec.split_envelopes(value)
+        if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_audio_submit(envelopes):
+            self._bad(conn, codec.BadFrame(
+                f"frame of {len(msg)} bytes exceeds {self.cfg.max_plain_frame_bytes} "
+                "(only a roast.submit carrying audio may be larger)", codec.readable_rid(envelopes[0])))
+            return
+        if len(envelopes) > MAX_BATCH:
+            self._bad(conn, codec.BadFrame(f"a batch holds at most {MAX_BATCH} envelopes"))
+            return
+        for env in envelopes:
+            try:
+                rid, type_, body = codec.check_request(env)
+            except codec.BadFrame as bad:
+                self._bad(conn, bad)
+                if conn.closing is not None:
+                    return
+                continue
+            self.stats["requests"] += 1
+            try:
+                body = requests.check(type_, body, conn.stage)
+                self._dispatch(conn, rid, type_, body, nursery)
+            except ArenaError as err:
+                conn.error(rid, err)
+
+    @staticmethod
+    def _is_audio_submit(envelopes) -> bool:
+        if len(envelopes) != 1:
+            return False
+        env = envelopes[0]
+        return (
+            isinstance(env, list) and len(env) == 4 and env[2] == "roast.submit"
+            and isinstance(env[3], dict) and isinstance(env[3].get("audio"), bytes)
+        )
+
+    def _bad(self, conn: Connection, bad: codec.BadFrame) -> None:
+        self.stats["bad_frames"] += 1
+        conn.error(bad.rid, ArenaError(BAD_FRAME, bad.reason))
+        if conn.bad.add(trio.current_time()) >= self.cfg.bad_frames_before_close:
+            self.stats["closed_abuse"] += 1
+            log.warning("closing abusive connection", extra={"conn": conn.id, "peer": conn.peer})
+            self._close(conn, CLOSE_POLICY)
+
+    def _close(self, conn: Connection, code: int) -> None:
+        """Send what is queued, then close with `code`."""
+        if conn.closing is not None:
+            return
+        conn.closing = code
+        frame = codec.batch(conn.outbox) if conn.outbox else None
+        conn.outbox = []
+        try:
+            if frame is not None:
+                conn.send.send_nowait(frame)
+            conn.send.send_nowait(code)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            if conn.scope is not None:
+                conn.scope.cancel()
+
+    # --- requests ---------------------------------------------------------------------
+    def _dispatch(self, conn: Connection, rid: int, type_: str, body: dict, nursery) -> None:
+        now = trio.current_time()
+        wait = conn.bucket.take(now)
+        if wait:
+            raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
+        handler = _HANDLERS[type_]
+        handler(self, conn, rid, body, nursery)
+
+    def _hello(self, conn, rid, body, nursery):
+        if body["protocol"] != PROTOCOL_VERSION:
+            raise ArenaError(UNSUPPORTED_PROTOCOL, f"this server speaks protocol {PROTOCOL_VERSION}")
+        if conn.stage < requests.AFTER_HELLO:
+            conn.stage = requests.AFTER_HELLO
+        conn.nonce = secrets.token_hex(16)
+        conn.reply(rid, {
+            "protocol": PROTOCOL_VERSION,
+            "server": self.world.server_name,
+            "tick_hz": self.world.tick_hz,
+            "tick": self.world.state.tick,
+            "nonce": conn.nonce,
+        })
+
+    def _login(self, conn, rid, body, nursery):
+        if conn.session is not None:
+            raise ArenaError(WRONG_STATE, "this connection is already logged in")
+        nonce, conn.nonce = conn.nonce, None  # one attempt per hello
+        if nonce is None:
+            raise ArenaError(AUTH_FAILED, "no unused login nonce: send hello again")
+        wallet = body["wallet"]
+        message = ("arena:login:" + nonce).encode()
+        if not self.world.verify_signature(wallet, message, body["signature"]):
+            raise ArenaError(AUTH_FAILED, "signature does not verify for this wallet and nonce")
+        session = self.sessions.create(wallet)
+        self._attach(conn, session)
+        conn.reply(rid, {"session": session.id, "user": {"id": wallet, "wallet": wallet, "username": None}})
+
+    def _attach(self, conn: Connection, session: Session) -> None:
+        old = session.conn
+        if old is not None and old is not conn:
+            self.sessions.detach(session, trio.current_time())
+            old.session = None
+            self._close(old, CLOSE_TAKEN_OVER)
+        conn.session = session
+        conn.stage = requests.AFTER_LOGIN
+        if self.sessions.attach(session, conn):
+            self.world.submit(I.PlayerReconnected(session.wallet), force=True)
+
+    def _resume(self, conn, rid, body, nursery):
+        if conn.session is not None:
+            raise ArenaError(WRONG_STATE, "this connection already has a session")
+        session = self.sessions.get(body["session"])
+        if session is None:
+            raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
+        last_seq = body["last_seq"]
+        if not 0 <= last_seq <= session.seq:
+            raise ArenaError(BAD_REQUEST, f"last_seq must be between 0 and {session.seq}")
+        missed = session.missed_since(last_seq)
+        self._attach(conn, session)
+        conn.reply(rid, {"resumed": True, "replayed": len(missed) if missed is not None else 0})
+        if missed is not None:
+            for env in missed:
+                conn.queue(env)
+        else:
+            state = self.world.state
+            for match_id in core.matches_of(state, session.wallet):
+                ev = core.snapshot_event(state, match_id, session.wallet)
+                if ev is not None:
+                    session.push_event(codec.EncodedEvent(ev.type, ev.body))
+
+    def _ping(self, conn, rid, body, nursery):
+        conn.reply(rid, {"tick": self.world.state.tick})
+
+    # Game requests: checked here only for shape; the engine applies the rules.
+    def _submit(self, conn: Connection, rid: int, inp) -> None:
+        if not self.world.submit(inp):
+            raise ArenaError(OVERLOADED, "server is shedding load; try again", retry_after_ms=1000)
+
+    def _queue_join(self, conn, rid, body, nursery):
+        self._submit(conn, rid, I.QueueJoin(conn.session.id, rid, conn.wallet, body["mode"], body["tier"]))
+
+    def _queue_leave(self, conn, rid, body, nursery):
+        self._submit(conn, rid, I.QueueLeave(conn.session.id, rid, conn.wallet))
+
+    def _watch(self, conn, rid, body, nursery):
+        self._submit(conn, rid, I.MatchWatch(conn.session.id, rid, conn.wallet, body["match"]))
+
+    def _react(self, conn, rid, body, nursery):
+        wait = conn.reactions.take(trio.current_time())
+        if wait:
+            raise ArenaError(RATE_LIMITED, "too many reactions", retry_after_ms=wait)
+        self._submit(conn, rid, I.ReactionSend(conn.session.id, rid, conn.wallet, body["match"], body["emoji"]))
+
+    def _roast_submit(self, conn, rid, body, nursery):
+        audio = body.get("audio")
+        make = lambda url: I.RoastSubmit(  # noqa: E731
+            conn.session.id, rid, conn.wallet, body["match"], body["round"], body["text"], url, _now_ms())
+        if audio is None:
+            self._submit(conn, rid, make(None))
+            return
+        if len(audio) > self.cfg.max_audio_bytes:
+            raise ArenaError(BAD_REQUEST, f"audio larger than {self.cfg.max_audio_bytes} bytes")
+        media = self.world.media
+        if media is None:
+            raise ArenaError(BAD_REQUEST, "this server does not accept audio")
+        # Store the audio only for a submission the engine would accept now,
+        # so a hostile client cannot fill the media store with junk.
+        match = self.world.state.matches.get(body["match"])
+        if match is None:
+            raise ArenaError(NOT_FOUND, f"no live match {body['match']!r}")
+        players = getattr(match, "players", [])
+        if conn.wallet not in players:
+            self._submit(conn, rid, make(None))  # the engine answers not_allowed
+            return
+        index = players.index(conn.wallet) + 1
+
+        async def store():
+            try:
+                url = await media.store_audio(body["match"], body["round"], index, audio)
+            except ArenaError as err:
+                conn.error(rid, err)
+                return
+            except Exception:  # noqa: BLE001
+                log.exception("media store failed")
+                conn.error(rid, ArenaError(INTERNAL, "could not store audio"))
+                return
+            try:
+                self._submit(conn, rid, make(url))
+            except ArenaError as err:
+                conn.error(rid, err)
+
+        self._spawn(conn, rid, nursery, store)
+
+    # Wallet requests go to the ledger, off the tick.
+    def _spawn(self, conn: Connection, rid: int, nursery, fn) -> None:
+        if conn.inflight >= MAX_INFLIGHT:
+            raise ArenaError(RATE_LIMITED, "too many payment requests in flight", retry_after_ms=200)
+        conn.inflight += 1
+
+        async def run():
+            try:
+                await fn()
+            finally:
+                conn.inflight -= 1
+
+        nursery.start_soon(run)
+
+    def _ledger_call(self, conn, rid, nursery, fn) -> None:
+        async def call():
+            try:
+                body = await fn()
+            except ArenaError as err:
+                conn.error(rid, err)
+            except Exception:  # noqa: BLE001 - never crash a connection on a ledger bug
+                log.exception("ledger call failed", extra={"conn": conn.id})
+                conn.error(rid, ArenaError(INTERNAL, "ledger error"))
+            else:
+                conn.reply(rid, body)
+
+        self._spawn(conn, rid, nursery, call)
+
+    def _balance(self, conn, rid, body, nursery):
+        ledger, wallet = self.world.ledger, conn.wallet
+        self._ledger_call(conn, rid, nursery, lambda: _wrap("balance", ledger.balance(wallet)))
+
+    def _faucet(self, conn, rid, body, nursery):
+        ledger, wallet = self.world.ledger, conn.wallet
+        self._ledger_call(conn, rid, nursery, lambda: _wrap("balance", ledger.faucet(wallet)))
+
+    def _entry_build(self, conn, rid, body, nursery):
+        wallet, match = conn.wallet, body["match"]
+        amount = core.entry_quote(self.world.state, match, wallet)
+        ledger = self.world.ledger
+
+        async def build():
+            tx = await ledger.build_entry(wallet, match, amount)
+            return {"tx": tx, "amount": amount}
+
+        self._ledger_call(conn, rid, nursery, build)
+
+    def _entry_confirm(self, conn, rid, body, nursery):
+        wallet, match = conn.wallet, body["match"]
+        amount = core.entry_quote(self.world.state, match, wallet)
+        ledger, world = self.world.ledger, self.world
+
+        async def confirm():
+            res = await ledger.confirm_entry(wallet, match, amount, body["tx"], body["signature"])
+            if res.status == "confirmed":
+                # The money is in escrow now; the engine must hear of it even
+                # under load, or it could never refund it.
+                world.submit(I.EntryFeePaid(match, wallet, res.amount, res.payment_id), force=True)
+            return {"status": res.status}
+
+        self._ledger_call(conn, rid, nursery, confirm)
+
+    def _tip_build(self, conn, rid, body, nursery):
+        to, amount, wallet = body["to"], body["amount"], conn.wallet
+        if not self.world.is_wallet(to):
+            raise ArenaError(BAD_REQUEST, "'to' must be a wallet address (base58 ed25519 key)")
+        if to == wallet:
+            raise ArenaError(BAD_REQUEST, "cannot tip yourself")
+        if amount <= 0:
+            raise ArenaError(BAD_REQUEST, "amount must be a positive integer")
+        fee = amount * self.world.tip_fee_bps // 10_000
+        ledger = self.world.ledger
+
+        async def build():
+            tx = await ledger.build_tip(wallet, to, amount, fee)
+            return {"tx": tx, "amount": amount, "fee": fee}
+
+        self._ledger_call(conn, rid, nursery, build)
+
+    def _tip_confirm(self, conn, rid, body, nursery):
+        ledger, world, wallet = self.world.ledger, self.world, conn.wallet
+
+        async def confirm():
+            res = await ledger.confirm_tip(wallet, body["tx"], body["signature"])
+            if res.status == "confirmed":
+                world.submit(I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id), force=True)
+            return {"status": res.status}
+
+        self._ledger_call(conn, rid, nursery, confirm)
+
+    # --- frames out -------------------------------------------------------------------
+    def deliver(self, messages) -> None:
+        """Queue the engine's replies and events on the sessions they are for."""
+        sessions = self.sessions
+        for m in messages:
+            if type(m).__name__ == "Reply":
+                s = sessions.get(m.session)
+                if s is not None and s.conn is not None:
+                    s.conn.queue(codec.reply_bytes(m.rid, m.ok, m.body))
+            else:
+                enc = codec.EncodedEvent(m.type, m.body)
+                for wallet in m.to:
+                    for s in sessions.sessions_of(wallet):
+                        s.push_event(enc)
+
+    def flush(self) -> None:
+        """Write everything queued this tick: one frame per connection."""
+        dirty, self.dirty = self.dirty, []
+        stats = self.stats
+        for conn in dirty:
+            if not conn.outbox or conn.closing is not None:
+                conn.outbox = []
+                continue
+            frame = codec.batch(conn.outbox)
+            conn.outbox = []
+            try:
+                conn.send.send_nowait(frame)
+            except trio.WouldBlock:
+                stats["dropped_slow"] += 1
+                log.warning("dropping slow client", extra={"conn": conn.id, "peer": conn.peer})
+                conn.closing = CLOSE_SLOW
+                if conn.scope is not None:
+                    conn.scope.cancel()
+                continue
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                continue
+            stats["frames_out"] += 1
+            stats["bytes_out"] += len(frame)
+
+
+async def _wrap(key: str, coro) -> dict:
+    return {key: await coro}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+_HANDLERS = {
+    "hello": Gateway._hello,
+    "auth.login": Gateway._login,
+    "session.resume": Gateway._resume,
+    "ping": Gateway._ping,
+    "wallet.balance": Gateway._balance,
+    "wallet.faucet": Gateway._faucet,
+    "entry.build": Gateway._entry_build,
+    "entry.confirm": Gateway._entry_confirm,
+    "tip.build": Gateway._tip_build,
+    "tip.confirm": Gateway._tip_confirm,
+    "queue.join": Gateway._queue_join,
+    "queue.leave": Gateway._queue_leave,
+    "roast.submit": Gateway._roast_submit,
+    "reaction.send": Gateway._react,
+    "match.watch": Gateway._watch,
+}
+assert set(_HANDLERS) == set(requests.REQUESTS)

@@ -1,0 +1,275 @@
+"""The composition root: config in, a running Arena out.
+
+`ArenaServer.run` opens one trio nursery holding everything the server does:
+the WebSocket gateway, the fixed-rate tick loop, and the side tasks (judge,
+ledger settlements) each under a `Supervisor`. Cancel the nursery and the
+whole server stops; nothing runs outside it.
+
+The tick loop, each tick: take the queued inputs, `step` the engine, record
+the tick's inputs in the journal, hand the engine's messages to the gateway
+(one frame per client), and hand its effects to their side tasks. Money
+effects leave only after the journal has the tick that made them
+(write-ahead). A late tick is measured (`metrics`), never hidden; the loop
+keeps its cadence by sleeping until the next deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import time
+from collections import deque
+
+import attrs
+import trio
+
+from arena.engine import core
+from arena.engine import inputs as I
+from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
+from arena.net.gateway import Gateway
+from arena.supervisor import Supervisor
+
+log = logging.getLogger("arena.server")
+
+# Inputs queued for one tick beyond which new client requests are refused
+# with `overloaded` (results of side tasks are always accepted).
+MAX_PENDING_INPUTS = 50_000
+
+
+class TickMetrics:
+    """Tick durations and lateness over a sliding window, for operators and the bench."""
+
+    def __init__(self, window: int = 2400):
+        self.durations: deque[float] = deque(maxlen=window)
+        self.lateness: deque[float] = deque(maxlen=window)
+        self.stamps: deque[float] = deque(maxlen=window)
+        self.ticks = 0
+        self.inputs = 0
+        self.messages = 0
+        self.effects = 0
+        self.max_duration = 0.0
+        self.max_lateness = 0.0
+
+    def record(self, now: float, duration: float, lateness: float, n_in: int, n_msg: int, n_eff: int) -> None:
+        self.ticks += 1
+        self.inputs += n_in
+        self.messages += n_msg
+        self.effects += n_eff
+        self.durations.append(duration)
+        self.lateness.append(lateness)
+        self.stamps.append(now)
+        self.max_duration = max(self.max_duration, duration)
+        self.max_lateness = max(self.max_lateness, lateness)
+
+    @staticmethod
+    def _pct(values, q: float) -> float:
+        if not values:
+            return 0.0
+        s = sorted(values)
+        return s[min(len(s) - 1, int(math.ceil(q * len(s))) - 1)]
+
+    def snapshot(self) -> dict:
+        rate = 0.0
+        if len(self.stamps) >= 2 and self.stamps[-1] > self.stamps[0]:
+            rate = (len(self.stamps) - 1) / (self.stamps[-1] - self.stamps[0])
+        return {
+            "ticks": self.ticks,
+            "tick_rate_hz": round(rate, 2),
+            "tick_ms_p50": round(self._pct(self.durations, 0.5) * 1000, 3),
+            "tick_ms_p99": round(self._pct(self.durations, 0.99) * 1000, 3),
+            "tick_ms_max": round(self.max_duration * 1000, 3),
+            "lateness_ms_p99": round(self._pct(self.lateness, 0.99) * 1000, 3),
+            "lateness_ms_max": round(self.max_lateness * 1000, 3),
+            "inputs_total": self.inputs,
+            "messages_total": self.messages,
+            "effects_total": self.effects,
+        }
+
+
+class MemoryJournal:
+    """Keeps nothing: the stand-in until a durable journal is configured.
+
+    With it a restart loses live battles (balances live in the ledger).
+    """
+
+    durable_tick = 0
+
+    def append(self, tick: int, inputs: list) -> None:
+        self.durable_tick = tick
+
+
+def make_ledger(cfg):
+    kind = cfg.ledger.kind
+    if kind == "embedded":
+        from arena.chain.embedded import EmbeddedLedger
+
+        return EmbeddedLedger(faucet_amount=cfg.ledger.faucet_amount)
+    raise ValueError(f"ledger kind {kind!r} is not available in this build")
+
+
+def make_judge(cfg):
+    kind = cfg.ai.kind
+    if kind == "embedded":
+        from arena.ai.embedded import EmbeddedJudge
+
+        return EmbeddedJudge()
+    raise ValueError(f"ai kind {kind!r} is not available in this build")
+
+
+def make_media(cfg):
+    from arena.media.local import LocalMedia
+
+    return LocalMedia(cfg.media.path, cfg.media.base_url)
+
+
+class ArenaServer:
+    def __init__(self, cfg, *, ledger=None, judge=None, media=None, journal=None, port: int | None = None):
+        from arena.chain.keys import is_wallet, verify_wallet_signature
+
+        self.cfg = cfg
+        engine_cfg = cfg.engine
+        if engine_cfg.seed == 0:
+            # Seed 0 asks for a fresh random seed, so that match ids (and the
+            # escrow accounts named after them) never repeat across fresh
+            # starts. The seed lives in the state, so replay still sees it.
+            engine_cfg = attrs.evolve(engine_cfg, seed=secrets.randbits(62) + 1)
+        self.state = core.new_state(engine_cfg)
+        self.pending: list = []
+        self.ledger = ledger if ledger is not None else make_ledger(cfg)
+        self.judge = judge if judge is not None else make_judge(cfg)
+        self.media = media if media is not None else make_media(cfg)
+        self.journal = journal if journal is not None else MemoryJournal()
+        self.verify_signature = verify_wallet_signature
+        self.is_wallet = is_wallet
+        self.tip_fee_bps = cfg.tips.fee_bps
+        self.server_name = cfg.server.name
+        self.tick_hz = cfg.server.tick_hz
+        self.gateway = Gateway(cfg.net, self, cfg.server.host, cfg.server.port if port is None else port)
+        self.metrics = TickMetrics()
+        self.supervisors = {
+            "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,
+                                reset_after=cfg.ai.circuit_reset_ms / 1000),
+            "ledger": Supervisor("ledger"),
+        }
+        self._judge_send, self._judge_recv = trio.open_memory_channel(math.inf)
+        self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
+        self.started = trio.Event()
+
+    # --- the world interface the gateway uses ------------------------------------------
+    def submit(self, inp, force: bool = False) -> bool:
+        if not force and len(self.pending) >= MAX_PENDING_INPUTS:
+            return False
+        self.pending.append(inp)
+        return True
+
+    @property
+    def port(self) -> int | None:
+        return self.gateway.listen_port
+
+    def health(self) -> dict:
+        return {
+            "tick": self.state.tick,
+            "matches": len(self.state.matches),
+            "sessions": len(self.gateway.sessions.by_id),
+            "connections": len(self.gateway.conns),
+            "tick_metrics": self.metrics.snapshot(),
+            "net": dict(self.gateway.stats),
+            "side_tasks": {name: s.health() for name, s in self.supervisors.items()},
+            "unsettled": len(self.state.unsettled),
+        }
+
+    # --- running ---------------------------------------------------------------------
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(self.gateway.serve)
+            nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
+            nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
+            nursery.start_soon(self._tick_loop)
+            log.info("arena started", extra={"port": port, "tick_hz": self.tick_hz})
+            self.started.set()
+            task_status.started(port)
+
+    async def _tick_loop(self) -> None:
+        period = 1.0 / self.tick_hz
+        deadline = trio.current_time()
+        state, gateway, metrics = self.state, self.gateway, self.metrics
+        while True:
+            now = trio.current_time()
+            lateness = max(0.0, now - deadline)
+            inputs, self.pending = self.pending, []
+            t0 = time.perf_counter()
+            messages, effects = core.step(state, state.tick + 1, inputs)
+            self.journal.append(state.tick, inputs)
+            gateway.deliver(messages)
+            gateway.flush()
+            self._dispatch(effects)
+            metrics.record(now, time.perf_counter() - t0, lateness, len(inputs), len(messages), len(effects))
+            deadline += period
+            if now - deadline > 1.0:
+                # More than a second behind: report it and rebase instead of
+                # running a burst of catch-up ticks.
+                log.warning("tick loop behind", extra={"behind_s": round(now - deadline, 3)})
+                deadline = now
+            await trio.sleep_until(deadline)
+
+    def _dispatch(self, effects) -> None:
+        for eff in effects:
+            if isinstance(eff, Settle):
+                self._ledger_send.send_nowait(eff)
+            elif isinstance(eff, (GeneratePrompt, ScoreRoast)):
+                self._judge_send.send_nowait(eff)
+            else:
+                log.error("effect with no side task", extra={"effect": type(eff).__name__})
+
+    # --- side tasks ------------------------------------------------------------------
+    async def _judge_worker(self) -> None:
+        async with trio.open_nursery() as nursery:
+            async for eff in self._judge_recv:
+                nursery.start_soon(self._judge_one, eff)
+
+    async def _judge_one(self, eff) -> None:
+        from arena.ai.port import answer_prompt, answer_score
+
+        sup = self.supervisors["judge"]
+        answer = answer_prompt if isinstance(eff, GeneratePrompt) else answer_score
+        try:
+            result = await answer(self.judge, eff)
+            sup.record_success()
+        except Exception as exc:  # noqa: BLE001 - any judge failure falls back
+            sup.record_failure(exc)
+            from arena.ai.embedded import EmbeddedJudge
+
+            log.warning("judge failed; embedded judge answers", extra={"key": eff.key, "error": str(exc)[:200]})
+            result = await answer(EmbeddedJudge(), eff)
+        self.submit(result, force=True)
+
+    async def _ledger_worker(self) -> None:
+        async with trio.open_nursery() as nursery:
+            async for eff in self._ledger_recv:
+                nursery.start_soon(self._settle_one, eff)
+
+    async def _settle_one(self, eff: Settle) -> None:
+        """Carry out one settlement, retrying until the ledger takes it.
+
+        The ledger applies a key at most once, so a retry after an unclear
+        failure cannot pay twice; giving up would strand money in escrow.
+        """
+        sup = self.supervisors["ledger"]
+        delay = 0.2
+        while True:
+            try:
+                await self.ledger.settle(eff)
+                sup.record_success()
+                break
+            except Exception as exc:  # noqa: BLE001
+                sup.record_failure(exc)
+                log.error("settlement failed; retrying", extra={"key": eff.key, "error": str(exc)[:200]})
+                await trio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        self.submit(I.SettlementDone(eff.key), force=True)
+
+
+async def serve(cfg) -> None:
+    server = ArenaServer(cfg)
+    await server.run()
