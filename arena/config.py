@@ -1,0 +1,629 @@
+"""Configuration: `config.toml` (plus a few environment variables) in, frozen values out.
+
+Everything is checked before the server starts. An unknown section or key, a
+value of the wrong type or out of range, or an unknown `kind` stops start-up
+with a `ConfigError` whose message names the file, the section and the key
+(or the environment variable), for example::
+
+    config.toml: [roast] time_limit_ms must be a positive integer, got "abc"
+    config.toml: unknown key [roast] rounds_x (known: countdown_ms, ...); did you mean rounds?
+
+The schema is declarative and lives in one place per section:
+
+* sections Arena owns (`[server]`, `[net]`, `[ledger]`, ...) are the frozen
+  classes below; each field is declared with `_key(default, rule, env=...,
+  mask=...)`, so adding a key is adding one line to its class (and to
+  `config.toml` and docs/CONFIG.md, which the tests check);
+* sections the engine owns (`[engine]`, `[roast]`, `[roast.tiers]`) are read
+  off `arena.engine.config.EngineConfig` / `RoastConfig` and checked with the
+  engine's own validators, so a new engine setting is configurable as soon as
+  it exists there.
+
+Secrets (the OpenAI API key, the escrow keypair's contents) are never read
+into the configuration. Values that may carry credentials (S3 keys, the
+PostgreSQL DSN, the Redis and RPC URLs) are masked in `repr()` and in
+`describe()`, which gives a dict that is safe to log.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import attrs
+from attrs import field, frozen
+
+from arena.engine.config import TIERS, EngineConfig, RoastConfig
+
+__all__ = [
+    "AIConfig",
+    "ArenaConfig",
+    "ConfigError",
+    "LedgerConfig",
+    "MediaConfig",
+    "NetConfig",
+    "RedisConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "TipsConfig",
+    "ENV_OVERRIDES",
+    "describe",
+    "default_config",
+    "load_config",
+]
+
+DEFAULT_PATH = "config.toml"
+DEFAULTS_SOURCE = "<defaults>"
+
+
+class ConfigError(Exception):
+    """The configuration is unusable. `str(exc)` says why, naming the key;
+    `exc.errors` lists every problem found (one line each)."""
+
+    def __init__(self, errors: str | list[str] | tuple[str, ...]):
+        self.errors = (errors,) if isinstance(errors, str) else tuple(errors)
+        super().__init__("\n".join(self.errors))
+
+
+# ---------------------------------------------------------------------------
+# Rules: what a good value is.
+
+
+def _has_type(value: Any, typ: type) -> bool:
+    if typ is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # bools are not ints (nor floats)
+        return False
+    if typ is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, typ)
+
+
+@frozen
+class Rule:
+    """A value's type and the test it must pass; `text` completes "must be ..."."""
+
+    type: type
+    text: str
+    test: Callable[[Any], bool] = lambda value: True
+
+    def accepts(self, value: Any) -> bool:
+        if not _has_type(value, self.type):
+            return False
+        try:
+            return bool(self.test(value))
+        except (TypeError, ValueError):
+            return False
+
+
+def _choice(*choices: str) -> Rule:
+    return Rule(str, "one of " + ", ".join(json.dumps(c) for c in choices), lambda v: v in choices)
+
+
+def _url(*schemes: str) -> Rule:
+    prefixes = tuple(f"{s}://" for s in schemes)
+    text = '"" (unset) or a URL starting with ' + " or ".join(prefixes)
+    return Rule(str, text, lambda v: v == "" or v.lower().startswith(prefixes))
+
+
+POSITIVE = Rule(int, "a positive integer", lambda v: v > 0)
+NON_NEGATIVE = Rule(int, "a non-negative integer", lambda v: v >= 0)
+BPS = Rule(int, "an integer 0..10000 (basis points)", lambda v: 0 <= v <= 10_000)
+PORT = Rule(int, "a port number 0..65535 (0 = any free port)", lambda v: 0 <= v <= 65_535)
+PORT_OR_OFF = Rule(int, "a port number 1..65535, or 0 (off)", lambda v: 0 <= v <= 65_535)
+TEXT = Rule(str, "a string")
+NAME = Rule(str, "a non-empty string", lambda v: v.strip() != "")
+BOOL = Rule(bool, "true or false")
+TEMPERATURE = Rule(float, "a number 0..2", lambda v: 0 <= v <= 2)
+
+
+# ---------------------------------------------------------------------------
+# Masks: how a value that may hold a credential is shown.
+
+
+def _hide(value: str) -> str:
+    return "***" if value else ""
+
+
+def _mask_url(value: str) -> str:
+    """Hide a URL's password and query values (`redis://u:***@host/0`)."""
+    if not value:
+        return value
+    try:
+        parts = urlsplit(value)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user, _, host = netloc.rpartition("@")
+            netloc = f"{user.split(':', 1)[0]}:***@{host}"
+        query = "&".join(f"{k}=***" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:
+        return "***"
+
+
+def _mask_origin(value: str) -> str:
+    """Show only scheme://host[:port]: RPC providers put API keys in paths and queries."""
+    if not value:
+        return value
+    try:
+        parts = urlsplit(value)
+        host = parts.netloc.rpartition("@")[2]
+        rest = "/***" if (parts.path.strip("/") or parts.query) else ""
+        return f"{parts.scheme}://{host}{rest}"
+    except ValueError:
+        return "***"
+
+
+def _show(value: Any, mask: Callable[[str], str] | None = None) -> str:
+    """A value as it would be written in TOML, masked if it may be secret."""
+    if isinstance(value, str):
+        return json.dumps(mask(value) if mask else value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+# ---------------------------------------------------------------------------
+# Declaring keys of the sections Arena owns.
+
+_META = "arena.config"
+
+
+@frozen
+class _Meta:
+    rule: Rule
+    env: str | None = None
+    mask: Callable[[str], str] | None = None
+
+
+def _to_float(value: Any) -> Any:
+    return float(value) if type(value) is int else value
+
+
+def _key(default: Any, rule: Rule, *, env: str | None = None, mask: Callable[[str], str] | None = None):
+    """One configuration key: its default, its rule, and optionally the
+    environment variable that overrides it and how to mask it when shown."""
+
+    def check(inst, attribute, value):
+        if not rule.accepts(value):
+            raise ValueError(f"{attribute.name} must be {rule.text}, got {_show(value, mask)}")
+
+    return field(
+        default=default,
+        validator=check,
+        converter=_to_float if rule.type is float else None,
+        repr=(lambda v: repr(mask(v))) if mask else True,
+        metadata={_META: _Meta(rule, env, mask)},
+    )
+
+
+@frozen
+class ServerConfig:
+    host: str = _key("127.0.0.1", NAME, env="ARENA_HOST")
+    port: int = _key(8765, PORT, env="ARENA_PORT")
+    tick_hz: int = _key(20, POSITIVE)
+    name: str = _key("arena", NAME)
+    metrics_port: int = _key(0, PORT_OR_OFF)
+
+
+@frozen
+class NetConfig:
+    max_frame_bytes: int = _key(1_048_576, POSITIVE)
+    max_plain_frame_bytes: int = _key(65_536, POSITIVE)
+    bad_frames_before_close: int = _key(10, POSITIVE)
+    bad_frame_window_ms: int = _key(60_000, POSITIVE)
+    send_queue_frames: int = _key(256, POSITIVE)
+    event_buffer: int = _key(2048, POSITIVE)
+    session_ttl_ms: int = _key(300_000, POSITIVE)
+    requests_per_s: int = _key(50, POSITIVE)
+    request_burst: int = _key(100, POSITIVE)
+    reactions_per_s: int = _key(20, POSITIVE)
+    reaction_burst: int = _key(20, POSITIVE)
+    max_audio_bytes: int = _key(1_000_000, POSITIVE)
+
+
+@frozen
+class LedgerConfig:
+    kind: str = _key("embedded", _choice("embedded", "solana"), env="ARENA_LEDGER_KIND")
+    faucet_amount: int = _key(0, NON_NEGATIVE)
+    rpc_url: str = _key("", _url("http", "https"), mask=_mask_origin)
+    mint: str = _key("", TEXT)
+    escrow_keypair: str = _key("", TEXT, env="ARENA_ESCROW_KEYPAIR")  # a file path, never the key
+    fee_creator: str = _key("", TEXT)
+    fee_partner: str = _key("", TEXT)
+    fee_protocol: str = _key("", TEXT)
+    commitment: str = _key("confirmed", _choice("processed", "confirmed", "finalized"))
+
+
+@frozen
+class AIConfig:
+    kind: str = _key("embedded", _choice("embedded", "openai"), env="ARENA_AI_KIND")
+    base_url: str = _key("", _url("http", "https"), mask=_mask_url)
+    model: str = _key("gpt-4o-mini", NAME)
+    transcription_model: str = _key("whisper-1", NAME)
+    moderation: bool = _key(False, BOOL)
+    temperature: float = _key(0.9, TEMPERATURE)
+    timeout_ms: int = _key(8000, POSITIVE)
+    max_retries: int = _key(2, NON_NEGATIVE)
+    circuit_failures: int = _key(5, POSITIVE)
+    circuit_reset_ms: int = _key(30_000, POSITIVE)
+
+
+@frozen
+class MediaConfig:
+    kind: str = _key("local", _choice("local", "s3"))
+    path: str = _key("var/media", NAME)
+    base_url: str = _key("", TEXT)
+    bucket: str = _key("", TEXT)
+    endpoint: str = _key("", _url("http", "https"))
+    access_key: str = _key("", TEXT, mask=_hide)
+    secret_key: str = _key("", TEXT, mask=_hide)
+    region: str = _key("", TEXT)
+
+
+@frozen
+class StoreConfig:
+    kind: str = _key("embedded", _choice("embedded", "postgres"), env="ARENA_STORE_KIND")
+    path: str = _key("var/arena.sqlite", NAME, env="ARENA_STORE_PATH")
+    dsn: str = _key("", _url("postgres", "postgresql"), env="ARENA_STORE_DSN", mask=_mask_url)
+    snapshot_every_ticks: int = _key(1200, POSITIVE)
+    journal_buffer_max: int = _key(100_000, POSITIVE)
+
+
+@frozen
+class RedisConfig:
+    url: str = _key("", _url("redis", "rediss", "unix"), env="ARENA_REDIS_URL", mask=_mask_url)
+
+
+@frozen
+class TipsConfig:
+    fee_bps: int = _key(200, BPS)
+
+
+@frozen
+class ArenaConfig:
+    server: ServerConfig = field(factory=ServerConfig)
+    net: NetConfig = field(factory=NetConfig)
+    engine: EngineConfig = field(factory=EngineConfig)
+    ledger: LedgerConfig = field(factory=LedgerConfig)
+    ai: AIConfig = field(factory=AIConfig)
+    media: MediaConfig = field(factory=MediaConfig)
+    store: StoreConfig = field(factory=StoreConfig)
+    redis: RedisConfig = field(factory=RedisConfig)
+    tips: TipsConfig = field(factory=TipsConfig)
+    source: str = DEFAULTS_SOURCE  # the file read, or "<defaults>"
+
+
+# ---------------------------------------------------------------------------
+# The schema: section -> key -> (rule, default, env, mask).
+
+
+@frozen
+class _Key:
+    section: str
+    name: str
+    rule: Rule
+    default: Any
+    env: str | None = None
+    mask: Callable[[str], str] | None = None
+
+
+@frozen
+class _Section:
+    name: str
+    keys: dict[str, _Key]
+    read: Callable[[ArenaConfig, str], Any]  # the value of a key in a built config
+    complete: bool = False  # if the table is given at all, every key must be in it
+
+
+def _owned(name: str, cls: type) -> _Section:
+    keys = {}
+    for a in attrs.fields(cls):
+        meta: _Meta = a.metadata[_META]
+        keys[a.name] = _Key(name, a.name, meta.rule, a.default, meta.env, meta.mask)
+    return _Section(name, keys, lambda cfg, key: getattr(getattr(cfg, name), key))
+
+
+_TYPES = {"int": int, "str": str, "bool": bool, int: int, str: str, bool: bool}
+
+
+def _engine_rule(cls: type, attribute: attrs.Attribute) -> Rule:
+    """A rule that runs the engine's own attrs validator."""
+    validator = attribute.validator
+
+    def test(value):
+        if validator is not None:
+            validator(None, attribute, value)
+        return True
+
+    text = f"valid for {cls.__name__}.{attribute.name}"
+    if validator is not None:
+        try:
+            validator(None, attribute, None)
+        except (TypeError, ValueError) as exc:
+            m = re.search(r"must be (.*?)(?:, got .*)?$", str(exc))
+            if m:
+                text = m.group(1)
+    return Rule(_TYPES[attribute.type], text, test)
+
+
+def _default(attribute: attrs.Attribute) -> Any:
+    d = attribute.default
+    return d.factory() if isinstance(d, attrs.Factory) else d
+
+
+def _engine_sections() -> list[_Section]:
+    seed = attrs.fields(EngineConfig).seed
+    engine = _Section(
+        "engine",
+        {"seed": _Key("engine", "seed", _engine_rule(EngineConfig, seed), _default(seed))},
+        lambda cfg, key: getattr(cfg.engine, key),
+    )
+    roast_keys = {
+        a.name: _Key("roast", a.name, _engine_rule(RoastConfig, a), _default(a))
+        for a in attrs.fields(RoastConfig)
+        if a.name != "tiers" and a.type in _TYPES
+    }
+    roast = _Section("roast", roast_keys, lambda cfg, key: getattr(cfg.engine.roast, key))
+    tier_fees = _default(attrs.fields(RoastConfig).tiers)
+    tier_rule = Rule(int, "a positive integer (entry fee in base units)", lambda v: v > 0)
+    tiers = _Section(
+        "roast.tiers",
+        {t: _Key("roast.tiers", t, tier_rule, tier_fees[t]) for t in TIERS},
+        lambda cfg, key: cfg.engine.roast.tiers[key],
+        complete=True,
+    )
+    return [engine, roast, tiers]
+
+
+def _build_schema() -> dict[str, _Section]:
+    engine, roast, tiers = _engine_sections()
+    sections = [
+        _owned("server", ServerConfig),
+        _owned("net", NetConfig),
+        engine,
+        roast,
+        tiers,
+        _owned("ledger", LedgerConfig),
+        _owned("ai", AIConfig),
+        _owned("media", MediaConfig),
+        _owned("store", StoreConfig),
+        _owned("redis", RedisConfig),
+        _owned("tips", TipsConfig),
+    ]
+    return {s.name: s for s in sections}
+
+
+SCHEMA: dict[str, _Section] = _build_schema()
+
+# Which attribute of EngineConfig / RoastConfig comes from which section.
+_ENGINE_ATTRS = {"tick_hz": "server", "seed": "engine", "tiers": "roast.tiers"} | {
+    k: "roast" for k in SCHEMA["roast"].keys
+}
+
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    k.env: (s.name, k.name) for s in SCHEMA.values() for k in s.keys.values() if k.env
+}
+"""Environment variable -> (section, key) it overrides."""
+
+# When a kind is chosen, these keys must not be empty.
+_NEEDS = {
+    ("ledger", "solana"): ("rpc_url", "mint"),
+    ("store", "postgres"): ("dsn",),
+    ("media", "s3"): ("bucket",),
+}
+# (section, key) must not exceed (section, key).
+_NOT_ABOVE = (
+    (("net", "max_plain_frame_bytes"), ("net", "max_frame_bytes")),
+    (("net", "max_audio_bytes"), ("net", "max_frame_bytes")),
+)
+
+
+# ---------------------------------------------------------------------------
+# Loading.
+
+
+def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> ArenaConfig:
+    """Read `path` (default ./config.toml), apply the environment overrides
+    (from `env`, default `os.environ`), check everything, and return the
+    frozen configuration. Raises ConfigError naming the offending key."""
+    label = os.fspath(DEFAULT_PATH if path is None else path)
+    file = Path(label)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{label}: no such file (working directory {os.getcwd()}); "
+            "pass --config PATH, or start from the repository's config.toml"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label}: is a directory, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label}: not valid TOML: {exc}") from None
+    return _build(data, label, os.environ if env is None else env)
+
+
+def default_config() -> ArenaConfig:
+    """The built-in defaults (embedded everything); reads no file and no environment."""
+    return _build({}, DEFAULTS_SOURCE, {})
+
+
+def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> ArenaConfig:
+    errors: list[str] = []
+    given = _from_file(data, label, errors)
+    given |= _from_env(env, errors)
+
+    values = {name: {k: key.default for k, key in s.keys.items()} for name, s in SCHEMA.items()}
+    for (sec, name), (value, where) in given.items():
+        key = SCHEMA[sec].keys[name]
+        if key.rule.accepts(value):
+            values[sec][name] = _to_float(value) if key.rule.type is float else value
+        else:
+            errors.append(f"{where} must be {key.rule.text}, got {_show(value, key.mask)}")
+    if errors:
+        raise ConfigError(errors)
+
+    errors.extend(_cross_checks(values, given, label))
+    if errors:
+        raise ConfigError(errors)
+
+    try:
+        roast = RoastConfig(**values["roast"], tiers=dict(values["roast.tiers"]))
+        engine = EngineConfig(tick_hz=values["server"]["tick_hz"], roast=roast, **values["engine"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(_engine_error(exc, label)) from None
+    try:
+        return ArenaConfig(
+            server=ServerConfig(**values["server"]),
+            net=NetConfig(**values["net"]),
+            engine=engine,
+            ledger=LedgerConfig(**values["ledger"]),
+            ai=AIConfig(**values["ai"]),
+            media=MediaConfig(**values["media"]),
+            store=StoreConfig(**values["store"]),
+            redis=RedisConfig(**values["redis"]),
+            tips=TipsConfig(**values["tips"]),
+            source=label,
+        )
+    except (TypeError, ValueError) as exc:  # a class check the schema does not know about
+        raise ConfigError(f"{label}: {exc}") from None
+
+
+def _from_file(data: Mapping[str, Any], label: str, errors: list[str]) -> dict:
+    """(section, key) -> (value, "where it was set") for every key in the file;
+    unknown sections and keys, and incomplete tables, go to `errors`."""
+    given: dict[tuple[str, str], tuple[Any, str]] = {}
+    top = [name for name in SCHEMA if "." not in name]
+
+    def walk(sec_name: str, table: Mapping[str, Any]) -> None:
+        section = SCHEMA[sec_name]
+        subsections = {n.rpartition(".")[2]: n for n in SCHEMA if n.rpartition(".")[0] == sec_name}
+        for k, value in table.items():
+            if k in section.keys:
+                given[(sec_name, k)] = (value, f"{label}: [{sec_name}] {k}")
+            elif k in subsections:
+                if isinstance(value, dict):
+                    walk(subsections[k], value)
+                else:
+                    errors.append(f"{label}: [{sec_name}] {k} must be a table ([{subsections[k]}]), got {_show(value)}")
+            else:
+                known = sorted([*section.keys, *subsections])
+                errors.append(
+                    f"{label}: unknown key [{sec_name}] {k} (known: {', '.join(known)})" + _hint(k, known, sec_name)
+                )
+        if section.complete:
+            for k in section.keys:
+                if k not in table:
+                    errors.append(
+                        f"{label}: [{sec_name}] {k} is missing "
+                        f"([{sec_name}] must list every one of {', '.join(section.keys)})"
+                    )
+
+    for name, value in data.items():
+        if name not in top:
+            errors.append(f"{label}: unknown section [{name}] (known: {', '.join(sorted(top))})" + _hint(name, top, None))
+        elif not isinstance(value, dict):
+            errors.append(f"{label}: {name} must be a table ([{name}]), got {_show(value)}")
+        else:
+            walk(name, value)
+    return given
+
+
+def _hint(name: str, known: list[str], section: str | None) -> str:
+    elsewhere = [s.name for s in SCHEMA.values() if name in s.keys and s.name != section]
+    if elsewhere:
+        return f"; {name} belongs in [{elsewhere[0]}]"
+    subsection = [n for n in SCHEMA if n.rpartition(".")[2] == name and "." in n]
+    if subsection:
+        return f"; did you mean [{subsection[0]}]?"
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _from_env(env: Mapping[str, str], errors: list[str]) -> dict:
+    given = {}
+    for var, (sec, name) in ENV_OVERRIDES.items():
+        if var in env:
+            key = SCHEMA[sec].keys[name]
+            given[(sec, name)] = (_parse_env(env[var], key.rule.type), f"environment: {var} (overrides [{sec}] {name})")
+    return given
+
+
+def _parse_env(raw: str, typ: type) -> Any:
+    """An environment string as `typ`; left a string when it does not parse,
+    so the rule check reports it (naming the variable)."""
+    text = raw.strip()
+    if typ is int and re.fullmatch(r"[+-]?[0-9]+", text):
+        return int(text)
+    if typ is float:
+        try:
+            return float(text)
+        except ValueError:
+            return raw
+    if typ is bool:
+        return {"true": True, "1": True, "yes": True, "on": True,
+                "false": False, "0": False, "no": False, "off": False}.get(text.lower(), raw)
+    return raw
+
+
+def _cross_checks(values: dict, given: dict, label: str) -> list[str]:
+    errors = []
+    for (sec, kind), needed in _NEEDS.items():
+        if values[sec]["kind"] != kind:
+            continue
+        origin = given.get((sec, "kind"), (None, ""))[1]
+        via = f" (set by {origin.split()[1]})" if origin.startswith("environment: ") else ""
+        for name in needed:
+            if values[sec][name] == "":
+                errors.append(f'{label}: [{sec}] {name} must be set when kind is "{kind}"{via}')
+    for (sa, ka), (sb, kb) in _NOT_ABOVE:
+        if values[sa][ka] > values[sb][kb]:
+            errors.append(
+                f"{label}: [{sa}] {ka} ({values[sa][ka]}) must not exceed [{sb}] {kb} ({values[sb][kb]})"
+            )
+    return errors
+
+
+def _engine_error(exc: Exception, label: str) -> str:
+    """An EngineConfig/RoastConfig validator's message, re-addressed to the key."""
+    msg = str(exc)
+    first, _, rest = msg.partition(" ")
+    name, _, sub = first.partition(".")
+    if name in _ENGINE_ATTRS and rest:
+        key = " ".join(filter(None, [sub or ("" if name == "tiers" else name), rest]))
+        return f"{label}: [{_ENGINE_ATTRS[name]}] {key}"
+    return f"{label}: engine settings rejected: {msg}"
+
+
+# ---------------------------------------------------------------------------
+# Showing.
+
+
+def describe(cfg: ArenaConfig) -> dict:
+    """The effective configuration laid out like config.toml, safe to log:
+    values that may carry credentials are masked."""
+    out: dict[str, Any] = {"source": cfg.source}
+    for section in SCHEMA.values():
+        table = out
+        for part in section.name.split("."):
+            table = table.setdefault(part, {})
+        for name, key in section.keys.items():
+            value = section.read(cfg, name)
+            table[name] = key.mask(value) if key.mask and isinstance(value, str) else value
+    return out
