@@ -467,7 +467,7 @@ def default_config() -> ArenaConfig:
 def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> ArenaConfig:
     errors: list[str] = []
     given = _from_file(data, label, errors)
-    given |= _from_env(env, errors)
+    given |= _from_env(env)
 
     values = {name: {k: key.default for k, key in s.keys.items()} for name, s in SCHEMA.items()}
     for (sec, name), (value, where) in given.items():
@@ -537,7 +537,8 @@ def _from_file(data: Mapping[str, Any], label: str, errors: list[str]) -> dict:
 
     for name, value in data.items():
         if name not in top:
-            errors.append(f"{label}: unknown section [{name}] (known: {', '.join(sorted(top))})" + _hint(name, top, None))
+            known = ", ".join(sorted(top))
+            errors.append(f"{label}: unknown section [{name}] (known: {known})" + _hint(name, top, None))
         elif not isinstance(value, dict):
             errors.append(f"{label}: {name} must be a table ([{name}]), got {_show(value)}")
         else:
@@ -556,7 +557,7 @@ def _hint(name: str, known: list[str], section: str | None) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-def _from_env(env: Mapping[str, str], errors: list[str]) -> dict:
+def _from_env(env: Mapping[str, str]) -> dict:
     given = {}
     for var, (sec, name) in ENV_OVERRIDES.items():
         if var in env:
