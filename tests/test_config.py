@@ -54,7 +54,7 @@ def test_shipped_config_loads_with_expected_values():
     assert cfg.server == ServerConfig(host="127.0.0.1", port=8765, tick_hz=20, name="arena", metrics_port=0)
     assert cfg.engine == EngineConfig(
         tick_hz=20,
-        seed=1,
+        seed=0,
         roast=RoastConfig(
             rounds=3,
             countdown_ms=3000,
@@ -68,10 +68,12 @@ def test_shipped_config_loads_with_expected_values():
     assert cfg.ledger == LedgerConfig(kind="embedded", faucet_amount=10000)
     assert cfg.ai.kind == "embedded"
     assert cfg.store.kind == "embedded" and cfg.store.path == "var/arena.sqlite"
-    # Apart from the dev faucet, the shipped file is exactly the defaults.
+    # Apart from the dev faucet and a fresh random seed per start, the
+    # shipped file is exactly the defaults.
     expected = attrs.evolve(
         default_config(),
         ledger=attrs.evolve(default_config().ledger, faucet_amount=10000),
+        engine=attrs.evolve(default_config().engine, seed=0),
         source=str(SHIPPED),
     )
     assert cfg == expected
