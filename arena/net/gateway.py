@@ -34,6 +34,7 @@ from trio_websocket import ConnectionClosed, serve_websocket
 
 from arena.engine import core
 from arena.engine import inputs as I
+from arena.engine.outputs import Reply
 from arena.engine.errors import (
     BAD_FRAME,
     BAD_REQUEST,
@@ -65,7 +66,7 @@ PROTOCOL_VERSION = 1
 class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox", "send", "recv",
-        "bad", "bucket", "reactions", "inflight", "scope", "closing", "peer",
+        "bad", "bucket", "reactions", "inflight", "scope", "closing", "peer", "writer_done",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
@@ -85,6 +86,7 @@ class Connection:
         self.scope: trio.CancelScope | None = None
         self.closing: int | None = None
         self.peer = ""
+        self.writer_done = trio.Event()
 
     def queue(self, env: bytes) -> None:
         if not self.outbox:
@@ -113,6 +115,7 @@ class Gateway:
         self.conns: set[Connection] = set()
         self._next_conn = 0
         self.listen_port: int | None = None
+        self._nursery: trio.Nursery | None = None
         self.stats = {
             "frames_in": 0, "frames_out": 0, "bytes_in": 0, "bytes_out": 0,
             "bad_frames": 0, "requests": 0, "dropped_slow": 0, "closed_abuse": 0,
@@ -133,6 +136,7 @@ class Gateway:
                 )
             )
             self.listen_port = server.port
+            self._nursery = nursery
             log.info("listening", extra={"host": self.host, "port": server.port})
             nursery.start_soon(self._expire_sessions)
             task_status.started(server.port)
@@ -159,7 +163,11 @@ class Gateway:
             async with trio.open_nursery() as nursery:
                 conn.scope = nursery.cancel_scope
                 nursery.start_soon(self._writer, conn)
-                await self._reader(conn, nursery)
+                await self._reader(conn)
+                if conn.closing is not None:
+                    # Let the writer deliver the last frame and the close code.
+                    with trio.move_on_after(2):
+                        await conn.writer_done.wait()
                 nursery.cancel_scope.cancel()
         finally:
             self.conns.discard(conn)
@@ -179,10 +187,12 @@ class Gateway:
                 await ws.send_message(item)
         except ConnectionClosed:
             pass
+        finally:
+            conn.writer_done.set()
         if conn.scope is not None:
             conn.scope.cancel()
 
-    async def _reader(self, conn: Connection, nursery) -> None:
+    async def _reader(self, conn: Connection) -> None:
         ws = conn.ws
         while True:
             try:
@@ -191,7 +201,7 @@ class Gateway:
                 return
             self.stats["frames_in"] += 1
             self.stats["bytes_in"] += len(msg)
-            self._on_frame(conn, msg, nursery)
+            self._on_frame(conn, msg)
             if conn.closing is not None:
                 return
 
@@ -203,7 +213,7 @@ class Gateway:
             self.world.submit(I.PlayerDisconnected(s.wallet), force=True)
 
     # --- frames in ------------------------------------------------------------------
-    def _on_frame(self, conn: Connection, msg, nursery) -> None:
+    def _on_frame(self, conn: Connection, msg) -> None:
         if isinstance(msg, str):
             self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
             return
@@ -232,7 +242,7 @@ class Gateway:
             self.stats["requests"] += 1
             try:
                 body = requests.check(type_, body, conn.stage)
-                self._dispatch(conn, rid, type_, body, nursery)
+                self._dispatch(conn, rid, type_, body)
             except ArenaError as err:
                 conn.error(rid, err)
 
@@ -270,15 +280,15 @@ class Gateway:
                 conn.scope.cancel()
 
     # --- requests ---------------------------------------------------------------------
-    def _dispatch(self, conn: Connection, rid: int, type_: str, body: dict, nursery) -> None:
+    def _dispatch(self, conn: Connection, rid: int, type_: str, body: dict) -> None:
         now = trio.current_time()
         wait = conn.bucket.take(now)
         if wait:
             raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
         handler = _HANDLERS[type_]
-        handler(self, conn, rid, body, nursery)
+        handler(self, conn, rid, body)
 
-    def _hello(self, conn, rid, body, nursery):
+    def _hello(self, conn, rid, body):
         if body["protocol"] != PROTOCOL_VERSION:
             raise ArenaError(UNSUPPORTED_PROTOCOL, f"this server speaks protocol {PROTOCOL_VERSION}")
         if conn.stage < requests.AFTER_HELLO:
@@ -292,7 +302,7 @@ class Gateway:
             "nonce": conn.nonce,
         })
 
-    def _login(self, conn, rid, body, nursery):
+    def _login(self, conn, rid, body):
         if conn.session is not None:
             raise ArenaError(WRONG_STATE, "this connection is already logged in")
         nonce, conn.nonce = conn.nonce, None  # one attempt per hello
@@ -317,7 +327,7 @@ class Gateway:
         if self.sessions.attach(session, conn):
             self.world.submit(I.PlayerReconnected(session.wallet), force=True)
 
-    def _resume(self, conn, rid, body, nursery):
+    def _resume(self, conn, rid, body):
         if conn.session is not None:
             raise ArenaError(WRONG_STATE, "this connection already has a session")
         session = self.sessions.get(body["session"])
@@ -339,7 +349,7 @@ class Gateway:
                 if ev is not None:
                     session.push_event(codec.EncodedEvent(ev.type, ev.body))
 
-    def _ping(self, conn, rid, body, nursery):
+    def _ping(self, conn, rid, body):
         conn.reply(rid, {"tick": self.world.state.tick})
 
     # Game requests: checked here only for shape; the engine applies the rules.
@@ -347,22 +357,22 @@ class Gateway:
         if not self.world.submit(inp):
             raise ArenaError(OVERLOADED, "server is shedding load; try again", retry_after_ms=1000)
 
-    def _queue_join(self, conn, rid, body, nursery):
+    def _queue_join(self, conn, rid, body):
         self._submit(conn, rid, I.QueueJoin(conn.session.id, rid, conn.wallet, body["mode"], body["tier"]))
 
-    def _queue_leave(self, conn, rid, body, nursery):
+    def _queue_leave(self, conn, rid, body):
         self._submit(conn, rid, I.QueueLeave(conn.session.id, rid, conn.wallet))
 
-    def _watch(self, conn, rid, body, nursery):
+    def _watch(self, conn, rid, body):
         self._submit(conn, rid, I.MatchWatch(conn.session.id, rid, conn.wallet, body["match"]))
 
-    def _react(self, conn, rid, body, nursery):
+    def _react(self, conn, rid, body):
         wait = conn.reactions.take(trio.current_time())
         if wait:
             raise ArenaError(RATE_LIMITED, "too many reactions", retry_after_ms=wait)
         self._submit(conn, rid, I.ReactionSend(conn.session.id, rid, conn.wallet, body["match"], body["emoji"]))
 
-    def _roast_submit(self, conn, rid, body, nursery):
+    def _roast_submit(self, conn, rid, body):
         audio = body.get("audio")
         make = lambda url: I.RoastSubmit(  # noqa: E731
             conn.session.id, rid, conn.wallet, body["match"], body["round"], body["text"], url, _now_ms())
@@ -400,10 +410,16 @@ class Gateway:
             except ArenaError as err:
                 conn.error(rid, err)
 
-        self._spawn(conn, rid, nursery, store)
+        self._spawn(conn, store)
 
     # Wallet requests go to the ledger, off the tick.
-    def _spawn(self, conn: Connection, rid: int, nursery, fn) -> None:
+    def _spawn(self, conn: Connection, fn) -> None:
+        """Run `fn` in the gateway's nursery, not the connection's.
+
+        A payment that reached the ledger must be reported to the engine
+        even if the client hangs up meanwhile; cancelling it with the
+        connection could strand money in escrow.
+        """
         if conn.inflight >= MAX_INFLIGHT:
             raise ArenaError(RATE_LIMITED, "too many payment requests in flight", retry_after_ms=200)
         conn.inflight += 1
@@ -414,9 +430,9 @@ class Gateway:
             finally:
                 conn.inflight -= 1
 
-        nursery.start_soon(run)
+        self._nursery.start_soon(run)
 
-    def _ledger_call(self, conn, rid, nursery, fn) -> None:
+    def _ledger_call(self, conn, rid, fn) -> None:
         async def call():
             try:
                 body = await fn()
@@ -428,17 +444,17 @@ class Gateway:
             else:
                 conn.reply(rid, body)
 
-        self._spawn(conn, rid, nursery, call)
+        self._spawn(conn, call)
 
-    def _balance(self, conn, rid, body, nursery):
+    def _balance(self, conn, rid, body):
         ledger, wallet = self.world.ledger, conn.wallet
-        self._ledger_call(conn, rid, nursery, lambda: _wrap("balance", ledger.balance(wallet)))
+        self._ledger_call(conn, rid, lambda: _wrap("balance", ledger.balance(wallet)))
 
-    def _faucet(self, conn, rid, body, nursery):
+    def _faucet(self, conn, rid, body):
         ledger, wallet = self.world.ledger, conn.wallet
-        self._ledger_call(conn, rid, nursery, lambda: _wrap("balance", ledger.faucet(wallet)))
+        self._ledger_call(conn, rid, lambda: _wrap("balance", ledger.faucet(wallet)))
 
-    def _entry_build(self, conn, rid, body, nursery):
+    def _entry_build(self, conn, rid, body):
         wallet, match = conn.wallet, body["match"]
         amount = core.entry_quote(self.world.state, match, wallet)
         ledger = self.world.ledger
@@ -447,9 +463,9 @@ class Gateway:
             tx = await ledger.build_entry(wallet, match, amount)
             return {"tx": tx, "amount": amount}
 
-        self._ledger_call(conn, rid, nursery, build)
+        self._ledger_call(conn, rid, build)
 
-    def _entry_confirm(self, conn, rid, body, nursery):
+    def _entry_confirm(self, conn, rid, body):
         wallet, match = conn.wallet, body["match"]
         amount = core.entry_quote(self.world.state, match, wallet)
         ledger, world = self.world.ledger, self.world
@@ -462,9 +478,9 @@ class Gateway:
                 world.submit(I.EntryFeePaid(match, wallet, res.amount, res.payment_id), force=True)
             return {"status": res.status}
 
-        self._ledger_call(conn, rid, nursery, confirm)
+        self._ledger_call(conn, rid, confirm)
 
-    def _tip_build(self, conn, rid, body, nursery):
+    def _tip_build(self, conn, rid, body):
         to, amount, wallet = body["to"], body["amount"], conn.wallet
         if not self.world.is_wallet(to):
             raise ArenaError(BAD_REQUEST, "'to' must be a wallet address (base58 ed25519 key)")
@@ -479,9 +495,9 @@ class Gateway:
             tx = await ledger.build_tip(wallet, to, amount, fee)
             return {"tx": tx, "amount": amount, "fee": fee}
 
-        self._ledger_call(conn, rid, nursery, build)
+        self._ledger_call(conn, rid, build)
 
-    def _tip_confirm(self, conn, rid, body, nursery):
+    def _tip_confirm(self, conn, rid, body):
         ledger, world, wallet = self.world.ledger, self.world, conn.wallet
 
         async def confirm():
@@ -490,14 +506,14 @@ class Gateway:
                 world.submit(I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id), force=True)
             return {"status": res.status}
 
-        self._ledger_call(conn, rid, nursery, confirm)
+        self._ledger_call(conn, rid, confirm)
 
     # --- frames out -------------------------------------------------------------------
     def deliver(self, messages) -> None:
         """Queue the engine's replies and events on the sessions they are for."""
         sessions = self.sessions
         for m in messages:
-            if type(m).__name__ == "Reply":
+            if isinstance(m, Reply):
                 s = sessions.get(m.session)
                 if s is not None and s.conn is not None:
                     s.conn.queue(codec.reply_bytes(m.rid, m.ok, m.body))
