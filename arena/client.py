@@ -361,6 +361,9 @@ class ArenaClient:
         the ok body, or an ArenaRequestError instance for an error reply."""
         if self.closed_event.is_set():
             raise self._closed_error()
+        items = list(items)
+        if not items:
+            return []
         envs = []
         waits = []
         for type, body in items:
@@ -390,15 +393,23 @@ class ArenaClient:
                 if self._pending.get(rid) is p:
                     del self._pending[rid]
 
-    async def send_raw(self, data: bytes | str, *, rid: int | None = None,
-                       timeout: float = 10) -> tuple[str, Any] | None:
+    async def send_raw(self, data: bytes | str, *, rid: int | None = None, timeout: float = 10,
+                       allow_close: bool = False) -> tuple[str, Any] | None:
         """Send `data` as one frame, as is (str → a text frame).
 
         With `rid`, wait for the reply carrying that rid and return (status, body);
         without, return None at once (see `expect_reply` / `unclaimed_replies`).
+        A closed connection raises ArenaConnectionClosed, unless `allow_close`
+        (for frames meant to get the connection closed, e.g. over 1 MiB: the
+        server may close it before the send finishes); then None is returned
+        and `wait_closed()` gives the code.
         """
         if rid is None:
-            await self._send(data)
+            try:
+                await self._send(data)
+            except ArenaConnectionClosed:
+                if not allow_close:
+                    raise
             return None
         p = _Pending()
         self._pending[rid] = p
@@ -424,11 +435,20 @@ class ArenaClient:
         assert scope.cancelled_caught
         raise ArenaTimeout(f"no reply with rid {rid} within {timeout}s")
 
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close the connection from the client side (e.g. to test session.resume)."""
+    async def close(self, code: int = 1000, reason: str | None = None, *, timeout: float = 2) -> None:
+        """Close the connection from the client side (e.g. to test session.resume).
+
+        Waits at most `timeout` seconds for the closing handshake."""
         if self._ws is not None:
-            await self._ws.aclose(code, reason)
+            with trio.move_on_after(timeout):
+                await self._ws.aclose(code, reason)
         self._on_closed(code, reason or "client closed")
+
+    async def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake, like a network
+        failure (the server sees an abnormal close, 1006)."""
+        if self._ws is not None:
+            await self._ws._stream.aclose()
 
     # -- events -------------------------------------------------------------------
 
@@ -600,9 +620,22 @@ async def open_client(url: str = DEFAULT_URL, *, keypair: Keypair | None = None,
     ) as ws:
         client = ArenaClient(ws, keypair=keypair, client_name=client_name,
                              keep_events=keep_events, buffer_events=buffer_events)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(client._reader)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client._reader)
+                try:
+                    yield client
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The caller's own exception (the reader never raises): give it back as
+            # raised, not wrapped, so `except ArenaRequestError` works around the block.
+            if len(group.exceptions) != 1:
+                raise
+            exc = group.exceptions[0]
+            context = exc.__context__
             try:
-                yield client
+                raise exc
             finally:
-                nursery.cancel_scope.cancel()
+                exc.__context__ = context
+                del exc, context

@@ -553,3 +553,181 @@ async def test_resume_failure_restores_seq():
         with pytest.raises(ArenaRequestError) as ei:
             await c.resume("nope", 5)
         assert ei.value.code == "auth_failed" and c.last_seq == 0
+
+
+# --- over a real socket: a tiny in-process WebSocket server -----------------------------------
+
+from trio_websocket import serve_websocket  # noqa: E402
+
+from arena.client import open_client  # noqa: E402
+
+
+def scripted(replies):
+    """A server whose reply to a request of type T is replies[T](body) -> (status, body)
+    or the string "close:CODE" to close the connection with that code."""
+
+    async def handler(request):
+        ws = await request.accept()
+        seq = [0]
+        try:
+            while True:
+                data = await ws.get_message()
+                out = []
+                for env in decode_frame(data):
+                    _, rid, t, body = env
+                    r = replies.get(t, lambda b: ("error", {"code": "unknown_type", "message": t}))(body)
+                    if isinstance(r, str) and r.startswith("close:"):
+                        await ws.aclose(int(r[6:]), "bye")
+                        return
+                    out.append([1, rid, r[0], r[1]])
+                    for i, (et, eb) in enumerate(r[2] if len(r) > 2 else ()):
+                        seq[0] += 1
+                        out.append([2, seq[0], et, eb])
+                if out:
+                    await ws.send_message(pk(out[0] if len(out) == 1 else out))
+        except ConnectionClosed:
+            pass
+
+    return handler
+
+
+@asynccontextmanager
+async def tiny_server(replies):
+    async with trio.open_nursery() as n:
+        server = await n.start(serve_websocket, scripted(replies), "127.0.0.1", 0, None)
+        try:
+            yield f"ws://127.0.0.1:{server.port}/v1"
+        finally:
+            n.cancel_scope.cancel()
+
+
+HELLO = {"hello": lambda b: ("ok", {"protocol": 1, "server": "tiny", "tick_hz": 20, "tick": 1, "nonce": "nn"}),
+         "auth.login": lambda b: ("ok", {"session": "S", "user": {"id": "1", "wallet": b["wallet"], "username": None}})}
+
+
+async def test_open_client_real_socket_and_server_close_code():
+    replies = dict(HELLO, ping=lambda b: ("ok", {"tick": 2}), abuse=lambda b: "close:1008")
+    async with tiny_server(replies) as url:
+        async with open_client(url) as c:
+            assert (await c.hello())["server"] == "tiny"
+            await c.login()
+            assert c.session == "S"
+            assert await c.ping() == 2
+            out = await c.request_batch([("ping", {}), ("nope", {})])
+            assert out[0] == {"tick": 2} and out[1].code == "unknown_type"
+            with trio.fail_after(5), pytest.raises(ArenaConnectionClosed) as ei:
+                await c.request("abuse", {})
+            assert ei.value.code == 1008
+            assert await c.wait_closed(1) == 1008 and c.closed
+
+
+async def test_open_client_exceptions_are_not_wrapped():
+    async with tiny_server(dict(HELLO)) as url:
+        with pytest.raises(ArenaRequestError) as ei:
+            async with open_client(url) as c:
+                await c.request("whatever", {})
+        assert ei.value.code == "unknown_type"
+
+
+async def test_client_close_and_abort():
+    async with tiny_server(dict(HELLO)) as url:
+        async with open_client(url) as c:
+            await c.hello()
+            await c.close()
+            assert c.closed
+            with pytest.raises(ArenaConnectionClosed):
+                await c.hello()
+            with pytest.raises(ArenaConnectionClosed):
+                await c.send_raw(b"x")
+            assert await c.send_raw(b"x", allow_close=True) is None
+        async with open_client(url) as c:
+            await c.hello()
+            await c.abort()
+            with trio.fail_after(5):
+                await c.wait_closed()
+            with pytest.raises(ConnectionError):
+                await c.ping()
+
+
+# --- the bot (only what needs no game server) ---------------------------------------------------
+
+
+def test_make_roast_deterministic_and_uses_prompt():
+    import random
+
+    from arena.bot import ROASTS, make_roast
+
+    assert len(ROASTS) >= 30
+    a = [make_roast(random.Random(5), "Roast your opponent as a dentist") for _ in range(3)]
+    b = [make_roast(random.Random(5), "Roast your opponent as a dentist") for _ in range(3)]
+    assert a == b
+    rng = random.Random(1)
+    lines = [make_roast(rng, "Roast your opponent as a dentist") for _ in range(20)]
+    assert all("dentist" in line for line in lines if "{" not in line)
+    assert all("{" not in line and "opponent" not in line for line in lines)
+    assert make_roast(random.Random(2), "")  # no words: a fallback word
+
+
+async def test_bot_stops_clearly_without_faucet():
+    from arena.bot import run_bots
+
+    replies = dict(HELLO)
+    replies["wallet.faucet"] = lambda b: ("error", {"code": "not_allowed", "message": "no faucet"})
+    lines: list[str] = []
+    async with tiny_server(replies) as url:
+        with trio.fail_after(20):
+            rc = await run_bots(url, 1, "bronze", 1, 1, lines.append)
+    assert rc == 1
+    assert any("ERROR" in line and "no faucet" in line for line in lines), lines
+
+
+def _lobby():
+    replies = dict(HELLO)
+    replies["wallet.faucet"] = lambda b: ("ok", {"balance": 1000})
+    replies["wallet.balance"] = lambda b: ("ok", {"balance": 1000})
+    replies["queue.join"] = lambda b: ("ok", {"queued": True})
+    replies["queue.leave"] = lambda b: ("ok", {"queued": False})
+    replies["ping"] = lambda b: ("ok", {"tick": 1})
+    return replies
+
+
+async def test_bots_wait_in_queue_while_server_answers():
+    from arena.bot import run_bots
+
+    lines: list[str] = []
+    async with tiny_server(_lobby()) as url:
+        # two bots queue, the server never pairs them but answers: they keep waiting
+        with trio.move_on_after(2) as scope:
+            await run_bots(url, 2, "bronze", 1, 1, lines.append)
+    assert scope.cancelled_caught
+    assert sum("queued for a bronze" in line for line in lines) == 2
+    assert not any("ERROR" in line for line in lines), lines
+
+
+async def test_lone_bot_leaves_queue_when_battles_are_counted():
+    from arena.bot import run_bots
+
+    lines: list[str] = []
+    async with tiny_server(_lobby()) as url:
+        with trio.fail_after(15):
+            rc = await run_bots(url, 1, "bronze", 1, 1, lines.append)
+    assert rc == 0
+    assert any("no other bot left" in line for line in lines), lines
+
+
+async def test_bot_reports_stall_and_fails():
+    from arena.bot import run_bots
+
+    replies = _lobby()
+    found = {"match": "m1", "mode": "roast", "tier": "bronze", "players": ["a", "b"], "opponent": "b",
+             "entry_fee": 100, "entry_deadline_ms": 60000}
+    replies["queue.join"] = lambda b: ("ok", {"queued": True}, [("match.found", found)])
+    replies["entry.build"] = lambda b: ("ok", {"tx": b"tx", "amount": 100})
+    replies["entry.confirm"] = lambda b: ("ok", {"status": "pending"})
+    lines: list[str] = []
+    async with tiny_server(replies) as url:
+        with trio.fail_after(15):
+            rc = await run_bots(url, 1, "bronze", 1, 1, lines.append, stall_timeout=1.0)
+    assert rc == 1
+    assert any("paid entry 100 for m1" in line for line in lines), lines
+    assert any("ERROR" in line and "no progress in match m1" in line for line in lines), lines
