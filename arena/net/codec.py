@@ -70,7 +70,7 @@ def check_request(env) -> tuple[int, str, dict]:
     if not isinstance(env, list) or len(env) != 4:
         raise BadFrame("an envelope is a 4-element array [0, rid, type, body]", rid)
     kind, raw_rid, type_, body = env
-    if kind != REQUEST or isinstance(kind, bool):
+    if type(kind) is not int or kind != REQUEST:  # not False, not 0.0
         raise BadFrame("a client envelope starts with 0 (request)", rid)
     if not isinstance(raw_rid, int) or isinstance(raw_rid, bool) or not 0 <= raw_rid <= UINT32_MAX:
         raise BadFrame("rid must be a uint32", 0)
