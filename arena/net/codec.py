@@ -41,8 +41,9 @@ def unpack(data: bytes):
             timestamp=0,
             use_list=True,
         )
-    except msgpack.ExtraData:
-        raise BadFrame("a frame holds exactly one MessagePack value") from None
+    except msgpack.ExtraData as extra:
+        # The first value decoded: its rid, if it has one, is readable.
+        raise BadFrame("a frame holds exactly one MessagePack value", readable_rid(extra.unpacked)) from None
     except ValueError as exc:  # includes StackError, UnicodeDecodeError, bad ext, ...
         raise BadFrame(f"not valid MessagePack: {exc or type(exc).__name__}") from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad frame
