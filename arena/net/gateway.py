@@ -224,9 +224,12 @@ class Gateway:
             return
         envelopes = codec.split_envelopes(value)
         if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_audio_submit(envelopes):
+            # A batch has no one rid of its own: naming its first envelope's
+            # would tell the client that one was bad and leave the rest unanswered.
+            rid = codec.readable_rid(envelopes[0]) if len(envelopes) == 1 else 0
             self._bad(conn, codec.BadFrame(
                 f"frame of {len(msg)} bytes exceeds {self.cfg.max_plain_frame_bytes} "
-                "(only a roast.submit carrying audio may be larger)", codec.readable_rid(envelopes[0])))
+                "(only a roast.submit carrying audio may be larger)", rid))
             return
         if len(envelopes) > MAX_BATCH:
             self._bad(conn, codec.BadFrame(f"a batch holds at most {MAX_BATCH} envelopes"))
