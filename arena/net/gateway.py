@@ -68,7 +68,7 @@ class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox", "send", "recv",
         "bad", "bucket", "reactions", "inflight", "scope", "closing", "peer", "writer_done",
-        "jobs", "working",
+        "jobs", "working", "addr",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
@@ -87,6 +87,10 @@ class Connection:
         self.inflight = 0
         self.jobs: deque = deque()  # ledger/media calls not yet run, in arrival order
         self.working = False  # a task is running this connection's jobs
+        # Where the engine's replies to this connection's requests go: the
+        # session plus this connection, so a reply never reaches another
+        # connection that took the session over meanwhile.
+        self.addr: str | None = None
         self.scope: trio.CancelScope | None = None
         self.closing: int | None = None
         self.peer = ""
@@ -117,6 +121,7 @@ class Gateway:
         self.sessions = SessionRegistry(cfg.event_buffer)
         self.dirty: list[Connection] = []
         self.conns: set[Connection] = set()
+        self.addrs: dict[str, Connection] = {}  # Connection.addr -> Connection
         self._next_conn = 0
         self.listen_port: int | None = None
         self._nursery: trio.Nursery | None = None
@@ -175,6 +180,7 @@ class Gateway:
                 nursery.cancel_scope.cancel()
         finally:
             self.conns.discard(conn)
+            self.addrs.pop(conn.addr, None)
             self._drop_session(conn)
             if not ws.closed:
                 with trio.move_on_after(1) as cs:
@@ -330,6 +336,8 @@ class Gateway:
             old.session = None
             self._close(old, CLOSE_TAKEN_OVER)
         conn.session = session
+        conn.addr = f"{session.id}/{conn.id}"
+        self.addrs[conn.addr] = conn
         conn.stage = requests.AFTER_LOGIN
         if self.sessions.attach(session, conn):
             self.world.submit(I.PlayerReconnected(session.wallet), force=True)
@@ -365,24 +373,24 @@ class Gateway:
             raise ArenaError(OVERLOADED, "server is shedding load; try again", retry_after_ms=1000)
 
     def _queue_join(self, conn, rid, body):
-        self._submit(conn, rid, I.QueueJoin(conn.session.id, rid, conn.wallet, body["mode"], body["tier"]))
+        self._submit(conn, rid, I.QueueJoin(conn.addr, rid, conn.wallet, body["mode"], body["tier"]))
 
     def _queue_leave(self, conn, rid, body):
-        self._submit(conn, rid, I.QueueLeave(conn.session.id, rid, conn.wallet))
+        self._submit(conn, rid, I.QueueLeave(conn.addr, rid, conn.wallet))
 
     def _watch(self, conn, rid, body):
-        self._submit(conn, rid, I.MatchWatch(conn.session.id, rid, conn.wallet, body["match"]))
+        self._submit(conn, rid, I.MatchWatch(conn.addr, rid, conn.wallet, body["match"]))
 
     def _react(self, conn, rid, body):
         wait = conn.reactions.take(trio.current_time())
         if wait:
             raise ArenaError(RATE_LIMITED, "too many reactions", retry_after_ms=wait)
-        self._submit(conn, rid, I.ReactionSend(conn.session.id, rid, conn.wallet, body["match"], body["emoji"]))
+        self._submit(conn, rid, I.ReactionSend(conn.addr, rid, conn.wallet, body["match"], body["emoji"]))
 
     def _roast_submit(self, conn, rid, body):
         audio = body.get("audio")
         make = lambda url: I.RoastSubmit(  # noqa: E731
-            conn.session.id, rid, conn.wallet, body["match"], body["round"], body["text"], url, _now_ms())
+            conn.addr, rid, conn.wallet, body["match"], body["round"], body["text"], url, _now_ms())
         if audio is None:
             self._submit(conn, rid, make(None))
             return
@@ -530,13 +538,15 @@ class Gateway:
 
     # --- frames out -------------------------------------------------------------------
     def deliver(self, messages) -> None:
-        """Queue the engine's replies and events on the sessions they are for."""
-        sessions = self.sessions
+        """Queue the engine's replies on the connections that sent the requests
+        (`Reply.session` is a `Connection.addr`), and events on the sessions
+        they are for."""
+        sessions, addrs = self.sessions, self.addrs
         for m in messages:
             if isinstance(m, Reply):
-                s = sessions.get(m.session)
-                if s is not None and s.conn is not None:
-                    s.conn.queue(codec.reply_bytes(m.rid, m.ok, m.body))
+                conn = addrs.get(m.session)
+                if conn is not None and conn.closing is None:
+                    conn.queue(codec.reply_bytes(m.rid, m.ok, m.body))
             else:
                 enc = codec.EncodedEvent(m.type, m.body)
                 for wallet in m.to:
