@@ -10,7 +10,7 @@ from solders.keypair import Keypair
 
 from arena.client import open_client
 from conftest import player, wait_until
-from test_e2e_support import TIMEOUT, error_code, queue_pair, raw_client, still_serving
+from test_e2e_support import TIMEOUT, error_code, queue_pair, raw_client, req, still_serving
 
 
 def login_body(keypair: Keypair, nonce: str) -> dict:
@@ -240,3 +240,25 @@ async def test_queue_leave_then_nobody_is_matched(arena_server):
         await trio.sleep(0.3)
         assert [t for t, _, _ in a.events_seen + b.events_seen] == []
         assert not server.state.matches
+
+
+async def test_a_reply_never_reaches_the_connection_that_took_the_session_over(arena_server):
+    """The old connection's last request is answered (if at all) on the old
+    connection: the new one only ever gets replies to its own requests."""
+    server, url = await arena_server()
+    for tier in ("bronze", "silver", "gold"):
+        async with player(url) as a:
+            async with open_client(url, keypair=a.keypair) as a2:
+                await a2.hello()
+                # Back to back, so both reach the server within one tick.
+                await a.send_raw(req(5_000, "queue.join", {"mode": "roast", "tier": tier}))
+                await a2.send_raw(req(1_000, "session.resume", {"session": a.session, "last_seq": a.last_seq}))
+                status, body = await a2.expect_reply(1_000, timeout=TIMEOUT)
+                assert status == "ok" and body["resumed"] is True
+                assert await a.wait_closed(timeout=TIMEOUT) == 4000
+                # A request of the new connection with the old one's rid gets its own reply.
+                status, body = await a2.send_raw(req(5_000, "wallet.balance"), rid=5_000, timeout=TIMEOUT)
+                assert (status, body) == ("ok", {"balance": 10_000})
+                await trio.sleep(0.2)
+                assert a2.unclaimed_replies == []
+                await a2.close()
