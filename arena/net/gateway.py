@@ -39,6 +39,7 @@ from arena.engine.outputs import Reply
 from arena.engine.errors import (
     BAD_FRAME,
     BAD_REQUEST,
+    DUPLICATE,
     INTERNAL,
     NOT_FOUND,
     OVERLOADED,
@@ -122,6 +123,9 @@ class Gateway:
         self.dirty: list[Connection] = []
         self.conns: set[Connection] = set()
         self.addrs: dict[str, Connection] = {}  # Connection.addr -> Connection
+        # (match, round, wallet) of roasts whose audio is being stored (False)
+        # or was stored and submitted but not yet applied by the engine (True).
+        self.audio_claims: dict[tuple, bool] = {}
         self._next_conn = 0
         self.listen_port: int | None = None
         self._nursery: trio.Nursery | None = None
@@ -400,32 +404,57 @@ class Gateway:
         if media is None:
             raise ArenaError(BAD_REQUEST, "this server does not accept audio")
         # Store the audio only for a submission the engine would accept now,
-        # so a hostile client cannot fill the media store with junk.
-        match = self.world.state.matches.get(body["match"])
+        # so a hostile client cannot fill the media store with junk, and a
+        # refused submission never overwrites the audio of the accepted one
+        # (the media key is per match, round and player).
+        state = self.world.state
+        match = state.matches.get(body["match"])
         if match is None:
             raise ArenaError(NOT_FOUND, f"no live match {body['match']!r}")
         players = getattr(match, "players", [])
-        if conn.wallet not in players:
-            self._submit(conn, rid, make(None))  # the engine answers not_allowed
+        acceptable = (
+            conn.wallet in players
+            and getattr(match, "phase", None) == "recording"
+            and body["round"] == getattr(match, "round", None)
+            and conn.wallet not in getattr(match, "submissions", {})
+            and len(body["text"]) <= state.config.roast.max_text_chars
+        )
+        if not acceptable:
+            # The engine answers why: not_allowed, wrong_state, duplicate, bad_request.
+            self._submit(conn, rid, make(None))
             return
+        key = (body["match"], body["round"], conn.wallet)
+        if key in self.audio_claims:
+            raise ArenaError(DUPLICATE, "a roast with audio for this round is already being submitted")
         index = players.index(conn.wallet) + 1
+        claims = self.audio_claims
+        claims[key] = False
 
         async def store():
             try:
                 url = await media.store_audio(body["match"], body["round"], index, audio)
             except ArenaError as err:
+                claims.pop(key, None)
                 conn.error(rid, err)
                 return
             except Exception:  # noqa: BLE001
+                claims.pop(key, None)
                 log.exception("media store failed")
                 conn.error(rid, ArenaError(INTERNAL, "could not store audio"))
                 return
             try:
                 self._submit(conn, rid, make(url))
             except ArenaError as err:
+                claims.pop(key, None)
                 conn.error(rid, err)
+            else:
+                claims[key] = True  # released by the flush after the engine's next step
 
-        self._spawn(conn, store)
+        try:
+            self._spawn(conn, store)
+        except ArenaError:
+            claims.pop(key, None)
+            raise
 
     # Wallet requests go to the ledger, off the tick.
     def _spawn(self, conn: Connection, fn) -> None:
@@ -555,6 +584,10 @@ class Gateway:
 
     def flush(self) -> None:
         """Write everything queued this tick: one frame per connection."""
+        if self.audio_claims:
+            # The step that ran just before this flush applied every submitted
+            # audio roast; the engine's state now answers for them.
+            self.audio_claims = {k: v for k, v in self.audio_claims.items() if not v}
         dirty, self.dirty = self.dirty, []
         stats = self.stats
         for conn in dirty:
