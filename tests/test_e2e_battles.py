@@ -410,3 +410,46 @@ async def test_watcher_receives_a_snapshot_on_resume_too(arena_server):
                     _, snap = await w2.next_event("match.snapshot", match=match, timeout=TIMEOUT)
                     assert snap["state"]["reactions"] == {"👏": 2}
                     assert snap["state"]["paid"] == [a.wallet, b.wallet]
+
+
+async def test_audio_roasts_are_stored_only_when_accepted(arena_server, tmp_path):
+    """A refused audio submission stores nothing and never replaces the accepted audio."""
+    server, url = await arena_server(roast={"time_limit_ms": 60_000})
+    media = tmp_path / "media"
+
+    def stored():
+        return {p.relative_to(media).as_posix(): p.read_bytes() for p in media.rglob("*.webm")}
+
+    def sub(match, rnd, audio, text="listen to this"):
+        return {"match": match, "round": rnd, "text": text, "audio": audio}
+
+    async with player(url) as a, player(url) as b, player(url) as x:
+        match, _ = await start_battle(a, b)
+        codes = {}
+        codes["countdown"] = await a.request_raw("roast.submit", sub(match, 1, b"early"))
+        await wait_phase(server, match, "recording", 1)
+        for rnd in (0, 2, 999, -3, 2**40):
+            codes[rnd] = await a.request_raw("roast.submit", sub(match, rnd, b"wrong round"))
+        codes["stranger"] = await x.request_raw("roast.submit", sub(match, 1, b"not a player"))
+        codes["long text"] = await a.request_raw("roast.submit", sub(match, 1, b"long", "x" * 2_001))
+        assert {k: v[1]["code"] for k, v in codes.items()} == {
+            "countdown": "wrong_state", 0: "wrong_state", 2: "wrong_state", 999: "wrong_state",
+            -3: "wrong_state", 2**40: "wrong_state", "stranger": "not_allowed", "long text": "bad_request"}
+        assert stored() == {}
+
+        assert await a.submit(match, 1, "hear me", audio=b"first take") == {}
+        status, body = await a.request_raw("roast.submit", sub(match, 1, b"second take"))
+        assert (status, body["code"]) == ("error", "duplicate")
+        assert stored() == {f"audio/{match}/round1_player1.webm": b"first take"}
+
+        # Two audio roasts for one round in one batch: the first wins, the
+        # second is a duplicate and does not replace it.
+        assert await b.submit(match, 1, BLANK) == {}
+        await wait_phase(server, match, "recording", 2)
+        r = await b.request_batch([("roast.submit", sub(match, 2, b"take one")),
+                                   ("roast.submit", sub(match, 2, b"take two"))])
+        assert r[0] == {} and r[1].code == "duplicate"
+        assert stored()[f"audio/{match}/round2_player2.webm"] == b"take one"
+        _, ev = await a.next_event("battle:roast_submitted", match=match,
+                                   where=lambda e: e["playerId"] == b.wallet and e["audioUrl"], timeout=TIMEOUT)
+        assert ev["audioUrl"].endswith(f"{match}/round2_player2.webm")
