@@ -658,3 +658,31 @@ async def test_many_abusive_connections_do_not_disturb_a_battle(arena_server, nu
                 n.start_soon(abuser, k)
             n.start_soon(too_big)
         await still_serving(url)
+
+
+async def test_watch_limit_per_wallet(arena_server):
+    _, url = await arena_server(roast={"max_watch_per_wallet": 2})
+    async with player(url) as a, player(url) as b, player(url) as c, player(url) as d, \
+            player(url) as e, player(url) as f, player(url, faucet=False) as w:
+        matches = [(await queue_pair(p, q))[0] for p, q in ((a, b), (c, d), (e, f))]
+        assert await w.watch(matches[0]) == {}
+        assert await w.watch(matches[1]) == {}
+        assert await error_code(w.watch(matches[2])) == "not_allowed"
+        assert await w.watch(matches[0]) == {}  # watching again is fine
+        # Players of a battle do not count as watchers of it.
+        assert await a.watch(matches[0]) == {}
+        assert await a.watch(matches[1]) == {}
+        assert await a.watch(matches[2]) == {}
+
+
+async def test_at_most_64_distinct_emoji_per_battle(arena_server):
+    _, url = await arena_server(net={"reactions_per_s": 1_000, "reaction_burst": 1_000})
+    async with player(url) as a, player(url) as b:
+        match, _ = await queue_pair(a, b)
+        replies = await a.request_batch([("reaction.send", {"match": match, "emoji": chr(0x1F600 + i)})
+                                         for i in range(64)])
+        assert replies == [{}] * 64
+        assert await error_code(b.react(match, chr(0x1F600 + 64))) == "not_allowed"
+        assert await b.react(match, chr(0x1F600)) == {}  # a known one still counts
+        _, ev = await b.next_event("reaction:sent", where=lambda e: e["senderId"] == b.wallet, timeout=TIMEOUT)
+        assert ev["count"] == 2

@@ -262,3 +262,47 @@ async def test_a_reply_never_reaches_the_connection_that_took_the_session_over(a
                 await trio.sleep(0.2)
                 assert a2.unclaimed_replies == []
                 await a2.close()
+
+
+async def test_a_client_that_does_not_read_is_dropped_with_4001_and_can_resume(arena_server):
+    """docs/PROTOCOL.md: more than send_queue_frames frames waiting -> 4001; the session stays resumable."""
+    import trio_websocket
+    from test_e2e_support import pack
+
+    server, url = await arena_server(net={"send_queue_frames": 2, "requests_per_s": 1_000_000,
+                                          "request_burst": 1_000_000, "reactions_per_s": 1_000,
+                                          "reaction_burst": 1_000})
+    async with player(url) as a, player(url) as b:
+        match, _ = await queue_pair(a, b)
+        # 64 distinct 16-symbol emoji make every snapshot of the battle a few KB.
+        emoji = [chr(0x1F600 + i) * 16 for i in range(64)]
+        assert await a.request_batch([("reaction.send", {"match": match, "emoji": e}) for e in emoji]) == [{}] * 64
+        kp = Keypair()
+        async with trio_websocket.open_websocket_url(url, message_queue_size=1, max_message_size=2**30) as ws:
+            await ws.send_message(req(1, "hello", {"protocol": 1, "client": "slow"}))
+            nonce = msgpack_value(await ws.get_message())[3]["nonce"]
+            await ws.send_message(req(2, "auth.login", login_body(kp, nonce)))
+            session = msgpack_value(await ws.get_message())[3]["session"]
+            # From now on this client reads nothing.
+            rid = 10
+            with trio.fail_after(120):
+                while not server.gateway.stats["dropped_slow"]:
+                    await ws.send_message(pack([[0, rid + i, "match.watch", {"match": match}] for i in range(64)]))
+                    rid += 64
+                    await trio.sleep(0.01)
+            sess = server.gateway.sessions.get(session)
+            await wait_until(lambda: sess.conn is None, timeout=TIMEOUT)
+        # Resumable: on a new connection, with the last event replayed.
+        async with open_client(url, keypair=kp) as c:
+            reply = await c.resume(session, sess.seq - 1)
+            assert reply == {"resumed": True, "replayed": 1}
+            t, ev = await c.next_event(timeout=TIMEOUT)
+            assert t == "match.snapshot" and len(ev["state"]["reactions"]) == 64
+            assert isinstance(await c.ping(), int)
+        assert isinstance(await a.ping(), int)
+
+
+def msgpack_value(frame: bytes):
+    import msgpack
+
+    return msgpack.unpackb(frame, raw=False)
