@@ -686,3 +686,65 @@ async def test_at_most_64_distinct_emoji_per_battle(arena_server):
         assert await b.react(match, chr(0x1F600)) == {}  # a known one still counts
         _, ev = await b.next_event("reaction:sent", where=lambda e: e["senderId"] == b.wallet, timeout=TIMEOUT)
         assert ev["count"] == 2
+
+
+# --- the remaining codes and limits: in-flight ledger calls, overloaded, internal, paths ---------
+
+
+async def test_at_most_16_ledger_requests_in_flight(arena_server):
+    _, url = await arena_server()
+    async with player(url) as c:
+        replies = await c.request_batch([("wallet.balance", {})] * 20)
+        ok = [r for r in replies if not isinstance(r, ArenaRequestError)]
+        limited = [r for r in replies if isinstance(r, ArenaRequestError)]
+        assert ok == [{"balance": 10_000}] * 16
+        assert [r.code for r in limited] == ["rate_limited"] * 4
+        assert all(r.retry_after_ms and r.retry_after_ms > 0 for r in limited)
+        assert replies[:16] == ok  # the first 16, in order
+        assert await c.balance() == 10_000
+
+
+async def test_overloaded_when_the_server_sheds_load(arena_server, monkeypatch):
+    import arena.server
+
+    server, url = await arena_server()
+    async with player(url) as a, player(url) as b:
+        monkeypatch.setattr(arena.server, "MAX_PENDING_INPUTS", 0)
+        status, body = await a.request_raw("queue.join", {"mode": "roast", "tier": "bronze"})
+        assert (status, body["code"]) == ("error", "overloaded")
+        assert isinstance(body["retry_after_ms"], int) and body["retry_after_ms"] > 0
+        # Requests the gateway answers itself are not shed.
+        assert isinstance(await a.ping(), int) and await a.balance() == 10_000
+        monkeypatch.setattr(arena.server, "MAX_PENDING_INPUTS", 50_000)
+        match, _ = await queue_pair(a, b)
+        assert match in server.state.matches
+
+
+async def test_a_ledger_bug_is_internal_and_hurts_nothing_else(arena_server):
+    from arena.chain.embedded import EmbeddedLedger
+
+    class Buggy(EmbeddedLedger):
+        async def balance(self, wallet):
+            raise RuntimeError("boom")
+
+    server, url = await arena_server(server_kwargs={"ledger": Buggy(faucet_amount=10_000)})
+    async with player(url) as c:
+        status, body = await c.request_raw("wallet.balance", {})
+        assert (status, body["code"]) == ("error", "internal")
+        assert "boom" not in body["message"]  # no internals leak to clients
+        assert await c.faucet() == 20_000 and isinstance(await c.ping(), int)
+    await still_serving(url)
+
+
+async def test_only_v1_is_served(arena_server):
+    import trio_websocket
+
+    _, url = await arena_server()
+    base = url.rsplit("/", 1)[0]
+    for path in ("/", "/v2", "/v1/x", "/V1"):
+        with pytest.raises(trio_websocket.ConnectionRejected) as info:
+            async with open_client(base + path):
+                pass
+        assert info.value.status_code == 404, path
+    async with open_client(url + "?client=x") as c:
+        assert (await c.hello())["protocol"] == 1
