@@ -453,3 +453,77 @@ async def test_audio_roasts_are_stored_only_when_accepted(arena_server, tmp_path
         _, ev = await a.next_event("battle:roast_submitted", match=match,
                                    where=lambda e: e["playerId"] == b.wallet and e["audioUrl"], timeout=TIMEOUT)
         assert ev["audioUrl"].endswith(f"{match}/round2_player2.webm")
+
+
+async def test_a_missing_roast_scores_zero_when_the_window_closes(arena_server):
+    server, url = await arena_server(roast={"time_limit_ms": 300, "rounds": 1})
+    async with player(url) as a, player(url) as b:
+        match, fee = await start_battle(a, b)
+        await a.next_event("battle:round_start", match=match, timeout=TIMEOUT)
+        await wait_phase(server, match, "recording", 1)
+        assert await b.submit(match, 1, GOOD.format(p="x")) == {}
+        got = [(await a.next_event("battle:score_revealed", match=match, timeout=TIMEOUT))[1] for _ in range(2)]
+        assert got[0]["playerId"] == a.wallet and got[0]["score"] == 0
+        assert got[0]["commentary"] == "No roast submitted."
+        assert got[1]["score"] > 0
+        _, end = await a.next_event("battle:ended", match=match, timeout=TIMEOUT)
+        assert end["winnerId"] == b.wallet and end["reason"] == "completed"
+        await settled(server)
+        assert await b.balance() == FAUCET - fee + payout(fee)[0]
+        money(server)
+
+
+class _HangingJudge:
+    """The embedded judge, except that prompts and/or scores never come."""
+
+    name = "hanging"
+
+    def __init__(self, prompts: bool, scores: bool):
+        from arena.ai.embedded import EmbeddedJudge
+
+        self.inner = EmbeddedJudge()
+        self.hang_prompts, self.hang_scores = prompts, scores
+
+    async def generate_prompt(self, *args, **kwargs):
+        if self.hang_prompts:
+            await trio.sleep_forever()
+        return await self.inner.generate_prompt(*args, **kwargs)
+
+    async def score(self, *args, **kwargs):
+        if self.hang_scores:
+            await trio.sleep_forever()
+        return await self.inner.score(*args, **kwargs)
+
+    def health(self) -> dict:
+        return {"judge": self.name, "state": "active"}
+
+
+async def test_no_prompt_in_time_cancels_with_full_refunds(arena_server):
+    server, url = await arena_server(roast={"prompt_timeout_ms": 300},
+                                     server_kwargs={"judge": _HangingJudge(prompts=True, scores=False)})
+    async with player(url) as a, player(url) as b:
+        match, fee = await start_battle(a, b, "gold")
+        for c in (a, b):
+            _, end = await c.next_event("battle:ended", match=match, timeout=TIMEOUT)
+            assert end["reason"] == "cancelled" and end["winnerId"] is None and end["prizeAmount"] == 0
+        assert [t for t, _, _ in a.events_seen if t.startswith("battle:")] == ["battle:ended"]
+        await settled(server)
+        assert await a.balance() == FAUCET and await b.balance() == FAUCET
+        money(server)
+
+
+async def test_no_score_in_time_scores_zero(arena_server):
+    server, url = await arena_server(roast={"scoring_timeout_ms": 300, "rounds": 1},
+                                     server_kwargs={"judge": _HangingJudge(prompts=False, scores=True)})
+    async with player(url) as a, player(url) as b:
+        match, fee = await start_battle(a, b)
+        await play_round(server, a, b, match, 1, text_a=GOOD, text_b=GOOD)
+        scores = [e for t, e, _ in a.events_seen if t == "battle:score_revealed"]
+        assert [s["score"] for s in scores] == [0, 0]
+        assert all("did not answer in time" in s["commentary"] for s in scores)
+        _, end = await a.next_event("battle:ended", match=match, timeout=TIMEOUT)
+        assert end["winnerId"] is None and end["reason"] == "completed"  # a draw: refunds
+        await settled(server)
+        assert await a.balance() == FAUCET and await b.balance() == FAUCET
+        money(server)
+

@@ -748,3 +748,19 @@ async def test_only_v1_is_served(arena_server):
         assert info.value.status_code == 404, path
     async with open_client(url + "?client=x") as c:
         assert (await c.hello())["protocol"] == 1
+
+
+async def test_bad_frames_outside_the_window_are_forgotten(arena_server):
+    server, url = await arena_server(net={"bad_frame_window_ms": 500})
+    async with player(url, faucet=False) as c:
+        for _ in range(9):
+            await c.send_raw(b"\xc1")
+        await wait_until(lambda: len(c.unclaimed_replies) == 9, timeout=TIMEOUT)
+        await trio.sleep(0.7)
+        for _ in range(9):
+            await c.send_raw(b"\xc1")
+        await wait_until(lambda: len(c.unclaimed_replies) == 18, timeout=TIMEOUT)
+        assert not c.closed and isinstance(await c.ping(), int)
+        for _ in range(10):
+            await c.send_raw(b"\xc1", allow_close=True)
+        assert await c.wait_closed(timeout=TIMEOUT) == 1008

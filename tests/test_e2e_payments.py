@@ -28,7 +28,6 @@ from test_e2e_support import (
     money,
     queue_pair,
     settled,
-    start_battle,
 )
 
 TIP_FEE_BPS = 200
