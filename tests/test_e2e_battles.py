@@ -163,7 +163,7 @@ async def test_draw_refunds_both_players(arena_server):
 
 
 async def test_entry_deadline_with_one_payment_cancels_and_refunds_in_full(arena_server):
-    server, url = await arena_server(roast={"entry_deadline_ms": 1_000})
+    server, url = await arena_server(roast={"entry_deadline_ms": 2_500})
     async with player(url) as a, player(url) as b:
         match, fee = await queue_pair(a, b, "diamond")
         assert fee == 10_000

@@ -400,11 +400,13 @@ async def test_rate_limited_with_retry_after(arena_server):
     async with raw_client(url) as other:
         await other.hello()
         async with raw_client(url) as c:
-            await c.hello()  # 1 token
-            replies = await c.request_batch([("ping", {})] * 10)
+            # One frame, read in one go: hello takes a token, 4 pings the rest.
+            replies = await c.request_batch([("hello", {"protocol": 1, "client": "t"})] + [("ping", {})] * 10)
+            assert replies[0]["protocol"] == 1
+            replies = replies[1:]
             ok = [r for r in replies if not isinstance(r, ArenaRequestError)]
             limited = [r for r in replies if isinstance(r, ArenaRequestError)]
-            assert len(ok) == 4 and len(limited) == 6
+            assert replies[:4] == ok and len(ok) == 4 and len(limited) == 6
             assert all(r.code == "rate_limited" for r in limited)
             assert all(isinstance(r.retry_after_ms, int) and r.retry_after_ms > 0 for r in limited)
             # The limit is per connection: another one is not affected.
