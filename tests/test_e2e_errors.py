@@ -766,3 +766,21 @@ async def test_bad_frames_outside_the_window_are_forgotten(arena_server):
         for _ in range(10):
             await c.send_raw(b"\xc1", allow_close=True)
         assert await c.wait_closed(timeout=TIMEOUT) == 1008
+
+
+async def test_one_tick_of_replies_is_one_batch_frame_in_order(arena_server):
+    """The server batches what it has for a client within one tick into one frame, in order."""
+    import trio_websocket
+
+    _, url = await arena_server()
+    async with trio_websocket.open_websocket_url(url) as ws:
+        await ws.send_message(pack([[0, 1, "hello", {"protocol": 1, "client": "raw"}]]
+                                   + [[0, 2 + i, "ping", {}] for i in range(5)] + [[0, 9, "nope", {}]]))
+        frame = msgpack.unpackb(await ws.get_message(), raw=False)
+        assert isinstance(frame, list) and all(isinstance(e, list) for e in frame)
+        assert [(e[0], e[1], e[2]) for e in frame] == [(1, 1, "ok")] + [(1, 2 + i, "ok") for i in range(5)] + [
+            (1, 9, "error")]
+        # A single reply is sent as a bare envelope.
+        await ws.send_message(req(10, "ping"))
+        env = msgpack.unpackb(await ws.get_message(), raw=False)
+        assert env[:3] == [1, 10, "ok"] and isinstance(env[3]["tick"], int)

@@ -306,3 +306,25 @@ def msgpack_value(frame: bytes):
     import msgpack
 
     return msgpack.unpackb(frame, raw=False)
+
+
+async def test_resume_reply_comes_first_then_the_replay_in_the_same_frame(arena_server):
+    import msgpack
+    import trio_websocket
+
+    server, url = await arena_server()
+    async with player(url) as a, player(url) as b:
+        match, _ = await queue_pair(a, b)
+        assert a.events_seen[0][2] == 1  # seq counts from 1
+        await a.react(match, "🔥")
+        await a.next_event("reaction:sent", timeout=TIMEOUT)
+        session, seq = a.session, a.last_seq
+        async with trio_websocket.open_websocket_url(url) as ws:
+            await ws.send_message(req(1, "hello", {"protocol": 1, "client": "raw"}))
+            await ws.get_message()
+            await ws.send_message(req(2, "session.resume", {"session": session, "last_seq": 0}))
+            frame = msgpack.unpackb(await ws.get_message(), raw=False)
+        assert frame[0] == [1, 2, "ok", {"resumed": True, "replayed": seq}]
+        assert [(e[0], e[1]) for e in frame[1:]] == [(2, n) for n in range(1, seq + 1)]
+        assert [e[2] for e in frame[1:]] == [t for t, _, _ in a.events_seen]
+        assert await a.wait_closed(timeout=TIMEOUT) == 4000
