@@ -152,21 +152,21 @@ async def test_resume_takeover_closes_the_old_connection_with_4000(arena_server)
     server, url = await arena_server()
     async with player(url) as a, player(url) as b:
         match, _ = await queue_pair(a, b)
-        async with open_client(url) as thief_free:  # a different keypair: resume needs only the session id
-            reply = await thief_free.resume(a.session, 0)
+        async with open_client(url) as taker:  # another keypair: resume needs only the session id
+            reply = await taker.resume(a.session, 0)
             assert reply["resumed"] is True and reply["replayed"] == a.last_seq
             assert await a.wait_closed(timeout=TIMEOUT) == 4000
-            replayed = [await thief_free.next_event(timeout=TIMEOUT) for _ in range(reply["replayed"])]
+            replayed = [await taker.next_event(timeout=TIMEOUT) for _ in range(reply["replayed"])]
             assert replayed[0][0] == "match.found"
-            assert thief_free.seq_gaps == []
+            assert taker.seq_gaps == []
             # It acts as the session's wallet now.
-            assert await thief_free.balance() == 10_000
+            assert await taker.balance() == 10_000
             # The old connection is gone; the server and other sessions are fine.
             assert isinstance(await b.ping(), int)
             # Taking it over once more (from a third connection) closes the second.
             async with open_client(url) as third:
-                await third.resume(a.session, thief_free.last_seq)
-                assert await thief_free.wait_closed(timeout=TIMEOUT) == 4000
+                await third.resume(a.session, taker.last_seq)
+                assert await taker.wait_closed(timeout=TIMEOUT) == 4000
                 assert await third.balance() == 10_000
     await still_serving(url)
 
