@@ -15,30 +15,20 @@ from arena.engine.errors import ArenaError
 from arena.media import make_media
 from arena.media.local import LocalMedia
 
-BUCKET = "arena-media"
-SECRET = "s3-secret-DO-NOT-LEAK"
+from moto_s3 import BUCKET, SECRET_KEY, media_section, moto_s3, s3_client
+
+SECRET = SECRET_KEY
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] is needed for the S3 tests")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    import boto3
-
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                 aws_secret_access_key=SECRET).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
+    with moto_s3() as endpoint:
+        yield endpoint
 
 
 def s3_config(endpoint, **over):
     cfg = default_config()
-    media = attrs.evolve(cfg.media, kind="s3", bucket=BUCKET, endpoint=endpoint, region="us-east-1",
-                         access_key="testing", secret_key=SECRET, **over)
-    return attrs.evolve(cfg, media=media)
+    return attrs.evolve(cfg, media=media_section(cfg.media, endpoint, **over))
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -84,13 +74,10 @@ async def test_missing_recordings_are_not_found(media):
 
 
 async def test_s3_urls_and_objects(s3_endpoint):
-    import boto3
-
     media = make_media(s3_config(s3_endpoint))
     url = await media.store_audio("m-4", 3, 2, b"webm bytes")
     assert url == f"{s3_endpoint}/{BUCKET}/audio/m-4/round3_player2.webm"
-    obj = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                       aws_secret_access_key=SECRET).get_object(Bucket=BUCKET, Key="audio/m-4/round3_player2.webm")
+    obj = s3_client(s3_endpoint).get_object(Bucket=BUCKET, Key="audio/m-4/round3_player2.webm")
     assert obj["Body"].read() == b"webm bytes" and obj["ContentType"] == "audio/webm"
     with pytest.raises(ArenaError):
         await media.fetch(f"{s3_endpoint}/{BUCKET}/private/other.bin")
