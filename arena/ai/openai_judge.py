@@ -179,6 +179,13 @@ class OpenAIJudge:
 
     # --- lifecycle -----------------------------------------------------------------
     async def __aenter__(self) -> OpenAIJudge:
+        # The HTTP stack logs every request at INFO with its URL (and a
+        # base_url may carry a credential): keep it to warnings unless the
+        # operator configured those loggers explicitly.
+        for name in ("httpx2", "httpx", "openai"):
+            lg = logging.getLogger(name)
+            if lg.level == logging.NOTSET:
+                lg.setLevel(logging.WARNING)
         client = self._make_client(**self._client_args())
         self._client = await client.__aenter__()
         return self
