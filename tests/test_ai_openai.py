@@ -139,7 +139,7 @@ async def test_a_reply_slower_than_the_budget_falls_back(fake):
 
 async def test_a_request_timeout_is_retried(fake):
     fake.push("score", slow(30))  # the first attempt times out; the second is answered
-    svc = service(fake, timeout_ms=1000, max_retries=2)
+    svc = service(fake, timeout_ms=2000, max_retries=2)
     result = await handle(svc, score_eff())
     assert_openai(result)
     assert fake.count("score") == 2

@@ -214,7 +214,7 @@ class OpenAIJudge:
 
         async def send():
             return await self.client.chat.completions.create(
-                model=self.model, messages=messages, temperature=self.temperature, n=1,
+                model=self.model, messages=messages, temperature=self.temperature,
             )
 
         prompt = await self._request("prompt", send, lambda r: parse_prompt(message_content(r), used))
@@ -250,7 +250,7 @@ class OpenAIJudge:
 
         async def send():
             return await self.client.chat.completions.create(
-                model=self.model, messages=messages, temperature=SCORE_TEMPERATURE, n=1,
+                model=self.model, messages=messages, temperature=SCORE_TEMPERATURE,
                 response_format=response_format,
             )
 
