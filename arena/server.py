@@ -24,6 +24,7 @@ from collections import deque
 import attrs
 import trio
 
+from arena.ai.service import JudgeService
 from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
@@ -109,18 +110,15 @@ def make_ledger(cfg):
 
 
 def make_judge(cfg):
-    kind = cfg.ai.kind
-    if kind == "embedded":
-        from arena.ai.embedded import EmbeddedJudge
+    from arena.ai.service import make_judge as make  # [ai] kind: embedded | openai
 
-        return EmbeddedJudge()
-    raise ValueError(f"ai kind {kind!r} is not available in this build")
+    return make(cfg)
 
 
 def make_media(cfg):
-    from arena.media.local import LocalMedia
+    from arena.media import make_media as make  # [media] kind: local | s3
 
-    return LocalMedia(cfg.media.path, cfg.media.base_url)
+    return make(cfg)
 
 
 class ArenaServer:
@@ -152,6 +150,9 @@ class ArenaServer:
                                 reset_after=cfg.ai.circuit_reset_ms / 1000),
             "ledger": Supervisor("ledger"),
         }
+        # AI judge side task: deadline, fallback, circuit, counters (arena/ai/service.py).
+        self.judge_service = JudgeService.from_config(
+            cfg, self.judge, supervisor=self.supervisors["judge"], media=self.media, engine_cfg=engine_cfg)
         self._judge_send, self._judge_recv = trio.open_memory_channel(math.inf)
         self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
         self.started = trio.Event()
@@ -175,7 +176,8 @@ class ArenaServer:
             "connections": len(self.gateway.conns),
             "tick_metrics": self.metrics.snapshot(),
             "net": dict(self.gateway.stats),
-            "side_tasks": {name: s.health() for name, s in self.supervisors.items()},
+            "side_tasks": {**{name: s.health() for name, s in self.supervisors.items()},
+                           "judge": self.judge_service.health()},
             "unsettled": len(self.state.unsettled),
         }
 
@@ -224,25 +226,7 @@ class ArenaServer:
 
     # --- side tasks ------------------------------------------------------------------
     async def _judge_worker(self) -> None:
-        async with trio.open_nursery() as nursery:
-            async for eff in self._judge_recv:
-                nursery.start_soon(self._judge_one, eff)
-
-    async def _judge_one(self, eff) -> None:
-        from arena.ai.port import answer_prompt, answer_score
-
-        sup = self.supervisors["judge"]
-        answer = answer_prompt if isinstance(eff, GeneratePrompt) else answer_score
-        try:
-            result = await answer(self.judge, eff)
-            sup.record_success()
-        except Exception as exc:  # noqa: BLE001 - any judge failure falls back
-            sup.record_failure(exc)
-            from arena.ai.embedded import EmbeddedJudge
-
-            log.warning("judge failed; embedded judge answers", extra={"key": eff.key, "error": str(exc)[:200]})
-            result = await answer(EmbeddedJudge(), eff)
-        self.submit(result, force=True)
+        await self.judge_service.serve(self._judge_recv, lambda result: self.submit(result, force=True))
 
     async def _ledger_worker(self) -> None:
         async with trio.open_nursery() as nursery:
