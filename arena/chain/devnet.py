@@ -704,7 +704,7 @@ def add_arguments(p) -> None:
                    help="write the [ledger] section a server needs to FILE (a usable config file)")
     p.add_argument("--escrow-keypair", default=None, metavar="FILE",
                    help="escrow authority keypair file; created if missing "
-                        "(default: next to --config-out, else var/devnet-escrow.json)")
+                        "(default: FILE.escrow.keypair.json next to --config-out, else var/devnet-escrow.json)")
     p.add_argument("--faucet-amount", type=int, default=10_000,
                    help="faucet_amount written to --config-out (default 10000)")
     p.add_argument("--slot-ms", type=int, default=SLOT_MS, help=f"milliseconds per slot (default {SLOT_MS})")
@@ -725,7 +725,7 @@ def main_from_args(args) -> int:
     if args.escrow_keypair:
         key_path = Path(args.escrow_keypair)
     elif args.config_out:
-        key_path = Path(args.config_out).with_suffix(".escrow.json")
+        key_path = Path(args.config_out).with_suffix(".escrow.keypair.json")  # *.keypair.json is git-ignored
     else:
         key_path = Path("var/devnet-escrow.json")
     try:
