@@ -285,6 +285,10 @@ class SolanaLedger:
             except RpcUnavailable as exc:
                 self.state, self.last_error = "rpc_down", str(exc)
                 raise _unavailable(exc) from None
+            except ValueError as exc:  # the mint is wrong: an operator must fix the config
+                self.state, self.last_error = "misconfigured", str(exc)
+                log.error("solana ledger misconfigured", extra={"error": str(exc)})
+                raise ArenaError(errors.INTERNAL, "the ledger is misconfigured") from None
             self.token = tok
             self.state = "active"
             for p in await trio.to_thread.run_sync(self.store.open_payments):
@@ -740,6 +744,15 @@ class SolanaLedger:
         landed after their confirm call answered `pending` (or never answered:
         a crash, a lost connection). The server runs this under a Supervisor."""
         self._submit = submit
+        try:
+            await self._follow_forever()
+        finally:
+            # The server is stopping (or this task restarts): close the HTTP
+            # connections; the client reopens on the next call.
+            with trio.CancelScope(shield=True):
+                await self.rpc.aclose()
+
+    async def _follow_forever(self) -> None:
         await self._ready()
         for p in await trio.to_thread.run_sync(self.store.unannounced):
             await self._announce(p)

@@ -88,12 +88,22 @@ class SolanaRpc:
         self.url = url
         self.commitment = commitment
         self._commitment = Commitment(commitment)
-        self.client = AsyncClient(url, commitment=self._commitment, timeout=timeout)
+        self.timeout = timeout
+        self._client: AsyncClient | None = None
         self.calls = 0
         self.failures = 0
 
+    @property
+    def client(self) -> AsyncClient:
+        """The HTTP client, (re)opened on first use after `aclose`."""
+        if self._client is None:
+            self._client = AsyncClient(self.url, commitment=self._commitment, timeout=self.timeout)
+        return self._client
+
     async def aclose(self) -> None:
-        await self.client.close()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
 
     async def _call(self, coro, *, rpc_errors: bool = False):
         """Await one RPC call. A JSON-RPC error answer is re-raised as
