@@ -683,3 +683,34 @@ def test_store_reservations_are_atomic(tmp_path):
     st.close()
     again = SolanaStore(tmp_path / "s.sqlite")
     assert again.escrow_balance("m") == 40 and again.settlement("b").state == "done"
+
+
+class _OptimisticBalances:
+    """Wraps the RPC so the ledger's own balance pre-check passes: the chain's preflight decides."""
+
+    def __init__(self, rpc):
+        self._rpc = rpc
+
+    def __getattr__(self, name):
+        return getattr(self._rpc, name)
+
+    async def token_balance(self, account):
+        return 10**12
+
+
+async def test_preflight_insufficient_funds_leaves_the_tx_confirmable(make_ledger):
+    led = await make_ledger()
+    kp, w, bal = await funded(led)
+    m = new_match()
+    tx = await led.build_entry(w, m, bal + 5)
+    real = led.rpc
+    led.rpc = _OptimisticBalances(real)
+    with raises_code(errors.INSUFFICIENT_FUNDS):
+        await led.confirm_entry(w, m, bal + 5, tx, sign(kp, tx))
+    led.rpc = real
+    await assert_nothing_charged(led, w, bal, m)
+    await led.faucet(w)  # top up, then the very same signed transaction goes through
+    res = await led.confirm_entry(w, m, bal + 5, tx, sign(kp, tx))
+    if res.status == "pending":
+        await led.wait_payment(res.payment_id)
+    assert await led.account_balance(f"escrow:{m}") == bal + 5

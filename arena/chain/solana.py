@@ -585,11 +585,15 @@ class SolanaLedger:
                 if exc.err == "AlreadyProcessed":
                     pass  # it is on chain already: follow it
                 else:
-                    await self._resolve(p, "failed", f"refused: {exc.message}")
+                    # The node did not forward it: it can never land. Forget
+                    # the record; where a retry may succeed (after topping up)
+                    # the built message stays confirmable.
+                    self._open.pop(sig, None)
+                    await trio.to_thread.run_sync(self.store.drop_refused, sig)
                     self.stats["refused"] += 1
                     err = self._refusal(exc, kind)
                     if err.code == errors.INSUFFICIENT_FUNDS:
-                        self._remember(h, built)  # stays confirmable, e.g. after topping up
+                        self._remember(h, built)
                     raise err from None
             except RpcUnavailable:
                 # Unknown whether it was forwarded: it is recorded; `run` re-broadcasts it

@@ -220,6 +220,12 @@ class SolanaStore:
 
         return self._tx(fn)
 
+    def drop_refused(self, sig: str) -> bool:
+        """Forget a submitted payment the node refused (it was never forwarded,
+        so it cannot land): the same signed transaction may be confirmed again."""
+        return self._tx(lambda db: db.execute(
+            "DELETE FROM payments WHERE sig = ? AND state = 'submitted'", (sig,)).rowcount == 1)
+
     def mark_announced(self, sig: str) -> None:
         self._tx(lambda db: db.execute("UPDATE payments SET announced = 1, updated_ms = ? WHERE sig = ?",
                                        (_now_ms(), sig)))
