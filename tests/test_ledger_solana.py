@@ -714,3 +714,14 @@ async def test_preflight_insufficient_funds_leaves_the_tx_confirmable(make_ledge
     if res.status == "pending":
         await led.wait_payment(res.payment_id)
     assert await led.account_balance(f"escrow:{m}") == bal + 5
+
+
+async def test_rpc_url_with_an_api_key_stays_out_of_the_logs(make_ledger, solana_devnet, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    led = await make_ledger(rpc_url=solana_devnet.url + "/?api-key=SECRET123")
+    kp, w, _ = await funded(led)
+    await led.balance(w)
+    assert "SECRET123" not in caplog.text
+    assert "SECRET123" not in repr(led.health())

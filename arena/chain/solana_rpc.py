@@ -21,6 +21,7 @@ Errors come in two kinds, and the difference matters for money:
 from __future__ import annotations
 
 import json
+import logging
 
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
@@ -33,6 +34,12 @@ from solders.signature import Signature
 from solders.transaction_status import TransactionStatus
 
 _RANK = {"processed": 0, "confirmed": 1, "finalized": 2}
+
+# httpx2 logs every request at INFO with its full URL, and RPC providers put
+# API keys in URLs (`...?api-key=`): keep those lines out of the logs.
+for _name in ("httpx2", "httpcore2"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class RpcUnavailable(Exception):
