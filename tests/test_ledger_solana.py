@@ -725,3 +725,22 @@ async def test_rpc_url_with_an_api_key_stays_out_of_the_logs(make_ledger, solana
     await led.balance(w)
     assert "SECRET123" not in caplog.text
     assert "SECRET123" not in repr(led.health())
+
+
+async def test_entry_retry_is_allowed_after_retry_after_without_confirmation(make_ledger):
+    """RoastPush: no confirmation within the retry window (60 s by default) -> the player may pay again."""
+    led = await make_ledger(rebroadcast_s=3600, retry_after_s=0.3)
+    kp, w, bal = await funded(led)
+    led.rpc = _LosingSends(led.rpc)  # the first payment never reaches the chain
+    m = new_match()
+    tx1 = await led.build_entry(w, m, 250)
+    assert (await led.confirm_entry(w, m, 250, tx1, sign(kp, tx1))).status == "pending"
+    tx2 = await led.build_entry(w, m, 250)
+    with raises_code(errors.WRONG_STATE) as r:
+        await led.confirm_entry(w, m, 250, tx2, sign(kp, tx2))
+    assert 0 < r.error.retry_after_ms <= 300
+    await trio.sleep(0.35)
+    res = await led.confirm_entry(w, m, 250, tx2, sign(kp, tx2))
+    if res.status == "pending":
+        assert await led.wait_payment(res.payment_id) == "landed"
+    assert await led.balance(w) == bal - 250
