@@ -142,3 +142,31 @@ async def test_tips_split_98_2_on_chain(arena_server, solana_devnet, tmp_path):
         assert await chain.of(b.wallet) == 4_900  # the tip created b's token account
         assert await chain.fee("protocol") - proto_before == 100
         assert await b.balance() == 4_900
+
+
+async def test_pending_entry_reaches_the_engine_through_the_chain_side_task(arena_server, solana_devnet, tmp_path):
+    """entry.confirm answers "pending"; the ledger's run() side task (started by the
+    server under a Supervisor) tells the engine once the payment lands."""
+    from arena.chain.solana import SolanaLedger
+    from solana_net import ledger_kwargs
+
+    ledger = SolanaLedger(**ledger_kwargs(solana_devnet, faucet_amount=FAUCET, confirm_wait_s=0,
+                                          store=str(tmp_path / "pending.sqlite")))
+    server, url = await arena_server(server_kwargs={"ledger": ledger}, roast={"entry_deadline_ms": 60_000})
+    assert "chain" in server.supervisors
+    async with player(url) as a, player(url) as b:
+        await a.queue("gold")
+        await b.queue("gold")
+        _, found = await a.next_event("match.found")
+        match = found["match"]
+        assert await a.pay_entry(match) == "pending"
+        assert await b.pay_entry(match) == "pending"
+        for c in (a, b):
+            await c.next_event("entry.confirmed", match=match, where=lambda body: body["player"] == a.wallet,
+                               timeout=30)
+            await c.next_event("entry.confirmed", match=match, where=lambda body: body["player"] == b.wallet,
+                               timeout=30)
+        _, start = await a.next_event("battle:round_start", match=match, timeout=30)
+        assert start["roundNumber"] == 1
+        assert await ledger.account_balance(f"escrow:{match}") == 2 * found["entry_fee"]
+        assert server.supervisors["chain"].health()["state"] == "active"
