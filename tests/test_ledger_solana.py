@@ -744,3 +744,37 @@ async def test_entry_retry_is_allowed_after_retry_after_without_confirmation(mak
     if res.status == "pending":
         assert await led.wait_payment(res.payment_id) == "landed"
     assert await led.balance(w) == bal - 250
+
+
+async def test_rpc_errors_never_carry_the_rpc_url(caplog):
+    """An RPC provider answering 500: its URL (with the API key) stays out of errors, logs and health."""
+    import logging
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Fail(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Fail)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    caplog.set_level(logging.DEBUG)
+    led = SolanaLedger(f"http://127.0.0.1:{httpd.server_address[1]}/v1/?api-key=SECRET123",
+                       str(Keypair().pubkey()), Keypair(),
+                       {n: str(Keypair().pubkey()) for n in ("creator", "partner", "protocol")})
+    try:
+        with raises_code(errors.INTERNAL) as r:
+            await led.balance(str(Keypair().pubkey()))
+        assert r.error.retry_after_ms
+        assert "SECRET123" not in r.error.message
+        assert "SECRET123" not in caplog.text and "SECRET123" not in repr(led.health())
+        assert "500" in (led.last_error or "") + caplog.text
+    finally:
+        await led.aclose()
+        httpd.shutdown()

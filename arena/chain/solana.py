@@ -96,8 +96,8 @@ def _failed(msg: str) -> ArenaError:
 
 
 def _unavailable(exc: Exception) -> ArenaError:
-    return ArenaError(errors.INTERNAL, f"the chain is not reachable right now ({str(exc)[:120]})",
-                      retry_after_ms=2000)
+    log.warning("chain RPC unavailable", extra={"error": str(exc)[:300]})  # already scrubbed of URLs
+    return ArenaError(errors.INTERNAL, "the chain is not reachable right now; try again", retry_after_ms=2000)
 
 
 def _is_int(x: object) -> bool:

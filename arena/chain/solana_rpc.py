@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
@@ -40,6 +41,14 @@ _RANK = {"processed": 0, "confirmed": 1, "finalized": 2}
 for _name in ("httpx2", "httpcore2"):
     if logging.getLogger(_name).level == logging.NOTSET:
         logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+_URL = re.compile(r"(https?://[^/\s'\"?#]+)[^\s'\"]*")
+
+
+def scrub(text: str) -> str:
+    """Text with every URL cut to its origin: providers put API keys in paths and queries."""
+    return _URL.sub(lambda m: m.group(1) + ("/***" if len(m.group(0)) > len(m.group(1)) + 1 else ""), text)
 
 
 class RpcUnavailable(Exception):
@@ -122,10 +131,11 @@ class SolanaRpc:
             if rpc_errors:
                 raise
             self.failures += 1
-            raise RpcUnavailable(f"RPC error: {exc}"[:300]) from None
+            raise RpcUnavailable(scrub(f"RPC error: {exc}")[:300]) from None
         except (SolanaRpcException, OSError, ValueError) as exc:
             self.failures += 1
-            raise RpcUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from None
+            cause = exc.__cause__ or exc  # SolanaRpcException hides the HTTP error's text
+            raise RpcUnavailable(scrub(f"{type(cause).__name__}: {cause}")[:300]) from None
 
     # --- reads -------------------------------------------------------------------------
     async def latest_blockhash(self) -> tuple[Hash, int]:
@@ -142,7 +152,7 @@ class SolanaRpc:
         except RPCException as exc:
             if "could not find account" in str(exc):
                 return 0
-            raise RpcUnavailable(f"getTokenAccountBalance: {exc}"[:300]) from None
+            raise RpcUnavailable(scrub(f"getTokenAccountBalance: {exc}")[:300]) from None
         return int(r.value.amount)
 
     async def sol_balance(self, account: Pubkey) -> int:
@@ -190,8 +200,9 @@ class SolanaRpc:
             err = err_json(getattr(data, "err", None)) if data is not None else None
             logs = list(getattr(data, "logs", None) or []) if data is not None else []
             message = getattr(arg, "message", None) or str(exc)
-            raise SendRefused(str(message)[:500], err, logs) from None
+            raise SendRefused(scrub(str(message))[:500], err, logs) from None
         except (SolanaRpcException, OSError, ValueError) as exc:
             self.failures += 1
-            raise RpcUnavailable(f"sendTransaction: {type(exc).__name__}: {exc}"[:300]) from None
+            cause = exc.__cause__ or exc
+            raise RpcUnavailable(scrub(f"sendTransaction: {type(cause).__name__}: {cause}")[:300]) from None
         return str(r.value)
