@@ -8,7 +8,6 @@ import json
 import httpx2
 import pytest
 from solders.keypair import Keypair
-from solders.message import Message
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import mint_to

@@ -318,7 +318,6 @@ class SolanaLedger:
         exist = await self.rpc.exist([ata(o, self.mint) for o in owners])
         missing = [o for o, e in zip(owners, exist) if not e]
         if missing:
-            from solders.instruction import Instruction  # noqa: F401 - keep solders imports together
             from spl.token.instructions import create_idempotent_associated_token_account
 
             bh, _ = await self.rpc.latest_blockhash()
