@@ -788,7 +788,7 @@ def test_both_disconnected_cancels_and_refunds():
     assert d.ledger.escrows() == {} and d.ledger.total() == 2 * d.funds
 
 
-def test_first_player_past_grace_forfeits_even_if_the_other_is_gone_too():
+def test_grace_lapsing_while_the_other_player_is_gone_too_cancels():
     d = Driver()
     mid = d.start()
     d.step(I.PlayerDisconnected("alice"))
@@ -796,7 +796,28 @@ def test_first_player_past_grace_forfeits_even_if_the_other_is_gone_too():
     d.step(I.PlayerDisconnected("bob"))
     out = d.advance(6)
     e = out.event("battle:ended")
+    assert (e.body["reason"], e.body["winnerId"]) == ("cancelled", None)
+
+
+def test_grace_lapsing_after_the_other_player_came_back_forfeits():
+    d = Driver()
+    mid = d.start()
+    d.step(I.PlayerDisconnected("alice"))
+    d.step(I.PlayerDisconnected("bob"))
+    d.step(I.PlayerReconnected("bob"))
+    out = d.advance(8)
+    e = out.event("battle:ended")
     assert (e.body["reason"], e.body["winnerId"]) == ("forfeit", "bob")
+
+
+def test_repeated_disconnect_report_does_not_restart_the_grace():
+    d = Driver()
+    mid = d.start()
+    d.step(I.PlayerDisconnected("alice"))
+    d.advance(4)
+    d.step(I.PlayerDisconnected("alice"))
+    out = d.advance(3)
+    assert out.event("battle:ended").body["reason"] == "forfeit"
 
 
 def test_disconnect_during_entry_does_not_forfeit_before_the_battle_starts():
@@ -946,3 +967,25 @@ def test_ledger_double_is_idempotent_and_refuses_overdrafts():
     with pytest.raises(AssertionError):
         led.settle(Settle("k2", "m", (Transfer("a", "b", 4),), "x"))
     assert led.total() == 10
+
+
+@pytest.mark.parametrize("emoji", ["🔥", "👍🏽", "❤️", "👨‍👩‍👧", "🇫🇷", "!"])
+def test_emoji_symbols_are_accepted(emoji):
+    from arena.engine.modes.roast import _valid_emoji
+
+    assert _valid_emoji(emoji)
+
+
+@pytest.mark.parametrize("emoji", ["", "abc", "é", "日本", "🔥 ", "1", "\x00", "\u200b" * 17])
+def test_emoji_that_could_carry_text_are_refused(emoji):
+    from arena.engine.modes.roast import _valid_emoji
+
+    assert not _valid_emoji(emoji)
+
+
+def test_same_payment_reported_twice_counts_once_and_is_not_refunded():
+    d = Driver()
+    mid = d.matchmake()
+    pay = d.pay(mid, "alice")
+    out = d.step(pay, pay)
+    assert [e for e in out.effects if type(e).__name__ == "Settle"] == []

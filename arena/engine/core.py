@@ -35,7 +35,7 @@ def new_state(config: EngineConfig) -> EngineState:
 
 
 def step(state: EngineState, tick: int, inputs) -> tuple[list, list]:
-    if tick <= state.tick and state.tick != 0:
+    if tick <= state.tick:
         raise ValueError(f"tick {tick} is not after {state.tick}")
     state.tick = tick
     ctx = Ctx(state, tick)

@@ -88,7 +88,8 @@ class EntryFeePaid:
 
     The engine accepts it if the match is still waiting for that player's fee;
     otherwise it orders a refund, so money that reached escrow always leaves
-    it again.
+    it again. The ledger reports each payment once; a repeat of a payment id
+    the battle already counted is ignored.
     """
 
     match: str

@@ -22,6 +22,22 @@ def _no_ext(code, data):
     raise ValueError("MessagePack extension types are not part of the protocol")
 
 
+# The timestamp extension (-1) never reaches `ext_hook`: msgpack decodes it
+# itself. These hooks see every array and map and refuse one inside them.
+def _no_timestamp_in_list(items: list) -> list:
+    for v in items:
+        if type(v) is msgpack.Timestamp:
+            raise ValueError("MessagePack timestamps are not part of the protocol")
+    return items
+
+
+def _no_timestamp_in_map(m: dict) -> dict:
+    for v in m.values():
+        if type(v) is msgpack.Timestamp:
+            raise ValueError("MessagePack timestamps are not part of the protocol")
+    return m
+
+
 class BadFrame(Exception):
     """A frame that is not a valid request; `rid` is 0 when unreadable."""
 
@@ -33,20 +49,26 @@ class BadFrame(Exception):
 
 def unpack(data: bytes):
     try:
-        return msgpack.unpackb(
+        value = msgpack.unpackb(
             data,
             raw=False,
             strict_map_key=True,
             ext_hook=_no_ext,
             timestamp=0,
             use_list=True,
+            list_hook=_no_timestamp_in_list,
+            object_hook=_no_timestamp_in_map,
         )
-    except msgpack.ExtraData:
-        raise BadFrame("a frame holds exactly one MessagePack value") from None
+    except msgpack.ExtraData as extra:
+        # The first value decoded: its rid, if it has one, is readable.
+        raise BadFrame("a frame holds exactly one MessagePack value", readable_rid(extra.unpacked)) from None
     except ValueError as exc:  # includes StackError, UnicodeDecodeError, bad ext, ...
         raise BadFrame(f"not valid MessagePack: {exc or type(exc).__name__}") from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad frame
         raise BadFrame(f"not valid MessagePack: {type(exc).__name__}") from None
+    if type(value) is msgpack.Timestamp:
+        raise BadFrame("not valid MessagePack: timestamps are not part of the protocol")
+    return value
 
 
 def readable_rid(env) -> int:
@@ -70,7 +92,7 @@ def check_request(env) -> tuple[int, str, dict]:
     if not isinstance(env, list) or len(env) != 4:
         raise BadFrame("an envelope is a 4-element array [0, rid, type, body]", rid)
     kind, raw_rid, type_, body = env
-    if kind != REQUEST or isinstance(kind, bool):
+    if type(kind) is not int or kind != REQUEST:  # not False, not 0.0
         raise BadFrame("a client envelope starts with 0 (request)", rid)
     if not isinstance(raw_rid, int) or isinstance(raw_rid, bool) or not 0 <= raw_rid <= UINT32_MAX:
         raise BadFrame("rid must be a uint32", 0)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections import deque
 
 import trio
 from trio_websocket import ConnectionClosed, serve_websocket
@@ -67,6 +68,7 @@ class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox", "send", "recv",
         "bad", "bucket", "reactions", "inflight", "scope", "closing", "peer", "writer_done",
+        "jobs", "working",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
@@ -83,6 +85,8 @@ class Connection:
         self.bucket = TokenBucket(cfg.requests_per_s, cfg.request_burst, now)
         self.reactions = TokenBucket(cfg.reactions_per_s, cfg.reaction_burst, now)
         self.inflight = 0
+        self.jobs: deque = deque()  # ledger/media calls not yet run, in arrival order
+        self.working = False  # a task is running this connection's jobs
         self.scope: trio.CancelScope | None = None
         self.closing: int | None = None
         self.peer = ""
@@ -224,9 +228,12 @@ class Gateway:
             return
         envelopes = codec.split_envelopes(value)
         if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_audio_submit(envelopes):
+            # A batch has no one rid of its own: naming its first envelope's
+            # would tell the client that one was bad and leave the rest unanswered.
+            rid = codec.readable_rid(envelopes[0]) if len(envelopes) == 1 else 0
             self._bad(conn, codec.BadFrame(
                 f"frame of {len(msg)} bytes exceeds {self.cfg.max_plain_frame_bytes} "
-                "(only a roast.submit carrying audio may be larger)", codec.readable_rid(envelopes[0])))
+                "(only a roast.submit carrying audio may be larger)", rid))
             return
         if len(envelopes) > MAX_BATCH:
             self._bad(conn, codec.BadFrame(f"a batch holds at most {MAX_BATCH} envelopes"))
@@ -419,18 +426,31 @@ class Gateway:
         A payment that reached the ledger must be reported to the engine
         even if the client hangs up meanwhile; cancelling it with the
         connection could strand money in escrow.
+
+        A connection's calls run one at a time, in the order its requests
+        arrived: a batch is read as its envelopes one after another
+        (PROTOCOL.md), so `[wallet.faucet, wallet.balance]` must see the
+        faucet's money, and of two confirms of one tx the first wins.
         """
         if conn.inflight >= MAX_INFLIGHT:
             raise ArenaError(RATE_LIMITED, "too many payment requests in flight", retry_after_ms=200)
         conn.inflight += 1
+        conn.jobs.append(fn)
+        if not conn.working:
+            conn.working = True
+            self._nursery.start_soon(self._work, conn)
 
-        async def run():
-            try:
-                await fn()
-            finally:
-                conn.inflight -= 1
-
-        self._nursery.start_soon(run)
+    @staticmethod
+    async def _work(conn: Connection) -> None:
+        try:
+            while conn.jobs:
+                fn = conn.jobs.popleft()
+                try:
+                    await fn()
+                finally:
+                    conn.inflight -= 1
+        finally:
+            conn.working = False
 
     def _ledger_call(self, conn, rid, fn) -> None:
         async def call():

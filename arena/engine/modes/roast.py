@@ -25,11 +25,14 @@ Life of a battle, in phases:
   included). All of it in one `Settle` effect keyed `payout:<match>`.
 - Disconnects: a player whose last connection drops has
   `disconnect_grace_ms` to come back (`session.resume`); after that, once the
-  rounds have begun, the other player wins by forfeit. If both are gone
-  past their grace, the battle is cancelled and both fees refunded.
+  rounds have begun, the other player wins by forfeit, unless the other
+  player is disconnected too: then the battle is cancelled and both fees
+  refunded.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 from attrs import define, field
 
@@ -95,13 +98,17 @@ class RoastMatch:
     reactions: dict = field(factory=dict)  # emoji -> count
 
 
+# Unicode categories an emoji reaction may use: symbols (emoji are mostly
+# "So"; skin tones "Sk"), combining marks (variation selectors), format
+# characters (zero-width joiner) and punctuation. No letters, digits, spaces
+# or controls, so a reaction cannot carry a message.
+_EMOJI_CATEGORIES = frozenset({"So", "Sk", "Sm", "Sc", "Mn", "Me", "Cf", "Po"})
+
+
 def _valid_emoji(emoji: str) -> bool:
     if not 1 <= len(emoji) <= MAX_EMOJI_CHARS:
         return False
-    for ch in emoji:
-        if ch.isspace() or (ch.isascii() and ch.isalnum()) or ord(ch) < 32 or ch.isascii() and not ch.isprintable():
-            return False
-    return True
+    return all(unicodedata.category(ch) in _EMOJI_CATEGORIES for ch in emoji)
 
 
 class RoastMode(Mode):
@@ -215,6 +222,8 @@ class RoastMode(Mode):
         return m.entry_fee
 
     def _entry_paid(self, ctx, m: RoastMatch, inp: I.EntryFeePaid) -> None:
+        if inp.amount <= 0 or inp.payment_id in m.paid.values():
+            return  # nothing moved, or this payment was already counted
         accepted = (
             m.phase == ENTRY
             and inp.wallet in m.players
@@ -235,6 +244,7 @@ class RoastMode(Mode):
         ctx.emit(m.players, "entry.confirmed", {"match": m.id, "player": inp.wallet})
         if len(m.paid) == len(m.players):
             m.round = 1
+            m.phase = WAITING_PROMPT  # past entry: a lapsed grace now forfeits
             if self._forfeit_due(ctx, m):
                 return
             self._begin_round(ctx, m)
@@ -310,7 +320,8 @@ class RoastMode(Mode):
     # --- connection changes ---------------------------------------------------
     def leave(self, ctx, m: RoastMatch, wallet: str) -> None:
         if wallet in m.players:
-            m.gone_until[wallet] = ctx.tick + ctx.ticks(ctx.config.roast.disconnect_grace_ms)
+            # A repeated disconnect report does not restart the grace period.
+            m.gone_until.setdefault(wallet, ctx.tick + ctx.ticks(ctx.config.roast.disconnect_grace_ms))
             self._reschedule(ctx, m)
         else:
             m.watchers.pop(wallet, None)
@@ -351,7 +362,8 @@ class RoastMode(Mode):
         gone = [p for p in m.players if m.gone_until.get(p, ctx.tick + 1) <= ctx.tick]
         if not gone:
             return False
-        if len(gone) == len(m.players):
+        if len(m.gone_until) == len(m.players):
+            # Nobody is left to win: the battle is cancelled and refunded.
             self._finish(ctx, m, "cancelled", None)
         else:
             winner = next(p for p in m.players if p not in gone)
