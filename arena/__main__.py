@@ -14,6 +14,7 @@ COMMANDS = {
     # name: (module, help)
     "serve": ("arena.cli_serve", "run the server"),
     "bot": ("arena.bot", "play battles against a server"),
+    "devnet": ("arena.chain.devnet", "run a local Solana network (LiteSVM) for the solana ledger"),
 }
 
 

@@ -245,6 +245,7 @@ class LedgerConfig:
     fee_partner: str = _key("", TEXT)
     fee_protocol: str = _key("", TEXT)
     commitment: str = _key("confirmed", _choice("processed", "confirmed", "finalized"))
+    records_path: str = _key("var/solana-ledger.sqlite", NAME)  # solana: local record of payments and payouts
 
 
 @frozen

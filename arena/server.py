@@ -106,6 +106,10 @@ def make_ledger(cfg):
         from arena.chain.embedded import EmbeddedLedger
 
         return EmbeddedLedger(faucet_amount=cfg.ledger.faucet_amount)
+    if kind == "solana":
+        from arena.chain.solana import make_solana_ledger
+
+        return make_solana_ledger(cfg)
     raise ValueError(f"ledger kind {kind!r} is not available in this build")
 
 
@@ -187,6 +191,11 @@ class ArenaServer:
             port = await nursery.start(self.gateway.serve)
             nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
             nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
+            if hasattr(self.ledger, "run"):
+                # A ledger whose payments can confirm after entry/tip.confirm
+                # answered "pending" (solana) feeds EntryFeePaid / TipSent here.
+                chain = self.supervisors.setdefault("chain", Supervisor("chain"))
+                nursery.start_soon(chain.run, lambda: self.ledger.run(lambda inp: self.submit(inp, force=True)))
             nursery.start_soon(self._tick_loop)
             log.info("arena started", extra={"port": port, "tick_hz": self.tick_hz})
             self.started.set()
