@@ -324,6 +324,7 @@ class Gateway:
         if session is None:
             raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
         last_seq = body["last_seq"]
+        session.adopt_seq(last_seq)  # a session restored after a restart takes the client's word
         if not 0 <= last_seq <= session.seq:
             raise ArenaError(BAD_REQUEST, f"last_seq must be between 0 and {session.seq}")
         missed = session.missed_since(last_seq)

@@ -15,7 +15,7 @@ from collections import deque
 
 
 class Session:
-    __slots__ = ("id", "wallet", "seq", "buffer", "conn", "detached_at")
+    __slots__ = ("id", "wallet", "seq", "buffer", "conn", "detached_at", "restored", "dirty")
 
     def __init__(self, wallet: str, buffer_size: int, sid: str | None = None):
         self.id = sid or secrets.token_urlsafe(24)
@@ -24,17 +24,36 @@ class Session:
         self.buffer: deque = deque(maxlen=buffer_size)  # (seq, envelope bytes)
         self.conn = None
         self.detached_at: float | None = None
+        # Restored from the store after a restart: its event buffer is gone.
+        self.restored = False
+        # The registry's set of sessions whose seq moved (None: not tracked).
+        self.dirty: set | None = None
 
     def push_event(self, encoded) -> None:
         self.seq += 1
+        if self.dirty is not None:
+            self.dirty.add(self)
         env = encoded.envelope(self.seq)
         self.buffer.append((self.seq, env))
         conn = self.conn
         if conn is not None:
             conn.queue(env)
 
+    def adopt_seq(self, last_seq: int) -> None:
+        """After a restart the client may have seen more events than the store
+        recorded: numbering goes on from the higher of the two."""
+        if self.restored and last_seq > self.seq:
+            self.seq = last_seq
+
     def missed_since(self, last_seq: int) -> list[bytes] | None:
-        """Envelopes with seq > last_seq, or None if any of them is gone."""
+        """Envelopes with seq > last_seq, or None if any of them is gone.
+
+        A session restored after a restart has lost its buffer (and what the
+        client saw before the crash may have been re-decided): the first
+        resume gets None, i.e. fresh snapshots."""
+        if self.restored:
+            self.restored = False
+            return None
         if last_seq >= self.seq:
             return []
         buf = self.buffer
@@ -50,11 +69,37 @@ class SessionRegistry:
         self.by_wallet: dict[str, dict[str, Session]] = {}
         # wallet -> number of its sessions attached to a live connection
         self.live: dict[str, int] = {}
+        # Change tracking for the store (see `track`); None when not tracked.
+        self.created: list | None = None
+        self.dirty: set | None = None
+        self.gone: list | None = None
+
+    def track(self) -> None:
+        """Record created, advanced (seq) and expired sessions for persistence."""
+        self.created, self.dirty, self.gone = [], set(), []
+        for s in self.by_id.values():
+            s.dirty = self.dirty
+            self.created.append(s)
 
     def create(self, wallet: str) -> Session:
         s = Session(wallet, self.buffer_size)
+        self._add(s)
+        if self.created is not None:
+            self.created.append(s)
+        return s
+
+    def _add(self, s: Session) -> None:
         self.by_id[s.id] = s
-        self.by_wallet.setdefault(wallet, {})[s.id] = s
+        self.by_wallet.setdefault(s.wallet, {})[s.id] = s
+        s.dirty = self.dirty
+
+    def restore(self, sid: str, wallet: str, seq: int, time_now: float) -> Session:
+        """A session read back from the store after a restart, detached since `time_now`."""
+        s = Session(wallet, self.buffer_size, sid)
+        s.seq = seq
+        s.restored = True
+        s.detached_at = time_now
+        self._add(s)
         return s
 
     def get(self, sid: str) -> Session | None:
@@ -89,6 +134,8 @@ class SessionRegistry:
                 and now - s.detached_at > ttl]
         for s in gone:
             del self.by_id[s.id]
+            if self.gone is not None:
+                self.gone.append(s.id)
             mine = self.by_wallet.get(s.wallet)
             if mine is not None:
                 mine.pop(s.id, None)
