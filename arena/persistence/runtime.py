@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+import attrs
 import trio
 
 from arena.engine import inputs as I
@@ -75,7 +76,8 @@ class ServerPersistence:
     async def start(self, nursery) -> None:
         srv = self.server
         state, redo, feed = await self.durability.recover(srv.state, sessions=srv.gateway.sessions)
-        if state.config != srv.state.config and not self.durability.recovered.get("fresh"):
+        if (not self.durability.recovered.get("fresh")
+                and attrs.evolve(state.config, seed=0) != attrs.evolve(srv.state.config, seed=0)):
             log.warning("the recovered state keeps its own engine settings; config.toml's differ and apply "
                         "only to a fresh store")
         srv.state = state
