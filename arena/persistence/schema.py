@@ -21,7 +21,9 @@ Tables (both stores):
 - `sessions` (id, wallet, seq): resumable sessions.
 - RoastPush records, derived from engine events: `users`, `battles`,
   `rounds`, `clips`, and `leaderboard` (a materialized view on PostgreSQL,
-  refreshed on a schedule; a plain view on SQLite).
+  refreshed on a schedule; a plain view on SQLite). Rounds and clips carry
+  no foreign key: a derived record must never be able to block the journal
+  it is written with.
 """
 
 from __future__ import annotations
@@ -84,10 +86,10 @@ POSTGRES: list[tuple[int, list[str]]] = [
         " started_tick BIGINT NOT NULL, ended_tick BIGINT,"
         " created_at TIMESTAMPTZ NOT NULL DEFAULT now(), ended_at TIMESTAMPTZ)",
         "CREATE INDEX IF NOT EXISTS battles_status ON battles (status)",
-        "CREATE TABLE IF NOT EXISTS rounds (battle_id TEXT NOT NULL REFERENCES battles (id), round INTEGER NOT NULL,"
+        "CREATE TABLE IF NOT EXISTS rounds (battle_id TEXT NOT NULL, round INTEGER NOT NULL,"
         " player TEXT NOT NULL, score INTEGER NOT NULL, breakdown JSONB NOT NULL, commentary TEXT NOT NULL,"
         " tick BIGINT NOT NULL, PRIMARY KEY (battle_id, round, player))",
-        "CREATE TABLE IF NOT EXISTS clips (battle_id TEXT NOT NULL REFERENCES battles (id), round INTEGER NOT NULL,"
+        "CREATE TABLE IF NOT EXISTS clips (battle_id TEXT NOT NULL, round INTEGER NOT NULL,"
         " player TEXT NOT NULL, url TEXT NOT NULL, tick BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
         " PRIMARY KEY (battle_id, round, player))",
         "CREATE MATERIALIZED VIEW IF NOT EXISTS leaderboard AS SELECT wallet, wins, battles, earnings FROM users"

@@ -198,7 +198,7 @@ class SqliteStore:
 
     async def write_ledger(self, batch: LedgerBatch) -> None:
         def apply(db: sqlite3.Connection):
-            db.executemany("INSERT INTO ledger_entries (entry_id, key, debit, credit, amount) VALUES (?, ?, ?, ?, ?)",
+            db.executemany("INSERT OR IGNORE INTO ledger_entries (entry_id, key, debit, credit, amount) VALUES (?, ?, ?, ?, ?)",
                            batch.entries)
             db.executemany("INSERT OR IGNORE INTO ledger_keys (key) VALUES (?)", [(k,) for k in batch.keys])
             db.executemany("INSERT OR IGNORE INTO inbox (key, input) VALUES (?, ?)", batch.inbox)
