@@ -171,6 +171,10 @@ class ArenaServer:
         self.pending.append(inp)
         return True
 
+    def wallet_rate_limit(self, wallet: str, action: str) -> int:
+        """Milliseconds to wait before `wallet` may send another `action` (0: go)."""
+        return self.persistence.wallet_rate_limit(wallet, action)
+
     @property
     def port(self) -> int | None:
         return self.gateway.listen_port

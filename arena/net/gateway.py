@@ -20,7 +20,9 @@ The gateway talks to the rest of the server through a `world` object:
 - `world.ledger`: the ledger port; `world.media`: the media port or None;
 - `world.verify_signature(wallet, message, signature) -> bool`,
   `world.is_wallet(text) -> bool`;
-- `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`.
+- `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`;
+- optionally `world.wallet_rate_limit(wallet, request type) -> ms to wait`
+  (0 = go), a per-wallet limit over all the wallet's connections.
 """
 
 from __future__ import annotations
@@ -275,6 +277,12 @@ class Gateway:
         wait = conn.bucket.take(now)
         if wait:
             raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
+        wallet_limit = getattr(self.world, "wallet_rate_limit", None)
+        if wallet_limit is not None and conn.session is not None:
+            # per wallet over all its connections (and nodes, through Redis)
+            wait = wallet_limit(conn.session.wallet, type_)
+            if wait:
+                raise ArenaError(RATE_LIMITED, "too many requests from this wallet", retry_after_ms=wait)
         handler = _HANDLERS[type_]
         handler(self, conn, rid, body, nursery)
 

@@ -18,6 +18,7 @@ class MemoryStore:
     def __init__(self):
         self.opened = False
         self.fail: Exception | None = None  # set to make every call fail (fault tests)
+        self.fail_ticks: Exception | None = None  # set to make only `write` (the journal) fail
         self.journal: dict[int, bytes] = {}
         self.snapshots: dict[int, tuple[str, bytes]] = {}
         self.meta: dict[str, int] = {}
@@ -66,6 +67,8 @@ class MemoryStore:
 
     async def write(self, b: TickBatch) -> None:
         self._check()
+        if self.fail_ticks is not None:
+            raise self.fail_ticks
         for t, blob in b.ticks:
             self.journal[t] = blob
         for t, h, blob in b.snapshots:

@@ -27,6 +27,7 @@ from .durable import Durability
 log = logging.getLogger("arena.persistence")
 
 LEADERBOARD_REFRESH_S = 30.0
+UNLIMITED = frozenset({"hello", "ping", "auth.login", "session.resume"})
 
 
 def make_store(cfg):
@@ -64,7 +65,17 @@ class ServerPersistence:
         if self.redis is None and getattr(cfg, "redis", None) is not None and cfg.redis.url:
             from .redis_mirror import RedisMirror
 
-            self.redis = RedisMirror(cfg.redis.url, ttl_ms=cfg.net.session_ttl_ms)
+            self.redis = RedisMirror(cfg.redis.url, ttl_ms=cfg.net.session_ttl_ms, prefix=cfg.redis.key_prefix)
+        # Per-wallet request limits, decided in the process; shared over nodes through Redis.
+        from .redis_mirror import WalletRateLimits
+
+        net = cfg.net
+        self.rate_limits = WalletRateLimits(
+            {"reaction.send": net.reactions_per_s + net.reaction_burst},
+            default=net.requests_per_s + net.request_burst,
+        )
+        if self.redis is not None:
+            self.redis.rate_limits = self.rate_limits
 
     @property
     def supervisors(self) -> dict:
@@ -117,11 +128,17 @@ class ServerPersistence:
             self.redis.record_tick(state, messages)
         return out
 
+    def wallet_rate_limit(self, wallet: str, action: str) -> int:
+        if action in UNLIMITED:
+            return 0
+        return self.rate_limits.take(wallet, action)
+
     def refuses(self, inp) -> bool:
         return type(inp) is I.QueueJoin and self.durability.shedding
 
     def health(self) -> dict:
         h = self.durability.health()
+        h["wallet_rate_limited"] = self.rate_limits.refused
         if self.redis is not None:
             h["redis"] = self.redis.health()
         return h
