@@ -166,6 +166,8 @@ class ArenaServer:
 
     # --- the world interface the gateway uses ------------------------------------------
     def submit(self, inp, force: bool = False) -> bool:
+        if self.persistence.duplicate(inp):
+            return True  # the durable ledger delivered this result already
         if not force and (len(self.pending) >= MAX_PENDING_INPUTS or self.persistence.refuses(inp)):
             return False
         self.pending.append(inp)

@@ -23,10 +23,12 @@ from arena.engine import inputs as I
 from arena.supervisor import Supervisor
 
 from .durable import Durability
+from .ledger import inbox_key
 
 log = logging.getLogger("arena.persistence")
 
 LEADERBOARD_REFRESH_S = 30.0
+DELIVERED_KEEP = 100_000
 UNLIMITED = frozenset({"hello", "ping", "auth.login", "session.resume"})
 
 
@@ -62,6 +64,7 @@ class ServerPersistence:
             tick_hz=cfg.server.tick_hz,
         )
         self.redis = redis
+        self.delivered: dict[str, None] = {}  # inbox keys handed to the engine (insertion-ordered)
         if self.redis is None and getattr(cfg, "redis", None) is not None and cfg.redis.url:
             from .redis_mirror import RedisMirror
 
@@ -86,6 +89,7 @@ class ServerPersistence:
 
     async def start(self, nursery) -> None:
         srv = self.server
+        self._nursery = nursery
         state, redo, feed = await self.durability.recover(srv.state, sessions=srv.gateway.sessions)
         if (not self.durability.recovered.get("fresh")
                 and attrs.evolve(state.config, seed=0) != attrs.evolve(srv.state.config, seed=0)):
@@ -94,7 +98,10 @@ class ServerPersistence:
         srv.state = state
         srv.ledger = await self._durable_ledger(srv.ledger)
         for inp in feed:
-            srv.submit(inp, force=True)
+            if inbox_key(inp) is not None:
+                self.deliver_result(inp)
+            else:
+                srv.submit(inp, force=True)
         self.durability.release = srv._dispatch_one
         for eff in redo:
             srv._dispatch_one(eff)
@@ -110,8 +117,9 @@ class ServerPersistence:
 
         if not isinstance(ledger, EmbeddedLedger):
             return ledger  # a chain keeps its own books
-        durable = DurableLedger(ledger, self.store, self.supervisor)
+        durable = DurableLedger(ledger, self.store, self.supervisor, deliver=self.deliver_result)
         await durable.restore()
+        self._nursery.start_soon(durable.run)
         return durable
 
     async def _refresh_leaderboard(self) -> None:
@@ -132,6 +140,23 @@ class ServerPersistence:
         if action in UNLIMITED:
             return 0
         return self.rate_limits.take(wallet, action)
+
+    def deliver_result(self, inp) -> None:
+        """An adapter result the store holds in its inbox: to the engine, once."""
+        key = inbox_key(inp)
+        if key in self.delivered:
+            return
+        self.delivered[key] = None
+        if len(self.delivered) > DELIVERED_KEEP:
+            self.delivered.pop(next(iter(self.delivered)))
+        self.server.pending.append(inp)
+
+    def duplicate(self, inp) -> bool:
+        """True for an adapter result already handed to the engine by `deliver_result`."""
+        t = type(inp)
+        if t is not I.EntryFeePaid and t is not I.TipSent:
+            return False
+        return inbox_key(inp) in self.delivered
 
     def refuses(self, inp) -> bool:
         return type(inp) is I.QueueJoin and self.durability.shedding

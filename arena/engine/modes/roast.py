@@ -218,6 +218,8 @@ class RoastMode(Mode):
         return m.entry_fee
 
     def _entry_paid(self, ctx, m: RoastMatch, inp: I.EntryFeePaid) -> None:
+        if m.paid.get(inp.wallet) == inp.payment_id:
+            return  # the same payment reported again: it is in already
         accepted = (
             m.phase == ENTRY
             and inp.wallet in m.players
