@@ -332,10 +332,10 @@ class Gateway:
         if session is None:
             raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
         last_seq = body["last_seq"]
-        session.adopt_seq(last_seq)  # a session restored after a restart takes the client's word
+        restored = self.sessions.resume_restored(session, last_seq)  # after a restart: snapshots
         if not 0 <= last_seq <= session.seq:
             raise ArenaError(BAD_REQUEST, f"last_seq must be between 0 and {session.seq}")
-        missed = session.missed_since(last_seq)
+        missed = None if restored else session.missed_since(last_seq)
         self._attach(conn, session)
         conn.reply(rid, {"resumed": True, "replayed": len(missed) if missed is not None else 0})
         if missed is not None:

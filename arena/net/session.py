@@ -15,7 +15,7 @@ from collections import deque
 
 
 class Session:
-    __slots__ = ("id", "wallet", "seq", "buffer", "conn", "detached_at", "restored", "dirty")
+    __slots__ = ("id", "wallet", "seq", "buffer", "conn", "detached_at")
 
     def __init__(self, wallet: str, buffer_size: int, sid: str | None = None):
         self.id = sid or secrets.token_urlsafe(24)
@@ -24,36 +24,17 @@ class Session:
         self.buffer: deque = deque(maxlen=buffer_size)  # (seq, envelope bytes)
         self.conn = None
         self.detached_at: float | None = None
-        # Restored from the store after a restart: its event buffer is gone.
-        self.restored = False
-        # The registry's set of sessions whose seq moved (None: not tracked).
-        self.dirty: set | None = None
 
     def push_event(self, encoded) -> None:
         self.seq += 1
-        if self.dirty is not None:
-            self.dirty.add(self)
         env = encoded.envelope(self.seq)
         self.buffer.append((self.seq, env))
         conn = self.conn
         if conn is not None:
             conn.queue(env)
 
-    def adopt_seq(self, last_seq: int) -> None:
-        """After a restart the client may have seen more events than the store
-        recorded: numbering goes on from the higher of the two."""
-        if self.restored and last_seq > self.seq:
-            self.seq = last_seq
-
     def missed_since(self, last_seq: int) -> list[bytes] | None:
-        """Envelopes with seq > last_seq, or None if any of them is gone.
-
-        A session restored after a restart has lost its buffer (and what the
-        client saw before the crash may have been re-decided): the first
-        resume gets None, i.e. fresh snapshots."""
-        if self.restored:
-            self.restored = False
-            return None
+        """Envelopes with seq > last_seq, or None if any of them is gone."""
         if last_seq >= self.seq:
             return []
         buf = self.buffer
@@ -63,43 +44,24 @@ class Session:
 
 
 class SessionRegistry:
+    # Persistence hooks (arena.persistence): None until `track()` is called.
+    created: list | None = None  # sessions created since the store last took them
+    gone: list | None = None  # ids of sessions expired since then
+    restored: set | None = None  # ids of sessions read back after a restart, not yet resumed
+
     def __init__(self, buffer_size: int):
         self.buffer_size = buffer_size
         self.by_id: dict[str, Session] = {}
         self.by_wallet: dict[str, dict[str, Session]] = {}
         # wallet -> number of its sessions attached to a live connection
         self.live: dict[str, int] = {}
-        # Change tracking for the store (see `track`); None when not tracked.
-        self.created: list | None = None
-        self.dirty: set | None = None
-        self.gone: list | None = None
-
-    def track(self) -> None:
-        """Record created, advanced (seq) and expired sessions for persistence."""
-        self.created, self.dirty, self.gone = [], set(), []
-        for s in self.by_id.values():
-            s.dirty = self.dirty
-            self.created.append(s)
 
     def create(self, wallet: str) -> Session:
         s = Session(wallet, self.buffer_size)
-        self._add(s)
+        self.by_id[s.id] = s
+        self.by_wallet.setdefault(wallet, {})[s.id] = s
         if self.created is not None:
             self.created.append(s)
-        return s
-
-    def _add(self, s: Session) -> None:
-        self.by_id[s.id] = s
-        self.by_wallet.setdefault(s.wallet, {})[s.id] = s
-        s.dirty = self.dirty
-
-    def restore(self, sid: str, wallet: str, seq: int, time_now: float) -> Session:
-        """A session read back from the store after a restart, detached since `time_now`."""
-        s = Session(wallet, self.buffer_size, sid)
-        s.seq = seq
-        s.restored = True
-        s.detached_at = time_now
-        self._add(s)
         return s
 
     def get(self, sid: str) -> Session | None:
@@ -142,3 +104,30 @@ class SessionRegistry:
                 if not mine:
                     del self.by_wallet[s.wallet]
         return len(gone)
+
+    # --- persistence (arena.persistence): sessions survive a restart -----------------
+    def track(self) -> None:
+        """Start recording created and expired sessions for the store."""
+        self.created, self.gone, self.restored = list(self.by_id.values()), [], set()
+
+    def restore(self, sid: str, wallet: str, seq: int, now: float) -> Session:
+        """A session read back from the store after a restart: detached since
+        `now`, numbering at `seq`, its event buffer lost."""
+        s = Session(wallet, self.buffer_size, sid)
+        s.seq = seq
+        s.detached_at = now
+        self.by_id[sid] = s
+        self.by_wallet.setdefault(wallet, {})[sid] = s
+        if self.restored is not None:
+            self.restored.add(sid)
+        return s
+
+    def resume_restored(self, s: Session, last_seq: int) -> bool:
+        """True (once) if `s` was restored after a restart: its first resume
+        gets fresh snapshots, and since the client may have seen events the
+        store had not yet counted, numbering goes on from the higher seq."""
+        if not self.restored or s.id not in self.restored:
+            return False
+        self.restored.discard(s.id)
+        s.seq = max(s.seq, last_seq)
+        return True

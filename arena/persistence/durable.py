@@ -112,6 +112,7 @@ class Durability:
         self.sessions = None  # the gateway's SessionRegistry, once tracked
         self._wake = trio.Event()
         self._last_session_flush = 0.0
+        self._session_seq: dict[str, int] = {}  # session id -> seq last given to the store
         self.recovered: dict = {}
         self.stats = {"ticks_written": 0, "batches": 0, "max_batch_ticks": 0, "snapshots": 0,
                       "write_failures": 0, "held_money_effects_max": 0, "buffered_inputs_max": 0,
@@ -173,17 +174,24 @@ class Durability:
         if reg.created:
             for s in reg.created:
                 p.sessions.append((s.id, s.wallet, s.seq))
+                self._session_seq[s.id] = s.seq
             reg.created.clear()
         if reg.gone:
             p.sessions_gone += reg.gone
+            for sid in reg.gone:
+                self._session_seq.pop(sid, None)
             reg.gone.clear()
         now = time.monotonic()
-        if reg.dirty and (force or now - self._last_session_flush >= SESSION_FLUSH_S):
+        if force or now - self._last_session_flush >= SESSION_FLUSH_S:
+            # Event numbers move with every event: they are written every few
+            # seconds, not per event (a resume after a restart takes the
+            # client's last_seq when it is higher).
             self._last_session_flush = now
-            for s in reg.dirty:
-                if s.id in reg.by_id:
-                    p.sessions.append((s.id, s.wallet, s.seq))
-            reg.dirty.clear()
+            seen = self._session_seq
+            for sid, s in reg.by_id.items():
+                if seen.get(sid) != s.seq:
+                    seen[sid] = s.seq
+                    p.sessions.append((sid, s.wallet, s.seq))
 
     # --- the writer side task -----------------------------------------------------------
     async def writer(self) -> None:
@@ -291,7 +299,8 @@ class Durability:
     def track_sessions(self, registry, stored) -> None:
         registry.track()
         for sid, wallet, seq in stored:
-            registry.restore(sid, wallet, seq, time_now=trio.current_time())
+            registry.restore(sid, wallet, seq, trio.current_time())
+            self._session_seq[sid] = seq
         self.sessions = registry
 
     def health(self) -> dict:
