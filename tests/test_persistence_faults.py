@@ -169,3 +169,49 @@ async def test_entry_fee_between_ledger_and_journal_is_not_forgotten(nursery, tm
         assert snap["state"]["paid"] == [a2.wallet, b2.wallet]
         assert snap["state"]["phase"] in ("waiting_prompt", "countdown", "recording")
     scope2.cancel()
+
+
+async def test_payout_done_but_not_acknowledged_is_not_paid_twice(nursery, tmp_path):
+    """The ledger paid the winner (durably), then the server died before the
+    journal had `SettlementDone`: recovery re-dispatches the payout, the ledger
+    sees its key and does nothing, and the outbox row is closed."""
+    store = MemoryStore()
+    cfg = make_config(tmp_path)
+    srv, scope, url = await start(nursery, cfg, store)
+    paid = []
+    real_settle = srv.ledger.settle
+
+    async def settle_then_lose_the_journal(eff):
+        await real_settle(eff)
+        paid.append(eff.key)
+        store.fail_ticks = ConnectionError("journal unplugged right after the payout")
+
+    async with player(url) as a, player(url) as b:
+        srv.ledger.settle = settle_then_lose_the_journal
+        await a.queue("bronze")
+        await b.queue("bronze")
+        _, found = await a.next_event("match.found")
+        match = found["match"]
+        await a.pay_entry(match)
+        await b.pay_entry(match)
+        for rnd in (1, 2, 3):
+            await wait_until(lambda: srv.state.matches[match].phase == "recording"
+                             and srv.state.matches[match].round == rnd, timeout=15)
+            await a.submit(match, rnd, "Your comebacks are so weak even your echo gives up halfway!")
+            await b.submit(match, rnd, "meh")
+        _, end = await a.next_event("battle:ended", match=match, timeout=15)
+        await wait_until(lambda: paid == [f"payout:{match}"], timeout=10)
+        await wait_until(lambda: not srv.state.unsettled)  # consumed in memory only
+        winner_balance = srv.ledger.book.balance(a.wallet)
+    scope.cancel()
+    await trio.sleep(0.05)
+    store.fail_ticks = None
+    srv2, scope2, _ = await start(nursery, cfg, store)
+    assert srv2.persistence.durability.recovered["redispatched"] >= 1
+    await wait_until(lambda: not srv2.state.unsettled, timeout=10)
+    await wait_until(lambda: all(r["done_tick"] is not None for r in store.outbox_rows()), timeout=10)
+    book = srv2.ledger.book
+    assert book.balance(a.wallet) == winner_balance == 10_000 - 100 + end["prizeAmount"]
+    assert book.balance(f"escrow:{match}") == 0
+    assert sum(1 for e in book.entries if e.key == f"settle:payout:{match}" and e.credit == a.wallet) == 1
+    scope2.cancel()

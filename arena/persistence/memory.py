@@ -180,6 +180,9 @@ class MemoryStore:
             return [dict(zip(("id", "wallet", "seq"), v)) for _, v in sorted(self.sessions.items())]
         raise KeyError(name)
 
+    def outbox_rows(self) -> list[dict]:
+        return [{"key": k, "kind": r[0], "tick": r[1], "done_tick": r[3]} for k, r in self.outbox.items()]
+
     async def refresh_leaderboard(self) -> None:
         return None
 
