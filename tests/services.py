@@ -77,7 +77,9 @@ def require(name: str) -> str:
             _seen[name] = f"{type(exc).__name__}: {exc}"
     problem = _seen[name]
     if problem is not None:
-        where = PG_DSN if name == "postgres" else REDIS_URL
+        from arena.config import _mask_url  # never print a password
+
+        where = _mask_url(PG_DSN if name == "postgres" else REDIS_URL)
         msg = f"{name} not reachable at {where} ({problem})"
         if REQUIRE:
             pytest.fail(f"ARENA_REQUIRE_SERVICES=1 but {msg}", pytrace=False)
