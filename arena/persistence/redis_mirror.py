@@ -41,6 +41,8 @@ PROBE_S = 1.0
 SESSION_SYNC_S = 5.0
 LEADERBOARD_SYNC_S = 30.0
 MAX_QUEUED_OPS = 50_000
+# Events that change nothing a battle hash shows (and can be frequent).
+QUIET_EVENTS = frozenset({"reaction:sent", "match.snapshot", "battle:roast_submitted"})
 
 
 class WalletRateLimits:
@@ -139,7 +141,7 @@ class RedisMirror:
     # --- collecting ----------------------------------------------------------------------
     def record_tick(self, state, messages) -> None:
         for m in messages:
-            if type(m) is Event:
+            if type(m) is Event and m.type not in QUIET_EVENTS:
                 mid = m.body.get("match")
                 if mid is not None:
                     self.dirty_matches.add(mid)
