@@ -63,14 +63,9 @@ async def replay_store(store, start=None, end=None, out=None) -> int:
         print(f"tick {first:>10}  {h}  {'ok' if not bad else 'MISMATCH (stored ' + stored[first] + ')'}  (start)",
               file=out)
         later = [t for t in ticks if first < t <= last]
-        journal = await store.load_journal(first, last)
-        pos = 0
         for t in later + [last]:
-            rows = []
-            while pos < len(journal) and journal[pos][0] <= t:
-                rows.append(journal[pos])
-                pos += 1
-            replay(state, rows, t)
+            # one stretch between snapshots at a time: the journal may be long
+            replay(state, await store.load_journal(state.tick, t), t)
             h = state_hash(state)
             if t in stored:
                 ok = h == stored[t]
