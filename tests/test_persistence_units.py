@@ -101,3 +101,21 @@ async def test_a_caller_that_hangs_up_still_gets_its_payment_to_the_engine(nurse
     assert [e[1].split(":")[0] for e in entries] == ["faucet", "entry"]
     assert [k for k, _ in (await store.load_recovery()).inbox] == [f"entry:{delivered[0].payment_id}"]
     assert codec.decode_inputs((await store.load_recovery()).inbox[0][1]) == delivered
+
+
+def test_wallet_rate_limits_count_per_wallet_action_and_second():
+    from arena.persistence.redis_mirror import WalletRateLimits
+
+    now = [100.25]
+    rl = WalletRateLimits({"reaction.send": 3}, default=5, clock=lambda: now[0])
+    assert [rl.take("w1", "reaction.send") for _ in range(4)][:3] == [0, 0, 0]
+    assert rl.take("w1", "reaction.send") > 0  # 4th and 5th refused within the second
+    assert rl.take("w2", "reaction.send") == 0  # other wallets are counted apart
+    assert all(rl.take("w1", "queue.join") == 0 for _ in range(5))
+    assert rl.take("w1", "queue.join") == 750  # ms to the next second
+    # other nodes' counts (from Redis) count too
+    rl.remote[("w3", "queue.join")] = 5
+    assert rl.take("w3", "queue.join") > 0
+    now[0] = 101.0  # a new second
+    assert rl.take("w1", "reaction.send") == 0 and rl.take("w3", "queue.join") == 0
+    assert rl.unsent == {("w1", "reaction.send"): 1, ("w3", "queue.join"): 1}
