@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 PLAN = ["between_entries", "mid_round", "payout", "random", "between_entries", "mid_round", "payout", "random"]
 
 
-async def crash_run(tmp_path, store_cfg: dict, make_store, *, seed: int, bots: int = 6, battles: int = 3):
+async def crash_run(tmp_path, store_cfg: dict, make_store, *, seed: int, bots: int = 6, battles: int = 3,
+                    kill=None, min_kills: int = 4):
     rnd = random.Random(seed)
     port = free_port()
     config = write_config(tmp_path, port, store_cfg)
@@ -38,7 +39,10 @@ async def crash_run(tmp_path, store_cfg: dict, make_store, *, seed: int, bots: i
         with trio.fail_after(240):
             async with trio.open_nursery() as nursery:
                 async def kill_task():
-                    kills.extend(await killer(server, moments, PLAN, rnd, stop))
+                    if kill is not None:
+                        kills.extend(await kill(server, moments, rnd, stop))
+                    else:
+                        kills.extend(await killer(server, moments, PLAN, rnd, stop))
 
                 nursery.start_soon(kill_task)
                 async with trio.open_nursery() as players_nursery:
@@ -58,7 +62,7 @@ async def crash_run(tmp_path, store_cfg: dict, make_store, *, seed: int, bots: i
         raise
 
     state, book, battle_rows, outbox, rec = await read_store(make_store())
-    assert len(kills) >= 4, f"only {kills} kills happened"
+    assert len(kills) >= min_kills, f"only {kills} kills happened"
     assert server.kills >= len(kills) + 1
     # every battle finished or was refunded: nothing live, nothing unsettled
     assert state.matches == {}, f"live battles after the run: {list(state.matches)}"
@@ -97,3 +101,45 @@ async def test_kill_9_anywhere_postgres(tmp_path, pg_schema):
     kills, summary, battles = await crash_run(
         tmp_path, {"kind": "postgres", "dsn": dsn}, lambda: PostgresStore(dsn), seed=2)
     print("kills:", kills, "summary:", summary, "battles:", [(b["reason"], b["winner"] is not None, b["score1"], b["score2"]) for b in battles])
+
+
+async def test_kill_9_while_postgres_is_down(tmp_path, pg_schema, nursery):
+    """PostgreSQL becomes unreachable mid-battle (journal buffering, payouts held),
+    and the server is killed before it comes back: what was only in memory is
+    gone, and still no money is lost or paid twice."""
+    import subprocess
+    import sys
+    from urllib.parse import urlsplit
+
+    from arena.persistence.postgres import PostgresStore
+    from crash_harness import ROOT
+    from tcp_proxy import TcpProxy
+
+    parts = urlsplit(pg_schema)
+    proxy = TcpProxy(parts.hostname, parts.port or 5432)
+    pport = await nursery.start(proxy.run)
+    dsn = pg_schema.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{pport}")
+    config = write_config(tmp_path, 1, {"kind": "postgres", "dsn": pg_schema})  # migrate directly
+    out = subprocess.run([sys.executable, "-m", "arena", "migrate", "--config", str(config)],
+                         cwd=str(ROOT), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    async def outage_then_kill(server, moments, rnd, stop):
+        done = []
+        for moment in ("mid_round", "payout", "between_entries"):
+            if stop.is_set():
+                break
+            await moments.wait(moment, timeout=20)
+            proxy.cut()
+            await trio.sleep(rnd.uniform(0.3, 1.5))
+            server.kill()
+            proxy.restore()
+            done.append(f"outage+{moment}")
+            await trio.sleep(rnd.uniform(0, 0.3))
+            await server.start()
+        return done
+
+    kills, summary, battles = await crash_run(
+        tmp_path, {"kind": "postgres", "dsn": dsn}, lambda: PostgresStore(pg_schema), seed=3,
+        kill=outage_then_kill, min_kills=2)
+    print("kills:", kills, "summary:", summary)
