@@ -104,7 +104,6 @@ class Durability:
         self.tick_hz = tick_hz
         self.pending = TickBatch()
         self.buffered_inputs = 0  # inputs in ticks not yet durable (pending or being written)
-        self._writing_inputs = 0
         self.durable_tick = 0
         self.stepped_tick = 0
         self.held: deque = deque()  # (tick, Settle) waiting for their tick to be durable
