@@ -286,6 +286,7 @@ class StoreConfig:
 @frozen
 class RedisConfig:
     url: str = _key("", _url("redis", "rediss", "unix"), env="ARENA_REDIS_URL", mask=_mask_url)
+    key_prefix: str = _key("", TEXT)
 
 
 @frozen

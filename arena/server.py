@@ -29,6 +29,7 @@ from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
 from arena.net.gateway import Gateway
+from arena.persistence.runtime import ServerPersistence
 from arena.supervisor import Supervisor
 
 log = logging.getLogger("arena.server")
@@ -126,7 +127,8 @@ def make_media(cfg):
 
 
 class ArenaServer:
-    def __init__(self, cfg, *, ledger=None, judge=None, media=None, journal=None, port: int | None = None):
+    def __init__(self, cfg, *, ledger=None, judge=None, media=None, journal=None, store=None,
+                 port: int | None = None):
         from arena.chain.keys import is_wallet, verify_wallet_signature
 
         self.cfg = cfg
@@ -141,7 +143,10 @@ class ArenaServer:
         self.ledger = ledger if ledger is not None else make_ledger(cfg)
         self.judge = judge if judge is not None else make_judge(cfg)
         self.media = media if media is not None else make_media(cfg)
-        self.journal = journal if journal is not None else MemoryJournal()
+        if journal is not None and store is None:  # the old placeholder: keep nothing on disk
+            from arena.persistence.memory import MemoryStore
+
+            store = MemoryStore()
         self.verify_signature = verify_wallet_signature
         self.is_wallet = is_wallet
         self.tip_fee_bps = cfg.tips.fee_bps
@@ -157,16 +162,25 @@ class ArenaServer:
         # AI judge side task: deadline, fallback, circuit, counters (arena/ai/service.py).
         self.judge_service = JudgeService.from_config(
             cfg, self.judge, supervisor=self.supervisors["judge"], media=self.media, engine_cfg=engine_cfg)
+        # --- persistence (arena/persistence): journal, snapshots, recovery, Redis ---
+        self.persistence = ServerPersistence(self, cfg, store=store)
+        self.supervisors.update(self.persistence.supervisors)
         self._judge_send, self._judge_recv = trio.open_memory_channel(math.inf)
         self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
         self.started = trio.Event()
 
     # --- the world interface the gateway uses ------------------------------------------
     def submit(self, inp, force: bool = False) -> bool:
-        if not force and len(self.pending) >= MAX_PENDING_INPUTS:
+        if self.persistence.duplicate(inp):
+            return True  # the durable ledger delivered this result already
+        if not force and (len(self.pending) >= MAX_PENDING_INPUTS or self.persistence.refuses(inp)):
             return False
         self.pending.append(inp)
         return True
+
+    def wallet_rate_limit(self, wallet: str, action: str) -> int:
+        """Milliseconds to wait before `wallet` may send another `action` (0: go)."""
+        return self.persistence.wallet_rate_limit(wallet, action)
 
     @property
     def port(self) -> int | None:
@@ -183,11 +197,13 @@ class ArenaServer:
             "side_tasks": {**{name: s.health() for name, s in self.supervisors.items()},
                            "judge": self.judge_service.health()},
             "unsettled": len(self.state.unsettled),
+            "persistence": self.persistence.health(),
         }
 
     # --- running ---------------------------------------------------------------------
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
+            await self.persistence.start(nursery)  # recovery first: nothing listens before it
             port = await nursery.start(self.gateway.serve)
             nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
             nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
@@ -211,7 +227,8 @@ class ArenaServer:
             inputs, self.pending = self.pending, []
             t0 = time.perf_counter()
             messages, effects = core.step(state, state.tick + 1, inputs)
-            self.journal.append(state.tick, inputs)
+            # journal + outbox; money effects wait until the tick is durable
+            effects = self.persistence.record_tick(state, inputs, messages, effects)
             gateway.deliver(messages)
             gateway.flush()
             self._dispatch(effects)
@@ -226,12 +243,15 @@ class ArenaServer:
 
     def _dispatch(self, effects) -> None:
         for eff in effects:
-            if isinstance(eff, Settle):
-                self._ledger_send.send_nowait(eff)
-            elif isinstance(eff, (GeneratePrompt, ScoreRoast)):
-                self._judge_send.send_nowait(eff)
-            else:
-                log.error("effect with no side task", extra={"effect": type(eff).__name__})
+            self._dispatch_one(eff)
+
+    def _dispatch_one(self, eff) -> None:
+        if isinstance(eff, Settle):
+            self._ledger_send.send_nowait(eff)
+        elif isinstance(eff, (GeneratePrompt, ScoreRoast)):
+            self._judge_send.send_nowait(eff)
+        else:
+            log.error("effect with no side task", extra={"effect": type(eff).__name__})
 
     # --- side tasks ------------------------------------------------------------------
     async def _judge_worker(self) -> None:

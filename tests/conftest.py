@@ -79,3 +79,28 @@ async def wait_until(predicate, timeout=10.0, interval=0.02):
     with trio.fail_after(timeout):
         while not predicate():
             await trio.sleep(interval)
+
+
+# --- real services (PostgreSQL, Redis): skip where absent, fail under ARENA_REQUIRE_SERVICES=1 ---
+
+
+@pytest.fixture
+def pg_schema():
+    """A DSN for the local PostgreSQL whose search_path is a fresh, unique schema (dropped after)."""
+    import services
+
+    base = services.require("postgres")
+    schema = services.unique_name()
+    yield services.dsn_with_schema(base, schema)
+    services.drop_schema(base, schema)
+
+
+@pytest.fixture
+def redis_url():
+    """(url, key prefix) for the local Redis; keys under the prefix are deleted after."""
+    import services
+
+    url = services.require("redis")
+    prefix = services.unique_name("arena-t") + ":"
+    yield url, prefix
+    services.redis_cleanup(url, prefix)

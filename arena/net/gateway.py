@@ -20,7 +20,9 @@ The gateway talks to the rest of the server through a `world` object:
 - `world.ledger`: the ledger port; `world.media`: the media port or None;
 - `world.verify_signature(wallet, message, signature) -> bool`,
   `world.is_wallet(text) -> bool`;
-- `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`.
+- `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`;
+- optionally `world.wallet_rate_limit(wallet, request type) -> ms to wait`
+  (0 = go), a per-wallet limit over all the wallet's connections.
 """
 
 from __future__ import annotations
@@ -302,6 +304,12 @@ class Gateway:
         wait = conn.bucket.take(now)
         if wait:
             raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
+        wallet_limit = getattr(self.world, "wallet_rate_limit", None)
+        if wallet_limit is not None and conn.session is not None:
+            # per wallet over all its connections (and nodes, through Redis)
+            wait = wallet_limit(conn.session.wallet, type_)
+            if wait:
+                raise ArenaError(RATE_LIMITED, "too many requests from this wallet", retry_after_ms=wait)
         handler = _HANDLERS[type_]
         handler(self, conn, rid, body)
 
@@ -353,9 +361,10 @@ class Gateway:
         if session is None:
             raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
         last_seq = body["last_seq"]
+        restored = self.sessions.resume_restored(session, last_seq)  # after a restart: snapshots
         if not 0 <= last_seq <= session.seq:
             raise ArenaError(BAD_REQUEST, f"last_seq must be between 0 and {session.seq}")
-        missed = session.missed_since(last_seq)
+        missed = None if restored else session.missed_since(last_seq)
         self._attach(conn, session)
         conn.reply(rid, {"resumed": True, "replayed": len(missed) if missed is not None else 0})
         if missed is not None:

@@ -44,6 +44,11 @@ class Session:
 
 
 class SessionRegistry:
+    # Persistence hooks (arena.persistence): None until `track()` is called.
+    created: list | None = None  # sessions created since the store last took them
+    gone: list | None = None  # ids of sessions expired since then
+    restored: set | None = None  # ids of sessions read back after a restart, not yet resumed
+
     def __init__(self, buffer_size: int):
         self.buffer_size = buffer_size
         self.by_id: dict[str, Session] = {}
@@ -55,6 +60,8 @@ class SessionRegistry:
         s = Session(wallet, self.buffer_size)
         self.by_id[s.id] = s
         self.by_wallet.setdefault(wallet, {})[s.id] = s
+        if self.created is not None:
+            self.created.append(s)
         return s
 
     def get(self, sid: str) -> Session | None:
@@ -89,9 +96,38 @@ class SessionRegistry:
                 and now - s.detached_at > ttl]
         for s in gone:
             del self.by_id[s.id]
+            if self.gone is not None:
+                self.gone.append(s.id)
             mine = self.by_wallet.get(s.wallet)
             if mine is not None:
                 mine.pop(s.id, None)
                 if not mine:
                     del self.by_wallet[s.wallet]
         return len(gone)
+
+    # --- persistence (arena.persistence): sessions survive a restart -----------------
+    def track(self) -> None:
+        """Start recording created and expired sessions for the store."""
+        self.created, self.gone, self.restored = list(self.by_id.values()), [], set()
+
+    def restore(self, sid: str, wallet: str, seq: int, now: float) -> Session:
+        """A session read back from the store after a restart: detached since
+        `now`, numbering at `seq`, its event buffer lost."""
+        s = Session(wallet, self.buffer_size, sid)
+        s.seq = seq
+        s.detached_at = now
+        self.by_id[sid] = s
+        self.by_wallet.setdefault(wallet, {})[sid] = s
+        if self.restored is not None:
+            self.restored.add(sid)
+        return s
+
+    def resume_restored(self, s: Session, last_seq: int) -> bool:
+        """True (once) if `s` was restored after a restart: its first resume
+        gets fresh snapshots, and since the client may have seen events the
+        store had not yet counted, numbering goes on from the higher seq."""
+        if not self.restored or s.id not in self.restored:
+            return False
+        self.restored.discard(s.id)
+        s.seq = max(s.seq, last_seq)
+        return True

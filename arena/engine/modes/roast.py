@@ -50,6 +50,7 @@ from ..errors import (
 from ..mode import Mode
 from ..money import bps_of
 from ..outputs import GeneratePrompt, ScoreRoast, Settle, Transfer
+from ..snapshot import register
 
 ENTRY = "entry"
 WAITING_PROMPT = "waiting_prompt"
@@ -63,6 +64,7 @@ MAX_DISTINCT_REACTIONS = 64
 MAX_EMOJI_CHARS = 16
 
 
+@register
 @define
 class RoastQueues:
     # tier -> wallets waiting, oldest first (dict used as an ordered set)
@@ -73,6 +75,7 @@ class RoastQueues:
     playing: dict = field(factory=dict)
 
 
+@register
 @define
 class RoastMatch:
     id: str

@@ -1,0 +1,317 @@
+"""The server's durability: journal, snapshots, outbox, inbox, recovery.
+
+`Durability` sits between the tick loop and the store.
+
+Each tick the loop calls `record_tick(state, inputs, messages, effects)`:
+the tick's inputs go into the pending batch (journal), as do the effects it
+issued (outbox), the results it consumed (outbox/inbox done), session
+changes, derived records, and a snapshot every `snapshot_every_ticks`. It
+returns the effects that may leave now; money effects (`Settle`) are held
+back until the journal entry of their tick is durable (write-ahead) and
+then handed to `release`.
+
+`writer` (a side task under the "store" supervisor) writes whatever is
+pending in one transaction, as often as the store keeps up (one tick per
+transaction when it is fast, many when it lags). If the store fails, the
+pending batch stays in memory and grows; past `journal_buffer_max` buffered
+inputs, `shedding` is true and the server refuses new matches. When the store
+is back, everything buffered is written, in order, and the held money
+effects leave.
+
+`recover(server)` runs before the server listens: it loads the newest
+snapshot, checks its hash, replays the journal after it, restores the
+ledger's book, the sessions, re-dispatches every effect issued and not done
+(money through the ledger's idempotent settle, judge requests again since
+their answers may be lost), feeds again the adapter results the engine never
+consumed (inbox), and marks every wallet bound to a live match disconnected
+(the disconnect grace period covers the restart).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+import trio
+
+from arena.engine import core
+from arena.engine import inputs as I
+from arena.engine.canonical import state_hash
+from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
+
+from . import codec, records
+from .ledger import inbox_key
+from .store import Recovery, TickBatch
+
+log = logging.getLogger("arena.persistence")
+
+OUTBOX_EFFECTS = (Settle, GeneratePrompt, ScoreRoast)
+SESSION_FLUSH_S = 5.0
+
+
+def done_key(inp) -> str | None:
+    """The outbox key an input completes."""
+    t = type(inp)
+    if t is I.SettlementDone:
+        return inp.key if inp.ok else None
+    if t is I.PromptGenerated:
+        return f"prompt:{inp.match}:{inp.round}"
+    if t is I.RoastScored:
+        return f"score:{inp.match}:{inp.round}:{inp.wallet}"
+    return None
+
+
+def wallets_to_disconnect(state) -> list[str]:
+    """Every wallet that the engine believes connected: bound to a live match or queued."""
+    wallets = dict.fromkeys(state.bindings)
+    for shared in state.modes.values():
+        wallets.update(dict.fromkeys(getattr(shared, "queued", {}) or {}))
+    return list(wallets)
+
+
+def replay(state, journal, upto: int, on_tick=None):
+    """Step `state` through every tick up to `upto`, with the journal's inputs
+    ((tick, encoded inputs), in order) on their ticks and none on the others."""
+    rows = iter(journal)
+    nxt = next(rows, None)
+    for tick in range(state.tick + 1, upto + 1):
+        inputs = []
+        if nxt is not None and nxt[0] < tick:
+            raise ValueError(f"journal row for tick {nxt[0]} is before the state's tick")
+        if nxt is not None and nxt[0] == tick:
+            inputs = codec.decode_inputs(nxt[1])
+            nxt = next(rows, None)
+        core.step(state, tick, inputs)
+        if on_tick is not None:
+            on_tick(state, tick)
+    if nxt is not None:
+        raise ValueError(f"journal has tick {nxt[0]} after the durable tick {upto}")
+    return state
+
+
+class RecoveryError(Exception):
+    pass
+
+
+class Durability:
+    def __init__(self, store, *, snapshot_every_ticks: int, journal_buffer_max: int, supervisor=None,
+                 tick_hz: int = 20):
+        self.store = store
+        self.snapshot_every = snapshot_every_ticks
+        self.buffer_max = journal_buffer_max
+        self.supervisor = supervisor
+        self.tick_hz = tick_hz
+        self.pending = TickBatch()
+        self.buffered_inputs = 0  # inputs in ticks not yet durable (pending or being written)
+        self.durable_tick = 0
+        self.stepped_tick = 0
+        self.held: deque = deque()  # (tick, Settle) waiting for their tick to be durable
+        self.release = None  # callable(effect): hand a money effect to its side task
+        self.sessions = None  # the gateway's SessionRegistry, once tracked
+        self._wake = trio.Event()
+        self._last_session_flush = 0.0
+        self._session_seq: dict[str, int] = {}  # session id -> seq last given to the store
+        self.recovered: dict = {}
+        self.stats = {"ticks_written": 0, "batches": 0, "max_batch_ticks": 0, "snapshots": 0,
+                      "write_failures": 0, "held_money_effects_max": 0, "buffered_inputs_max": 0,
+                      "snapshot_dump_ms_last": 0.0}
+
+    # --- the tick loop's side -------------------------------------------------------------
+    @property
+    def shedding(self) -> bool:
+        """True while more inputs wait for the store than it may buffer: refuse new matches."""
+        return self.buffered_inputs > self.buffer_max
+
+    def record_tick(self, state, inputs, messages, effects) -> list:
+        tick = state.tick
+        self.stepped_tick = tick
+        p = self.pending
+        if inputs:
+            p.ticks.append((tick, codec.encode_inputs(inputs)))
+            self.buffered_inputs += len(inputs)
+            self.stats["buffered_inputs_max"] = max(self.stats["buffered_inputs_max"], self.buffered_inputs)
+            for inp in inputs:
+                k = done_key(inp)
+                if k is not None:
+                    p.outbox_done.append((k, tick))
+                else:
+                    k = inbox_key(inp)
+                    if k is not None:
+                        p.inbox_done.append((k, tick))
+        p.durable_tick = tick
+        now_out = []
+        for eff in effects:
+            if isinstance(eff, OUTBOX_EFFECTS):
+                p.outbox_add.append((eff.key, type(eff).__name__, tick, codec.encode_effect(eff)))
+            if isinstance(eff, Settle):
+                self.held.append((tick, eff))
+            else:
+                now_out.append(eff)
+        if self.held:
+            self.stats["held_money_effects_max"] = max(self.stats["held_money_effects_max"], len(self.held))
+        if messages:
+            matches = state.matches
+            p.records += records.from_events(tick, messages,
+                                             lambda mid: getattr(matches.get(mid), "round", 0))
+        if tick % self.snapshot_every == 0:
+            # Only the newest unwritten snapshot matters: an older one adds nothing.
+            # The state is turned into bytes here (it changes next tick); its hash
+            # is computed by the writer, off the tick loop (`_hash_snapshots`).
+            t0 = time.perf_counter()
+            p.snapshots = [(tick, None, codec.dump_snapshot(state))]
+            self.stats["snapshot_dump_ms_last"] = round((time.perf_counter() - t0) * 1000, 2)
+        self._collect_sessions()
+        self._wake.set()
+        return now_out
+
+    def _collect_sessions(self, force: bool = False) -> None:
+        reg = self.sessions
+        if reg is None:
+            return
+        p = self.pending
+        if reg.created:
+            for s in reg.created:
+                p.sessions.append((s.id, s.wallet, s.seq))
+                self._session_seq[s.id] = s.seq
+            reg.created.clear()
+        if reg.gone:
+            p.sessions_gone += reg.gone
+            for sid in reg.gone:
+                self._session_seq.pop(sid, None)
+            reg.gone.clear()
+        now = time.monotonic()
+        if force or now - self._last_session_flush >= SESSION_FLUSH_S:
+            # Event numbers move with every event: they are written every few
+            # seconds, not per event (a resume after a restart takes the
+            # client's last_seq when it is higher).
+            self._last_session_flush = now
+            seen = self._session_seq
+            for sid, s in reg.by_id.items():
+                if seen.get(sid) != s.seq:
+                    seen[sid] = s.seq
+                    p.sessions.append((sid, s.wallet, s.seq))
+
+    # --- the writer side task -----------------------------------------------------------
+    async def writer(self) -> None:
+        while True:
+            if self.pending.empty() and self.pending.durable_tick <= self.durable_tick:
+                await self._wake.wait()
+                self._wake = trio.Event()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything pending now (one transaction); raise if the store fails."""
+        batch, self.pending = self.pending, TickBatch(durable_tick=self.pending.durable_tick)
+        if batch.empty() and batch.durable_tick <= self.durable_tick:
+            return
+        n_inputs = self.buffered_inputs  # all of them are in this batch
+        try:
+            await self._hash_snapshots(batch)
+            await self.store.write(batch)
+        except BaseException as exc:
+            # Keep it, in front of whatever came in meanwhile, and let the supervisor back off.
+            batch.merge(self.pending)
+            self.pending = batch
+            if isinstance(exc, Exception):
+                self.stats["write_failures"] += 1
+            raise
+        self.buffered_inputs -= n_inputs
+        self.durable_tick = batch.durable_tick
+        self.stats["batches"] += 1
+        self.stats["ticks_written"] += len(batch.ticks)
+        self.stats["max_batch_ticks"] = max(self.stats["max_batch_ticks"], len(batch.ticks))
+        self.stats["snapshots"] += len(batch.snapshots)
+        if self.supervisor is not None:
+            self.supervisor.record_success()
+        self._release_durable()
+
+    @staticmethod
+    async def _hash_snapshots(batch: TickBatch) -> None:
+        """Hash each snapshot from its own bytes, in a worker thread: the hash of
+        the state the bytes load into (so the snapshot is checked to load, too)."""
+        if not any(h is None for _, h, _ in batch.snapshots):
+            return
+
+        def run():
+            return [(t, h or state_hash(codec.load_snapshot(blob)), blob) for t, h, blob in batch.snapshots]
+
+        batch.snapshots = await trio.to_thread.run_sync(run)
+
+    def _release_durable(self) -> None:
+        held = self.held
+        while held and held[0][0] <= self.durable_tick:
+            _, eff = held.popleft()
+            if self.release is not None:
+                self.release(eff)
+
+    # --- recovery --------------------------------------------------------------------------
+    async def recover(self, initial_state, *, sessions=None) -> tuple[object, list, list]:
+        """Open the store and rebuild the state.
+
+        Returns (state, effects to re-dispatch, inputs to feed on the first tick).
+        """
+        store = self.store
+        await store.open()
+        rec: Recovery = await store.load_recovery()
+        if rec.snapshot is None:
+            state = initial_state
+            blob = codec.dump_snapshot(state)
+            await store.write(TickBatch(snapshots=[(state.tick, state_hash(state), blob)],
+                                        durable_tick=state.tick))
+            self.durable_tick = self.stepped_tick = state.tick
+            self.pending.durable_tick = state.tick
+            self.recovered = {"fresh": True, "tick": state.tick}
+            redo, feed = [], []
+        else:
+            t0 = time.perf_counter()
+            state = codec.load_snapshot(rec.snapshot)
+            got = state_hash(state)
+            if got != rec.snapshot_hash:
+                raise RecoveryError(f"snapshot at tick {rec.snapshot_tick}: hash {got} != stored {rec.snapshot_hash}")
+            if rec.durable_tick < state.tick:
+                raise RecoveryError(f"durable tick {rec.durable_tick} is before the snapshot's {state.tick}")
+            replay(state, rec.journal, rec.durable_tick)
+            self.durable_tick = self.stepped_tick = state.tick
+            self.pending.durable_tick = state.tick
+            redo = [codec.decode_effect(e) for _, _, _, e in rec.outbox]
+            feed = [x for _, blob in rec.inbox for x in codec.decode_inputs(blob)]
+            feed += [I.PlayerDisconnected(w) for w in wallets_to_disconnect(state)]
+            self.recovered = {
+                "fresh": False,
+                "snapshot_tick": rec.snapshot_tick,
+                "replayed_ticks": state.tick - rec.snapshot_tick,
+                "journal_rows": len(rec.journal),
+                "tick": state.tick,
+                "hash": state_hash(state),
+                "redispatched": len(redo),
+                "inbox_fed": len(rec.inbox),
+                "matches": len(state.matches),
+                "sessions": len(rec.sessions),
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            log.info("recovered", extra=self.recovered)
+        if sessions is not None:
+            self.track_sessions(sessions, rec.sessions)
+        return state, redo, feed
+
+    def track_sessions(self, registry, stored) -> None:
+        registry.track()
+        for sid, wallet, seq in stored:
+            registry.restore(sid, wallet, seq, trio.current_time())
+            self._session_seq[sid] = seq
+        self.sessions = registry
+
+    def health(self) -> dict:
+        return {
+            "store": self.store.health(),
+            "durable_tick": self.durable_tick,
+            "stepped_tick": self.stepped_tick,
+            "lag_ticks": self.stepped_tick - self.durable_tick,
+            "buffered_inputs": self.buffered_inputs,
+            "journal_buffer_max": self.buffer_max,
+            "shedding": self.shedding,
+            "held_money_effects": len(self.held),
+            "recovered": self.recovered,
+            **self.stats,
+        }

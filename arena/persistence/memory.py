@@ -1,0 +1,194 @@
+"""A store that keeps its tables in this process: no durability at all.
+
+For tests and benchmarks that want the server's persistence paths without
+a disk. It follows the same contract as the real stores (tests/store_contract.py),
+so a process that keeps one object across "restarts" can recover from it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .store import LedgerBatch, Recovery, StoreError, TickBatch
+
+
+class MemoryStore:
+    kind = "memory"
+
+    def __init__(self):
+        self.opened = False
+        self.fail: Exception | None = None  # set to make every call fail (fault tests)
+        self.fail_ticks: Exception | None = None  # set to make only `write` (the journal) fail
+        self.journal: dict[int, bytes] = {}
+        self.snapshots: dict[int, tuple[str, bytes]] = {}
+        self.meta: dict[str, int] = {}
+        self.outbox: dict[str, list] = {}
+        self.inbox: dict[str, list] = {}
+        self.entries: list[tuple] = []
+        self.keys: set[str] = set()
+        self.sessions: dict[str, tuple] = {}
+        self.battles: dict[str, dict] = {}
+        self.rounds: dict[tuple, dict] = {}
+        self.clips: dict[tuple, dict] = {}
+        self.users: dict[str, dict] = {}
+        self.stats = {"writes": 0}
+
+    def _check(self):
+        if self.fail is not None:
+            raise self.fail
+        if not self.opened:
+            raise StoreError("store is not open")
+
+    async def open(self) -> None:
+        self.opened = True
+
+    async def close(self) -> None:
+        self.opened = False
+
+    async def migrate(self) -> list[int]:
+        return []
+
+    async def schema_version(self) -> int:
+        return 1
+
+    async def load_recovery(self) -> Recovery:
+        self._check()
+        rec = Recovery(durable_tick=self.meta.get("durable_tick", 0))
+        if self.snapshots:
+            t = max(self.snapshots)
+            rec.snapshot_tick, (rec.snapshot_hash, rec.snapshot) = t, self.snapshots[t]
+            rec.journal = sorted((k, v) for k, v in self.journal.items() if k > t)
+        rec.outbox = sorted(((k, r[0], r[1], r[2]) for k, r in self.outbox.items() if r[3] is None),
+                            key=lambda r: (r[2], r[0]))
+        rec.inbox = [(k, r[0]) for k, r in self.inbox.items() if r[1] is None]
+        rec.sessions = list(self.sessions.values())
+        rec.ledger_entries, rec.ledger_keys = list(self.entries), sorted(self.keys)
+        return rec
+
+    async def write(self, b: TickBatch) -> None:
+        self._check()
+        if self.fail_ticks is not None:
+            raise self.fail_ticks
+        for t, blob in b.ticks:
+            self.journal[t] = blob
+        for t, h, blob in b.snapshots:
+            self.snapshots[t] = (h, blob)
+        for key, kind, t, eff in b.outbox_add:
+            self.outbox.setdefault(key, [kind, t, eff, None])
+        for key, t in b.outbox_done:
+            if key in self.outbox and self.outbox[key][3] is None:
+                self.outbox[key][3] = t
+        for key, t in b.inbox_done:
+            if key in self.inbox and self.inbox[key][1] is None:
+                self.inbox[key][1] = t
+        for sid, wallet, seq in b.sessions:
+            old = self.sessions.get(sid)
+            self.sessions[sid] = (sid, wallet, max(seq, old[2]) if old else seq)
+        for sid in b.sessions_gone:
+            self.sessions.pop(sid, None)
+        for op in b.records:
+            self._record(op)
+        self.meta["durable_tick"] = max(self.meta.get("durable_tick", 0), b.durable_tick)
+        self.stats["writes"] += 1
+
+    def _record(self, op) -> None:
+        kind = op[0]
+        if kind == "battle":
+            _, bid, mode, tier, p1, p2, fee, tick = op
+            for w in (p1, p2):
+                self.users.setdefault(w, {"wallet": w, "username": None, "battles": 0, "wins": 0, "earnings": 0})
+            self.battles.setdefault(bid, {"id": bid, "mode": mode, "tier": tier, "player1": p1, "player2": p2,
+                                          "entry_fee": fee, "status": "live", "winner": None, "prize": 0,
+                                          "reason": None, "score1": None, "score2": None,
+                                          "started_tick": tick, "ended_tick": None})
+        elif kind == "round":
+            _, bid, rnd, player, score, breakdown, commentary, tick = op
+            self.rounds[(bid, rnd, player)] = {"battle_id": bid, "round": rnd, "player": player, "score": score,
+                                               "breakdown": breakdown, "commentary": commentary, "tick": tick}
+        elif kind == "clip":
+            _, bid, rnd, player, url, tick = op
+            self.clips[(bid, rnd, player)] = {"battle_id": bid, "round": rnd, "player": player, "url": url,
+                                              "tick": tick}
+        elif kind == "ended":
+            _, bid, winner, prize, reason, s1, s2, tick = op
+            b = self.battles.get(bid)
+            if b is None or b["status"] != "live":
+                return
+            b.update(status="ended", winner=winner, prize=prize, reason=reason, score1=s1, score2=s2,
+                     ended_tick=tick)
+            if reason != "cancelled":
+                for w in (b["player1"], b["player2"]):
+                    u = self.users[w]
+                    u["battles"] += 1
+                    if w == winner:
+                        u["wins"] += 1
+                        u["earnings"] += prize
+
+    async def write_ledger(self, b: LedgerBatch) -> None:
+        self._check()
+        for e in b.entries:
+            if e[0] < len(self.entries):
+                continue  # written already (a retried batch)
+            if e[0] != len(self.entries):
+                raise StoreError(f"ledger entry {e[0]} out of order")
+            self.entries.append(tuple(e))
+        self.keys.update(b.keys)
+        for key, blob in b.inbox:
+            self.inbox.setdefault(key, [blob, None])
+
+    async def snapshot_list(self):
+        self._check()
+        return sorted((t, h) for t, (h, _) in self.snapshots.items())
+
+    async def load_snapshot(self, tick: int) -> bytes:
+        self._check()
+        if tick not in self.snapshots:
+            raise StoreError(f"no snapshot at tick {tick}")
+        return self.snapshots[tick][1]
+
+    async def load_journal(self, after: int, upto: int | None = None):
+        self._check()
+        return sorted((t, b) for t, b in self.journal.items() if t > after and (upto is None or t <= upto))
+
+    async def durable_tick(self) -> int:
+        return self.meta.get("durable_tick", 0)
+
+    async def ledger_entries(self):
+        self._check()
+        return list(self.entries), sorted(self.keys)
+
+    async def query(self, name: str, **args) -> list[dict]:
+        self._check()
+        if name == "battles":
+            return sorted(self.battles.values(), key=lambda b: (b["started_tick"], b["id"]))
+        if name == "rounds":
+            return [self.rounds[k] for k in sorted(self.rounds)]
+        if name == "clips":
+            return [self.clips[k] for k in sorted(self.clips)]
+        if name == "users":
+            return [self.users[k] for k in sorted(self.users)]
+        if name == "leaderboard":
+            rows = [{k: u[k] for k in ("wallet", "wins", "battles", "earnings")} for u in self.users.values()
+                    if u["battles"] > 0]
+            return sorted(rows, key=lambda r: (-r["wins"], -r["earnings"], r["wallet"]))[:100]
+        if name == "outbox":
+            return [{"key": k, "kind": r[0], "tick": r[1], "done_tick": r[3]}
+                    for k, r in sorted(self.outbox.items(), key=lambda kv: (kv[1][1], kv[0]))]
+        if name == "inbox":
+            return [{"key": k, "done_tick": r[1]} for k, r in sorted(self.inbox.items())]
+        if name == "sessions":
+            return [dict(zip(("id", "wallet", "seq"), v)) for _, v in sorted(self.sessions.items())]
+        raise KeyError(name)
+
+    def outbox_rows(self) -> list[dict]:
+        return [{"key": k, "kind": r[0], "tick": r[1], "done_tick": r[3]} for k, r in self.outbox.items()]
+
+    async def refresh_leaderboard(self) -> None:
+        return None
+
+    def health(self) -> dict:
+        return {"kind": self.kind, **self.stats}
+
+
+def breakdown(text: str) -> dict:
+    return json.loads(text)

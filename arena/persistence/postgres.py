@@ -1,0 +1,317 @@
+"""The production store: PostgreSQL through asyncpg, bridged into trio.
+
+asyncpg runs on a dedicated asyncio loop in one background thread
+(`aiobridge.AsyncioThread`); each store operation is one coroutine (one
+transaction) submitted from trio. Writes are batched: one `write` is one
+transaction holding every tick that was pending, with `executemany` per
+table, never a round trip per input. Inserts are idempotent (ON CONFLICT),
+so a batch retried after an unclear failure (the connection dropped during
+COMMIT) cannot fail forever or write twice.
+
+The DSN may carry `search_path=<schema>` as a query parameter (asyncpg sends
+unknown parameters as server settings); `migrate` creates that schema.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl, urlsplit
+
+from . import schema
+from .aiobridge import AsyncioThread
+from .store import LedgerBatch, Recovery, StoreError, TickBatch
+
+_QUERIES = {
+    "battles": "SELECT * FROM battles ORDER BY started_tick, id",
+    "rounds": "SELECT battle_id, round, player, score, breakdown::text AS breakdown, commentary, tick"
+              " FROM rounds ORDER BY battle_id, round, player",
+    "users": "SELECT wallet, username, battles, wins, earnings FROM users ORDER BY wallet",
+    "clips": "SELECT battle_id, round, player, url, tick FROM clips ORDER BY battle_id, round, player",
+    "leaderboard": "SELECT * FROM leaderboard ORDER BY wins DESC, earnings DESC, wallet LIMIT 100",
+    "outbox": "SELECT key, kind, tick, done_tick FROM outbox ORDER BY tick, key",
+    "inbox": "SELECT key, done_tick FROM inbox ORDER BY key",
+    "sessions": "SELECT id, wallet, seq FROM sessions ORDER BY id",
+}
+
+
+def schema_of(dsn: str) -> str | None:
+    for k, v in parse_qsl(urlsplit(dsn).query):
+        if k == "search_path":
+            return v.split(",")[0].strip() or None
+    return None
+
+
+class PostgresStore:
+    kind = "postgres"
+
+    def __init__(self, dsn: str, *, connect_timeout: float = 5.0, command_timeout: float = 15.0,
+                 pool_size: int = 4, bridge: AsyncioThread | None = None):
+        self.dsn = dsn
+        self.schema = schema_of(dsn)
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.pool_size = pool_size
+        self.bridge = bridge or AsyncioThread("arena-postgres")
+        self._own_bridge = bridge is None
+        self._pool = None
+        self._pool_lock = None
+        self.stats = {"writes": 0, "rows": 0, "write_ms_max": 0.0, "write_ms_last": 0.0, "errors": 0}
+        self.last_error: str | None = None
+
+    # --- plumbing ----------------------------------------------------------------------
+    async def _pool_coro(self):
+        import asyncpg
+
+        return await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=self.pool_size, timeout=self.connect_timeout,
+            command_timeout=self.command_timeout,
+        )
+
+    async def _call(self, fn, *args):
+        try:
+            return await self.bridge.call(fn, *args)
+        except Exception as exc:
+            self.stats["errors"] += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+
+    async def _with_conn(self, fn, *args, transaction: bool = True):
+        """Run `fn(conn, *args)` on a pooled connection (in a transaction) on the asyncio loop."""
+        async def go():
+            if self._pool is None:
+                import asyncio
+
+                if self._pool_lock is None:
+                    self._pool_lock = asyncio.Lock()
+                async with self._pool_lock:
+                    if self._pool is None:
+                        self._pool = await self._pool_coro()
+            async with self._pool.acquire(timeout=self.connect_timeout) as conn:
+                if transaction:
+                    async with conn.transaction():
+                        return await fn(conn, *args)
+                return await fn(conn, *args)
+
+        return await self._call(go)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def open(self) -> None:
+        self.bridge.start()
+        version = await self.schema_version()
+        if version < schema.LATEST_POSTGRES:
+            raise StoreError(
+                f"PostgreSQL schema is at version {version}, this build needs {schema.LATEST_POSTGRES}: "
+                "run `python -m arena migrate --config <your config>`")
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None and self.bridge.loop is not None:
+            async def shut():
+                await pool.close()
+
+            try:
+                await self._call(shut)
+            except Exception:  # noqa: BLE001 - closing a dead pool
+                pass
+        if self._own_bridge:
+            self.bridge.stop()
+
+    async def schema_version(self) -> int:
+        self.bridge.start()
+
+        async def q(conn):
+            exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+            if not exists:
+                return 0
+            return await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+
+        return await self._with_conn(q, transaction=False)
+
+    async def migrate(self) -> list[int]:
+        self.bridge.start()
+        target = self.schema
+
+        async def run(conn):
+            if target:
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{target}"')
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                               " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            # one migrator at a time
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':arena-migrate'))")
+            have = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            applied = []
+            for version, statements in schema.POSTGRES:
+                if version in have:
+                    continue
+                for sql in statements:
+                    await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+                applied.append(version)
+            return applied
+
+        return await self._with_conn(run)
+
+    # --- recovery ------------------------------------------------------------------------
+    async def load_recovery(self) -> Recovery:
+        async def run(conn):
+            rec = Recovery()
+            row = await conn.fetchrow("SELECT tick, hash, data FROM snapshots ORDER BY tick DESC LIMIT 1")
+            if row is not None:
+                rec.snapshot_tick, rec.snapshot_hash, rec.snapshot = row["tick"], row["hash"], bytes(row["data"])
+                rec.journal = [(r[0], bytes(r[1])) for r in await conn.fetch(
+                    "SELECT tick, inputs FROM journal WHERE tick > $1 ORDER BY tick", row["tick"])]
+            rec.durable_tick = await conn.fetchval("SELECT coalesce(max(v), 0) FROM meta WHERE k = 'durable_tick'")
+            rec.outbox = [(r[0], r[1], r[2], bytes(r[3])) for r in await conn.fetch(
+                "SELECT key, kind, tick, effect FROM outbox WHERE done_tick IS NULL ORDER BY tick, key")]
+            rec.inbox = [(r[0], bytes(r[1])) for r in await conn.fetch(
+                "SELECT key, input FROM inbox WHERE done_tick IS NULL ORDER BY key")]
+            rec.sessions = [tuple(r) for r in await conn.fetch("SELECT id, wallet, seq FROM sessions")]
+            rec.ledger_entries, rec.ledger_keys = await _ledger(conn)
+            return rec
+
+        async def tx(conn):
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return await run(conn)
+
+        return await self._with_conn(tx, transaction=False)
+
+    async def durable_tick(self) -> int:
+        return await self._with_conn(
+            lambda conn: conn.fetchval("SELECT coalesce(max(v), 0) FROM meta WHERE k = 'durable_tick'"),
+            transaction=False)
+
+    async def ledger_entries(self):
+        return await self._with_conn(_ledger)
+
+    async def snapshot_list(self):
+        async def q(conn):
+            return [(r[0], r[1]) for r in await conn.fetch("SELECT tick, hash FROM snapshots ORDER BY tick")]
+
+        return await self._with_conn(q, transaction=False)
+
+    async def load_snapshot(self, tick: int) -> bytes:
+        async def q(conn):
+            data = await conn.fetchval("SELECT data FROM snapshots WHERE tick = $1", tick)
+            if data is None:
+                raise StoreError(f"no snapshot at tick {tick}")
+            return bytes(data)
+
+        return await self._with_conn(q, transaction=False)
+
+    async def load_journal(self, after: int, upto: int | None = None):
+        hi = upto if upto is not None else 2**62
+
+        async def q(conn):
+            return [(r[0], bytes(r[1])) for r in await conn.fetch(
+                "SELECT tick, inputs FROM journal WHERE tick > $1 AND tick <= $2 ORDER BY tick", after, hi)]
+
+        return await self._with_conn(q, transaction=False)
+
+    # --- writes --------------------------------------------------------------------------
+    async def write(self, batch: TickBatch) -> None:
+        async def run(conn):
+            if batch.ticks:
+                await conn.executemany("INSERT INTO journal (tick, inputs) VALUES ($1, $2)"
+                                       " ON CONFLICT (tick) DO UPDATE SET inputs = excluded.inputs", batch.ticks)
+            if batch.snapshots:
+                await conn.executemany("INSERT INTO snapshots (tick, hash, data) VALUES ($1, $2, $3)"
+                                       " ON CONFLICT (tick) DO NOTHING", batch.snapshots)
+            if batch.outbox_add:
+                await conn.executemany("INSERT INTO outbox (key, kind, tick, effect) VALUES ($1, $2, $3, $4)"
+                                       " ON CONFLICT (key) DO NOTHING", batch.outbox_add)
+            if batch.outbox_done:
+                await conn.executemany("UPDATE outbox SET done_tick = $2 WHERE key = $1 AND done_tick IS NULL",
+                                       batch.outbox_done)
+            if batch.inbox_done:
+                await conn.executemany("UPDATE inbox SET done_tick = $2 WHERE key = $1 AND done_tick IS NULL",
+                                       batch.inbox_done)
+            if batch.sessions:
+                await conn.executemany(
+                    "INSERT INTO sessions (id, wallet, seq) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE"
+                    " SET seq = greatest(sessions.seq, excluded.seq), updated_at = now()", batch.sessions)
+            if batch.sessions_gone:
+                await conn.executemany("DELETE FROM sessions WHERE id = $1", [(s,) for s in batch.sessions_gone])
+            if batch.records:
+                await _write_records(conn, batch.records)
+            await conn.execute("INSERT INTO meta (k, v) VALUES ('durable_tick', $1) ON CONFLICT (k) DO UPDATE"
+                               " SET v = greatest(meta.v, excluded.v)", batch.durable_tick)
+
+        t0 = time.perf_counter()
+        await self._with_conn(run)
+        ms = (time.perf_counter() - t0) * 1000
+        self.stats["writes"] += 1
+        self.stats["rows"] += batch.size()
+        self.stats["write_ms_last"] = round(ms, 3)
+        self.stats["write_ms_max"] = max(self.stats["write_ms_max"], round(ms, 3))
+
+    async def write_ledger(self, batch: LedgerBatch) -> None:
+        async def run(conn):
+            if batch.entries:
+                await conn.executemany(
+                    "INSERT INTO ledger_entries (entry_id, key, debit, credit, amount) VALUES ($1, $2, $3, $4, $5)"
+                    " ON CONFLICT (entry_id) DO NOTHING", batch.entries)
+            if batch.keys:
+                await conn.executemany("INSERT INTO ledger_keys (key) VALUES ($1) ON CONFLICT DO NOTHING",
+                                       [(k,) for k in batch.keys])
+            if batch.inbox:
+                await conn.executemany("INSERT INTO inbox (key, input) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                       batch.inbox)
+
+        await self._with_conn(run)
+
+    # --- reads for operators ---------------------------------------------------------
+    async def query(self, name: str, **args) -> list[dict]:
+        sql = _QUERIES[name]
+
+        async def q(conn):
+            return [dict(r) for r in await conn.fetch(sql)]
+
+        return await self._with_conn(q, transaction=False)
+
+    async def refresh_leaderboard(self) -> None:
+        await self._with_conn(lambda conn: conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY leaderboard"),
+                              transaction=False)
+
+    def health(self) -> dict:
+        return {"kind": self.kind, "schema": self.schema, "last_error": self.last_error, **self.stats}
+
+
+async def _ledger(conn):
+    entries = [tuple(r) for r in await conn.fetch(
+        "SELECT entry_id, key, debit, credit, amount FROM ledger_entries ORDER BY entry_id")]
+    keys = [r[0] for r in await conn.fetch("SELECT key FROM ledger_keys")]
+    return entries, keys
+
+
+_RECORD_SQL = {
+    "battle": "INSERT INTO battles (id, mode, tier, player1, player2, entry_fee, status, started_tick)"
+              " VALUES ($1, $2, $3, $4, $5, $6, 'live', $7) ON CONFLICT (id) DO NOTHING",
+    "clip": "INSERT INTO clips (battle_id, round, player, url, tick) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (battle_id, round, player) DO UPDATE SET url = excluded.url",
+    "round": "INSERT INTO rounds (battle_id, round, player, score, breakdown, commentary, tick)"
+             " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (battle_id, round, player) DO NOTHING",
+    # The battle ends once; only then do its players' counters move (cancelled battles do not count).
+    "ended": "WITH b AS (UPDATE battles SET status = 'ended', winner = $2, prize = $3, reason = $4,"
+             " score1 = $5, score2 = $6, ended_tick = $7, ended_at = now()"
+             " WHERE id = $1 AND status = 'live' RETURNING player1, player2, reason)"
+             " UPDATE users SET battles = users.battles + 1,"
+             " wins = users.wins + (CASE WHEN users.wallet = $2 THEN 1 ELSE 0 END),"
+             " earnings = users.earnings + (CASE WHEN users.wallet = $2 THEN $3 ELSE 0 END)"
+             " FROM b WHERE users.wallet IN (b.player1, b.player2) AND b.reason <> 'cancelled'",
+}
+
+
+async def _write_records(conn, ops: list[tuple]) -> None:
+    users = {}
+    groups: dict[str, list] = {"battle": [], "clip": [], "round": [], "ended": []}
+    for op in ops:
+        kind = op[0]
+        if kind == "battle":
+            users[op[4]] = users[op[5]] = None
+        groups[kind].append(op[1:])
+    if users:
+        await conn.executemany("INSERT INTO users (wallet) VALUES ($1) ON CONFLICT DO NOTHING",
+                               [(w,) for w in users])
+    for kind in ("battle", "clip", "round", "ended"):
+        if groups[kind]:
+            await conn.executemany(_RECORD_SQL[kind], groups[kind])

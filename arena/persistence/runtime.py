@@ -1,0 +1,169 @@
+"""Wiring persistence into the server (the composition root calls only this).
+
+`ServerPersistence` owns the store, the `Durability` (journal, snapshots,
+outbox, recovery), the durable wrapper of the embedded ledger, the Redis
+mirror when one is configured, and their supervisors. `ArenaServer` calls:
+
+- `start(nursery)` before it listens: recovery, then the side tasks;
+- `record_tick(state, inputs, messages, effects)` each tick: returns the
+  effects that may leave now (money waits for durability);
+- `refuses(inp)`: True for a new match (queue.join) while the journal buffer
+  is over `journal_buffer_max`;
+- `health()`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+import trio
+
+from arena.engine import inputs as I
+from arena.supervisor import Supervisor
+
+from .durable import Durability
+from .ledger import inbox_key
+
+log = logging.getLogger("arena.persistence")
+
+LEADERBOARD_REFRESH_S = 30.0
+DELIVERED_KEEP = 100_000
+UNLIMITED = frozenset({"hello", "ping", "auth.login", "session.resume"})
+
+
+def make_store(cfg):
+    """The store `[store] kind` names."""
+    kind = cfg.store.kind
+    if kind == "embedded":
+        from .sqlite import SqliteStore
+
+        return SqliteStore(cfg.store.path)
+    if kind == "postgres":
+        from .postgres import PostgresStore
+
+        return PostgresStore(cfg.store.dsn)
+    if kind == "memory":
+        from .memory import MemoryStore
+
+        return MemoryStore()
+    raise ValueError(f"store kind {kind!r} is not available in this build")
+
+
+class ServerPersistence:
+    def __init__(self, server, cfg, store=None, redis=None):
+        self.server = server
+        self.cfg = cfg
+        self.store = store if store is not None else make_store(cfg)
+        self.supervisor = Supervisor("store", failure_threshold=3, reset_after=2.0, backoff_max=2.0)
+        self.durability = Durability(
+            self.store,
+            snapshot_every_ticks=cfg.store.snapshot_every_ticks,
+            journal_buffer_max=cfg.store.journal_buffer_max,
+            supervisor=self.supervisor,
+            tick_hz=cfg.server.tick_hz,
+        )
+        self.redis = redis
+        self.delivered: dict[str, None] = {}  # inbox keys handed to the engine (insertion-ordered)
+        if self.redis is None and getattr(cfg, "redis", None) is not None and cfg.redis.url:
+            from .redis_mirror import RedisMirror
+
+            self.redis = RedisMirror(cfg.redis.url, ttl_ms=cfg.net.session_ttl_ms, prefix=cfg.redis.key_prefix)
+        # Per-wallet request limits, decided in the process; shared over nodes through Redis.
+        from .redis_mirror import WalletRateLimits
+
+        net = cfg.net
+        self.rate_limits = WalletRateLimits(
+            {"reaction.send": net.reactions_per_s + net.reaction_burst},
+            default=net.requests_per_s + net.request_burst,
+        )
+        if self.redis is not None:
+            self.redis.rate_limits = self.rate_limits
+
+    @property
+    def supervisors(self) -> dict:
+        out = {"store": self.supervisor}
+        if self.redis is not None:
+            out["redis"] = self.redis.supervisor
+        return out
+
+    async def start(self, nursery) -> None:
+        srv = self.server
+        self._nursery = nursery
+        state, redo, feed = await self.durability.recover(srv.state, sessions=srv.gateway.sessions)
+        if (not self.durability.recovered.get("fresh")
+                and attrs.evolve(state.config, seed=0) != attrs.evolve(srv.state.config, seed=0)):
+            log.warning("the recovered state keeps its own engine settings; config.toml's differ and apply "
+                        "only to a fresh store")
+        srv.state = state
+        srv.ledger = await self._durable_ledger(srv.ledger)
+        for inp in feed:
+            if inbox_key(inp) is not None:
+                self.deliver_result(inp)
+            else:
+                srv.submit(inp, force=True)
+        self.durability.release = srv._dispatch_one
+        for eff in redo:
+            srv._dispatch_one(eff)
+        nursery.start_soon(self.supervisor.run, self.durability.writer)
+        nursery.start_soon(self._refresh_leaderboard)
+        if self.redis is not None:
+            await self.redis.start(nursery, srv)
+
+    async def _durable_ledger(self, ledger):
+        from arena.chain.embedded import EmbeddedLedger
+
+        from .ledger import DurableLedger
+
+        if not isinstance(ledger, EmbeddedLedger):
+            return ledger  # a chain keeps its own books
+        durable = DurableLedger(ledger, self.store, self.supervisor, deliver=self.deliver_result)
+        await durable.restore()
+        self._nursery.start_soon(durable.run)
+        return durable
+
+    async def _refresh_leaderboard(self) -> None:
+        while True:
+            await trio.sleep(LEADERBOARD_REFRESH_S)
+            try:
+                await self.store.refresh_leaderboard()
+            except Exception as exc:  # noqa: BLE001 - a stale leaderboard is no emergency
+                log.warning("leaderboard refresh failed", extra={"error": str(exc)[:200]})
+
+    def record_tick(self, state, inputs, messages, effects) -> list:
+        out = self.durability.record_tick(state, inputs, messages, effects)
+        if self.redis is not None:
+            self.redis.record_tick(state, messages)
+        return out
+
+    def wallet_rate_limit(self, wallet: str, action: str) -> int:
+        if action in UNLIMITED:
+            return 0
+        return self.rate_limits.take(wallet, action)
+
+    def deliver_result(self, inp) -> None:
+        """An adapter result the store holds in its inbox: to the engine, once."""
+        key = inbox_key(inp)
+        if key in self.delivered:
+            return
+        self.delivered[key] = None
+        if len(self.delivered) > DELIVERED_KEEP:
+            self.delivered.pop(next(iter(self.delivered)))
+        self.server.pending.append(inp)
+
+    def duplicate(self, inp) -> bool:
+        """True for an adapter result already handed to the engine by `deliver_result`."""
+        t = type(inp)
+        if t is not I.EntryFeePaid and t is not I.TipSent:
+            return False
+        return inbox_key(inp) in self.delivered
+
+    def refuses(self, inp) -> bool:
+        return type(inp) is I.QueueJoin and self.durability.shedding
+
+    def health(self) -> dict:
+        h = self.durability.health()
+        h["wallet_rate_limited"] = self.rate_limits.refused
+        if self.redis is not None:
+            h["redis"] = self.redis.health()
+        return h

@@ -1,0 +1,102 @@
+"""Versioned schema migrations for both stores.
+
+A migration is (version, statements). Versions only ever grow; a released
+migration is never edited, a change is a new one. The applied versions are
+recorded in `schema_migrations` (PostgreSQL) or SQLite's `user_version`.
+`python -m arena migrate` applies what is missing; the embedded store applies
+its own at start (it needs nothing installed), the PostgreSQL store refuses
+to start on an out-of-date schema and says to run the command.
+
+Tables (both stores):
+
+- `journal` (tick, inputs): every tick that had inputs, MessagePack records;
+  `meta.durable_tick` says up to which tick every tick was stepped.
+- `snapshots` (tick, hash, data): the whole engine state every
+  `snapshot_every_ticks`.
+- `outbox` (key, kind, tick, effect, done_tick): effects issued, and when
+  their result was consumed; recovery re-dispatches the ones not done.
+- `inbox` (key, input, done_tick): adapter results that must reach the engine
+  (an entry fee that reached escrow), written with the ledger entry.
+- `ledger_entries`, `ledger_keys`: the embedded ledger's double-entry book.
+- `sessions` (id, wallet, seq): resumable sessions.
+- RoastPush records, derived from engine events: `users`, `battles`,
+  `rounds`, `clips`, and `leaderboard` (a materialized view on PostgreSQL,
+  refreshed on a schedule; a plain view on SQLite). Rounds and clips carry
+  no foreign key: a derived record must never be able to block the journal
+  it is written with.
+"""
+
+from __future__ import annotations
+
+SQLITE: list[tuple[int, list[str]]] = [
+    (1, [
+        "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS journal (tick INTEGER PRIMARY KEY, inputs BLOB NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS snapshots (tick INTEGER PRIMARY KEY, hash TEXT NOT NULL, data BLOB NOT NULL,"
+        " created_at TEXT NOT NULL DEFAULT (datetime('now')))",
+        "CREATE TABLE IF NOT EXISTS outbox (key TEXT PRIMARY KEY, kind TEXT NOT NULL, tick INTEGER NOT NULL,"
+        " effect BLOB NOT NULL, done_tick INTEGER)",
+        "CREATE INDEX IF NOT EXISTS outbox_open ON outbox (tick) WHERE done_tick IS NULL",
+        "CREATE TABLE IF NOT EXISTS inbox (key TEXT PRIMARY KEY, input BLOB NOT NULL, done_tick INTEGER)",
+        "CREATE TABLE IF NOT EXISTS ledger_entries (entry_id INTEGER PRIMARY KEY, key TEXT NOT NULL,"
+        " debit TEXT NOT NULL, credit TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount > 0))",
+        "CREATE TABLE IF NOT EXISTS ledger_keys (key TEXT PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, wallet TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " updated_at TEXT NOT NULL DEFAULT (datetime('now')))",
+        "CREATE TABLE IF NOT EXISTS users (wallet TEXT PRIMARY KEY, username TEXT,"
+        " battles INTEGER NOT NULL DEFAULT 0, wins INTEGER NOT NULL DEFAULT 0, earnings INTEGER NOT NULL DEFAULT 0,"
+        " created_at TEXT NOT NULL DEFAULT (datetime('now')))",
+        "CREATE TABLE IF NOT EXISTS battles (id TEXT PRIMARY KEY, mode TEXT NOT NULL, tier TEXT NOT NULL,"
+        " player1 TEXT NOT NULL, player2 TEXT NOT NULL, entry_fee INTEGER NOT NULL, status TEXT NOT NULL,"
+        " winner TEXT, prize INTEGER NOT NULL DEFAULT 0, reason TEXT, score1 INTEGER, score2 INTEGER,"
+        " started_tick INTEGER NOT NULL, ended_tick INTEGER,"
+        " created_at TEXT NOT NULL DEFAULT (datetime('now')), ended_at TEXT)",
+        "CREATE TABLE IF NOT EXISTS rounds (battle_id TEXT NOT NULL, round INTEGER NOT NULL, player TEXT NOT NULL,"
+        " score INTEGER NOT NULL, breakdown TEXT NOT NULL, commentary TEXT NOT NULL, tick INTEGER NOT NULL,"
+        " PRIMARY KEY (battle_id, round, player))",
+        "CREATE TABLE IF NOT EXISTS clips (battle_id TEXT NOT NULL, round INTEGER NOT NULL, player TEXT NOT NULL,"
+        " url TEXT NOT NULL, tick INTEGER NOT NULL, PRIMARY KEY (battle_id, round, player))",
+        "CREATE VIEW IF NOT EXISTS leaderboard AS SELECT wallet, wins, battles, earnings FROM users"
+        " WHERE battles > 0",
+    ]),
+]
+
+POSTGRES: list[tuple[int, list[str]]] = [
+    (1, [
+        "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS journal (tick BIGINT PRIMARY KEY, inputs BYTEA NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS snapshots (tick BIGINT PRIMARY KEY, hash TEXT NOT NULL, data BYTEA NOT NULL,"
+        " created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        "CREATE TABLE IF NOT EXISTS outbox (key TEXT PRIMARY KEY, kind TEXT NOT NULL, tick BIGINT NOT NULL,"
+        " effect BYTEA NOT NULL, done_tick BIGINT)",
+        "CREATE INDEX IF NOT EXISTS outbox_open ON outbox (tick) WHERE done_tick IS NULL",
+        "CREATE TABLE IF NOT EXISTS inbox (key TEXT PRIMARY KEY, input BYTEA NOT NULL, done_tick BIGINT)",
+        "CREATE TABLE IF NOT EXISTS ledger_entries (entry_id BIGINT PRIMARY KEY, key TEXT NOT NULL,"
+        " debit TEXT NOT NULL, credit TEXT NOT NULL, amount BIGINT NOT NULL CHECK (amount > 0))",
+        "CREATE TABLE IF NOT EXISTS ledger_keys (key TEXT PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, wallet TEXT NOT NULL, seq BIGINT NOT NULL,"
+        " updated_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        "CREATE TABLE IF NOT EXISTS users (wallet TEXT PRIMARY KEY, username TEXT,"
+        " battles INTEGER NOT NULL DEFAULT 0, wins INTEGER NOT NULL DEFAULT 0, earnings BIGINT NOT NULL DEFAULT 0,"
+        " created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        "CREATE TABLE IF NOT EXISTS battles (id TEXT PRIMARY KEY, mode TEXT NOT NULL, tier TEXT NOT NULL,"
+        " player1 TEXT NOT NULL REFERENCES users (wallet), player2 TEXT NOT NULL REFERENCES users (wallet),"
+        " entry_fee BIGINT NOT NULL, status TEXT NOT NULL,"
+        " winner TEXT, prize BIGINT NOT NULL DEFAULT 0, reason TEXT, score1 INTEGER, score2 INTEGER,"
+        " started_tick BIGINT NOT NULL, ended_tick BIGINT,"
+        " created_at TIMESTAMPTZ NOT NULL DEFAULT now(), ended_at TIMESTAMPTZ)",
+        "CREATE INDEX IF NOT EXISTS battles_status ON battles (status)",
+        "CREATE TABLE IF NOT EXISTS rounds (battle_id TEXT NOT NULL, round INTEGER NOT NULL,"
+        " player TEXT NOT NULL, score INTEGER NOT NULL, breakdown JSONB NOT NULL, commentary TEXT NOT NULL,"
+        " tick BIGINT NOT NULL, PRIMARY KEY (battle_id, round, player))",
+        "CREATE TABLE IF NOT EXISTS clips (battle_id TEXT NOT NULL, round INTEGER NOT NULL,"
+        " player TEXT NOT NULL, url TEXT NOT NULL, tick BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+        " PRIMARY KEY (battle_id, round, player))",
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS leaderboard AS SELECT wallet, wins, battles, earnings FROM users"
+        " WHERE battles > 0",
+        "CREATE UNIQUE INDEX IF NOT EXISTS leaderboard_wallet ON leaderboard (wallet)",
+    ]),
+]
+
+LATEST_SQLITE = SQLITE[-1][0]
+LATEST_POSTGRES = POSTGRES[-1][0]

@@ -1,0 +1,260 @@
+"""The embedded store: one SQLite file, standard library only.
+
+Every call runs in a worker thread (`trio.to_thread`, one at a time through a
+capacity limiter of 1), so the tick loop never waits on the disk; each
+`write` is one transaction. The database is in WAL mode with
+`synchronous=FULL`: a committed transaction survives a killed process and a
+power cut.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import trio
+
+from . import schema
+from .store import LedgerBatch, Recovery, StoreError, TickBatch
+
+_QUERIES = {
+    "battles": "SELECT * FROM battles ORDER BY started_tick, id",
+    "rounds": "SELECT * FROM rounds ORDER BY battle_id, round, player",
+    "users": "SELECT * FROM users ORDER BY wallet",
+    "clips": "SELECT * FROM clips ORDER BY battle_id, round, player",
+    "leaderboard": "SELECT * FROM leaderboard ORDER BY wins DESC, earnings DESC, wallet LIMIT 100",
+    "outbox": "SELECT key, kind, tick, done_tick FROM outbox ORDER BY tick, key",
+    "inbox": "SELECT key, done_tick FROM inbox ORDER BY key",
+    "sessions": "SELECT id, wallet, seq FROM sessions ORDER BY id",
+}
+
+
+class SqliteStore:
+    kind = "embedded"
+
+    def __init__(self, path: str | os.PathLike, *, synchronous: str = "FULL"):
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._db: sqlite3.Connection | None = None
+        self._limiter = trio.CapacityLimiter(1)
+        self.stats = {"writes": 0, "rows": 0, "write_ms_max": 0.0, "write_ms_last": 0.0}
+
+    # --- plumbing ---------------------------------------------------------------------
+    async def _run(self, fn, *args):
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    def _connect(self) -> None:
+        if self._db is not None:
+            return
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.execute("PRAGMA foreign_keys=ON")
+        self._db = db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("store is not open")
+        return self._db
+
+    def _tx(self, fn):
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return out
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def open(self) -> None:
+        await self._run(self._connect)
+        await self.migrate()
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            await self._run(db.close)
+
+    def _version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    async def schema_version(self) -> int:
+        return await self._run(self._version)
+
+    async def migrate(self) -> list[int]:
+        def run():
+            self._connect()
+            done = []
+            current = self._version()
+            for version, statements in schema.SQLITE:
+                if version <= current:
+                    continue
+
+                def apply(db, statements=statements, version=version):
+                    for sql in statements:
+                        db.execute(sql)
+                    db.execute(f"PRAGMA user_version={int(version)}")
+
+                self._tx(apply)
+                done.append(version)
+            return done
+
+        return await self._run(run)
+
+    # --- recovery ------------------------------------------------------------------------
+    async def load_recovery(self) -> Recovery:
+        def run():
+            db = self.db
+            rec = Recovery()
+            row = db.execute("SELECT tick, hash, data FROM snapshots ORDER BY tick DESC LIMIT 1").fetchone()
+            if row is not None:
+                rec.snapshot_tick, rec.snapshot_hash, rec.snapshot = row[0], row[1], bytes(row[2])
+                rec.journal = [(t, bytes(b)) for t, b in
+                               db.execute("SELECT tick, inputs FROM journal WHERE tick > ? ORDER BY tick", (row[0],))]
+            rec.durable_tick = self._durable_tick()
+            rec.outbox = [(k, kind, t, bytes(e)) for k, kind, t, e in db.execute(
+                "SELECT key, kind, tick, effect FROM outbox WHERE done_tick IS NULL ORDER BY tick, key")]
+            rec.inbox = [(k, bytes(i)) for k, i in db.execute(
+                "SELECT key, input FROM inbox WHERE done_tick IS NULL ORDER BY rowid")]
+            rec.sessions = [tuple(r) for r in db.execute("SELECT id, wallet, seq FROM sessions")]
+            rec.ledger_entries, rec.ledger_keys = self._ledger()
+            return rec
+
+        return await self._run(run)
+
+    def _durable_tick(self) -> int:
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'durable_tick'").fetchone()
+        return row[0] if row else 0
+
+    async def durable_tick(self) -> int:
+        return await self._run(self._durable_tick)
+
+    def _ledger(self):
+        db = self.db
+        entries = [tuple(r) for r in db.execute(
+            "SELECT entry_id, key, debit, credit, amount FROM ledger_entries ORDER BY entry_id")]
+        keys = [r[0] for r in db.execute("SELECT key FROM ledger_keys")]
+        return entries, keys
+
+    async def ledger_entries(self) -> tuple[list, list]:
+        return await self._run(self._ledger)
+
+    async def snapshot_list(self) -> list[tuple[int, str]]:
+        return await self._run(lambda: [tuple(r) for r in self.db.execute(
+            "SELECT tick, hash FROM snapshots ORDER BY tick")])
+
+    async def load_snapshot(self, tick: int) -> bytes:
+        def run():
+            row = self.db.execute("SELECT data FROM snapshots WHERE tick = ?", (tick,)).fetchone()
+            if row is None:
+                raise StoreError(f"no snapshot at tick {tick}")
+            return bytes(row[0])
+
+        return await self._run(run)
+
+    async def load_journal(self, after: int, upto: int | None = None) -> list[tuple[int, bytes]]:
+        hi = upto if upto is not None else 2**62
+        return await self._run(lambda: [(t, bytes(b)) for t, b in self.db.execute(
+            "SELECT tick, inputs FROM journal WHERE tick > ? AND tick <= ? ORDER BY tick", (after, hi))])
+
+    # --- writes --------------------------------------------------------------------------
+    async def write(self, batch: TickBatch) -> None:
+        def apply(db: sqlite3.Connection):
+            db.executemany("INSERT OR REPLACE INTO journal (tick, inputs) VALUES (?, ?)", batch.ticks)
+            db.executemany("INSERT OR REPLACE INTO snapshots (tick, hash, data) VALUES (?, ?, ?)", batch.snapshots)
+            db.executemany("INSERT OR IGNORE INTO outbox (key, kind, tick, effect) VALUES (?, ?, ?, ?)",
+                           batch.outbox_add)
+            db.executemany("UPDATE outbox SET done_tick = ? WHERE key = ? AND done_tick IS NULL",
+                           [(t, k) for k, t in batch.outbox_done])
+            db.executemany("UPDATE inbox SET done_tick = ? WHERE key = ? AND done_tick IS NULL",
+                           [(t, k) for k, t in batch.inbox_done])
+            db.executemany(
+                "INSERT INTO sessions (id, wallet, seq) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE"
+                " SET seq = max(seq, excluded.seq), updated_at = datetime('now')", batch.sessions)
+            db.executemany("DELETE FROM sessions WHERE id = ?", [(s,) for s in batch.sessions_gone])
+            _write_records(db, batch.records)
+            db.execute("INSERT INTO meta (k, v) VALUES ('durable_tick', ?) ON CONFLICT (k) DO UPDATE"
+                       " SET v = max(v, excluded.v)", (batch.durable_tick,))
+
+        def run():
+            t0 = time.perf_counter()
+            self._tx(apply)
+            ms = (time.perf_counter() - t0) * 1000
+            self.stats["writes"] += 1
+            self.stats["rows"] += batch.size()
+            self.stats["write_ms_last"] = round(ms, 3)
+            self.stats["write_ms_max"] = max(self.stats["write_ms_max"], round(ms, 3))
+
+        await self._run(run)
+
+    async def write_ledger(self, batch: LedgerBatch) -> None:
+        def apply(db: sqlite3.Connection):
+            db.executemany("INSERT OR IGNORE INTO ledger_entries (entry_id, key, debit, credit, amount) VALUES (?, ?, ?, ?, ?)",
+                           batch.entries)
+            db.executemany("INSERT OR IGNORE INTO ledger_keys (key) VALUES (?)", [(k,) for k in batch.keys])
+            db.executemany("INSERT OR IGNORE INTO inbox (key, input) VALUES (?, ?)", batch.inbox)
+
+        await self._run(lambda: self._tx(apply))
+
+    # --- reads for operators ---------------------------------------------------------
+    async def query(self, name: str, **args) -> list[dict]:
+        sql = _QUERIES[name]
+
+        def run():
+            cur = self.db.execute(sql)
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r)) for r in cur]
+
+        return await self._run(run)
+
+    async def refresh_leaderboard(self) -> None:
+        return None  # a plain view: always current
+
+    def health(self) -> dict:
+        return {"kind": self.kind, "path": str(self.path), **self.stats}
+
+
+def _write_records(db: sqlite3.Connection, ops: list[tuple]) -> None:
+    for op in ops:
+        kind = op[0]
+        if kind == "battle":
+            _, bid, mode, tier, p1, p2, fee, tick = op
+            db.executemany("INSERT OR IGNORE INTO users (wallet) VALUES (?)", [(p1,), (p2,)])
+            db.execute("INSERT OR IGNORE INTO battles (id, mode, tier, player1, player2, entry_fee, status,"
+                       " started_tick) VALUES (?, ?, ?, ?, ?, ?, 'live', ?)", (bid, mode, tier, p1, p2, fee, tick))
+        elif kind == "round":
+            _, bid, rnd, player, score, breakdown, commentary, tick = op
+            db.execute("INSERT OR REPLACE INTO rounds (battle_id, round, player, score, breakdown, commentary, tick)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?)", (bid, rnd, player, score, breakdown, commentary, tick))
+        elif kind == "clip":
+            _, bid, rnd, player, url, tick = op
+            db.execute("INSERT OR REPLACE INTO clips (battle_id, round, player, url, tick) VALUES (?, ?, ?, ?, ?)",
+                       (bid, rnd, player, url, tick))
+        elif kind == "ended":
+            _, bid, winner, prize, reason, s1, s2, tick = op
+            cur = db.execute(
+                "UPDATE battles SET status = 'ended', winner = ?, prize = ?, reason = ?, score1 = ?, score2 = ?,"
+                " ended_tick = ?, ended_at = datetime('now') WHERE id = ? AND status = 'live'",
+                (winner, prize, reason, s1, s2, tick, bid))
+            if cur.rowcount and reason != "cancelled":
+                db.execute(
+                    "UPDATE users SET battles = battles + 1, wins = wins + (wallet IS ?),"
+                    " earnings = earnings + (CASE WHEN wallet IS ? THEN ? ELSE 0 END)"
+                    " WHERE wallet IN (SELECT player1 FROM battles WHERE id = ?"
+                    " UNION SELECT player2 FROM battles WHERE id = ?)",
+                    (winner, winner, prize, bid, bid))
+        else:
+            raise ValueError(f"unknown record op {kind!r}")
+
+
+def decode_breakdown(text: str) -> dict:
+    return json.loads(text)
