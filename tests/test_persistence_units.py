@@ -79,7 +79,7 @@ async def test_a_caller_that_hangs_up_still_gets_its_payment_to_the_engine(nurse
     delivered = []
     inner = EmbeddedLedger(faucet_amount=1000)
     ledger = DurableLedger(inner, store, deliver=delivered.append)
-    nursery.start_soon(ledger.run)
+    nursery.start_soon(ledger.writer)
     await trio.sleep(0)
     from solders.keypair import Keypair
 

@@ -85,8 +85,11 @@ class DurableLedger:
             await self._write_pending()  # a book handed in with entries already
 
     # --- the writer: one task, in entry-id order, so callers can hang up safely ---
-    async def run(self) -> None:
+    async def writer(self) -> None:
         """Write whatever the book has that the store has not; forever.
+
+        (Not named `run`: the server starts a ledger's `run(submit)` as the
+        chain side task for ledgers whose payments confirm later.)
 
         Runs as its own task, so a caller that is cancelled (a client that
         hung up) never leaves an entry or an inbox input behind.

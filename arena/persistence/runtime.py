@@ -119,7 +119,7 @@ class ServerPersistence:
             return ledger  # a chain keeps its own books
         durable = DurableLedger(ledger, self.store, self.supervisor, deliver=self.deliver_result)
         await durable.restore()
-        self._nursery.start_soon(durable.run)
+        self._nursery.start_soon(durable.writer)
         return durable
 
     async def _refresh_leaderboard(self) -> None:
