@@ -264,6 +264,9 @@ class Gateway:
                 self._dispatch(conn, rid, type_, body)
             except ArenaError as err:
                 conn.error(rid, err)
+            except Exception:  # noqa: BLE001 - a handler bug must not stop the server
+                log.exception("request handler failed", extra={"conn": conn.id, "type": type_})
+                conn.error(rid, ArenaError(INTERNAL, "internal error"))
 
     @staticmethod
     def _is_audio_submit(envelopes) -> bool:
