@@ -144,6 +144,11 @@ async def answer_score(judge: Judge, eff: ScoreRoast) -> RoastScored:
     s = await judge.score(
         eff.match, eff.round, eff.wallet, eff.prompt, eff.text, eff.audio_url
     )
+    return scored_input(eff, s)
+
+
+def scored_input(eff: ScoreRoast, s: RoastScore, commentary: str | None = None) -> RoastScored:
+    """The engine input that reports score `s` for the roast `eff` asked about."""
     return RoastScored(
         match=eff.match,
         round=eff.round,
@@ -152,6 +157,6 @@ async def answer_score(judge: Judge, eff: ScoreRoast) -> RoastScored:
         creativity=s.creativity,
         delivery=s.delivery,
         relevance=s.relevance,
-        commentary=s.commentary,
+        commentary=s.commentary if commentary is None else commentary,
         judge=s.judge,
     )

@@ -47,7 +47,7 @@ from typing import Any
 import trio
 
 from arena.ai.embedded import EmbeddedJudge
-from arena.ai.port import COMMENTARY_MAX, DIMENSIONS, RoastScore, answer_prompt, one_line
+from arena.ai.port import COMMENTARY_MAX, DIMENSIONS, RoastScore, answer_prompt, one_line, scored_input
 from arena.engine.inputs import PromptGenerated, RoastScored
 from arena.engine.outputs import GeneratePrompt, ScoreRoast
 from arena.supervisor import CIRCUIT_OPEN, RECOVERING, Supervisor
@@ -314,14 +314,4 @@ class JudgeService:
 
 
 def _scored(eff: ScoreRoast, s: RoastScore, commentary: str | None = None) -> RoastScored:
-    return RoastScored(
-        match=eff.match,
-        round=eff.round,
-        wallet=eff.wallet,
-        savagery=s.savagery,
-        creativity=s.creativity,
-        delivery=s.delivery,
-        relevance=s.relevance,
-        commentary=s.commentary if commentary is None else commentary,
-        judge=s.judge,
-    )
+    return scored_input(eff, s, commentary)
