@@ -8,9 +8,12 @@ requests into engine inputs. What the engine says back is queued per
 connection and written once per tick as a single batched frame (`flush`),
 because on this stack the cost is per frame, not per byte.
 
-A connection's writer drains a bounded channel. A client that cannot keep
-up fills it, and is disconnected rather than allowed to slow the tick or
-other clients; its session stays resumable.
+The transport is `arena.net.ws`: a lean RFC 6455 server where one hub task
+reads every ready socket (no task per connection) and `flush` writes each
+connection's frame straight to its socket. A client that cannot keep up
+(more than `send_queue_frames` frames waiting for its socket) is
+disconnected rather than allowed to slow the tick or other clients; its
+session stays resumable.
 
 The gateway talks to the rest of the server through a `world` object:
 
@@ -30,7 +33,6 @@ import secrets
 import time
 
 import trio
-from trio_websocket import ConnectionClosed, serve_websocket
 
 from arena.engine import core
 from arena.engine import inputs as I
@@ -50,6 +52,7 @@ from arena.engine.errors import (
 from . import codec, requests
 from .ratelimit import SlidingCounter, TokenBucket
 from .session import Session, SessionRegistry
+from .ws import WsServer
 
 log = logging.getLogger("arena.net")
 
@@ -64,27 +67,25 @@ PROTOCOL_VERSION = 1
 
 class Connection:
     __slots__ = (
-        "id", "ws", "gateway", "stage", "nonce", "session", "outbox", "send", "recv",
-        "bad", "bucket", "reactions", "inflight", "scope", "closing", "peer",
+        "id", "ws", "gateway", "stage", "nonce", "session", "outbox",
+        "bad", "bucket", "reactions", "inflight", "closing", "peer",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
         cfg = gateway.cfg
         self.id = cid
-        self.ws = ws
+        self.ws = ws  # arena.net.ws.WsConn
         self.gateway = gateway
         self.stage = requests.ANY
         self.nonce: str | None = None
         self.session: Session | None = None
         self.outbox: list[bytes] = []
-        self.send, self.recv = trio.open_memory_channel(cfg.send_queue_frames)
         self.bad = SlidingCounter(cfg.bad_frame_window_ms / 1000)
         self.bucket = TokenBucket(cfg.requests_per_s, cfg.request_burst, now)
         self.reactions = TokenBucket(cfg.reactions_per_s, cfg.reaction_burst, now)
         self.inflight = 0
-        self.scope: trio.CancelScope | None = None
         self.closing: int | None = None
-        self.peer = ""
+        self.peer = ws.peer if ws is not None else ""
 
     def queue(self, env: bytes) -> None:
         if not self.outbox:
@@ -113,6 +114,8 @@ class Gateway:
         self.conns: set[Connection] = set()
         self._next_conn = 0
         self.listen_port: int | None = None
+        self.server: WsServer | None = None
+        self._nursery = None
         self.stats = {
             "frames_in": 0, "frames_out": 0, "bytes_in": 0, "bytes_out": 0,
             "bad_frames": 0, "requests": 0, "dropped_slow": 0, "closed_abuse": 0,
@@ -120,22 +123,23 @@ class Gateway:
 
     # --- serving ----------------------------------------------------------------
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        self.server = WsServer(
+            on_open=self._on_open,
+            on_message=self._on_message,
+            on_closed=self._on_closed,
+            path="/v1",
+            max_message_bytes=self.cfg.max_frame_bytes,
+            max_backlog=self.cfg.send_queue_frames,
+            reject_body=b"Arena speaks protocol v1 at /v1\n",
+        )
+        self.server.on_slow = self._on_slow
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                lambda task_status: serve_websocket(
-                    self._handle,
-                    self.host,
-                    self.port,
-                    ssl_context=None,
-                    handler_nursery=nursery,
-                    max_message_size=self.cfg.max_frame_bytes,
-                    task_status=task_status,
-                )
-            )
-            self.listen_port = server.port
-            log.info("listening", extra={"host": self.host, "port": server.port})
+            self._nursery = nursery
+            port = await nursery.start(self.server.serve, self.host, self.port)
+            self.listen_port = port
+            log.info("listening", extra={"host": self.host, "port": port})
             nursery.start_soon(self._expire_sessions)
-            task_status.started(server.port)
+            task_status.started(port)
 
     async def _expire_sessions(self) -> None:
         ttl = self.cfg.session_ttl_ms / 1000
@@ -143,57 +147,38 @@ class Gateway:
             await trio.sleep(min(ttl, 5.0))
             self.sessions.expire(trio.current_time(), ttl)
 
-    async def _handle(self, request) -> None:
-        if request.path.split("?")[0] != "/v1":
-            await request.reject(404, body=b"Arena speaks protocol v1 at /v1\n")
-            return
-        ws = await request.accept()
+    def _on_open(self, ws) -> None:
         self._next_conn += 1
         conn = Connection(self, ws, trio.current_time(), self._next_conn)
-        try:
-            conn.peer = f"{ws.remote.address}:{ws.remote.port}"
-        except Exception:  # noqa: BLE001 - the peer name is only for logs
-            pass
+        ws.owner = conn
         self.conns.add(conn)
-        try:
-            async with trio.open_nursery() as nursery:
-                conn.scope = nursery.cancel_scope
-                nursery.start_soon(self._writer, conn)
-                await self._reader(conn, nursery)
-                nursery.cancel_scope.cancel()
-        finally:
-            self.conns.discard(conn)
-            self._drop_session(conn)
-            if not ws.closed:
-                with trio.move_on_after(1) as cs:
-                    cs.shield = True
-                    await ws.aclose(conn.closing or 1000)
 
-    async def _writer(self, conn: Connection) -> None:
-        ws = conn.ws
-        try:
-            async for item in conn.recv:
-                if isinstance(item, int):
-                    await ws.aclose(item)
-                    break
-                await ws.send_message(item)
-        except ConnectionClosed:
-            pass
-        if conn.scope is not None:
-            conn.scope.cancel()
+    def _on_message(self, ws, msg, is_text: bool) -> None:
+        conn = ws.owner
+        stats = self.stats
+        stats["frames_in"] += 1
+        stats["bytes_in"] += len(msg)
+        if is_text:
+            self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
+            return
+        self._on_frame(conn, msg, self._nursery)
 
-    async def _reader(self, conn: Connection, nursery) -> None:
-        ws = conn.ws
-        while True:
-            try:
-                msg = await ws.get_message()
-            except ConnectionClosed:
-                return
-            self.stats["frames_in"] += 1
-            self.stats["bytes_in"] += len(msg)
-            self._on_frame(conn, msg, nursery)
-            if conn.closing is not None:
-                return
+    def _on_closed(self, ws) -> None:
+        conn = ws.owner
+        if conn is None:
+            return
+        self.conns.discard(conn)
+        if conn.closing is None:
+            conn.closing = ws.close_code or 1006
+        conn.outbox = []
+        self._drop_session(conn)
+
+    def _on_slow(self, ws) -> None:
+        conn = ws.owner
+        self.stats["dropped_slow"] += 1
+        log.warning("dropping slow client", extra={"conn": conn.id if conn else None, "peer": ws.peer})
+        if conn is not None:
+            conn.closing = CLOSE_SLOW
 
     def _drop_session(self, conn: Connection) -> None:
         s = conn.session
@@ -259,15 +244,13 @@ class Gateway:
         if conn.closing is not None:
             return
         conn.closing = code
-        frame = codec.batch(conn.outbox) if conn.outbox else None
-        conn.outbox = []
-        try:
-            if frame is not None:
-                conn.send.send_nowait(frame)
-            conn.send.send_nowait(code)
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            if conn.scope is not None:
-                conn.scope.cancel()
+        if conn.outbox:
+            frame = codec.batch(conn.outbox)
+            conn.outbox = []
+            if conn.ws.send_message(frame):
+                self.stats["frames_out"] += 1
+                self.stats["bytes_out"] += len(frame)
+        conn.ws.close(code)
 
     # --- requests ---------------------------------------------------------------------
     def _dispatch(self, conn: Connection, rid: int, type_: str, body: dict, nursery) -> None:
@@ -510,26 +493,22 @@ class Gateway:
     def flush(self) -> None:
         """Write everything queued this tick: one frame per connection."""
         dirty, self.dirty = self.dirty, []
-        stats = self.stats
+        frames = nbytes = 0
+        batch = codec.batch
         for conn in dirty:
-            if not conn.outbox or conn.closing is not None:
-                conn.outbox = []
+            out = conn.outbox
+            if not out:
                 continue
-            frame = codec.batch(conn.outbox)
             conn.outbox = []
-            try:
-                conn.send.send_nowait(frame)
-            except trio.WouldBlock:
-                stats["dropped_slow"] += 1
-                log.warning("dropping slow client", extra={"conn": conn.id, "peer": conn.peer})
-                conn.closing = CLOSE_SLOW
-                if conn.scope is not None:
-                    conn.scope.cancel()
+            if conn.closing is not None:
                 continue
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                continue
-            stats["frames_out"] += 1
-            stats["bytes_out"] += len(frame)
+            frame = out[0] if len(out) == 1 else batch(out)
+            if conn.ws.send_message(frame):
+                frames += 1
+                nbytes += len(frame)
+        stats = self.stats
+        stats["frames_out"] += frames
+        stats["bytes_out"] += nbytes
 
 
 async def _wrap(key: str, coro) -> dict:
