@@ -28,6 +28,7 @@ from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
 from arena.net.gateway import Gateway
+from arena.net.metrics import Histogram, serve_metrics
 from arena.supervisor import Supervisor
 
 log = logging.getLogger("arena.server")
@@ -50,6 +51,9 @@ class TickMetrics:
         self.effects = 0
         self.max_duration = 0.0
         self.max_lateness = 0.0
+        # Cumulative histograms for the metrics endpoint (arena.net.metrics).
+        self.duration_hist = Histogram()
+        self.lateness_hist = Histogram()
 
     def record(self, now: float, duration: float, lateness: float, n_in: int, n_msg: int, n_eff: int) -> None:
         self.ticks += 1
@@ -61,6 +65,8 @@ class TickMetrics:
         self.stamps.append(now)
         self.max_duration = max(self.max_duration, duration)
         self.max_lateness = max(self.max_lateness, lateness)
+        self.duration_hist.observe(duration)
+        self.lateness_hist.observe(lateness)
 
     @staticmethod
     def _pct(values, q: float) -> float:
@@ -155,6 +161,7 @@ class ArenaServer:
         self._judge_send, self._judge_recv = trio.open_memory_channel(math.inf)
         self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
         self.started = trio.Event()
+        self.metrics_port: int | None = None
 
     # --- the world interface the gateway uses ------------------------------------------
     def submit(self, inp, force: bool = False) -> bool:
@@ -186,6 +193,9 @@ class ArenaServer:
             nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
             nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
             nursery.start_soon(self._tick_loop)
+            if self.cfg.server.metrics_port:
+                self.metrics_port = await nursery.start(
+                    serve_metrics, self, self.cfg.server.host, self.cfg.server.metrics_port)
             log.info("arena started", extra={"port": port, "tick_hz": self.tick_hz})
             self.started.set()
             task_status.started(port)

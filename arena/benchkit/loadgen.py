@@ -1,0 +1,340 @@
+"""One load-generator process: many lean clients on one asyncio loop.
+
+The orchestrator (`arena.benchkit.cli`) starts K of these with
+multiprocessing and drives each over a pipe:
+
+    ("grow", n_clients)       connect and set up clients until it has n (not timed)
+    ("run", t0, t1, rate)     the measured window: load from t0 to t1 (monotonic
+                              clock, shared by processes on one machine), then
+                              drain and answer ("result", {...})
+    ("stop",)                 close every connection and exit
+
+Setup (duel, idle) is the real protocol: hello, login (ed25519), faucet,
+queue.join, match.found, entry payment (build, sign, confirm), and the first
+`battle:round_start`; it is part of the preparation, never of the window.
+Every wait is bounded; every loop ends by itself at t1 (plus a bounded
+finish for `battles`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections import defaultdict
+from urllib.parse import urlsplit
+
+from .wsclient import REACT_RID, Client, Stats, encode_request, mask_frame
+
+SETUP_CONCURRENCY = 48
+SLOT_S = 0.005
+DRAIN_S = 0.6
+FINISH_S = 30.0  # battles: how long a battle in flight at t1 may take to end
+
+
+class Generator:
+    def __init__(self, pipe, gen_id: int, opts: dict):
+        self.pipe = pipe
+        self.gen_id = gen_id
+        self.opts = opts
+        u = urlsplit(opts["url"])
+        self.host = u.hostname or "127.0.0.1"
+        self.port = u.port or 80
+        self.path = u.path or "/v1"
+        self.scenario = opts["scenario"]
+        self.tier = opts.get("tier", "bronze")
+        self.clients: list[Client] = []
+        self.stats = Stats()
+        self.setup_failures = 0
+        self.setup_errors: dict[str, int] = defaultdict(int)
+        self.rng = random.Random(gen_id * 7919 + os.getpid())
+
+    # --- pipe ------------------------------------------------------------------------
+    async def recv(self):
+        loop = asyncio.get_running_loop()
+        while not self.pipe.poll():
+            fut = loop.create_future()
+            loop.add_reader(self.pipe.fileno(), lambda: fut.done() or fut.set_result(None))
+            try:
+                await asyncio.wait_for(fut, 1.0)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                loop.remove_reader(self.pipe.fileno())
+        return self.pipe.recv()
+
+    def send(self, msg) -> None:
+        self.pipe.send(msg)
+
+    async def main(self) -> None:
+        try:
+            while True:
+                cmd = await self.recv()
+                if cmd[0] == "grow":
+                    await self.grow(cmd[1])
+                elif cmd[0] == "run":
+                    await self.run_window(*cmd[1:])
+                elif cmd[0] == "stop":
+                    break
+        finally:
+            for c in self.clients:
+                c.close()
+            await asyncio.sleep(0.1)
+
+    # --- setup -------------------------------------------------------------------------
+    async def grow(self, n: int) -> None:
+        t_start = time.monotonic()
+        want = n - len(self.clients)
+        sem = asyncio.Semaphore(SETUP_CONCURRENCY)
+        done = 0
+        last_report = 0.0
+
+        async def one():
+            nonlocal done, last_report
+            async with sem:
+                try:
+                    c = await self.setup_client()
+                except Exception as exc:  # noqa: BLE001 - counted and reported
+                    self.setup_failures += 1
+                    self.setup_errors[str(exc)[:80]] += 1
+                    return
+            self.clients.append(c)
+            done += 1
+            now = time.monotonic()
+            if now - last_report > 0.5:
+                last_report = now
+                self.send(("progress", len(self.clients)))
+
+        await asyncio.gather(*(one() for _ in range(max(0, want))))
+        if self.scenario in ("duel", "idle"):
+            # Wait for every battle to reach its recording window.
+            deadline = time.monotonic() + 60
+            for c in self.clients:
+                left = deadline - time.monotonic()
+                if c.ready_at > time.monotonic() and left > 0:
+                    await asyncio.sleep(min(left, c.ready_at - time.monotonic()))
+        self.send(("ready", {
+            "clients": len(self.clients),
+            "setup_s": round(time.monotonic() - t_start, 2),
+            "setup_failures": self.setup_failures,
+            "setup_errors": dict(self.setup_errors),
+        }))
+
+    async def setup_client(self) -> Client:
+        from solders.keypair import Keypair
+
+        c = await Client.connect(self.host, self.port, self.path, self.stats)
+        kp = Keypair()
+        c.keypair = kp
+        c.wallet = str(kp.pubkey())
+        hello = await c.call("hello", {"protocol": 1, "client": "arena-bench"})
+        sig = bytes(kp.sign_message(("arena:login:" + hello["nonce"]).encode()))
+        await c.call("auth.login", {"wallet": c.wallet, "signature": sig})
+        await c.call("wallet.faucet", {})
+        c.ready_at = 0.0
+        c.match = None
+        if self.scenario == "battles":
+            return c
+        await c.call("queue.join", {"mode": "roast", "tier": self.tier})
+        _, found = await c.next_event(("match.found",), timeout=60)
+        c.match = found["match"]
+        await self.pay(c, c.match)
+        _, start = await c.next_event(("battle:round_start",), timeout=60)
+        c.ready_at = time.monotonic() + start.get("countdown", 0) / 1000 + 0.1
+        c.react_frame = mask_frame(
+            encode_request(REACT_RID, "reaction.send", {"match": c.match, "emoji": "\U0001f525"}), c.mask)
+        return c
+
+    @staticmethod
+    async def pay(c: Client, match: str) -> None:
+        built = await c.call("entry.build", {"match": match})
+        tx = built["tx"]
+        sig = bytes(c.keypair.sign_message(bytes(tx)))
+        await c.call("entry.confirm", {"match": match, "tx": tx, "signature": sig})
+
+    # --- the measured window ---------------------------------------------------------------
+    async def run_window(self, t0: float, t1: float, rate: float) -> None:
+        self.stats = st = Stats()
+        for c in self.clients:
+            c.stats = st
+            c.counting = True
+            c.sent_at.clear()
+        cpu0 = _cpu()
+        lag = {"max": 0.0}
+        steps: dict[str, list[float]] = defaultdict(list)
+        extra: dict = {}
+        await asyncio.sleep(max(0.0, t0 - time.monotonic()))
+        w0 = time.monotonic()
+        if self.scenario == "duel":
+            await self.duel(t0, t1, rate, lag)
+        elif self.scenario == "battles":
+            extra = await self.battles(t0, t1, steps)
+        else:
+            await asyncio.sleep(max(0.0, t1 - time.monotonic()))
+        w1 = time.monotonic()
+        cpu1 = _cpu()
+        await asyncio.sleep(DRAIN_S)
+        for c in self.clients:
+            c.counting = False
+        result = st.as_dict()
+        result.update({
+            "gen_id": self.gen_id,
+            "clients": len(self.clients),
+            "cpu_s": cpu1 - cpu0,
+            "wall_s": w1 - w0,
+            "lag_max_s": lag["max"],
+            "steps": {k: v for k, v in steps.items()},
+            **extra,
+        })
+        self.send(("result", result))
+
+    async def duel(self, t0: float, t1: float, rate: float, lag: dict) -> None:
+        st = self.stats
+        live = [c for c in self.clients if c.match is not None]
+        nslots = max(1, round(1.0 / rate / SLOT_S))
+        slot_len = 1.0 / rate / nslots
+        slots: list[list[Client]] = [[] for _ in range(nslots)]
+        for c in live:
+            slots[self.rng.randrange(nslots)].append(c)
+        k = 0
+        mono = time.monotonic
+        while True:
+            now = mono()
+            due = t0 + k * slot_len
+            while due <= now and due < t1:
+                late = now - due
+                if late > lag["max"]:
+                    lag["max"] = late
+                for c in slots[k % nslots]:
+                    if c.closed:
+                        st.sends_skipped += 1
+                        continue
+                    c.sent_at.append(now)
+                    c.transport.write(c.react_frame)
+                    st.frames_out += 1
+                    st.bytes_out += len(c.react_frame)
+                k += 1
+                due = t0 + k * slot_len
+            if due >= t1:
+                break
+            await asyncio.sleep(max(0.0, due - mono()))
+        await asyncio.sleep(max(0.0, t1 - mono()))
+
+    async def battles(self, t0: float, t1: float, steps: dict) -> dict:
+        st = self.stats
+        counters = {"battles_completed": 0, "battles_other": 0, "battle_failures": 0}
+        failures: dict[str, int] = defaultdict(int)
+        mono = time.monotonic
+
+        async def timed(name, aw):
+            t = mono()
+            r = await aw
+            steps[name].append(mono() - t)
+            return r
+
+        async def play(c: Client) -> None:
+            while mono() < t1 and not c.closed:
+                try:
+                    if c.played >= 40:
+                        await timed("faucet", c.call("wallet.faucet", {}))
+                        c.played = 0
+                    tq = mono()
+                    await timed("queue_join", c.call("queue.join", {"mode": "roast", "tier": self.tier}))
+                    try:
+                        _, found = await c.next_event(("match.found",), timeout=max(1.0, t1 - mono() + 3))
+                    except TimeoutError:
+                        await c.call("queue.leave", {})
+                        # A pairing may have raced the leave.
+                        try:
+                            _, found = await c.next_event(("match.found",), timeout=0.5)
+                        except TimeoutError:
+                            return
+                    steps["queue_to_match"].append(mono() - tq)
+                    match = found["match"]
+                    c.played += 1
+                    tp = mono()
+                    await timed("pay_entry", self.pay(c, match))
+                    ended = None
+                    rounds_done = 0
+                    t_wait = mono()
+                    while True:
+                        t, body = await c.next_event(
+                            ("battle:round_start", "battle:ended"), timeout=60)
+                        if body.get("match") != match:
+                            continue
+                        if t == "battle:ended":
+                            ended = body
+                            break
+                        steps["paid_to_round" if rounds_done == 0 else "reveal_to_next_round"].append(
+                            mono() - (tp if rounds_done == 0 else t_wait))
+                        rnd = body["roundNumber"]
+                        await asyncio.sleep(body.get("countdown", 0) / 1000 + 0.06)
+                        ts = mono()
+                        await timed("submit", c.call("roast.submit", {
+                            "match": match, "round": rnd,
+                            "text": f"Your {body.get('prompt', 'act')} is so stale even the bench yawns."}))
+                        reveals = 0
+                        while reveals < 2:
+                            t2, b2 = await c.next_event(("battle:score_revealed", "battle:ended"), timeout=60)
+                            if b2.get("match") != match:
+                                continue
+                            if t2 == "battle:ended":
+                                ended = b2
+                                break
+                            if b2.get("roundNumber") == rnd:
+                                reveals += 1
+                        steps["submit_to_reveal"].append(mono() - ts)
+                        t_wait = mono()
+                        rounds_done += 1
+                        if ended is not None:
+                            break
+                    if ended is None:
+                        _, ended = await c.next_event(("battle:ended",), timeout=60)
+                    steps["reveal_to_end"].append(mono() - t_wait)
+                    steps["battle_total"].append(mono() - tq)
+                    if found["players"][0] == c.wallet:
+                        if ended.get("reason") == "completed" and mono() <= t1:
+                            counters["battles_completed"] += 1
+                        elif mono() <= t1:
+                            counters["battles_other"] += 1
+                except Exception as exc:  # noqa: BLE001 - counted; this client stops
+                    counters["battle_failures"] += 1
+                    failures[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
+                    return
+
+        for c in self.clients:
+            if not hasattr(c, "played"):
+                c.played = 0
+        tasks = [asyncio.ensure_future(play(c)) for c in self.clients]
+        await asyncio.wait(tasks, timeout=max(0.0, t1 - mono()) + FINISH_S)
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+                counters["battle_failures"] += 1
+                failures["unfinished at the finish timeout"] += 1
+        await asyncio.gather(*tasks, return_exceptions=True)
+        st.protocol_errors += 0
+        return {**counters, "battle_failure_reasons": dict(failures)}
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def generator_main(pipe, gen_id: int, opts: dict) -> None:
+    cpus = opts.get("cpus")
+    if cpus and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError:
+            pass
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+    asyncio.run(Generator(pipe, gen_id, opts).main())
