@@ -376,9 +376,11 @@ class Bench:
             srv["sessions"] = int(m1["arena_sessions"])
             srv["connections"] = int(m1["arena_connections"])
         if m_before and m_after:
-            for key in ("frames_in", "frames_out", "bytes_in", "bytes_out", "bad_frames", "dropped_slow"):
+            for key in ("frames_in", "frames_out", "bytes_in", "bytes_out", "bad_frames", "dropped_slow",
+                        "hub_wakes", "hub_events"):
                 name = f"arena_net_{key}_total"
-                srv[f"net_{key}"] = int(m_after[name] - m_before[name])
+                if name in m_after:
+                    srv[f"net_{key}"] = int(m_after[name] - m_before.get(name, 0))
         if srv.get("rss_bytes") and idle_rss:
             srv["rss_per_match_bytes"] = int((srv["rss_bytes"] - idle_rss) / max(1, n_matches))
         step["server"] = srv

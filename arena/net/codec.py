@@ -84,12 +84,36 @@ def check_request(env) -> tuple[int, str, dict]:
 # --- encoding -------------------------------------------------------------------
 
 
-def pack(value) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+_packer = msgpack.Packer(use_bin_type=True)  # reused: faster than packb (single-threaded use)
+pack = _packer.pack
+
+# MessagePack of 0..127 is the byte itself.
+_FIXINT = [bytes((i,)) for i in range(128)]
+
+
+def pack_uint(n: int) -> bytes:
+    """MessagePack of a non-negative int, without a call into the packer."""
+    if n < 128:
+        return _FIXINT[n]
+    if n < 0x100:
+        return b"\xcc" + n.to_bytes(1, "big")
+    if n < 0x10000:
+        return b"\xcd" + n.to_bytes(2, "big")
+    if n < 0x100000000:
+        return b"\xce" + n.to_bytes(4, "big")
+    return pack(n)
+
+
+_OK_EMPTY_TAIL = pack("ok") + pack({})
 
 
 def reply_bytes(rid: int, ok: bool, body: dict) -> bytes:
+    if ok and not body:
+        return b"\x94\x01" + pack_uint(rid) + _OK_EMPTY_TAIL
     return pack([REPLY, rid, "ok" if ok else "error", body])
+
+
+_TYPE_CACHE: dict[str, bytes] = {}
 
 
 class EncodedEvent:
@@ -99,10 +123,15 @@ class EncodedEvent:
 
     def __init__(self, type_: str, body: dict):
         self.type = type_
-        self.tail = pack(type_) + pack(body)
+        head = _TYPE_CACHE.get(type_)
+        if head is None:
+            head = _TYPE_CACHE[type_] = pack(type_) if len(_TYPE_CACHE) < 1024 else b""
+            if not head:
+                head = pack(type_)
+        self.tail = head + pack(body)
 
     def envelope(self, seq: int) -> bytes:
-        return b"\x94\x02" + pack(seq) + self.tail
+        return b"\x94\x02" + pack_uint(seq) + self.tail
 
 
 def array_header(n: int) -> bytes:

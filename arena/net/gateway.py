@@ -36,6 +36,7 @@ import trio
 
 from arena.engine import core
 from arena.engine import inputs as I
+from arena.engine.outputs import Reply
 from arena.engine.errors import (
     BAD_FRAME,
     BAD_REQUEST,
@@ -109,7 +110,7 @@ class Gateway:
         self.world = world
         self.host = host
         self.port = port
-        self.sessions = SessionRegistry(cfg.event_buffer)
+        self.sessions = SessionRegistry(cfg.event_buffer, cfg.event_buffer_bytes)
         self.dirty: list[Connection] = []
         self.conns: set[Connection] = set()
         self._next_conn = 0
@@ -253,9 +254,13 @@ class Gateway:
         conn.ws.close(code)
 
     # --- requests ---------------------------------------------------------------------
+    def _now(self) -> float:
+        """The clock as of the socket batch being read (one read per batch)."""
+        server = self.server
+        return server.now if server is not None and server.now else trio.current_time()
+
     def _dispatch(self, conn: Connection, rid: int, type_: str, body: dict, nursery) -> None:
-        now = trio.current_time()
-        wait = conn.bucket.take(now)
+        wait = conn.bucket.take(self._now())
         if wait:
             raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
         handler = _HANDLERS[type_]
@@ -340,10 +345,11 @@ class Gateway:
         self._submit(conn, rid, I.MatchWatch(conn.session.id, rid, conn.wallet, body["match"]))
 
     def _react(self, conn, rid, body, nursery):
-        wait = conn.reactions.take(trio.current_time())
+        wait = conn.reactions.take(self._now())
         if wait:
             raise ArenaError(RATE_LIMITED, "too many reactions", retry_after_ms=wait)
-        self._submit(conn, rid, I.ReactionSend(conn.session.id, rid, conn.wallet, body["match"], body["emoji"]))
+        s = conn.session
+        self._submit(conn, rid, I.ReactionSend(s.id, rid, s.wallet, body["match"], body["emoji"]))
 
     def _roast_submit(self, conn, rid, body, nursery):
         audio = body.get("audio")
@@ -478,17 +484,23 @@ class Gateway:
     # --- frames out -------------------------------------------------------------------
     def deliver(self, messages) -> None:
         """Queue the engine's replies and events on the sessions they are for."""
-        sessions = self.sessions
+        by_id = self.sessions.by_id
+        by_wallet = self.sessions.by_wallet
+        reply_bytes = codec.reply_bytes
         for m in messages:
-            if type(m).__name__ == "Reply":
-                s = sessions.get(m.session)
-                if s is not None and s.conn is not None:
-                    s.conn.queue(codec.reply_bytes(m.rid, m.ok, m.body))
+            if m.__class__ is Reply:
+                s = by_id.get(m.session)
+                if s is not None:
+                    c = s.conn
+                    if c is not None:
+                        c.queue(reply_bytes(m.rid, m.ok, m.body))
             else:
                 enc = codec.EncodedEvent(m.type, m.body)
                 for wallet in m.to:
-                    for s in sessions.sessions_of(wallet):
-                        s.push_event(enc)
+                    mine = by_wallet.get(wallet)
+                    if mine:
+                        for s in mine.values():
+                            s.push_event(enc)
 
     def flush(self) -> None:
         """Write everything queued this tick: one frame per connection."""

@@ -100,6 +100,10 @@ def render(server) -> str:
     metric("arena_pending_inputs", "gauge", "Inputs queued for the next tick.", len(server.pending))
     for key, value in gw.stats.items():
         metric(f"arena_net_{key}_total", "counter", f"Gateway counter {key}.", value)
+    ws = getattr(gw, "server", None)
+    if ws is not None:
+        metric("arena_net_hub_wakes_total", "counter", "Times the socket hub task woke.", ws.hub_wakes)
+        metric("arena_net_hub_events_total", "counter", "Socket events the hub handled.", ws.hub_events)
     metric("process_cpu_seconds_total", "counter", "User and system CPU time.", f"{process_cpu_seconds():.3f}")
     metric("process_resident_memory_bytes", "gauge", "Resident memory.", process_rss_bytes())
     return "\n".join(lines) + "\n"

@@ -356,6 +356,9 @@ class WsServer:
         self._ep = None
         self.port: int | None = None
         self.on_slow = None  # optional callback(conn) before a slow client is dropped
+        self.now = 0.0
+        self.hub_wakes = 0  # times the hub task woke up ...
+        self.hub_events = 0  # ... and the socket events it handled
 
     # --- running ------------------------------------------------------------------
     async def serve(self, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -488,6 +491,9 @@ class WsServer:
             await trio.lowlevel.wait_readable(ep.fileno())
             while True:
                 events = ep.poll(0, HUB_BATCH)
+                self.now = trio.current_time()  # one clock read per batch, for the owner's rate limits
+                self.hub_wakes += 1
+                self.hub_events += len(events)
                 for fd, ev in events:
                     conn = conns.get(fd)
                     if conn is None:

@@ -95,7 +95,19 @@ class RoastMatch:
     reactions: dict = field(factory=dict)  # emoji -> count
 
 
+_EMOJI_SEEN: dict[str, bool] = {}
+
+
 def _valid_emoji(emoji: str) -> bool:
+    ok = _EMOJI_SEEN.get(emoji)
+    if ok is None:
+        ok = _check_emoji(emoji)
+        if len(_EMOJI_SEEN) < 4096:  # the few emoji in use; a pure function, so caching is safe
+            _EMOJI_SEEN[emoji] = ok
+    return ok
+
+
+def _check_emoji(emoji: str) -> bool:
     if not 1 <= len(emoji) <= MAX_EMOJI_CHARS:
         return False
     for ch in emoji:
@@ -194,6 +206,7 @@ class RoastMode(Mode):
             self._submit(ctx, m, inp)
         elif isinstance(inp, I.ReactionSend):
             self._react(ctx, m, inp)
+            return  # a reaction moves no deadline: nothing to reschedule
         elif isinstance(inp, I.MatchWatch):
             self._watch(ctx, m, inp)
         elif isinstance(inp, I.PromptGenerated):
