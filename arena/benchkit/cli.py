@@ -277,6 +277,7 @@ class Bench:
         time.sleep(max(0.0, t0 - time.monotonic()))
         m0 = scrape(self.metrics_url)
         u0 = self._proc_usage()
+        s0 = _proc_stat()
         w0 = time.monotonic()
         while time.monotonic() < t1:
             left = t1 - time.monotonic()
@@ -285,6 +286,7 @@ class Bench:
             time.sleep(min(0.25, max(0.0, left)))
         m1 = scrape(self.metrics_url)
         u1 = self._proc_usage()
+        s1 = _proc_stat()
         w1 = time.monotonic()
         results = self._collect("result", 60 + args.duration + 40, f"[{index}/{total}] draining")
         m_after = scrape(self.metrics_url)
@@ -323,8 +325,10 @@ class Bench:
             "gen_cpu_pct": [round(c * 100, 1) for c in gen_cpu],
             "gen_lag_ms_max": round(max((r["lag_max_s"] for r in results), default=0) * 1000, 1),
             "load_avg": _loadavg(),
+            "cpu_pressure_some_avg10": _pressure(),
         }
-        step["gen_saturated"] = any(c >= GEN_SATURATED_CPU for c in gen_cpu) or step["gen_lag_ms_max"] > 50
+        step["gen_saturated"] = any(c >= GEN_SATURATED_CPU for c in gen_cpu)
+        step["gen_lagged"] = step["gen_lag_ms_max"] > 50  # its sends ran late (its core was busy)
         if args.scenario == "battles":
             done = sum(r.get("battles_completed", 0) for r in results)
             step["battles_completed"] = done
@@ -370,6 +374,8 @@ class Bench:
             srv["lateness_ms_max"] = _ms(min(top, m1["arena_tick_lateness_max_seconds"]) if top is not None else None)
             q = hist_quantile(bl, 0.99)
             srv["lateness_ms_p99"] = _ms(min(q, srv["lateness_ms_max"] / 1000) if q is not None else None)
+            tick_cpu = m1.get("arena_tick_cpu_seconds_total", 0) - m0.get("arena_tick_cpu_seconds_total", 0)
+            srv["tick_cpu_ms_mean"] = round(tick_cpu / ticks * 1000, 3) if ticks else None
             srv["inputs_per_s"] = round((m1["arena_inputs_total"] - m0["arena_inputs_total"]) / mwall, 1)
             srv["messages_per_s"] = round((m1["arena_messages_total"] - m0["arena_messages_total"]) / mwall, 1)
             srv["matches"] = int(m1["arena_matches"])
@@ -381,6 +387,16 @@ class Bench:
                 name = f"arena_net_{key}_total"
                 if name in m_after:
                     srv[f"net_{key}"] = int(m_after[name] - m_before.get(name, 0))
+        if m0 and m1 and srv.get("inputs_per_s"):
+            cpu_s = m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]
+            srv["cpu_us_per_input"] = round(cpu_s / (srv["inputs_per_s"] * wall) * 1e6, 1)
+        if s0 and s1:
+            # Everything the machine ran besides this bench: other people's work on shared cores.
+            busy = (s1[0] - s0[0]) / s1[2]
+            ours = sum(r["cpu_s"] for r in results) + (srv.get("cpu_pct", 0) / 100 * wall)
+            step["machine_busy_pct"] = round(busy / wall * 100, 1)
+            step["others_cpu_pct"] = round(max(0.0, busy - ours) / wall * 100, 1)
+            step["steal_pct"] = round((s1[1] - s0[1]) / s1[2] / wall * 100, 1)
         if srv.get("rss_bytes") and idle_rss:
             srv["rss_per_match_bytes"] = int((srv["rss_bytes"] - idle_rss) / max(1, n_matches))
         step["server"] = srv
@@ -419,6 +435,27 @@ def _per(count, clients, wall):
     return round(count / clients / wall, 2)
 
 
+def _proc_stat():
+    """(busy seconds, steal seconds, ticks per second) of the whole machine, or None."""
+    try:
+        with open("/proc/stat") as f:
+            parts = f.readline().split()
+        v = [int(x) for x in parts[1:]]
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = v[0] + v[1] + v[2] + v[5] + v[6]  # user nice system irq softirq
+        return (busy, v[7] if len(v) > 7 else 0, hz)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pressure():
+    try:
+        with open("/proc/pressure/cpu") as f:
+            return float(f.readline().split()[1].split("=")[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _loadavg():
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -433,7 +470,8 @@ def _f(x, fmt="{:.1f}"):
 COLUMNS = [
     ("N", 6), ("clients", 7), ("srvCPU%", 7), ("tick/s", 6), ("tick p50", 8), ("p99", 6), ("max", 6),
     ("late p99", 8), ("lat p50", 7), ("p99", 7), ("max", 7), ("in/c/s", 6), ("out/c/s", 7),
-    ("B in/c/s", 8), ("B out/c/s", 9), ("RSS MB", 6), ("KB/match", 8), ("genCPU%", 11), ("SLA", 4),
+    ("B in/c/s", 8), ("B out/c/s", 9), ("RSS MB", 6), ("KB/match", 8), ("us/input", 8), ("genCPU%", 11),
+    ("others%", 7), ("SLA", 4),
 ]
 
 
@@ -448,7 +486,9 @@ def _row(step: dict, header: bool = False) -> str:
         _f(step["latency_ms_max"]), _f(step["msgs_in_per_client_s"]), _f(step["msgs_out_per_client_s"]),
         _f(step["bytes_in_per_client_s"], "{:.0f}"), _f(step["bytes_out_per_client_s"], "{:.0f}"),
         _f(rss / 1e6 if rss else None, "{:.0f}"), _f(per / 1024 if per is not None else None),
+        _f(s.get("cpu_us_per_input")),
         "/".join(f"{c:.0f}" for c in step["gen_cpu_pct"]) + ("!" if step["gen_saturated"] else ""),
+        _f(step.get("others_cpu_pct"), "{:.0f}"),
         "ok" if step["sla"]["pass"] else "FAIL",
     ]
     line = "  ".join(v.rjust(w) for v, (_, w) in zip(vals, COLUMNS))
@@ -471,6 +511,8 @@ def _row(step: dict, header: bool = False) -> str:
         extra.append("fails: " + ", ".join(why))
     if step["gen_saturated"]:
         extra.append("WARNING: load generator saturated (its numbers bound the result)")
+    elif step.get("gen_lagged"):
+        extra.append(f"note: load generator sends ran up to {step['gen_lag_ms_max']:.0f} ms late")
     if extra:
         line += "   " + "; ".join(extra)
     if header:
@@ -485,7 +527,8 @@ def print_table(report: dict, out) -> None:
     out.write(f"server {h['server'].get('url')} pinned to {h['server'].get('pinned_cpus')}, "
               f"generators on {h.get('generator_cpus')}, load avg {h.get('load_avg_start')} -> {h.get('load_avg_end')}\n")
     out.write("units: ms (tick, latency), msgs and bytes per client per second (in = client->server), "
-              "RSS per match above idle\n")
+              "RSS per match above idle, server CPU us per input, others% = CPU used by other processes "
+              "on the machine (% of a core)\n")
     for i, step in enumerate(report["steps"]):
         out.write(_row(step, header=(i == 0)) + "\n")
     if report["scenario"] == "battles":

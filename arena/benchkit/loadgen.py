@@ -62,9 +62,11 @@ class Generator:
                 pass
             finally:
                 loop.remove_reader(self.pipe.fileno())
+                os.set_blocking(self.pipe.fileno(), True)  # uvloop leaves watched fds non-blocking
         return self.pipe.recv()
 
     def send(self, msg) -> None:
+        os.set_blocking(self.pipe.fileno(), True)
         self.pipe.send(msg)
 
     async def main(self) -> None:
@@ -337,4 +339,11 @@ def generator_main(pipe, gen_id: int, opts: dict) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ImportError, ValueError, OSError):
         pass
-    asyncio.run(Generator(pipe, gen_id, opts).main())
+    try:
+        import uvloop  # a faster event loop for the load generator, when installed
+    except ImportError:
+        uvloop = None
+    if uvloop is not None and not opts.get("no_uvloop"):
+        uvloop.run(Generator(pipe, gen_id, opts).main())
+    else:
+        asyncio.run(Generator(pipe, gen_id, opts).main())

@@ -108,7 +108,8 @@ class ServerProcess:
         return scrape(self.metrics_url) is not None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        crashed = self.proc.poll() is not None  # it exited before we asked
+        if not crashed:
             self.proc.terminate()
             try:
                 self.proc.wait(5)
@@ -116,6 +117,8 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self.log.close()
+        if not crashed and self.log_path.startswith(str(self.dir)):
+            shutil.rmtree(self.dir, ignore_errors=True)  # keep the log only when it crashed
 
 
 def scrape(url: str | None, timeout: float = 5.0) -> dict | None:

@@ -90,6 +90,7 @@ def render(server) -> str:
     metric("arena_inputs_total", "counter", "Inputs stepped.", m.inputs)
     metric("arena_messages_total", "counter", "Replies and events the engine produced.", m.messages)
     metric("arena_effects_total", "counter", "Effects handed to side tasks.", m.effects)
+    metric("arena_tick_cpu_seconds_total", "counter", "CPU time spent in ticks.", f"{m.cpu_seconds:.6f}")
     metric("arena_tick_duration_max_seconds", "gauge", "Longest tick since start.", f"{m.max_duration:.9f}")
     metric("arena_tick_lateness_max_seconds", "gauge", "Latest tick start since start.", f"{m.max_lateness:.9f}")
     lines += m.duration_hist.lines("arena_tick_duration_seconds", "Time to step, deliver and flush one tick.")

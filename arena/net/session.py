@@ -17,6 +17,8 @@ from __future__ import annotations
 import secrets
 from array import array
 
+from .codec import _FIXINT, pack_uint
+
 DEFAULT_BUFFER_BYTES = 8192
 
 
@@ -36,8 +38,11 @@ class Session:
         self.detached_at: float | None = None
 
     def push_event(self, encoded) -> None:
+        """Number, keep and send one event (`encoded`: an EncodedEvent)."""
         self.seq = seq = self.seq + 1
-        env = encoded.envelope(seq)
+        # The envelope [2, seq, type, body], inlined from EncodedEvent.envelope:
+        # this runs once per event per session, the hottest line under load.
+        env = (b"\x94\x02" + _FIXINT[seq] if seq < 128 else b"\x94\x02" + pack_uint(seq)) + encoded.tail
         buf = self.buf
         lens = self.lens
         buf += env
@@ -46,7 +51,10 @@ class Session:
             self._trim()
         conn = self.conn
         if conn is not None:
-            conn.queue(env)
+            out = conn.outbox
+            if not out:
+                conn.gateway.dirty.append(conn)
+            out.append(env)
 
     def _trim(self) -> None:
         # Down to 3/4 of the byte limit, so trimming happens in bursts rather

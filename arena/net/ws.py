@@ -71,6 +71,9 @@ _EPOLLERR = getattr(select, "EPOLLERR", 8)
 _EPOLLHUP = getattr(select, "EPOLLHUP", 16)
 
 
+_BIN_HEADERS = [bytes((0x80 | OP_BINARY, n)) for n in range(126)]
+
+
 def accept_key(key: str | bytes) -> str:
     if isinstance(key, str):
         key = key.encode("ascii")
@@ -160,13 +163,27 @@ class WsConn:
             return False
         n = len(payload)
         if n < 126:
-            frame = bytes((0x82, n)) + payload
+            frame = _BIN_HEADERS[n] + payload
         elif n < 0x10000:
             frame = b"\x82\x7e" + n.to_bytes(2, "big") + payload
         else:
             frame = b"\x82\x7f" + n.to_bytes(8, "big") + payload
-        self._write(frame)
-        return not self.dead
+        if self.backlog:
+            self._write(frame)
+            return not self.dead
+        # _write's common case, inlined: the whole frame goes at once.
+        try:
+            sent = self.sock.send(frame)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.server._abort(self)
+            return False
+        self.bytes_out += sent
+        if sent < len(frame):
+            self.backlog.append(memoryview(frame)[sent:])
+            self.server._watch_write(self, True)
+        return True
 
     def _write(self, frame) -> None:
         if self.backlog:
