@@ -146,7 +146,11 @@ class Client(asyncio.Protocol):
         self.next_rid += 1
         fut = asyncio.get_running_loop().create_future()
         self.pending[rid] = fut
-        self.transport.write(mask_frame(encode_request(rid, type_, body or {}), self.mask))
+        frame = mask_frame(encode_request(rid, type_, body or {}), self.mask)
+        self.transport.write(frame)
+        if self.counting:
+            self.stats.frames_out += 1
+            self.stats.bytes_out += len(frame)
         return fut
 
     async def call(self, type_: str, body: dict | None = None, timeout: float = 30.0):
