@@ -29,7 +29,8 @@ from .wsclient import REACT_RID, Client, Stats, encode_request, mask_frame
 
 SETUP_CONCURRENCY = 48
 SLOT_S = 0.005
-DRAIN_S = 0.6
+DRAIN_S = 0.3  # after the last expected message: anything unexpected still in flight
+DRAIN_MAX_S = 10.0
 FINISH_S = 30.0  # battles: how long a battle in flight at t1 may take to end
 
 
@@ -176,6 +177,11 @@ class Generator:
             await asyncio.sleep(max(0.0, t1 - time.monotonic()))
         w1 = time.monotonic()
         cpu1 = _cpu()
+        # Drain: until every reaction sent has come back (or DRAIN_MAX_S), so
+        # both ends' counters cover the same messages.
+        drain_end = time.monotonic() + DRAIN_MAX_S
+        while time.monotonic() < drain_end and any(c.sent_at or c.pending for c in self.clients if not c.closed):
+            await asyncio.sleep(0.02)
         await asyncio.sleep(DRAIN_S)
         for c in self.clients:
             c.counting = False

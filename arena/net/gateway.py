@@ -487,16 +487,22 @@ class Gateway:
         by_id = self.sessions.by_id
         by_wallet = self.sessions.by_wallet
         reply_bytes = codec.reply_bytes
+        dirty = self.dirty
         for m in messages:
             if m.__class__ is Reply:
-                s = by_id.get(m.session)
+                session, rid, ok, body = m
+                s = by_id.get(session)
                 if s is not None:
                     c = s.conn
                     if c is not None:
-                        c.queue(reply_bytes(m.rid, m.ok, m.body))
+                        out = c.outbox
+                        if not out:
+                            dirty.append(c)
+                        out.append(reply_bytes(rid, ok, body))
             else:
-                enc = codec.EncodedEvent(m.type, m.body)
-                for wallet in m.to:
+                to, type_, body = m
+                enc = codec.EncodedEvent(type_, body)
+                for wallet in to:
                     mine = by_wallet.get(wallet)
                     if mine:
                         for s in mine.values():
