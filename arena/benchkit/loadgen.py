@@ -261,8 +261,8 @@ class Generator:
                     steps["queue_to_match"].append(mono() - tq)
                     match = found["match"]
                     c.played += 1
-                    tp = mono()
                     await timed("pay_entry", self.pay(c, match))
+                    tp = mono()
                     ended = None
                     rounds_done = 0
                     t_wait = mono()
