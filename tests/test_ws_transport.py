@@ -351,3 +351,21 @@ async def test_backlog_keeps_order_and_drops_a_client_that_falls_too_far_behind(
         conn.send_message(b"x")
     assert slow == [conn] and closed == [conn] and conn.dead and sock.closed
     assert not conn.send_message(b"late")
+
+
+async def test_frames_of_every_length_class_and_split_reads(arena_server):
+    """Lengths around 125/126 and 65535/65536, and a frame split over many reads."""
+    _, port = await _server(arena_server)
+    r = await Raw.connect(port)
+    for pad in (0, 60, 64, 65, 66, 100, 65_000):
+        body = msgpack.packb([0, 1, "hello", {"protocol": 1, "client": "p" * pad}])
+        await r.send_frame(W.OP_BINARY, body)
+        [env] = await r.read_envelopes()
+        assert env[1] == 1, pad
+    frame = W.encode_frame(W.OP_BINARY, msgpack.packb([0, 2, "hello", {"protocol": 1, "client": "s"}]),
+                           mask=os.urandom(4))
+    for i in range(len(frame)):
+        await r.stream.send_all(frame[i:i + 1])
+        await trio.sleep(0.001)
+    [env] = await r.read_envelopes()
+    assert env[:3] == [1, 2, "ok"]

@@ -312,7 +312,10 @@ class Bench:
             "duration_s": round(wall, 2),
             "rate_per_player": args.rate if args.scenario == "duel" else None,
             "latency_ms_p50": _ms(_pct(lat, 0.50)),
+            "latency_ms_p90": _ms(_pct(lat, 0.90)),
+            "latency_ms_p95": _ms(_pct(lat, 0.95)),
             "latency_ms_p99": _ms(_pct(lat, 0.99)),
+            "latency_ms_p999": _ms(_pct(lat, 0.999)),
             "latency_ms_max": _ms(lat[-1] if lat else None),
             "latency_samples": len(lat),
             "client": tot,
@@ -563,6 +566,8 @@ def plot(report: dict, path: str) -> None:
     ax.plot(n, [s["server"].get("cpu_pct", float("nan")) for s in steps], marker="o", label="server CPU %")
     ax.plot(n, [max(s["gen_cpu_pct"]) if s["gen_cpu_pct"] else float("nan") for s in steps], marker="s",
             label="busiest load generator CPU %")
+    ax.plot(n, [s.get("others_cpu_pct", float("nan")) for s in steps], marker="x", linestyle=":",
+            label="other processes on the machine %")
     ax.set_ylim(bottom=0)
     ax.set_title("CPU (% of one core)")
     ax.legend()
@@ -581,9 +586,10 @@ def plot(report: dict, path: str) -> None:
     ax.legend(loc="upper left")
     ax2.legend(loc="upper right")
     ax = axes[1][1]
-    ax.plot(n, [s["server"].get("rss_per_match_bytes", float("nan")) / 1024 for s in steps], marker="o",
-            label="RSS per match above idle (KB)")
-    ax.set_ylim(bottom=0)
+    per = [s["server"].get("rss_per_match_bytes", float("nan")) / 1024 for s in steps]
+    ax.plot(n, per, marker="o", label="RSS per match above idle (KB)")
+    finite = [x for x in per if x == x]
+    ax.set_ylim(0, max(finite + [1]) * 1.4)
     ax.set_title("server memory per live battle (KB)")
     ax.legend()
     for row in axes:

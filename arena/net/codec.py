@@ -59,13 +59,25 @@ def readable_rid(env) -> int:
 
 def split_envelopes(value) -> list:
     """A frame's value as a list of envelopes (a batch or a single one)."""
-    if isinstance(value, list) and value and isinstance(value[0], list):
+    # Exact type checks: the decoder only ever makes plain lists.
+    if value.__class__ is list and value and value[0].__class__ is list:
         return value
     return [value]
 
 
 def check_request(env) -> tuple[int, str, dict]:
     """Validate `[0, rid, type, body]`; return (rid, type, body) or raise BadFrame."""
+    # Fast path for a well-formed request (decoded values have exact types;
+    # a bool is not an int here, as the protocol wants).
+    if env.__class__ is list and len(env) == 4:
+        kind, rid, type_, body = env
+        if (kind.__class__ is int and kind == REQUEST and rid.__class__ is int and 0 <= rid <= UINT32_MAX
+                and type_.__class__ is str and body.__class__ is dict):
+            return rid, type_, body
+    return _check_request_slow(env)
+
+
+def _check_request_slow(env) -> tuple[int, str, dict]:
     rid = readable_rid(env)
     if not isinstance(env, list) or len(env) != 4:
         raise BadFrame("an envelope is a 4-element array [0, rid, type, body]", rid)

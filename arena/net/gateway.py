@@ -190,7 +190,7 @@ class Gateway:
 
     # --- frames in ------------------------------------------------------------------
     def _on_frame(self, conn: Connection, msg, nursery) -> None:
-        if isinstance(msg, str):
+        if msg.__class__ is str:
             self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
             return
         try:
