@@ -31,9 +31,9 @@ def test_count_cap():
 def test_byte_cap_bounds_memory_however_many_events():
     s = Session("W", buffer_size=2048, buffer_bytes=1000)
     _events(s, 5000, size=60)
-    assert len(s.buf) <= 1000
-    assert 1000 * 3 // 4 - 100 <= len(s.buf)  # trimmed to 3/4 in bursts, never far below
-    assert len(s.lens) == s.buffered and sum(s.lens) == len(s.buf)
+    assert s.tail_bytes <= 1000
+    assert 1000 * 3 // 4 - 100 <= s.tail_bytes  # trimmed to 3/4 in bursts, never far below
+    assert s.tail_bytes == sum(len(t) for t in s.tails)
     kept = s.buffered
     got = s.missed_since(5000 - kept)
     assert [msgpack.unpackb(e)[1] for e in got] == list(range(5001 - kept, 5001))
@@ -54,3 +54,23 @@ def test_an_event_bigger_than_the_cap_is_sent_but_not_kept():
     assert s.missed_since(0) is None
     s.push_event(EncodedEvent("small", {}))
     assert [msgpack.unpackb(e)[2] for e in s.missed_since(1)] == ["small"]
+
+
+async def test_resume_over_the_wire_replays_missed_events(arena_server):
+    from arena.client import open_client
+    from conftest import player
+
+    server, url = await arena_server()
+    async with player(url) as a, player(url) as b:
+        await a.queue("bronze")
+        await b.queue("bronze")
+        _, found = await a.next_event("match.found")
+        session, wallet = a.session, a.wallet
+        keypair = a.keypair
+    # `a` is gone; the session stays resumable and holds match.found (seq 1).
+    async with open_client(url, keypair=keypair) as a2:
+        reply = await a2.resume(session, last_seq=0)
+        assert reply == {"resumed": True, "replayed": 1}
+        _, again = await a2.next_event("match.found")
+        assert again == found and a2.last_seq == 1 and a2.seq_gaps == []
+        assert a2.wallet == wallet

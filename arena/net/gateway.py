@@ -198,6 +198,10 @@ class Gateway:
         except codec.BadFrame as bad:
             self._bad(conn, bad)
             return
+        if (value.__class__ is list and len(value) == 4 and value[0].__class__ is int
+                and len(msg) <= self.cfg.max_plain_frame_bytes):
+            self._on_envelope(conn, value, nursery)  # the common case: one small envelope
+            return
         envelopes = codec.split_envelopes(value)
         if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_audio_submit(envelopes):
             self._bad(conn, codec.BadFrame(
@@ -208,19 +212,22 @@ class Gateway:
             self._bad(conn, codec.BadFrame(f"a batch holds at most {MAX_BATCH} envelopes"))
             return
         for env in envelopes:
-            try:
-                rid, type_, body = codec.check_request(env)
-            except codec.BadFrame as bad:
-                self._bad(conn, bad)
-                if conn.closing is not None:
-                    return
-                continue
-            self.stats["requests"] += 1
-            try:
-                body = requests.check(type_, body, conn.stage)
-                self._dispatch(conn, rid, type_, body, nursery)
-            except ArenaError as err:
-                conn.error(rid, err)
+            self._on_envelope(conn, env, nursery)
+            if conn.closing is not None:
+                return
+
+    def _on_envelope(self, conn: Connection, env, nursery) -> None:
+        try:
+            rid, type_, body = codec.check_request(env)
+        except codec.BadFrame as bad:
+            self._bad(conn, bad)
+            return
+        self.stats["requests"] += 1
+        try:
+            body = requests.check(type_, body, conn.stage)
+            self._dispatch(conn, rid, type_, body, nursery)
+        except ArenaError as err:
+            conn.error(rid, err)
 
     @staticmethod
     def _is_audio_submit(envelopes) -> bool:

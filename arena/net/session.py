@@ -4,9 +4,9 @@ any one connection.
 A session numbers its events (`seq` from 1, +1 per event, never restarting)
 and keeps the most recent ones, already encoded, so `session.resume` on a new
 connection can replay what the client missed: at most `event_buffer` events
-and at most `event_buffer_bytes` bytes of them, packed end to end in one
-`bytearray` (plus an array of their lengths), so a session costs a few KB
-however busy its matches are. When a replay would need an event that is gone,
+and at most `event_buffer_bytes` bytes of them (the encoded events are shared
+with every other recipient, not copied), so a session costs a few KB however
+busy its matches are. When a replay would need an event that is gone,
 the gateway sends fresh snapshots instead (PROTOCOL.md, session.resume). A session without a
 connection is kept for `session_ttl_ms`, long enough to cover the disconnect
 grace period.
@@ -15,7 +15,7 @@ grace period.
 from __future__ import annotations
 
 import secrets
-from array import array
+from collections import deque
 
 from .codec import _FIXINT, pack_uint
 
@@ -23,15 +23,19 @@ DEFAULT_BUFFER_BYTES = 8192
 
 
 class Session:
-    __slots__ = ("id", "wallet", "seq", "buf", "lens", "max_events", "max_bytes", "conn", "detached_at")
+    __slots__ = ("id", "wallet", "seq", "tails", "tail_bytes", "max_events", "max_bytes", "conn", "detached_at")
 
     def __init__(self, wallet: str, buffer_size: int, sid: str | None = None,
                  buffer_bytes: int = DEFAULT_BUFFER_BYTES):
         self.id = sid or secrets.token_urlsafe(24)
         self.wallet = wallet
         self.seq = 0
-        self.buf = bytearray()  # the last events' envelopes, oldest first, end to end
-        self.lens = array("I")  # their lengths; the last one has seq == self.seq
+        # The last events, as their encoded type+body (`EncodedEvent.tail`),
+        # oldest first; the last one has seq == self.seq. The tails are the
+        # very objects every recipient of the event shares, so keeping them
+        # copies nothing; an envelope is rebuilt with its seq on replay.
+        self.tails: deque[bytes] = deque()
+        self.tail_bytes = 0  # their total size (counted in full by each session)
         self.max_events = buffer_size
         self.max_bytes = buffer_bytes
         self.conn = None
@@ -40,14 +44,14 @@ class Session:
     def push_event(self, encoded) -> None:
         """Number, keep and send one event (`encoded`: an EncodedEvent)."""
         self.seq = seq = self.seq + 1
+        tail = encoded.tail
         # The envelope [2, seq, type, body], inlined from EncodedEvent.envelope:
         # this runs once per event per session, the hottest line under load.
-        env = (b"\x94\x02" + _FIXINT[seq] if seq < 128 else b"\x94\x02" + pack_uint(seq)) + encoded.tail
-        buf = self.buf
-        lens = self.lens
-        buf += env
-        lens.append(len(env))
-        if len(buf) > self.max_bytes or len(lens) > self.max_events:
+        env = (b"\x94\x02" + _FIXINT[seq] if seq < 128 else b"\x94\x02" + pack_uint(seq)) + tail
+        tails = self.tails
+        tails.append(tail)
+        self.tail_bytes += len(tail)
+        if self.tail_bytes > self.max_bytes or len(tails) > self.max_events:
             self._trim()
         conn = self.conn
         if conn is not None:
@@ -59,36 +63,29 @@ class Session:
     def _trim(self) -> None:
         # Down to 3/4 of the byte limit, so trimming happens in bursts rather
         # than at every event once the buffer is full.
-        buf, lens = self.buf, self.lens
-        size, count = len(buf), len(lens)
+        tails = self.tails
         keep_bytes = self.max_bytes - (self.max_bytes >> 2)
-        drop = k = 0
-        while k < count and (size - drop > keep_bytes or count - k > self.max_events):
-            drop += lens[k]
-            k += 1
-        del lens[:k]
-        del buf[:drop]
+        size = self.tail_bytes
+        while tails and (size > keep_bytes or len(tails) > self.max_events):
+            size -= len(tails.popleft())
+        self.tail_bytes = size
 
     @property
     def buffered(self) -> int:
         """How many events are kept for replay."""
-        return len(self.lens)
+        return len(self.tails)
 
     def missed_since(self, last_seq: int) -> list[bytes] | None:
         """Envelopes with seq > last_seq, or None if any of them is gone."""
         if last_seq >= self.seq:
             return []
         missing = self.seq - last_seq
-        lens = self.lens
-        if missing > len(lens):
+        tails = self.tails
+        if missing > len(tails):
             return None
-        sizes = lens[len(lens) - missing:]
-        pos = len(self.buf) - sum(sizes)
-        out = []
-        for n in sizes:
-            out.append(bytes(self.buf[pos:pos + n]))
-            pos += n
-        return out
+        first = last_seq + 1
+        kept = list(tails)[len(tails) - missing:]
+        return [b"\x94\x02" + pack_uint(first + i) + t for i, t in enumerate(kept)]
 
 
 class SessionRegistry:
