@@ -62,8 +62,10 @@ def check_common(report: dict, n: int) -> dict:
     return step
 
 
-def test_duel_smoke(tmp_path):
-    report = bench(tmp_path, "duel", "--matches", "3", "--duration", "2", "--rate", "5")
+@pytest.mark.parametrize("sender", ["in-loop", "split"])
+def test_duel_smoke(tmp_path, sender):
+    extra = ("--split-sender",) if sender == "split" else ()
+    report = bench(tmp_path, "duel", "--matches", "3", "--duration", "2", "--rate", "5", *extra)
     step = check_common(report, 3)
     c = step["client"]
     assert c["frames_out"] > 0 and c["replies_error"] == 0

@@ -45,6 +45,9 @@ def add_arguments(p) -> None:
     p.add_argument("--keep-going", action="store_true", help="ladder: do not stop at the first failing step")
     p.add_argument("--generators", "-k", type=int, default=None,
                    help="load-generator processes (default: one per core left to them, at least 1)")
+    p.add_argument("--split-sender", action="store_true",
+                   help="duel: each generator sends from a forked child on a strict schedule and only reads "
+                        "in its event loop (smoother arrivals; see bench/RESULTS.md)")
     p.add_argument("--url", default=None, help="bench a running server (ws://HOST:PORT/v1) instead of starting one")
     p.add_argument("--metrics-url", default=None,
                    help="with --url: its metrics endpoint (http://HOST:PORT/metrics), for server-side numbers")
@@ -139,7 +142,8 @@ class Bench:
         for i in range(max(1, args.generators)):
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=generator_main, args=(child, i, {
-                "url": self.url, "scenario": args.scenario, "cpus": gen_cpus}), daemon=True)
+                "url": self.url, "scenario": args.scenario, "cpus": gen_cpus,
+                "split_sender": args.split_sender}), daemon=True)
             proc.start()
             self.gens.append((proc, parent))
         return info
@@ -214,7 +218,8 @@ class Bench:
             "scenario": args.scenario,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "command": "python -m arena bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
-            "params": {"rate": args.rate, "duration": args.duration, "tick_hz": args.tick_hz},
+            "params": {"rate": args.rate, "duration": args.duration, "tick_hz": args.tick_hz,
+                       "split_sender": args.split_sender},
             "service_level": {"tick_rate_fraction": SLA_TICK_FRACTION, "p99_ms": SLA_P99_MS,
                               "errors": 0, "dropped": 0},
             "steps": [],

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import mmap
 import os
 import random
 import time
 from collections import defaultdict
 from urllib.parse import urlsplit
 
-from .wsclient import REACT_RID, Client, Stats, encode_request, mask_frame
+from .wsclient import RING, REACT_RID, Client, Stats, encode_request, mask_frame
 
 SETUP_CONCURRENCY = 48
 SLOT_S = 0.005
@@ -169,13 +170,18 @@ class Generator:
             c.stats = st
             c.counting = True
             c.sent_at.clear()
+            c.ring = None
+            c.own_seen = c.own_sent = 0
         cpu0 = _cpu()
         lag = {"max": 0.0}
         steps: dict[str, list[float]] = defaultdict(list)
         extra: dict = {}
         await asyncio.sleep(max(0.0, t0 - time.monotonic()))
         w0 = time.monotonic()
-        if self.scenario == "duel":
+        child_cpu = 0.0
+        if self.scenario == "duel" and self.opts.get("split_sender") and hasattr(os, "fork"):
+            child_cpu = await self.duel_forked(t0, t1, rate, lag)
+        elif self.scenario == "duel":
             await self.duel(t0, t1, rate, lag)
         elif self.scenario == "battles":
             extra = await self.battles(t0, t1, steps)
@@ -186,7 +192,8 @@ class Generator:
         # Drain: until every reaction sent has come back (or DRAIN_MAX_S), so
         # both ends' counters cover the same messages.
         drain_end = time.monotonic() + DRAIN_MAX_S
-        while time.monotonic() < drain_end and any(c.sent_at or c.pending for c in self.clients if not c.closed):
+        while time.monotonic() < drain_end and any(
+                c.sent_at or c.pending or c.own_seen < c.own_sent for c in self.clients if not c.closed):
             await asyncio.sleep(0.02)
         await asyncio.sleep(DRAIN_S)
         for c in self.clients:
@@ -195,7 +202,7 @@ class Generator:
         result.update({
             "gen_id": self.gen_id,
             "clients": len(self.clients),
-            "cpu_s": cpu1 - cpu0,
+            "cpu_s": cpu1 - cpu0 + child_cpu,
             "wall_s": w1 - w0,
             "lag_max_s": lag["max"],
             "steps": {k: v for k, v in steps.items()},
@@ -234,6 +241,61 @@ class Generator:
                 break
             await asyncio.sleep(max(0.0, due - mono()))
         await asyncio.sleep(max(0.0, t1 - mono()))
+
+    async def duel_forked(self, t0: float, t1: float, rate: float, lag: dict) -> float:
+        """The duel's sends from a forked child process; this loop only reads.
+
+        Real clients send on time however busy other clients are; one event
+        loop that both sends and reads delays its sends while it reads a
+        burst of frames (one per client at every server tick), which bunches
+        the load into some ticks. So a child process, sharing the sockets,
+        writes the pre-encoded frames on schedule and stamps each send in
+        shared memory (a ring per client) just before writing; this loop
+        matches the k-th own `reaction:sent` of a client to its k-th stamp.
+        Returns the child's CPU seconds.
+        """
+        st = self.stats
+        live = [c for c in self.clients if c.match is not None and not c.closed]
+        n = len(live)
+        nslots = max(1, round(1.0 / rate / SLOT_S))
+        slot_len = 1.0 / rate / nslots
+        slots: list[list[int]] = [[] for _ in range(nslots)]
+        for i in range(n):
+            slots[self.rng.randrange(nslots)].append(i)
+        # Shared memory: n rings of send stamps, n send counts, 8 result slots.
+        mm = mmap.mmap(-1, (n * RING + n + 8) * 8)
+        view = memoryview(mm).cast("d")
+        for i, c in enumerate(live):
+            c.ring = view
+            c.ring_base = i * RING
+        fds = [c.transport.get_extra_info("socket").fileno() for c in live]
+        frames = [c.react_frame for c in live]
+        pid = os.fork()
+        if pid == 0:  # the child: plain system calls only, never the event loop
+            code = 0
+            try:
+                _send_on_schedule(fds, frames, slots, t0, t1, slot_len, view, n)
+            except BaseException:  # noqa: BLE001
+                code = 1
+            os._exit(code)
+        deadline = t1 + 30
+        while True:
+            wpid, _status = os.waitpid(pid, os.WNOHANG)
+            if wpid:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                break
+            await asyncio.sleep(0.01)
+        for i, c in enumerate(live):
+            c.own_sent = int(view[n * RING + i])
+        res = n * RING + n
+        st.frames_out += int(view[res])
+        st.bytes_out += int(view[res + 1])
+        st.sends_skipped += int(view[res + 3])
+        lag["max"] = max(lag["max"], view[res + 2])
+        return view[res + 4]
 
     async def battles(self, t0: float, t1: float, steps: dict) -> dict:
         st = self.stats
@@ -330,6 +392,55 @@ class Generator:
         await asyncio.gather(*tasks, return_exceptions=True)
         st.protocol_errors += 0
         return {**counters, "battle_failure_reasons": dict(failures)}
+
+
+def _send_on_schedule(fds, frames, slots, t0, t1, slot_len, view, n) -> None:
+    """The forked sender (see Generator.duel_forked). Bounded by t1."""
+    nslots = len(slots)
+    sent = [0] * n
+    k = frames_out = bytes_out = skipped = 0
+    lag = 0.0
+    dead = set()
+    mono = time.monotonic
+    write = os.write
+    while True:
+        now = mono()
+        due = t0 + k * slot_len
+        while due <= now and due < t1:
+            if now - due > lag:
+                lag = now - due
+            for i in slots[k % nslots]:
+                if i in dead:
+                    skipped += 1
+                    continue
+                frame = frames[i]
+                view[i * RING + sent[i] % RING] = now  # stamped before it can arrive
+                try:
+                    w = write(fds[i], frame)
+                except OSError:
+                    skipped += 1
+                    dead.add(i)
+                    continue
+                if w != len(frame):  # a torn frame: this connection's stream is unusable now
+                    skipped += 1
+                    dead.add(i)
+                    continue
+                sent[i] += 1
+                frames_out += 1
+                bytes_out += w
+            k += 1
+            due = t0 + k * slot_len
+        if due >= t1:
+            break
+        time.sleep(max(0.0, due - mono()))
+    for i in range(n):
+        view[n * RING + i] = sent[i]
+    res = n * RING + n
+    view[res] = frames_out
+    view[res + 1] = bytes_out
+    view[res + 2] = lag
+    view[res + 3] = skipped
+    view[res + 4] = _cpu()
 
 
 def _cpu() -> float:

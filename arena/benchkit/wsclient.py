@@ -22,6 +22,7 @@ import msgpack
 
 REQUEST, REPLY, EVENT = 0, 1, 2
 REACT_RID = 0xFEED  # every pre-encoded reaction.send uses this rid
+RING = 256  # send stamps kept per client when a separate process sends (loadgen.duel_forked)
 
 _unpackb = msgpack.unpackb
 _packer = msgpack.Packer(use_bin_type=True)
@@ -91,6 +92,10 @@ class Client(asyncio.Protocol):
         self.wallet_b = b""
         self.counting = False
         self.sent_at: deque = deque()
+        self.ring = None  # shared send stamps (a memoryview of doubles), or None: sent_at is used
+        self.ring_base = 0
+        self.own_seen = 0  # own reactions answered (event or error), in ring mode
+        self.own_sent = 0
         self.closed = False
         self.close_code: int | None = None
         self.mask = os.urandom(4)
@@ -273,7 +278,11 @@ class Client(asyncio.Protocol):
                     if env[2] == "reaction:sent":
                         if env[3]["senderId"] == self.wallet:
                             stats.own_reactions += 1
-                            if self.sent_at:
+                            ring = self.ring
+                            if ring is not None:
+                                stats.latencies.append(now - ring[self.ring_base + self.own_seen % RING])
+                                self.own_seen += 1
+                            elif self.sent_at:
                                 stats.latencies.append(now - self.sent_at.popleft())
                         else:
                             stats.other_reactions += 1
@@ -286,8 +295,11 @@ class Client(asyncio.Protocol):
                         stats.replies_error += 1
                         code = env[3].get("code", "?") if isinstance(env[3], dict) else "?"
                         stats.error_codes[code] = stats.error_codes.get(code, 0) + 1
-                        if self.sent_at and env[1] == REACT_RID:
-                            self.sent_at.popleft()  # that reaction gets no event
+                        if env[1] == REACT_RID:  # that reaction gets no event
+                            if self.ring is not None:
+                                self.own_seen += 1
+                            elif self.sent_at:
+                                self.sent_at.popleft()
                     fut = self.pending.pop(env[1], None)
                     if fut is not None and not fut.done():
                         fut.set_result((env[2], env[3]))
