@@ -297,29 +297,6 @@ async def test_abrupt_disconnect_detaches_the_session(arena_server):
             await trio.sleep(0.01)
 
 
-class _FakeSock:
-    """Accepts `room` bytes, then would block; records what was sent."""
-
-    def __init__(self, room: int):
-        self.room = room
-        self.sent = bytearray()
-        self.closed = False
-
-    def fileno(self):
-        return 99
-
-    def send(self, data):
-        if self.room <= 0:
-            raise BlockingIOError
-        n = min(self.room, len(data))
-        self.sent += bytes(data[:n])
-        self.room -= n
-        return n
-
-    def close(self):
-        self.closed = True
-
-
 class _FakeEpoll:
     def __init__(self):
         self.calls = []
@@ -332,25 +309,44 @@ class _FakeEpoll:
 
 
 async def test_backlog_keeps_order_and_drops_a_client_that_falls_too_far_behind():
+    import socket
+
     closed, slow = [], []
     server = W.WsServer(on_open=None, on_message=None, on_closed=closed.append, max_backlog=3)
     server._ep = _FakeEpoll()
     server.on_slow = slow.append
-    sock = _FakeSock(room=5)
-    conn = W.WsConn(server, sock, "test")
+    mine, peer = socket.socketpair()
+    mine.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    mine.setblocking(False)
+    peer.setblocking(False)
+    conn = W.WsConn(server, mine, "test")
     server.conns[conn.fd] = conn
-    assert conn.send_message(b"abcdef")  # 8-byte frame, 5 fit: the rest waits
-    assert conn.send_message(b"gh")  # behind it, in order
-    assert server._ep.calls == [W._EPOLLIN | W._EPOLLOUT]
-    sock.room = 100
-    conn._drain()
-    assert bytes(sock.sent) == b"\x82\x06abcdef\x82\x02gh"
-    assert not conn.backlog and server._ep.calls[-1] == W._EPOLLIN
-    sock.room = 0
-    for i in range(5):
-        conn.send_message(b"x")
-    assert slow == [conn] and closed == [conn] and conn.dead and sock.closed
+    payloads = [bytes([i]) * 50_000 for i in range(3)]  # far more than the socket buffer
+    for p in payloads:
+        assert conn.send_message(p)
+    assert conn.backlog and server._ep.calls == [W._EPOLLIN | W._EPOLLOUT]
+    got = bytearray()
+    with trio.fail_after(5):
+        while conn.backlog:
+            try:
+                got += peer.recv(1 << 20)
+            except BlockingIOError:
+                pass
+            conn._drain()
+            await trio.sleep(0)
+        while len(got) < 3 * (50_000 + 4):
+            try:
+                got += peer.recv(1 << 20)
+            except BlockingIOError:
+                await trio.sleep(0.001)
+    assert server._ep.calls[-1] == W._EPOLLIN
+    expected = b"".join(W.frame_header(W.OP_BINARY, len(p)) + p for p in payloads)
+    assert bytes(got) == expected  # whole frames, in order, nothing torn
+    for _ in range(6):  # the peer stops reading: the backlog grows past 3 frames
+        conn.send_message(b"x" * 50_000)
+    assert slow == [conn] and closed == [conn] and conn.dead
     assert not conn.send_message(b"late")
+    peer.close()
 
 
 async def test_frames_of_every_length_class_and_split_reads(arena_server):
