@@ -62,9 +62,9 @@ def check_common(report: dict, n: int) -> dict:
     return step
 
 
-@pytest.mark.parametrize("sender", ["in-loop", "split"])
+@pytest.mark.parametrize("sender", ["split", "in-loop"])
 def test_duel_smoke(tmp_path, sender):
-    extra = ("--split-sender",) if sender == "split" else ()
+    extra = ("--in-loop-sender",) if sender == "in-loop" else ()
     report = bench(tmp_path, "duel", "--matches", "3", "--duration", "2", "--rate", "5", *extra)
     step = check_common(report, 3)
     c = step["client"]

@@ -45,9 +45,9 @@ def add_arguments(p) -> None:
     p.add_argument("--keep-going", action="store_true", help="ladder: do not stop at the first failing step")
     p.add_argument("--generators", "-k", type=int, default=None,
                    help="load-generator processes (default: one per core left to them, at least 1)")
-    p.add_argument("--split-sender", action="store_true",
-                   help="duel: each generator sends from a forked child on a strict schedule and only reads "
-                        "in its event loop (smoother arrivals; see bench/RESULTS.md)")
+    p.add_argument("--in-loop-sender", dest="split_sender", action="store_false",
+                   help="duel: send from the generator's event loop too (default where fork() exists: a forked "
+                        "child sends on a strict schedule, and arrival times are the kernel's receive stamps)")
     p.add_argument("--url", default=None, help="bench a running server (ws://HOST:PORT/v1) instead of starting one")
     p.add_argument("--metrics-url", default=None,
                    help="with --url: its metrics endpoint (http://HOST:PORT/metrics), for server-side numbers")

@@ -23,6 +23,10 @@ import gc
 import mmap
 import os
 import random
+import select
+import socket
+import struct
+import sys
 import time
 from collections import defaultdict
 from urllib.parse import urlsplit
@@ -270,14 +274,22 @@ class Generator:
             c.ring_base = i * RING
         fds = [c.transport.get_extra_info("socket").fileno() for c in live]
         frames = [c.react_frame for c in live]
+        stamps = _kernel_stamps_supported()
+        # With kernel receive stamps, arrival is when the client's kernel got
+        # the frame (SO_TIMESTAMPNS, wall clock), not when this one busy loop
+        # got round to it; sends are then stamped with the wall clock too.
+        clock = time.time if stamps else time.monotonic
+        # The schedule is in monotonic time; the child converts it.
         pid = os.fork()
         if pid == 0:  # the child: plain system calls only, never the event loop
             code = 0
             try:
-                _send_on_schedule(fds, frames, slots, t0, t1, slot_len, view, n)
+                _send_on_schedule(fds, frames, slots, t0, t1, slot_len, view, n, clock)
             except BaseException:  # noqa: BLE001
                 code = 1
             os._exit(code)
+        if stamps:
+            self._read_with_kernel_stamps(live, pid, t1)
         deadline = t1 + 30
         while True:
             wpid, _status = os.waitpid(pid, os.WNOHANG)
@@ -296,6 +308,49 @@ class Generator:
         st.sends_skipped += int(view[res + 3])
         lag["max"] = max(lag["max"], view[res + 2])
         return view[res + 4]
+
+    def _read_with_kernel_stamps(self, live: list, pid: int, t1: float) -> None:
+        """Read the clients' sockets directly until t1 (blocking the event loop,
+        which has nothing else to do meanwhile: the child sends), handing each
+        read to its client with the kernel's receive time."""
+        ep = select.epoll()
+        socks = {}
+        for c in live:
+            c.transport.pause_reading()
+            s = socket.socket(fileno=os.dup(c.transport.get_extra_info("socket").fileno()))
+            s.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            ep.register(s.fileno(), select.EPOLLIN)
+            socks[s.fileno()] = (s, c)
+        try:
+            while time.monotonic() < t1:
+                for fd, _ev in ep.poll(0.05):
+                    s, c = socks[fd]
+                    try:
+                        data, anc, _flags, _addr = s.recvmsg(65536, 256)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        data, anc = b"", []
+                    if not data:
+                        ep.unregister(fd)
+                        continue
+                    c.rx_time = None
+                    for level, kind, raw in anc:
+                        if level == socket.SOL_SOCKET and kind == _SCM_TIMESTAMPNS and len(raw) >= 16:
+                            sec, nsec = struct.unpack("qq", raw[:16])
+                            c.rx_time = sec + nsec * 1e-9
+                    c.data_received(data)
+                    c.rx_time = None
+        finally:
+            for s, c in socks.values():
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 0)
+                except OSError:
+                    pass
+                s.close()
+                if not c.closed:
+                    c.transport.resume_reading()
+            ep.close()
 
     async def battles(self, t0: float, t1: float, steps: dict) -> dict:
         st = self.stats
@@ -394,7 +449,18 @@ class Generator:
         return {**counters, "battle_failure_reasons": dict(failures)}
 
 
-def _send_on_schedule(fds, frames, slots, t0, t1, slot_len, view, n) -> None:
+# Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS; 35 on x86-64 and arm64, struct
+# timespec of two 64-bit longs); Python does not export the constant.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform.startswith("linux") else None)
+_SCM_TIMESTAMPNS = _SO_TIMESTAMPNS
+
+
+def _kernel_stamps_supported() -> bool:
+    return (_SO_TIMESTAMPNS is not None and hasattr(socket.socket, "recvmsg")
+            and struct.calcsize("l") == 8)
+
+
+def _send_on_schedule(fds, frames, slots, t0, t1, slot_len, view, n, clock=time.monotonic) -> None:
     """The forked sender (see Generator.duel_forked). Bounded by t1."""
     nslots = len(slots)
     sent = [0] * n
@@ -414,7 +480,7 @@ def _send_on_schedule(fds, frames, slots, t0, t1, slot_len, view, n) -> None:
                     skipped += 1
                     continue
                 frame = frames[i]
-                view[i * RING + sent[i] % RING] = now  # stamped before it can arrive
+                view[i * RING + sent[i] % RING] = clock()  # stamped before it can arrive
                 try:
                     w = write(fds[i], frame)
                 except OSError:

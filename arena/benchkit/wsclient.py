@@ -96,6 +96,7 @@ class Client(asyncio.Protocol):
         self.ring_base = 0
         self.own_seen = 0  # own reactions answered (event or error), in ring mode
         self.own_sent = 0
+        self.rx_time: float | None = None  # kernel receive stamp of the data being parsed, if known
         self.closed = False
         self.close_code: int | None = None
         self.mask = os.urandom(4)
@@ -266,7 +267,7 @@ class Client(asyncio.Protocol):
             stats.frames_in += 1
             stats.bytes_in += len(payload)
             stats.envelopes_in += len(envs)
-            now = time.monotonic()
+            now = self.rx_time if self.rx_time is not None else time.monotonic()
             for env in envs:
                 kind = env[0]
                 if kind == EVENT:
