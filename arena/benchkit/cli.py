@@ -39,8 +39,9 @@ def add_arguments(p) -> None:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per step (default 10)")
     p.add_argument("--ladder", action="store_true", help="raise N step by step until the service level breaks")
     p.add_argument("--steps", default=None,
-                   help="ladder: comma-separated N values (default: 250,500,750,... up to --max-matches)")
-    p.add_argument("--step-size", type=int, default=250, help="ladder: N increment (default 250)")
+                   help="ladder: comma-separated N values (default: 250, 500, 750, 875, 1000, 1125, 1250, "
+                        "then +250 up to --max-matches; with --matches or --step-size: evenly from there)")
+    p.add_argument("--step-size", type=int, default=None, help="ladder: N increment (default: the list above)")
     p.add_argument("--max-matches", type=int, default=2500, help="ladder: stop after this N (default 2500)")
     p.add_argument("--keep-going", action="store_true", help="ladder: do not stop at the first failing step")
     p.add_argument("--generators", "-k", type=int, default=None,
@@ -232,9 +233,15 @@ class Bench:
         if args.ladder:
             if args.steps:
                 ladder = [int(x) for x in args.steps.split(",") if x.strip()]
+            elif args.matches or args.step_size:
+                size = args.step_size or 250
+                ladder = list(range(args.matches or size, args.max_matches + 1, size))
             else:
-                start = args.matches or args.step_size
-                ladder = list(range(start, args.max_matches + 1, args.step_size))
+                # Finer around the comparison points: Colyseus 0.16 holds ~750
+                # rooms per core (fails at 875); Arena's target is 1,125.
+                ladder = [250, 500, 750, 875, 1000, 1125, 1250]
+                ladder += list(range(1500, args.max_matches + 1, 250))
+                ladder = [n for n in ladder if n <= args.max_matches]
         else:
             ladder = [args.matches or 100]
         for i, n in enumerate(ladder):
