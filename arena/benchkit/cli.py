@@ -78,6 +78,9 @@ def main_from_args(args) -> int:
     except KeyboardInterrupt:
         print("\nbench: interrupted", file=sys.stderr)
         return 130
+    except (RuntimeError, OSError) as exc:
+        print(f"\nbench: {exc}", file=sys.stderr)
+        return 2
     finally:
         bench.close()
     print_table(report, sys.stdout)
@@ -87,7 +90,9 @@ def main_from_args(args) -> int:
     if args.plot_path:
         plot(report, args.plot_path)
         print(f"bench: plot written to {args.plot_path}")
-    return 0 if report["steps"] and all(s["sla"]["pass"] for s in report["steps"][:1]) or args.ladder else 1
+    if args.ladder:
+        return 0  # a ladder is meant to end in a failing step
+    return 0 if report["steps"] and report["steps"][0]["sla"]["pass"] else 1
 
 
 class Bench:
@@ -527,7 +532,9 @@ def _row(step: dict, header: bool = False) -> str:
         if sla["dropped"]:
             why.append(f"{sla['dropped']} dropped")
         if not sla["setup_ok"]:
-            why.append(f"{step['setup_failures']} setup failures")
+            first = next(iter(step["setup_errors"]), "")
+            why.append(f"{step['setup_failures']} setup failures ({first})" if first
+                       else f"{step['setup_failures']} setup failures")
         extra.append("fails: " + ", ".join(why))
     if step["gen_saturated"]:
         extra.append("WARNING: load generator saturated (its numbers bound the result)")
