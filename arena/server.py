@@ -53,8 +53,8 @@ class TickMetrics:
         self.effects = 0
         self.max_duration = 0.0
         self.max_lateness = 0.0
-        # Cumulative histograms for the metrics endpoint (arena.net.metrics).
         self.cpu_seconds = 0.0  # CPU time spent in ticks (wall time minus preemption)
+        # Cumulative histograms for the metrics endpoint (arena.net.metrics).
         self.duration_hist = Histogram()
         self.lateness_hist = Histogram()
 

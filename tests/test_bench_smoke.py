@@ -72,7 +72,8 @@ def test_duel_smoke(tmp_path, sender):
     # Each reaction: one ok reply to its sender, one event to each player.
     assert c["replies_ok"] == c["frames_out"] == c["own_reactions"] == c["other_reactions"]
     assert step["latency_samples"] == c["own_reactions"]
-    assert 0 < step["latency_ms_p50"] <= step["latency_ms_p99"] <= step["latency_ms_max"]
+    # All on one clock: no latency below zero (or below a loopback round trip).
+    assert 0 < step["latency_ms_min"] <= step["latency_ms_p50"] <= step["latency_ms_p99"] <= step["latency_ms_max"]
     assert step["server"]["matches"] == 3
     assert 4 <= step["msgs_in_per_client_s"] <= 6  # --rate 5
 

@@ -333,6 +333,7 @@ class Bench:
             "setup_errors": setup_errors,
             "duration_s": round(wall, 2),
             "rate_per_player": args.rate if args.scenario == "duel" else None,
+            "latency_ms_min": _ms(lat[0] if lat else None),
             "latency_ms_p50": _ms(_pct(lat, 0.50)),
             "latency_ms_p90": _ms(_pct(lat, 0.90)),
             "latency_ms_p95": _ms(_pct(lat, 0.95)),

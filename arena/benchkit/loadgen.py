@@ -175,6 +175,7 @@ class Generator:
             c.counting = True
             c.sent_at.clear()
             c.ring = None
+            c.clock = time.monotonic
             c.own_seen = c.own_sent = 0
         cpu0 = _cpu()
         lag = {"max": 0.0}
@@ -288,10 +289,11 @@ class Generator:
             except BaseException:  # noqa: BLE001
                 code = 1
             os._exit(code)
-        if stamps:
-            self._read_with_kernel_stamps(live, pid, t1)
+        for c in live:
+            c.clock = clock  # stamps and arrivals on the same clock
+        reaped = self._read_with_kernel_stamps(live, pid, t1, view, n) if stamps else False
         deadline = t1 + 30
-        while True:
+        while not reaped:
             wpid, _status = os.waitpid(pid, os.WNOHANG)
             if wpid:
                 break
@@ -309,10 +311,12 @@ class Generator:
         lag["max"] = max(lag["max"], view[res + 2])
         return view[res + 4]
 
-    def _read_with_kernel_stamps(self, live: list, pid: int, t1: float) -> None:
-        """Read the clients' sockets directly until t1 (blocking the event loop,
-        which has nothing else to do meanwhile: the child sends), handing each
-        read to its client with the kernel's receive time."""
+    def _read_with_kernel_stamps(self, live: list, pid: int, t1: float, view, n: int) -> bool:
+        """Read the clients' sockets directly (blocking the event loop, which
+        has nothing else to do meanwhile: the child sends), handing each read
+        to its client with the kernel's receive time, until the child has
+        finished and every reaction it sent has come back (or DRAIN_MAX_S).
+        Returns True if it reaped the child."""
         ep = select.epoll()
         socks = {}
         for c in live:
@@ -321,8 +325,21 @@ class Generator:
             s.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             ep.register(s.fileno(), select.EPOLLIN)
             socks[s.fileno()] = (s, c)
+        reaped = False
+        deadline = t1 + DRAIN_MAX_S
         try:
-            while time.monotonic() < t1:
+            while True:
+                now = time.monotonic()
+                if now >= t1 and not reaped:
+                    wpid, _status = os.waitpid(pid, os.WNOHANG)
+                    if wpid:
+                        reaped = True
+                        for i, c in enumerate(live):
+                            c.own_sent = int(view[n * RING + i])
+                if reaped and all(c.closed or c.own_seen >= c.own_sent for c in live):
+                    break
+                if now > deadline:
+                    break
                 for fd, _ev in ep.poll(0.05):
                     s, c = socks[fd]
                     try:
@@ -351,6 +368,7 @@ class Generator:
                 if not c.closed:
                     c.transport.resume_reading()
             ep.close()
+        return reaped
 
     async def battles(self, t0: float, t1: float, steps: dict) -> dict:
         st = self.stats

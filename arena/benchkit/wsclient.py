@@ -97,6 +97,7 @@ class Client(asyncio.Protocol):
         self.own_seen = 0  # own reactions answered (event or error), in ring mode
         self.own_sent = 0
         self.rx_time: float | None = None  # kernel receive stamp of the data being parsed, if known
+        self.clock = time.monotonic  # otherwise: the arrival time (same clock as the send stamps)
         self.closed = False
         self.close_code: int | None = None
         self.mask = os.urandom(4)
@@ -267,7 +268,7 @@ class Client(asyncio.Protocol):
             stats.frames_in += 1
             stats.bytes_in += len(payload)
             stats.envelopes_in += len(envs)
-            now = self.rx_time if self.rx_time is not None else time.monotonic()
+            now = self.rx_time if self.rx_time is not None else self.clock()
             for env in envs:
                 kind = env[0]
                 if kind == EVENT:
