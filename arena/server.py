@@ -150,7 +150,11 @@ class ArenaServer:
         self.ledger = ledger if ledger is not None else make_ledger(cfg)
         self.judge = judge if judge is not None else make_judge(cfg)
         self.media = media if media is not None else make_media(cfg)
-        if journal is not None and store is None:  # the old placeholder: keep nothing on disk
+        # `journal`: an observer given every tick's inputs (tests read which
+        # judge answered from it); with no store given it also means "keep
+        # nothing on disk".
+        self.journal_tap = journal if hasattr(journal, "append") else None
+        if journal is not None and store is None:
             from arena.persistence.memory import MemoryStore
 
             store = MemoryStore()
@@ -241,6 +245,8 @@ class ArenaServer:
             messages, effects = core.step(state, state.tick + 1, inputs)
             # journal + outbox; money effects wait until the tick is durable
             effects = self.persistence.record_tick(state, inputs, messages, effects)
+            if self.journal_tap is not None:
+                self.journal_tap.append(state.tick, inputs)
             gateway.deliver(messages)
             gateway.flush()
             self._dispatch(effects)
