@@ -226,6 +226,7 @@ class NetConfig:
     bad_frame_window_ms: int = _key(60_000, POSITIVE)
     send_queue_frames: int = _key(256, POSITIVE)
     event_buffer: int = _key(2048, POSITIVE)
+    event_buffer_bytes: int = _key(8192, POSITIVE)
     session_ttl_ms: int = _key(300_000, POSITIVE)
     requests_per_s: int = _key(50, POSITIVE)
     request_burst: int = _key(100, POSITIVE)

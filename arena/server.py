@@ -30,6 +30,7 @@ from arena.engine import inputs as I
 from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
 from arena.net.gateway import Gateway
 from arena.persistence.runtime import ServerPersistence
+from arena.net.metrics import Histogram, serve_metrics
 from arena.supervisor import Supervisor
 
 log = logging.getLogger("arena.server")
@@ -52,6 +53,10 @@ class TickMetrics:
         self.effects = 0
         self.max_duration = 0.0
         self.max_lateness = 0.0
+        self.cpu_seconds = 0.0  # CPU time spent in ticks (wall time minus preemption)
+        # Cumulative histograms for the metrics endpoint (arena.net.metrics).
+        self.duration_hist = Histogram()
+        self.lateness_hist = Histogram()
 
     def record(self, now: float, duration: float, lateness: float, n_in: int, n_msg: int, n_eff: int) -> None:
         self.ticks += 1
@@ -63,6 +68,8 @@ class TickMetrics:
         self.stamps.append(now)
         self.max_duration = max(self.max_duration, duration)
         self.max_lateness = max(self.max_lateness, lateness)
+        self.duration_hist.observe(duration)
+        self.lateness_hist.observe(lateness)
 
     @staticmethod
     def _pct(values, q: float) -> float:
@@ -172,6 +179,7 @@ class ArenaServer:
         self._judge_send, self._judge_recv = trio.open_memory_channel(math.inf)
         self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
         self.started = trio.Event()
+        self.metrics_port: int | None = None
 
     # --- the world interface the gateway uses ------------------------------------------
     def submit(self, inp, force: bool = False) -> bool:
@@ -217,6 +225,9 @@ class ArenaServer:
                 chain = self.supervisors.setdefault("chain", Supervisor("chain"))
                 nursery.start_soon(chain.run, lambda: self.ledger.run(lambda inp: self.submit(inp, force=True)))
             nursery.start_soon(self._tick_loop)
+            if self.cfg.server.metrics_port:
+                self.metrics_port = await nursery.start(
+                    serve_metrics, self, self.cfg.server.host, self.cfg.server.metrics_port)
             log.info("arena started", extra={"port": port, "tick_hz": self.tick_hz})
             self.started.set()
             task_status.started(port)
@@ -230,6 +241,7 @@ class ArenaServer:
             lateness = max(0.0, now - deadline)
             inputs, self.pending = self.pending, []
             t0 = time.perf_counter()
+            c0 = time.thread_time()  # bench: CPU time of the tick, apart from its wall time
             messages, effects = core.step(state, state.tick + 1, inputs)
             # journal + outbox; money effects wait until the tick is durable
             effects = self.persistence.record_tick(state, inputs, messages, effects)
@@ -238,6 +250,7 @@ class ArenaServer:
             gateway.deliver(messages)
             gateway.flush()
             self._dispatch(effects)
+            metrics.cpu_seconds += time.thread_time() - c0
             metrics.record(now, time.perf_counter() - t0, lateness, len(inputs), len(messages), len(effects))
             deadline += period
             if now - deadline > 1.0:

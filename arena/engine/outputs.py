@@ -8,11 +8,16 @@ out twice does no harm, and its result comes back later as an input.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from attrs import frozen
 
+# Reply and Event are made by the thousand every tick under load (one per
+# reaction), so they are named tuples: immutable like the frozen attrs
+# classes below, and about 4x cheaper to build. They are never journaled.
 
-@frozen
-class Reply:
+
+class Reply(NamedTuple):
     """The one reply to request `rid` of `session`."""
 
     session: str
@@ -21,8 +26,7 @@ class Reply:
     body: dict
 
 
-@frozen
-class Event:
+class Event(NamedTuple):
     """An event for every live session of each wallet in `to`."""
 
     to: tuple[str, ...]

@@ -81,13 +81,25 @@ def readable_rid(env) -> int:
 
 def split_envelopes(value) -> list:
     """A frame's value as a list of envelopes (a batch or a single one)."""
-    if isinstance(value, list) and value and isinstance(value[0], list):
+    # Exact type checks: the decoder only ever makes plain lists.
+    if value.__class__ is list and value and value[0].__class__ is list:
         return value
     return [value]
 
 
 def check_request(env) -> tuple[int, str, dict]:
     """Validate `[0, rid, type, body]`; return (rid, type, body) or raise BadFrame."""
+    # Fast path for a well-formed request (decoded values have exact types;
+    # a bool is not an int here, as the protocol wants).
+    if env.__class__ is list and len(env) == 4:
+        kind, rid, type_, body = env
+        if (kind.__class__ is int and kind == REQUEST and rid.__class__ is int and 0 <= rid <= UINT32_MAX
+                and type_.__class__ is str and body.__class__ is dict):
+            return rid, type_, body
+    return _check_request_slow(env)
+
+
+def _check_request_slow(env) -> tuple[int, str, dict]:
     rid = readable_rid(env)
     if not isinstance(env, list) or len(env) != 4:
         raise BadFrame("an envelope is a 4-element array [0, rid, type, body]", rid)
@@ -106,12 +118,36 @@ def check_request(env) -> tuple[int, str, dict]:
 # --- encoding -------------------------------------------------------------------
 
 
-def pack(value) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+_packer = msgpack.Packer(use_bin_type=True)  # reused: faster than packb (single-threaded use)
+pack = _packer.pack
+
+# MessagePack of 0..127 is the byte itself.
+_FIXINT = [bytes((i,)) for i in range(128)]
+
+
+def pack_uint(n: int) -> bytes:
+    """MessagePack of a non-negative int, without a call into the packer."""
+    if n < 128:
+        return _FIXINT[n]
+    if n < 0x100:
+        return b"\xcc" + n.to_bytes(1, "big")
+    if n < 0x10000:
+        return b"\xcd" + n.to_bytes(2, "big")
+    if n < 0x100000000:
+        return b"\xce" + n.to_bytes(4, "big")
+    return pack(n)
+
+
+_OK_EMPTY_TAIL = pack("ok") + pack({})
 
 
 def reply_bytes(rid: int, ok: bool, body: dict) -> bytes:
+    if ok and not body:
+        return b"\x94\x01" + pack_uint(rid) + _OK_EMPTY_TAIL
     return pack([REPLY, rid, "ok" if ok else "error", body])
+
+
+_TYPE_CACHE: dict[str, bytes] = {}
 
 
 class EncodedEvent:
@@ -121,10 +157,15 @@ class EncodedEvent:
 
     def __init__(self, type_: str, body: dict):
         self.type = type_
-        self.tail = pack(type_) + pack(body)
+        head = _TYPE_CACHE.get(type_)
+        if head is None:
+            head = _TYPE_CACHE[type_] = pack(type_) if len(_TYPE_CACHE) < 1024 else b""
+            if not head:
+                head = pack(type_)
+        self.tail = head + pack(body)
 
     def envelope(self, seq: int) -> bytes:
-        return b"\x94\x02" + pack(seq) + self.tail
+        return b"\x94\x02" + pack_uint(seq) + self.tail
 
 
 def array_header(n: int) -> bytes:

@@ -8,9 +8,12 @@ requests into engine inputs. What the engine says back is queued per
 connection and written once per tick as a single batched frame (`flush`),
 because on this stack the cost is per frame, not per byte.
 
-A connection's writer drains a bounded channel. A client that cannot keep
-up fills it, and is disconnected rather than allowed to slow the tick or
-other clients; its session stays resumable.
+The transport is `arena.net.ws`: a lean RFC 6455 server where one hub task
+reads every ready socket (no task per connection) and `flush` writes each
+connection's frame straight to its socket. A client that cannot keep up
+(more than `send_queue_frames` frames waiting for its socket) is
+disconnected rather than allowed to slow the tick or other clients; its
+session stays resumable.
 
 The gateway talks to the rest of the server through a `world` object:
 
@@ -33,7 +36,6 @@ import time
 from collections import deque
 
 import trio
-from trio_websocket import ConnectionClosed, serve_websocket
 
 from arena.engine import core
 from arena.engine import inputs as I
@@ -55,6 +57,7 @@ from arena.engine.errors import (
 from . import codec, requests
 from .ratelimit import SlidingCounter, TokenBucket
 from .session import Session, SessionRegistry
+from .ws import WsServer
 
 log = logging.getLogger("arena.net")
 
@@ -69,21 +72,20 @@ PROTOCOL_VERSION = 1
 
 class Connection:
     __slots__ = (
-        "id", "ws", "gateway", "stage", "nonce", "session", "outbox", "send", "recv",
-        "bad", "bucket", "reactions", "inflight", "scope", "closing", "peer", "writer_done",
+        "id", "ws", "gateway", "stage", "nonce", "session", "outbox",
+        "bad", "bucket", "reactions", "inflight", "closing", "peer",
         "jobs", "working", "addr",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
         cfg = gateway.cfg
         self.id = cid
-        self.ws = ws
+        self.ws = ws  # arena.net.ws.WsConn
         self.gateway = gateway
         self.stage = requests.ANY
         self.nonce: str | None = None
         self.session: Session | None = None
         self.outbox: list[bytes] = []
-        self.send, self.recv = trio.open_memory_channel(cfg.send_queue_frames)
         self.bad = SlidingCounter(cfg.bad_frame_window_ms / 1000)
         self.bucket = TokenBucket(cfg.requests_per_s, cfg.request_burst, now)
         self.reactions = TokenBucket(cfg.reactions_per_s, cfg.reaction_burst, now)
@@ -94,10 +96,8 @@ class Connection:
         # session plus this connection, so a reply never reaches another
         # connection that took the session over meanwhile.
         self.addr: str | None = None
-        self.scope: trio.CancelScope | None = None
         self.closing: int | None = None
-        self.peer = ""
-        self.writer_done = trio.Event()
+        self.peer = ws.peer if ws is not None else ""
 
     def queue(self, env: bytes) -> None:
         if not self.outbox:
@@ -121,7 +121,7 @@ class Gateway:
         self.world = world
         self.host = host
         self.port = port
-        self.sessions = SessionRegistry(cfg.event_buffer)
+        self.sessions = SessionRegistry(cfg.event_buffer, cfg.event_buffer_bytes)
         self.dirty: list[Connection] = []
         self.conns: set[Connection] = set()
         self.addrs: dict[str, Connection] = {}  # Connection.addr -> Connection
@@ -130,7 +130,8 @@ class Gateway:
         self.audio_claims: dict[tuple, bool] = {}
         self._next_conn = 0
         self.listen_port: int | None = None
-        self._nursery: trio.Nursery | None = None
+        self.server: WsServer | None = None
+        self._nursery = None
         self.stats = {
             "frames_in": 0, "frames_out": 0, "bytes_in": 0, "bytes_out": 0,
             "bad_frames": 0, "requests": 0, "dropped_slow": 0, "closed_abuse": 0,
@@ -138,23 +139,23 @@ class Gateway:
 
     # --- serving ----------------------------------------------------------------
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        self.server = WsServer(
+            on_open=self._on_open,
+            on_message=self._on_message,
+            on_closed=self._on_closed,
+            path="/v1",
+            max_message_bytes=self.cfg.max_frame_bytes,
+            max_backlog=self.cfg.send_queue_frames,
+            reject_body=b"Arena speaks protocol v1 at /v1\n",
+        )
+        self.server.on_slow = self._on_slow
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                lambda task_status: serve_websocket(
-                    self._handle,
-                    self.host,
-                    self.port,
-                    ssl_context=None,
-                    handler_nursery=nursery,
-                    max_message_size=self.cfg.max_frame_bytes,
-                    task_status=task_status,
-                )
-            )
-            self.listen_port = server.port
             self._nursery = nursery
-            log.info("listening", extra={"host": self.host, "port": server.port})
+            port = await nursery.start(self.server.serve, self.host, self.port)
+            self.listen_port = port
+            log.info("listening", extra={"host": self.host, "port": port})
             nursery.start_soon(self._expire_sessions)
-            task_status.started(server.port)
+            task_status.started(port)
 
     async def _expire_sessions(self) -> None:
         ttl = self.cfg.session_ttl_ms / 1000
@@ -162,64 +163,39 @@ class Gateway:
             await trio.sleep(min(ttl, 5.0))
             self.sessions.expire(trio.current_time(), ttl)
 
-    async def _handle(self, request) -> None:
-        if request.path.split("?")[0] != "/v1":
-            await request.reject(404, body=b"Arena speaks protocol v1 at /v1\n")
-            return
-        ws = await request.accept()
+    def _on_open(self, ws) -> None:
         self._next_conn += 1
         conn = Connection(self, ws, trio.current_time(), self._next_conn)
-        try:
-            conn.peer = f"{ws.remote.address}:{ws.remote.port}"
-        except Exception:  # noqa: BLE001 - the peer name is only for logs
-            pass
+        ws.owner = conn
         self.conns.add(conn)
-        try:
-            async with trio.open_nursery() as nursery:
-                conn.scope = nursery.cancel_scope
-                nursery.start_soon(self._writer, conn)
-                await self._reader(conn)
-                if conn.closing is not None:
-                    # Let the writer deliver the last frame and the close code.
-                    with trio.move_on_after(2):
-                        await conn.writer_done.wait()
-                nursery.cancel_scope.cancel()
-        finally:
-            self.conns.discard(conn)
-            self.addrs.pop(conn.addr, None)
-            self._drop_session(conn)
-            if not ws.closed:
-                with trio.move_on_after(1) as cs:
-                    cs.shield = True
-                    await ws.aclose(conn.closing or 1000)
 
-    async def _writer(self, conn: Connection) -> None:
-        ws = conn.ws
-        try:
-            async for item in conn.recv:
-                if isinstance(item, int):
-                    await ws.aclose(item)
-                    break
-                await ws.send_message(item)
-        except ConnectionClosed:
-            pass
-        finally:
-            conn.writer_done.set()
-        if conn.scope is not None:
-            conn.scope.cancel()
+    def _on_message(self, ws, msg, is_text: bool) -> None:
+        conn = ws.owner
+        stats = self.stats
+        stats["frames_in"] += 1
+        stats["bytes_in"] += len(msg)
+        if is_text:
+            self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
+            return
+        self._on_frame(conn, msg)
 
-    async def _reader(self, conn: Connection) -> None:
-        ws = conn.ws
-        while True:
-            try:
-                msg = await ws.get_message()
-            except ConnectionClosed:
-                return
-            self.stats["frames_in"] += 1
-            self.stats["bytes_in"] += len(msg)
-            self._on_frame(conn, msg)
-            if conn.closing is not None:
-                return
+    def _on_closed(self, ws) -> None:
+        conn = ws.owner
+        if conn is None:
+            return
+        self.conns.discard(conn)
+        self.addrs.pop(conn.addr, None)
+        if conn.closing is None:
+            conn.closing = ws.close_code or 1006
+        conn.outbox = []
+        self._drop_session(conn)
+
+    def _on_slow(self, ws) -> None:
+        conn = ws.owner
+        self.stats["dropped_slow"] += 1
+        log.warning("dropping slow client", extra={"conn": conn.id if conn else None, "peer": ws.peer})
+        if conn is not None:
+            conn.closing = CLOSE_SLOW
 
     def _drop_session(self, conn: Connection) -> None:
         s = conn.session
@@ -230,13 +206,17 @@ class Gateway:
 
     # --- frames in ------------------------------------------------------------------
     def _on_frame(self, conn: Connection, msg) -> None:
-        if isinstance(msg, str):
+        if msg.__class__ is str:
             self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
             return
         try:
             value = codec.unpack(msg)
         except codec.BadFrame as bad:
             self._bad(conn, bad)
+            return
+        if (value.__class__ is list and len(value) == 4 and value[0].__class__ is int
+                and len(msg) <= self.cfg.max_plain_frame_bytes):
+            self._on_envelope(conn, value)  # the common case: one small envelope
             return
         envelopes = codec.split_envelopes(value)
         if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_audio_submit(envelopes):
@@ -251,22 +231,25 @@ class Gateway:
             self._bad(conn, codec.BadFrame(f"a batch holds at most {MAX_BATCH} envelopes"))
             return
         for env in envelopes:
-            try:
-                rid, type_, body = codec.check_request(env)
-            except codec.BadFrame as bad:
-                self._bad(conn, bad)
-                if conn.closing is not None:
-                    return
-                continue
-            self.stats["requests"] += 1
-            try:
-                body = requests.check(type_, body, conn.stage)
-                self._dispatch(conn, rid, type_, body)
-            except ArenaError as err:
-                conn.error(rid, err)
-            except Exception:  # noqa: BLE001 - a handler bug must not stop the server
-                log.exception("request handler failed", extra={"conn": conn.id, "type": type_})
-                conn.error(rid, ArenaError(INTERNAL, "internal error"))
+            self._on_envelope(conn, env)
+            if conn.closing is not None:
+                return
+
+    def _on_envelope(self, conn: Connection, env) -> None:
+        try:
+            rid, type_, body = codec.check_request(env)
+        except codec.BadFrame as bad:
+            self._bad(conn, bad)
+            return
+        self.stats["requests"] += 1
+        try:
+            body = requests.check(type_, body, conn.stage)
+            self._dispatch(conn, rid, type_, body)
+        except ArenaError as err:
+            conn.error(rid, err)
+        except Exception:  # noqa: BLE001 - a handler bug must not stop the server
+            log.exception("request handler failed", extra={"conn": conn.id, "type": type_})
+            conn.error(rid, ArenaError(INTERNAL, "internal error"))
 
     @staticmethod
     def _is_audio_submit(envelopes) -> bool:
@@ -291,20 +274,22 @@ class Gateway:
         if conn.closing is not None:
             return
         conn.closing = code
-        frame = codec.batch(conn.outbox) if conn.outbox else None
-        conn.outbox = []
-        try:
-            if frame is not None:
-                conn.send.send_nowait(frame)
-            conn.send.send_nowait(code)
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            if conn.scope is not None:
-                conn.scope.cancel()
+        if conn.outbox:
+            frame = codec.batch(conn.outbox)
+            conn.outbox = []
+            if conn.ws.send_message(frame):
+                self.stats["frames_out"] += 1
+                self.stats["bytes_out"] += len(frame)
+        conn.ws.close(code)
 
     # --- requests ---------------------------------------------------------------------
+    def _now(self) -> float:
+        """The clock as of the socket batch being read (one read per batch)."""
+        server = self.server
+        return server.now if server is not None and server.now else trio.current_time()
+
     def _dispatch(self, conn: Connection, rid: int, type_: str, body: dict) -> None:
-        now = trio.current_time()
-        wait = conn.bucket.take(now)
+        wait = conn.bucket.take(self._now())
         if wait:
             raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
         wallet_limit = getattr(self.world, "wallet_rate_limit", None)
@@ -398,7 +383,7 @@ class Gateway:
         self._submit(conn, rid, I.MatchWatch(conn.addr, rid, conn.wallet, body["match"]))
 
     def _react(self, conn, rid, body):
-        wait = conn.reactions.take(trio.current_time())
+        wait = conn.reactions.take(self._now())
         if wait:
             raise ArenaError(RATE_LIMITED, "too many reactions", retry_after_ms=wait)
         self._submit(conn, rid, I.ReactionSend(conn.addr, rid, conn.wallet, body["match"], body["emoji"]))
@@ -582,17 +567,23 @@ class Gateway:
         """Queue the engine's replies on the connections that sent the requests
         (`Reply.session` is a `Connection.addr`), and events on the sessions
         they are for."""
-        sessions, addrs = self.sessions, self.addrs
+        addrs = self.addrs
+        by_wallet = self.sessions.by_wallet
+        reply_bytes = codec.reply_bytes
         for m in messages:
-            if isinstance(m, Reply):
-                conn = addrs.get(m.session)
-                if conn is not None and conn.closing is None:
-                    conn.queue(codec.reply_bytes(m.rid, m.ok, m.body))
+            if m.__class__ is Reply:
+                session, rid, ok, body = m
+                c = addrs.get(session)
+                if c is not None and c.closing is None:
+                    c.queue(reply_bytes(rid, ok, body))
             else:
-                enc = codec.EncodedEvent(m.type, m.body)
-                for wallet in m.to:
-                    for s in sessions.sessions_of(wallet):
-                        s.push_event(enc)
+                to, type_, body = m
+                enc = codec.EncodedEvent(type_, body)
+                for wallet in to:
+                    mine = by_wallet.get(wallet)
+                    if mine:
+                        for s in mine.values():
+                            s.push_event(enc)
 
     def flush(self) -> None:
         """Write everything queued this tick: one frame per connection."""
@@ -601,26 +592,22 @@ class Gateway:
             # audio roast; the engine's state now answers for them.
             self.audio_claims = {k: v for k, v in self.audio_claims.items() if not v}
         dirty, self.dirty = self.dirty, []
-        stats = self.stats
+        frames = nbytes = 0
+        batch = codec.batch
         for conn in dirty:
-            if not conn.outbox or conn.closing is not None:
-                conn.outbox = []
+            out = conn.outbox
+            if not out:
                 continue
-            frame = codec.batch(conn.outbox)
             conn.outbox = []
-            try:
-                conn.send.send_nowait(frame)
-            except trio.WouldBlock:
-                stats["dropped_slow"] += 1
-                log.warning("dropping slow client", extra={"conn": conn.id, "peer": conn.peer})
-                conn.closing = CLOSE_SLOW
-                if conn.scope is not None:
-                    conn.scope.cancel()
+            if conn.closing is not None:
                 continue
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                continue
-            stats["frames_out"] += 1
-            stats["bytes_out"] += len(frame)
+            frame = out[0] if len(out) == 1 else batch(out)
+            if conn.ws.send_message(frame):
+                frames += 1
+                nbytes += len(frame)
+        stats = self.stats
+        stats["frames_out"] += frames
+        stats["bytes_out"] += nbytes
 
 
 async def _wrap(key: str, coro) -> dict:

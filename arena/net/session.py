@@ -3,7 +3,11 @@ any one connection.
 
 A session numbers its events (`seq` from 1, +1 per event, never restarting)
 and keeps the most recent ones, already encoded, so `session.resume` on a new
-connection can replay what the client missed. A session without a
+connection can replay what the client missed: at most `event_buffer` events
+and at most `event_buffer_bytes` bytes of them (the encoded events are shared
+with every other recipient, not copied), so a session costs a few KB however
+busy its matches are. When a replay would need an event that is gone,
+the gateway sends fresh snapshots instead (PROTOCOL.md, session.resume). A session without a
 connection is kept for `session_ttl_ms`, long enough to cover the disconnect
 grace period.
 """
@@ -13,34 +17,75 @@ from __future__ import annotations
 import secrets
 from collections import deque
 
+from .codec import _FIXINT, pack_uint
+
+DEFAULT_BUFFER_BYTES = 8192
+
 
 class Session:
-    __slots__ = ("id", "wallet", "seq", "buffer", "conn", "detached_at")
+    __slots__ = ("id", "wallet", "seq", "tails", "tail_bytes", "max_events", "max_bytes", "conn", "detached_at")
 
-    def __init__(self, wallet: str, buffer_size: int, sid: str | None = None):
+    def __init__(self, wallet: str, buffer_size: int, sid: str | None = None,
+                 buffer_bytes: int = DEFAULT_BUFFER_BYTES):
         self.id = sid or secrets.token_urlsafe(24)
         self.wallet = wallet
         self.seq = 0
-        self.buffer: deque = deque(maxlen=buffer_size)  # (seq, envelope bytes)
+        # The last events, as their encoded type+body (`EncodedEvent.tail`),
+        # oldest first; the last one has seq == self.seq. The tails are the
+        # very objects every recipient of the event shares, so keeping them
+        # copies nothing; an envelope is rebuilt with its seq on replay.
+        self.tails: deque[bytes] = deque()
+        self.tail_bytes = 0  # their total size (counted in full by each session)
+        self.max_events = buffer_size
+        self.max_bytes = buffer_bytes
         self.conn = None
         self.detached_at: float | None = None
 
     def push_event(self, encoded) -> None:
-        self.seq += 1
-        env = encoded.envelope(self.seq)
-        self.buffer.append((self.seq, env))
+        """Number, keep and send one event (`encoded`: an EncodedEvent)."""
+        self.seq = seq = self.seq + 1
+        tail = encoded.tail
+        # The envelope [2, seq, type, body], inlined from EncodedEvent.envelope:
+        # this runs once per event per session, the hottest line under load.
+        env = (b"\x94\x02" + _FIXINT[seq] if seq < 128 else b"\x94\x02" + pack_uint(seq)) + tail
+        tails = self.tails
+        tails.append(tail)
+        self.tail_bytes += len(tail)
+        if self.tail_bytes > self.max_bytes or len(tails) > self.max_events:
+            self._trim()
         conn = self.conn
         if conn is not None:
-            conn.queue(env)
+            out = conn.outbox
+            if not out:
+                conn.gateway.dirty.append(conn)
+            out.append(env)
+
+    def _trim(self) -> None:
+        # Down to 3/4 of the byte limit, so trimming happens in bursts rather
+        # than at every event once the buffer is full.
+        tails = self.tails
+        keep_bytes = self.max_bytes - (self.max_bytes >> 2)
+        size = self.tail_bytes
+        while tails and (size > keep_bytes or len(tails) > self.max_events):
+            size -= len(tails.popleft())
+        self.tail_bytes = size
+
+    @property
+    def buffered(self) -> int:
+        """How many events are kept for replay."""
+        return len(self.tails)
 
     def missed_since(self, last_seq: int) -> list[bytes] | None:
         """Envelopes with seq > last_seq, or None if any of them is gone."""
         if last_seq >= self.seq:
             return []
-        buf = self.buffer
-        if not buf or buf[0][0] > last_seq + 1:
+        missing = self.seq - last_seq
+        tails = self.tails
+        if missing > len(tails):
             return None
-        return [env for s, env in buf if s > last_seq]
+        first = last_seq + 1
+        kept = list(tails)[len(tails) - missing:]
+        return [b"\x94\x02" + pack_uint(first + i) + t for i, t in enumerate(kept)]
 
 
 class SessionRegistry:
@@ -49,15 +94,16 @@ class SessionRegistry:
     gone: list | None = None  # ids of sessions expired since then
     restored: set | None = None  # ids of sessions read back after a restart, not yet resumed
 
-    def __init__(self, buffer_size: int):
+    def __init__(self, buffer_size: int, buffer_bytes: int = DEFAULT_BUFFER_BYTES):
         self.buffer_size = buffer_size
+        self.buffer_bytes = buffer_bytes
         self.by_id: dict[str, Session] = {}
         self.by_wallet: dict[str, dict[str, Session]] = {}
         # wallet -> number of its sessions attached to a live connection
         self.live: dict[str, int] = {}
 
     def create(self, wallet: str) -> Session:
-        s = Session(wallet, self.buffer_size)
+        s = Session(wallet, self.buffer_size, buffer_bytes=self.buffer_bytes)
         self.by_id[s.id] = s
         self.by_wallet.setdefault(wallet, {})[s.id] = s
         if self.created is not None:
@@ -113,7 +159,7 @@ class SessionRegistry:
     def restore(self, sid: str, wallet: str, seq: int, now: float) -> Session:
         """A session read back from the store after a restart: detached since
         `now`, numbering at `seq`, its event buffer lost."""
-        s = Session(wallet, self.buffer_size, sid)
+        s = Session(wallet, self.buffer_size, sid, buffer_bytes=self.buffer_bytes)
         s.seq = seq
         s.detached_at = now
         self.by_id[sid] = s

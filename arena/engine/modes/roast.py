@@ -106,9 +106,19 @@ class RoastMatch:
 # characters (zero-width joiner) and punctuation. No letters, digits, spaces
 # or controls, so a reaction cannot carry a message.
 _EMOJI_CATEGORIES = frozenset({"So", "Sk", "Sm", "Sc", "Mn", "Me", "Cf", "Po"})
+_EMOJI_SEEN: dict[str, bool] = {}
 
 
 def _valid_emoji(emoji: str) -> bool:
+    ok = _EMOJI_SEEN.get(emoji)
+    if ok is None:
+        ok = _check_emoji(emoji)
+        if len(_EMOJI_SEEN) < 4096:  # the few emoji in use; a pure function, so caching is safe
+            _EMOJI_SEEN[emoji] = ok
+    return ok
+
+
+def _check_emoji(emoji: str) -> bool:
     if not 1 <= len(emoji) <= MAX_EMOJI_CHARS:
         return False
     return all(unicodedata.category(ch) in _EMOJI_CATEGORIES for ch in emoji)
@@ -204,6 +214,7 @@ class RoastMode(Mode):
             self._submit(ctx, m, inp)
         elif isinstance(inp, I.ReactionSend):
             self._react(ctx, m, inp)
+            return  # a reaction moves no deadline: nothing to reschedule
         elif isinstance(inp, I.MatchWatch):
             self._watch(ctx, m, inp)
         elif isinstance(inp, I.PromptGenerated):

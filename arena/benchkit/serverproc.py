@@ -1,0 +1,176 @@
+"""Starting a server for the bench, and reading its metrics endpoint."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from arena.net.metrics import parse
+
+# The bench's server config: battles stay in their recording window for an
+# hour (time_limit_ms), nobody forfeits or misses a deadline while the load
+# generator sets up thousands of battles, and the faucet pays for a long run.
+BENCH_CONFIG = """\
+# Written by `python -m arena bench`; every key not listed has its default.
+[server]
+host = "127.0.0.1"
+port = {port}
+tick_hz = {tick_hz}
+name = "arena-bench"
+metrics_port = {metrics_port}
+
+[net]
+session_ttl_ms = 3600000
+
+[roast]
+countdown_ms = 100
+time_limit_ms = 3600000
+entry_deadline_ms = 600000
+disconnect_grace_ms = 600000
+scoring_timeout_ms = 60000
+prompt_timeout_ms = 60000
+
+[ledger]
+faucet_amount = 100000
+
+[media]
+path = "{media}"
+
+[store]
+path = "{store}"
+"""
+
+
+def free_port() -> int:
+    """A free loopback port below the ephemeral range (STACK-NOTES: ports)."""
+    import random
+
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
+
+
+class ServerProcess:
+    """`python -m arena serve` with the bench config, pinned to `cpus`."""
+
+    def __init__(self, *, tick_hz: int = 20, cpus: list[int] | None = None, src: str | None = None,
+                 log_path: str | None = None, extra_config: str = ""):
+        self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-"))
+        self.port = free_port()
+        self.metrics_port = free_port()
+        while self.metrics_port == self.port:
+            self.metrics_port = free_port()
+        cfg = BENCH_CONFIG.format(port=self.port, tick_hz=tick_hz, metrics_port=self.metrics_port,
+                                  media=self.dir / "media", store=self.dir / "arena.sqlite")
+        self.config_path = self.dir / "bench-config.toml"
+        self.config_path.write_text(cfg + extra_config)
+        self.log_path = log_path or str(self.dir / "server.log")
+        cmd = [sys.executable, "-m", "arena", "serve", "--config", str(self.config_path), "--log-level", "WARNING"]
+        self.pinned = False
+        if cpus and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+            cmd = ["taskset", "-c", ",".join(map(str, cpus))] + cmd
+            self.pinned = True
+        env = dict(os.environ)
+        if src:
+            env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=str(self.dir))
+        self.url = f"ws://127.0.0.1:{self.port}/v1"
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Until the WebSocket port accepts; True if the metrics endpoint answers too."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"server did not listen within {timeout}s; see {self.log_path}")
+        return scrape(self.metrics_url) is not None
+
+    def stop(self) -> None:
+        crashed = self.proc.poll() is not None  # it exited before we asked
+        if not crashed:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        if not crashed and self.log_path.startswith(str(self.dir)):
+            shutil.rmtree(self.dir, ignore_errors=True)  # keep the log only when it crashed
+
+
+def scrape(url: str | None, timeout: float = 5.0) -> dict | None:
+    if not url:
+        return None
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return parse(resp.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def hist_delta(a: dict, b: dict, name: str) -> tuple[list[tuple[float, float]], float, float]:
+    """Bucket (upper bound, count in window) pairs, window sum and count of a histogram."""
+    prefix = name + '_bucket{le="'
+    bounds = []
+    for key in b:
+        if key.startswith(prefix):
+            le = key[len(prefix):-2]
+            bounds.append((float("inf") if le == "+Inf" else float(le), key))
+    bounds.sort()
+    out = []
+    prev = 0.0
+    for bound, key in bounds:
+        cum = b[key] - a.get(key, 0.0)
+        out.append((bound, cum - prev))
+        prev = cum
+    return out, b.get(name + "_sum", 0) - a.get(name + "_sum", 0), b.get(name + "_count", 0) - a.get(name + "_count", 0)
+
+
+def hist_quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """Quantile by linear interpolation inside the bucket (Prometheus' method)."""
+    total = sum(n for _, n in buckets)
+    if total <= 0:
+        return None
+    rank = q * total
+    acc = 0.0
+    lower = 0.0
+    for bound, n in buckets:
+        if acc + n >= rank and n > 0:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (rank - acc) / n
+        acc += n
+        if bound != float("inf"):
+            lower = bound
+    return lower
+
+
+def hist_max(buckets: list[tuple[float, float]]) -> float | None:
+    top = None
+    for bound, n in buckets:
+        if n > 0:
+            top = bound
+    return top

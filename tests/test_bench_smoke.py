@@ -1,0 +1,97 @@
+"""Smoke runs of `python -m arena bench` (a few matches, a few seconds each).
+
+They check that the harness works end to end (its own server, a load
+generator process, real sockets) and that the report is complete and
+self-consistent: messages counted by the clients and by the server agree.
+They never check that anything is fast.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STEP_FIELDS = {
+    "scenario", "matches", "clients", "duration_s", "latency_ms_p50", "latency_ms_p99", "latency_ms_max",
+    "latency_samples", "client", "error_codes", "msgs_in_per_client_s", "msgs_out_per_client_s",
+    "bytes_in_per_client_s", "bytes_out_per_client_s", "gen_cpu_pct", "gen_saturated", "gen_lag_ms_max",
+    "server", "sla", "setup_s", "setup_failures",
+}
+SERVER_FIELDS = {
+    "cpu_pct", "rss_bytes", "rss_per_match_bytes", "tick_hz", "tick_rate_hz", "tick_ms_p50", "tick_ms_p99",
+    "tick_ms_max", "lateness_ms_p99", "lateness_ms_max", "inputs_per_s", "matches", "sessions", "connections",
+    "net_frames_in", "net_frames_out", "net_bytes_in", "net_bytes_out",
+}
+
+
+def bench(tmp_path: Path, *args: str, timeout: float = 90) -> dict:
+    out = tmp_path / "report.json"
+    plot = tmp_path / "report.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "arena", "bench", *args, "--generators", "1", "--quiet",
+         "--json", str(out), "--plot", str(plot)],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+    assert out.exists(), f"no report (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "largest N at the service level" in proc.stdout  # the table was printed
+    return json.loads(out.read_text())
+
+
+def check_common(report: dict, n: int) -> dict:
+    [step] = report["steps"]
+    assert STEP_FIELDS <= set(step), STEP_FIELDS - set(step)
+    assert SERVER_FIELDS <= set(step["server"]), SERVER_FIELDS - set(step["server"])
+    assert step["matches"] == n and step["clients"] == 2 * n and step["setup_failures"] == 0
+    c, s = step["client"], step["server"]
+    # Both ends counted the same frames (nothing else was on the wire).
+    assert s["net_frames_in"] == c["frames_out"]
+    assert s["net_frames_out"] == c["frames_in"]
+    assert s["net_bytes_out"] == c["bytes_in"]
+    assert s["connections"] == 2 * n and s["matches"] >= 0
+    assert c["seq_gaps"] == 0 and c["protocol_errors"] == 0 and c["closed"] == 0
+    assert 0 < s["tick_rate_hz"] <= s["tick_hz"] * 1.1
+    assert s["rss_bytes"] > 0 and 0 <= s["cpu_pct"] < 400
+    assert report["idle_rss_bytes"] > 0
+    return step
+
+
+@pytest.mark.parametrize("sender", ["split", "in-loop"])
+def test_duel_smoke(tmp_path, sender):
+    extra = ("--in-loop-sender",) if sender == "in-loop" else ()
+    report = bench(tmp_path, "duel", "--matches", "3", "--duration", "2", "--rate", "5", *extra)
+    step = check_common(report, 3)
+    c = step["client"]
+    assert c["frames_out"] > 0 and c["replies_error"] == 0
+    # Each reaction: one ok reply to its sender, one event to each player.
+    assert c["replies_ok"] == c["frames_out"] == c["own_reactions"] == c["other_reactions"]
+    assert step["latency_samples"] == c["own_reactions"]
+    # All on one clock: no latency below zero (or below a loopback round trip).
+    assert 0 < step["latency_ms_min"] <= step["latency_ms_p50"] <= step["latency_ms_p99"] <= step["latency_ms_max"]
+    assert step["server"]["matches"] == 3
+    assert 4 <= step["msgs_in_per_client_s"] <= 6  # --rate 5
+
+
+def test_battles_smoke(tmp_path):
+    report = bench(tmp_path, "battles", "--matches", "2", "--duration", "5")
+    step = check_common(report, 2)
+    assert step["battles_completed"] >= 1 and step["battle_failures"] == 0
+    for name in ("queue_join", "queue_to_match", "pay_entry", "submit", "submit_to_reveal", "battle_total"):
+        assert step["step_latency_ms"][name]["n"] >= 1, name
+    assert step["client"]["replies_error"] == 0
+
+
+def test_idle_smoke(tmp_path):
+    report = bench(tmp_path, "idle", "--matches", "3", "--duration", "1.5", "--engine-matches", "0,300")
+    step = check_common(report, 3)
+    assert step["client"]["frames_out"] == 0 and step["client"]["frames_in"] == 0
+    assert step["server"]["inputs_per_s"] == 0
+    engine = report["engine_idle"]
+    assert [e["matches"] for e in engine] == [0, 300]
+    assert engine[1]["phases"] == ["recording"] and engine[1]["tick_us_p50"] > 0
