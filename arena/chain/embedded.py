@@ -38,7 +38,7 @@ from typing import NamedTuple
 import msgpack
 
 from arena.chain.keys import is_wallet, verify_wallet_signature
-from arena.chain.port import PaymentResult, TipResult
+from arena.chain.port import PaymentResult, TipResult, check_tip_args
 from arena.engine import errors
 from arena.engine.errors import ArenaError
 from arena.engine.outputs import Settle
@@ -421,14 +421,7 @@ class EmbeddedLedger:
                             "amount": amount, "match": match})
 
     async def build_tip(self, wallet: str, to: str, amount: int, fee: int) -> bytes:
-        if not is_wallet(wallet) or not is_wallet(to):
-            raise _bad("not a wallet address")
-        if wallet == to:
-            raise _bad("cannot tip yourself")
-        if not _is_int(amount) or amount <= 0:
-            raise _bad("amount must be a positive integer")
-        if not _is_int(fee) or not 0 <= fee <= amount:
-            raise _bad("fee must be an integer between 0 and amount")
+        check_tip_args(wallet, to, amount, fee)
         return self._build({"kind": "tip", "from": wallet, "to": to,
                             "amount": amount, "fee": fee})
 

@@ -114,3 +114,25 @@ class Ledger(Protocol):
     def health(self) -> dict:
         """A small plain dict for the operators' health view."""
         ...
+
+
+def check_tip_args(wallet: str, to: str, amount: int, fee: int) -> None:
+    """The checks every ledger makes on `build_tip`'s arguments.
+
+    Raises ArenaError(bad_request) naming the problem; a ledger adds only its
+    own rules on top.
+    """
+    from arena.chain.keys import is_wallet
+    from arena.engine.errors import BAD_REQUEST, ArenaError
+
+    def is_int(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if not is_wallet(wallet) or not is_wallet(to):
+        raise ArenaError(BAD_REQUEST, "not a wallet address")
+    if wallet == to:
+        raise ArenaError(BAD_REQUEST, "cannot tip yourself")
+    if not is_int(amount) or amount <= 0:
+        raise ArenaError(BAD_REQUEST, "amount must be a positive integer")
+    if not is_int(fee) or not 0 <= fee <= amount:
+        raise ArenaError(BAD_REQUEST, "fee must be an integer between 0 and amount")

@@ -56,7 +56,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 
 from arena.chain.keys import is_wallet, verify_wallet_signature
-from arena.chain.port import PaymentResult, TipResult
+from arena.chain.port import PaymentResult, TipResult, check_tip_args
 from arena.chain.solana_rpc import RpcUnavailable, SendRefused, SolanaRpc, Status
 from arena.chain.solana_store import Payment, Reserve, SolanaStore
 from arena.chain.solana_tx import (
@@ -464,14 +464,7 @@ class SolanaLedger:
         return tx
 
     async def build_tip(self, wallet: str, to: str, amount: int, fee: int) -> bytes:
-        if not is_wallet(wallet) or not is_wallet(to):
-            raise _bad("not a wallet address")
-        if wallet == to:
-            raise _bad("cannot tip yourself")
-        if not _is_int(amount) or amount <= 0:
-            raise _bad("amount must be a positive integer")
-        if not _is_int(fee) or not 0 <= fee <= amount:
-            raise _bad("fee must be an integer between 0 and amount")
+        check_tip_args(wallet, to, amount, fee)
         if fee == amount:
             raise _bad("a tip must leave the performer something")
         tok = await self._ready()
