@@ -292,6 +292,15 @@ async def test_a_client_that_does_not_read_is_dropped_with_4001_and_can_resume(a
                     await trio.sleep(0.01)
             sess = server.gateway.sessions.get(session)
             await wait_until(lambda: sess.conn is None, timeout=TIMEOUT)
+            # Drain what the server had sent, so the client library's reader
+            # (blocked on its full one-message queue) sees the dropped
+            # connection and the close on leaving this block can finish.
+            with trio.move_on_after(10):
+                try:
+                    while True:
+                        await ws.get_message()
+                except trio_websocket.ConnectionClosed:
+                    pass
         # Resumable: on a new connection, with the last event replayed.
         async with open_client(url, keypair=kp) as c:
             reply = await c.resume(session, sess.seq - 1)
