@@ -121,14 +121,22 @@ class ServerProcess:
             shutil.rmtree(self.dir, ignore_errors=True)  # keep the log only when it crashed
 
 
-def scrape(url: str | None, timeout: float = 5.0) -> dict | None:
+def scrape(url: str | None, timeout: float = 5.0, attempts: int = 3) -> dict | None:
+    """The server's metrics, or None when it did not answer `attempts` times.
+
+    A busy (or, on a shared machine, starved) server can miss one scrape;
+    a report without the server's figures is worth a retry.
+    """
     if not url:
         return None
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return parse(resp.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return None
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                return parse(resp.read().decode("utf-8"))
+        except (OSError, ValueError):
+            if attempt + 1 < attempts:
+                time.sleep(0.2)
+    return None
 
 
 def hist_delta(a: dict, b: dict, name: str) -> tuple[list[tuple[float, float]], float, float]:
