@@ -18,7 +18,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,21 +34,12 @@ from arena.persistence import codec
 from arena.persistence.durable import replay
 
 ROOT = Path(__file__).resolve().parent.parent
+from arena.benchkit.serverproc import free_port  # noqa: E402,F401 - one picker for both harnesses
+
 FAUCET = 10_000
 FEE = 100  # bronze
 
 
-def free_port() -> int:
-    rnd = random.Random()
-    for _ in range(200):
-        port = rnd.randrange(20_000, 32_000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below 32768")
 
 
 def write_config(tmp: Path, port: int, store: dict, *, snapshot_every: int = 40, extra: str = "") -> Path:
