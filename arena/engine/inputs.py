@@ -161,13 +161,33 @@ def register_input(cls: type) -> type:
     return cls
 
 
+# Per input class, a generated function building its record as one dict
+# display (as attrs generates `__init__`): the journal encodes every input of
+# every tick, and this is ~3x cheaper than a loop over `attrs.fields`.
+_RECORDERS: dict[type, object] = {}
+
+
+def _make_recorder(cls: type):
+    names = [f.name for f in attrs.fields(cls)]
+    for name in names:
+        if not name.isidentifier():  # attrs field names are identifiers; say so if not
+            raise TypeError(f"{cls.__name__}.{name} is not an identifier")
+    items = "".join(f", {n!r}: inp.{n}" for n in names)
+    scope: dict = {}
+    exec(f"def record(inp):\n    return {{'t': {cls.__name__!r}{items}}}\n", scope)  # noqa: S102
+    return scope["record"]
+
+
 def to_record(inp: object) -> dict:
-    """A plain dict for the journal: {"t": type name, field: value, ...}."""
-    rec = {"t": type(inp).__name__}
-    for f in attrs.fields(type(inp)):
-        v = getattr(inp, f.name)
-        rec[f.name] = list(v) if isinstance(v, tuple) else v
-    return rec
+    """A plain dict for the journal: {"t": type name, field: value, ...}.
+
+    Sequence fields stay tuples (MessagePack writes tuples and lists alike
+    as arrays); `from_record` turns arrays back into tuples.
+    """
+    recorder = _RECORDERS.get(inp.__class__)
+    if recorder is None:
+        recorder = _RECORDERS[inp.__class__] = _make_recorder(inp.__class__)
+    return recorder(inp)
 
 
 def from_record(rec: dict) -> object:

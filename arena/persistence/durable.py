@@ -50,6 +50,10 @@ OUTBOX_EFFECTS = (Settle, GeneratePrompt, ScoreRoast)
 SESSION_FLUSH_S = 5.0
 
 
+# The inputs that complete an outbox entry or an inbox entry (side-task results).
+KEYED_INPUTS = frozenset({I.SettlementDone, I.PromptGenerated, I.RoastScored, I.EntryFeePaid, I.TipSent})
+
+
 def done_key(inp) -> str | None:
     """The outbox key an input completes."""
     t = type(inp)
@@ -132,6 +136,8 @@ class Durability:
             self.buffered_inputs += len(inputs)
             self.stats["buffered_inputs_max"] = max(self.stats["buffered_inputs_max"], self.buffered_inputs)
             for inp in inputs:
+                if inp.__class__ not in KEYED_INPUTS:
+                    continue  # a client request: nothing in the outbox or inbox to mark
                 k = done_key(inp)
                 if k is not None:
                     p.outbox_done.append((k, tick))
