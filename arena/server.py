@@ -29,7 +29,7 @@ from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
 from arena.net.gateway import Gateway
-from arena.persistence.runtime import ServerPersistence
+from arena.persistence.runtime import DEDUPED_INPUTS, SHED_INPUTS, ServerPersistence
 from arena.net.metrics import Histogram, serve_metrics
 from arena.supervisor import Supervisor
 
@@ -163,6 +163,11 @@ class ArenaServer:
         self.tip_fee_bps = cfg.tips.fee_bps
         self.server_name = cfg.server.name
         self.tick_hz = cfg.server.tick_hz
+        # --- persistence (arena/persistence): journal, snapshots, recovery, Redis ---
+        self.persistence = ServerPersistence(self, cfg, store=store)
+        # The gateway asks this for every request: the persistence layer's
+        # limiter itself, not a method that forwards to it.
+        self.wallet_rate_limit = self.persistence.wallet_rate_limit
         self.gateway = Gateway(cfg.net, self, cfg.server.host, cfg.server.port if port is None else port)
         self.metrics = TickMetrics()
         self.supervisors = {
@@ -173,8 +178,6 @@ class ArenaServer:
         # AI judge side task: deadline, fallback, circuit, counters (arena/ai/service.py).
         self.judge_service = JudgeService.from_config(
             cfg, self.judge, supervisor=self.supervisors["judge"], media=self.media, engine_cfg=engine_cfg)
-        # --- persistence (arena/persistence): journal, snapshots, recovery, Redis ---
-        self.persistence = ServerPersistence(self, cfg, store=store)
         self.supervisors.update(self.persistence.supervisors)
         self._judge_send, self._judge_recv = trio.open_memory_channel(math.inf)
         self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
@@ -183,16 +186,16 @@ class ArenaServer:
 
     # --- the world interface the gateway uses ------------------------------------------
     def submit(self, inp, force: bool = False) -> bool:
-        if self.persistence.duplicate(inp):
+        # Runs for every request: the persistence checks only for the input
+        # types they concern (class tests here, not two calls per input).
+        cls = inp.__class__
+        if cls in DEDUPED_INPUTS and self.persistence.duplicate(inp):
             return True  # the durable ledger delivered this result already
-        if not force and (len(self.pending) >= MAX_PENDING_INPUTS or self.persistence.refuses(inp)):
+        if not force and (len(self.pending) >= MAX_PENDING_INPUTS
+                          or (cls in SHED_INPUTS and self.persistence.refuses(inp))):
             return False
         self.pending.append(inp)
         return True
-
-    def wallet_rate_limit(self, wallet: str, action: str) -> int:
-        """Milliseconds to wait before `wallet` may send another `action` (0: go)."""
-        return self.persistence.wallet_rate_limit(wallet, action)
 
     @property
     def port(self) -> int | None:
@@ -243,12 +246,15 @@ class ArenaServer:
             t0 = time.perf_counter()
             c0 = time.thread_time()  # bench: CPU time of the tick, apart from its wall time
             messages, effects = core.step(state, state.tick + 1, inputs)
-            # journal + outbox; money effects wait until the tick is durable
+            # Frames first: the journal write is asynchronous anyway (events
+            # never waited for it), so encoding the tick for the store before
+            # sending would only delay every frame. Money effects still wait
+            # until their tick is durable (`record_tick` holds them back).
+            gateway.deliver(messages)
+            gateway.flush()
             effects = self.persistence.record_tick(state, inputs, messages, effects)
             if self.journal_tap is not None:
                 self.journal_tap.append(state.tick, inputs)
-            gateway.deliver(messages)
-            gateway.flush()
             self._dispatch(effects)
             metrics.cpu_seconds += time.thread_time() - c0
             metrics.record(now, time.perf_counter() - t0, lateness, len(inputs), len(messages), len(effects))
