@@ -108,6 +108,7 @@ def test_wallet_rate_limits_count_per_wallet_action_and_second():
 
     now = [100.25]
     rl = WalletRateLimits({"reaction.send": 3}, default=5, clock=lambda: now[0])
+    rl.shared = True  # as with a Redis mirror: counts not yet sent are kept for it
     assert [rl.take("w1", "reaction.send") for _ in range(4)][:3] == [0, 0, 0]
     assert rl.take("w1", "reaction.send") > 0  # 4th and 5th refused within the second
     assert rl.take("w2", "reaction.send") == 0  # other wallets are counted apart
@@ -119,3 +120,11 @@ def test_wallet_rate_limits_count_per_wallet_action_and_second():
     now[0] = 101.0  # a new second
     assert rl.take("w1", "reaction.send") == 0 and rl.take("w3", "queue.join") == 0
     assert rl.unsent == {("w1", "reaction.send"): 1, ("w3", "queue.join"): 1}
+
+
+def test_wallet_rate_limits_without_redis_keep_nothing_to_send():
+    from arena.persistence.redis_mirror import WalletRateLimits
+
+    rl = WalletRateLimits({"reaction.send": 2}, default=5, clock=lambda: 7.5)
+    assert [rl.take("w1", "reaction.send") for _ in range(3)] == [0, 0, 500]
+    assert rl.unsent == {} and rl.refused == 1

@@ -47,18 +47,29 @@ class BadFrame(Exception):
         self.rid = rid
 
 
+# Every extension value (the timestamp included) starts with one of these type
+# bytes: fixext 1/2/4/8/16 (d4-d8) or ext 8/16/32 (c7-c9). A frame without any
+# of them cannot hold a timestamp, so it is decoded without the per-container
+# hooks (two Python calls per request saved); a frame with one of them (or the
+# same byte inside a string) takes the checked path.
+_EXT_TYPE_BYTES = bytes((0xC7, 0xC8, 0xC9, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8))
+
+
 def unpack(data: bytes):
     try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            ext_hook=_no_ext,
-            timestamp=0,
-            use_list=True,
-            list_hook=_no_timestamp_in_list,
-            object_hook=_no_timestamp_in_map,
-        )
+        if len(data.translate(None, _EXT_TYPE_BYTES)) == len(data):  # cheaper than a regex search
+            value = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext, use_list=True)
+        else:
+            value = msgpack.unpackb(
+                data,
+                raw=False,
+                strict_map_key=True,
+                ext_hook=_no_ext,
+                timestamp=0,
+                use_list=True,
+                list_hook=_no_timestamp_in_list,
+                object_hook=_no_timestamp_in_map,
+            )
     except msgpack.ExtraData as extra:
         # The first value decoded: its rid, if it has one, is readable.
         raise BadFrame("a frame holds exactly one MessagePack value", readable_rid(extra.unpacked)) from None

@@ -132,6 +132,9 @@ class Gateway:
         self.listen_port: int | None = None
         self.server: WsServer | None = None
         self._nursery = None
+        self._max_plain_frame = cfg.max_plain_frame_bytes
+        # optional: world.wallet_rate_limit(wallet, request type) -> ms to wait
+        self._wallet_limit = getattr(world, "wallet_rate_limit", None)
         self.stats = {
             "frames_in": 0, "frames_out": 0, "bytes_in": 0, "bytes_out": 0,
             "bad_frames": 0, "requests": 0, "dropped_slow": 0, "closed_abuse": 0,
@@ -170,14 +173,25 @@ class Gateway:
         self.conns.add(conn)
 
     def _on_message(self, ws, msg, is_text: bool) -> None:
+        # The hottest function of the server (every request of every client):
+        # the common case, one small well-formed envelope, goes straight on.
         conn = ws.owner
         stats = self.stats
         stats["frames_in"] += 1
         stats["bytes_in"] += len(msg)
-        if is_text:
+        if is_text or msg.__class__ is str:
             self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
             return
-        self._on_frame(conn, msg)
+        try:
+            value = codec.unpack(msg)
+        except codec.BadFrame as bad:
+            self._bad(conn, bad)
+            return
+        if (value.__class__ is list and len(value) == 4 and value[0].__class__ is int
+                and len(msg) <= self._max_plain_frame):
+            self._on_envelope(conn, value)
+            return
+        self._on_batch(conn, msg, value)
 
     def _on_closed(self, ws) -> None:
         conn = ws.owner
@@ -205,19 +219,8 @@ class Gateway:
             self.world.submit(I.PlayerDisconnected(s.wallet), force=True)
 
     # --- frames in ------------------------------------------------------------------
-    def _on_frame(self, conn: Connection, msg) -> None:
-        if msg.__class__ is str:
-            self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
-            return
-        try:
-            value = codec.unpack(msg)
-        except codec.BadFrame as bad:
-            self._bad(conn, bad)
-            return
-        if (value.__class__ is list and len(value) == 4 and value[0].__class__ is int
-                and len(msg) <= self.cfg.max_plain_frame_bytes):
-            self._on_envelope(conn, value)  # the common case: one small envelope
-            return
+    def _on_batch(self, conn: Connection, msg: bytes, value) -> None:
+        """A frame that is not one small envelope: a batch, an audio roast, or junk."""
         envelopes = codec.split_envelopes(value)
         if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_audio_submit(envelopes):
             # A batch has no one rid of its own: naming its first envelope's
@@ -244,7 +247,17 @@ class Gateway:
         self.stats["requests"] += 1
         try:
             body = requests.check(type_, body, conn.stage)
-            self._dispatch(conn, rid, type_, body)
+            # Rate limits: per connection, then per wallet over all its
+            # connections (and nodes, through Redis).
+            wait = conn.bucket.take(self._now())
+            if wait:
+                raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
+            wallet_limit = self._wallet_limit
+            if wallet_limit is not None and conn.session is not None:
+                wait = wallet_limit(conn.session.wallet, type_)
+                if wait:
+                    raise ArenaError(RATE_LIMITED, "too many requests from this wallet", retry_after_ms=wait)
+            _HANDLERS[type_](self, conn, rid, body)
         except ArenaError as err:
             conn.error(rid, err)
         except Exception:  # noqa: BLE001 - a handler bug must not stop the server
@@ -287,19 +300,6 @@ class Gateway:
         """The clock as of the socket batch being read (one read per batch)."""
         server = self.server
         return server.now if server is not None and server.now else trio.current_time()
-
-    def _dispatch(self, conn: Connection, rid: int, type_: str, body: dict) -> None:
-        wait = conn.bucket.take(self._now())
-        if wait:
-            raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
-        wallet_limit = getattr(self.world, "wallet_rate_limit", None)
-        if wallet_limit is not None and conn.session is not None:
-            # per wallet over all its connections (and nodes, through Redis)
-            wait = wallet_limit(conn.session.wallet, type_)
-            if wait:
-                raise ArenaError(RATE_LIMITED, "too many requests from this wallet", retry_after_ms=wait)
-        handler = _HANDLERS[type_]
-        handler(self, conn, rid, body)
 
     def _hello(self, conn, rid, body):
         if body["protocol"] != PROTOCOL_VERSION:

@@ -64,6 +64,7 @@ class WalletRateLimits:
         self.local: dict[tuple[str, str], int] = {}
         self.remote: dict[tuple[str, str], int] = {}  # other nodes' counts this second
         self.unsent: dict[tuple[str, str], int] = {}
+        self.shared = False  # set by the Redis mirror that sends `unsent` to the other nodes
         self.refused = 0
 
     def limit(self, action: str) -> int:
@@ -76,12 +77,15 @@ class WalletRateLimits:
         if w != self.window:
             self.window, self.local, self.remote, self.unsent = w, {}, {}, {}
         k = (wallet, action)
-        n = self.local.get(k, 0) + self.remote.get(k, 0)
-        if n >= self.limit(action):
+        local = self.local
+        mine = local.get(k, 0)
+        n = mine + self.remote.get(k, 0) if self.remote else mine
+        if n >= self.limits.get(action, self.default):
             self.refused += 1
             return max(1, int((w + 1 - now) * 1000))
-        self.local[k] = self.local.get(k, 0) + 1
-        self.unsent[k] = self.unsent.get(k, 0) + 1
+        local[k] = mine + 1
+        if self.shared:  # only a Redis mirror reads what is not yet sent
+            self.unsent[k] = self.unsent.get(k, 0) + 1
         return 0
 
 

@@ -29,6 +29,10 @@ log = logging.getLogger("arena.persistence")
 
 LEADERBOARD_REFRESH_S = 30.0
 DELIVERED_KEEP = 100_000
+# The inputs `duplicate` may answer True for (adapter results the store's inbox
+# may have delivered already), and those `refuses` may refuse (new matches).
+DEDUPED_INPUTS = frozenset({I.EntryFeePaid, I.TipSent})
+SHED_INPUTS = frozenset({I.QueueJoin})
 UNLIMITED = frozenset({"hello", "ping", "auth.login", "session.resume"})
 
 
@@ -79,6 +83,8 @@ class ServerPersistence:
         )
         if self.redis is not None:
             self.redis.rate_limits = self.rate_limits
+            self.rate_limits.shared = True
+        self._take = self.rate_limits.take
 
     @property
     def supervisors(self) -> dict:
@@ -139,7 +145,7 @@ class ServerPersistence:
     def wallet_rate_limit(self, wallet: str, action: str) -> int:
         if action in UNLIMITED:
             return 0
-        return self.rate_limits.take(wallet, action)
+        return self._take(wallet, action)
 
     def deliver_result(self, inp) -> None:
         """An adapter result the store holds in its inbox: to the engine, once."""
@@ -153,13 +159,13 @@ class ServerPersistence:
 
     def duplicate(self, inp) -> bool:
         """True for an adapter result already handed to the engine by `deliver_result`."""
-        t = type(inp)
-        if t is not I.EntryFeePaid and t is not I.TipSent:
+        if type(inp) not in DEDUPED_INPUTS:
             return False
         return inbox_key(inp) in self.delivered
 
     def refuses(self, inp) -> bool:
-        return type(inp) is I.QueueJoin and self.durability.shedding
+        """True for a request that would start new work while the store is behind."""
+        return type(inp) in SHED_INPUTS and self.durability.shedding
 
     def health(self) -> dict:
         h = self.durability.health()
