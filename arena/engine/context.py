@@ -16,6 +16,9 @@ from .outputs import Event, Reply, Settle
 from .state import EngineState
 
 
+_new = tuple.__new__
+
+
 class Ctx:
     __slots__ = ("state", "tick", "config", "messages", "effects", "in_timers")
 
@@ -30,7 +33,9 @@ class Ctx:
 
     # --- messages -----------------------------------------------------------
     def reply(self, inp, body: dict | None = None) -> None:
-        self.messages.append(Reply(inp.session, inp.rid, True, body if body is not None else {}))
+        # tuple.__new__ directly: a named tuple's own __new__ is a Python
+        # function, and this runs once per request.
+        self.messages.append(_new(Reply, (inp.session, inp.rid, True, body if body is not None else {})))
 
     def error(self, inp, code: str, message: str) -> None:
         self.messages.append(Reply(inp.session, inp.rid, False, ArenaError(code, message).body()))
@@ -38,7 +43,7 @@ class Ctx:
     def emit(self, to, type_: str, body: dict) -> None:
         to = tuple(to)
         if to:
-            self.messages.append(Event(to, type_, body))
+            self.messages.append(_new(Event, (to, type_, body)))
 
     # --- effects ------------------------------------------------------------
     def effect(self, eff) -> None:

@@ -58,7 +58,29 @@ def _run_timers(ctx: Ctx) -> None:
                 MODES[match.mode].tick(ctx, match)
 
 
+# Input classes that go straight to their match's mode when the match is
+# live (every client request naming a battle, most results of side tasks):
+# decided once per class, so the common input skips the chain of type tests
+# in `_apply_other`, which handles everything else exactly as before.
+_MATCH_ROUTED: dict[type, bool] = {}
+_NOT_MATCH_ROUTED = (I.TipSent, I.SettlementDone, I.PlayerDisconnected, I.PlayerReconnected, I.QueueJoin)
+
+
 def _apply(ctx: Ctx, inp) -> None:
+    cls = inp.__class__
+    direct = _MATCH_ROUTED.get(cls)
+    if direct is None:
+        direct = _MATCH_ROUTED[cls] = (not issubclass(cls, _NOT_MATCH_ROUTED)
+                                       and any(f.name == "match" for f in getattr(cls, "__attrs_attrs__", ())))
+    if direct:
+        match = ctx.state.matches.get(inp.match)
+        if match is not None:
+            MODES[match.mode].input(ctx, match, inp)
+            return
+    _apply_other(ctx, inp)
+
+
+def _apply_other(ctx: Ctx, inp) -> None:
     state = ctx.state
     match_id = getattr(inp, "match", None)
     if isinstance(inp, I.EntryFeePaid) and match_id not in state.matches:

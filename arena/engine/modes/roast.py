@@ -208,6 +208,9 @@ class RoastMode(Mode):
 
     # --- inputs naming a battle -----------------------------------------------
     def input(self, ctx, m: RoastMatch, inp) -> None:
+        if inp.__class__ is I.ReactionSend:  # by far the most frequent input
+            self._react(ctx, m, inp)
+            return  # a reaction moves no deadline: nothing to reschedule
         if isinstance(inp, I.EntryFeePaid):
             self._entry_paid(ctx, m, inp)
         elif isinstance(inp, I.RoastSubmit):
@@ -290,7 +293,8 @@ class RoastMode(Mode):
         if inp.wallet not in m.players and inp.wallet not in m.watchers:
             ctx.error(inp, NOT_ALLOWED, "watch the battle (match.watch) before reacting")
             return
-        if not _valid_emoji(inp.emoji):
+        ok = _EMOJI_SEEN.get(inp.emoji)  # `_valid_emoji`'s cache, read inline: once per reaction
+        if not (ok if ok is not None else _valid_emoji(inp.emoji)):
             ctx.error(inp, BAD_REQUEST, "emoji must be 1-16 symbol characters (no letters, digits or spaces)")
             return
         if inp.emoji not in m.reactions and len(m.reactions) >= MAX_DISTINCT_REACTIONS:
@@ -300,7 +304,7 @@ class RoastMode(Mode):
         m.reactions[inp.emoji] = count
         ctx.reply(inp)
         ctx.emit(
-            self._audience(m),
+            m.players if not m.watchers else self._audience(m),
             "reaction:sent",
             {"match": m.id, "emoji": inp.emoji, "senderId": inp.wallet, "count": count},
         )
