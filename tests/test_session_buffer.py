@@ -2,13 +2,13 @@
 
 import msgpack
 
-from arena.net.codec import EncodedEvent
+from arena.net.codec import event_tail
 from arena.net.session import Session
 
 
 def _events(s: Session, n: int, size: int = 50):
     for i in range(n):
-        s.push_event(EncodedEvent("e", {"i": i, "pad": "x" * size}))
+        s.push_event(event_tail("e", {"i": i, "pad": "x" * size}))
 
 
 def test_replays_exactly_the_missed_events_in_order():
@@ -49,10 +49,10 @@ def test_an_event_bigger_than_the_cap_is_sent_but_not_kept():
             self.gateway = type("G", (), {"dirty": []})()
 
     s.conn = Conn()
-    s.push_event(EncodedEvent("big", {"pad": "y" * 500}))
+    s.push_event(event_tail("big", {"pad": "y" * 500}))
     assert len(s.conn.outbox) == 1 and s.seq == 1
     assert s.missed_since(0) is None
-    s.push_event(EncodedEvent("small", {}))
+    s.push_event(event_tail("small", {}))
     assert [msgpack.unpackb(e)[2] for e in s.missed_since(1)] == ["small"]
 
 

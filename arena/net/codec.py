@@ -3,7 +3,7 @@
 Decoding is strict: anything that is not plain MessagePack of the expected
 shape is a bad frame, reported with a reason and the `rid` when one can be
 read. Encoding is built for fan-out: an event's type and body are packed
-once (`EncodedEvent`), and each session only prepends its own envelope
+once (`event_tail`), and each session only prepends its own envelope
 header and `seq`; a tick's envelopes for one client are joined into one
 batch frame without re-encoding anything.
 """
@@ -133,13 +133,13 @@ _packer = msgpack.Packer(use_bin_type=True)  # reused: faster than packb (single
 pack = _packer.pack
 
 # MessagePack of 0..127 is the byte itself.
-_FIXINT = [bytes((i,)) for i in range(128)]
+FIXINT = [bytes((i,)) for i in range(128)]
 
 
 def pack_uint(n: int) -> bytes:
     """MessagePack of a non-negative int, without a call into the packer."""
     if n < 128:
-        return _FIXINT[n]
+        return FIXINT[n]
     if n < 0x100:
         return b"\xcc" + n.to_bytes(1, "big")
     if n < 0x10000:
@@ -149,34 +149,32 @@ def pack_uint(n: int) -> bytes:
     return pack(n)
 
 
-_OK_EMPTY_TAIL = pack("ok") + pack({})
+OK_EMPTY_TAIL = pack("ok") + pack({})
 
 
 def reply_bytes(rid: int, ok: bool, body: dict) -> bytes:
     if ok and not body:
-        return b"\x94\x01" + pack_uint(rid) + _OK_EMPTY_TAIL
+        return b"\x94\x01" + pack_uint(rid) + OK_EMPTY_TAIL
     return pack([REPLY, rid, "ok" if ok else "error", body])
 
 
 _TYPE_CACHE: dict[str, bytes] = {}
 
 
-class EncodedEvent:
-    """An event's type and body, packed once for every session that gets it."""
+def event_tail(type_: str, body: dict) -> bytes:
+    """An event's type and body, packed once for every session that gets it:
+    each session prepends its own `[2, seq,` (`Session.push_event`)."""
+    head = _TYPE_CACHE.get(type_)
+    if head is None:
+        head = pack(type_)
+        if len(_TYPE_CACHE) < 1024:  # event types are few; never let junk grow it
+            _TYPE_CACHE[type_] = head
+    return head + pack(body)
 
-    __slots__ = ("type", "tail")
 
-    def __init__(self, type_: str, body: dict):
-        self.type = type_
-        head = _TYPE_CACHE.get(type_)
-        if head is None:
-            head = _TYPE_CACHE[type_] = pack(type_) if len(_TYPE_CACHE) < 1024 else b""
-            if not head:
-                head = pack(type_)
-        self.tail = head + pack(body)
-
-    def envelope(self, seq: int) -> bytes:
-        return b"\x94\x02" + pack_uint(seq) + self.tail
+def event_envelope(seq: int, tail: bytes) -> bytes:
+    """The whole event envelope `[2, seq, type, body]` from its shared tail."""
+    return b"\x94\x02" + pack_uint(seq) + tail
 
 
 def array_header(n: int) -> bytes:

@@ -363,7 +363,7 @@ class Gateway:
             for match_id in core.matches_of(state, session.wallet):
                 ev = core.snapshot_event(state, match_id, session.wallet)
                 if ev is not None:
-                    session.push_event(codec.EncodedEvent(ev.type, ev.body))
+                    session.push_event(codec.event_tail(ev.type, ev.body))
 
     def _ping(self, conn, rid, body):
         conn.reply(rid, {"tick": self.world.state.tick})
@@ -567,23 +567,36 @@ class Gateway:
         """Queue the engine's replies on the connections that sent the requests
         (`Reply.session` is a `Connection.addr`), and events on the sessions
         they are for."""
+        # Once per message per tick: `Connection.queue` and the common
+        # `{ok, {}}` case of `codec.reply_bytes` are inlined.
         addrs = self.addrs
         by_wallet = self.sessions.by_wallet
+        dirty = self.dirty
         reply_bytes = codec.reply_bytes
+        event_tail = codec.event_tail
+        fixint = codec.FIXINT
+        ok_empty = codec.OK_EMPTY_TAIL
         for m in messages:
             if m.__class__ is Reply:
                 session, rid, ok, body = m
                 c = addrs.get(session)
                 if c is not None and c.closing is None:
-                    c.queue(reply_bytes(rid, ok, body))
+                    if ok and not body and rid < 128:
+                        env = b"\x94\x01" + fixint[rid] + ok_empty
+                    else:
+                        env = reply_bytes(rid, ok, body)
+                    out = c.outbox
+                    if not out:
+                        dirty.append(c)
+                    out.append(env)
             else:
                 to, type_, body = m
-                enc = codec.EncodedEvent(type_, body)
+                tail = event_tail(type_, body)
                 for wallet in to:
                     mine = by_wallet.get(wallet)
                     if mine:
                         for s in mine.values():
-                            s.push_event(enc)
+                            s.push_event(tail)
 
     def flush(self) -> None:
         """Write everything queued this tick: one frame per connection."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections import deque
 
-from .codec import _FIXINT, pack_uint
+from .codec import FIXINT, pack_uint
 
 DEFAULT_BUFFER_BYTES = 8192
 
@@ -30,7 +30,7 @@ class Session:
         self.id = sid or secrets.token_urlsafe(24)
         self.wallet = wallet
         self.seq = 0
-        # The last events, as their encoded type+body (`EncodedEvent.tail`),
+        # The last events, as their encoded type+body (`codec.event_tail`),
         # oldest first; the last one has seq == self.seq. The tails are the
         # very objects every recipient of the event shares, so keeping them
         # copies nothing; an envelope is rebuilt with its seq on replay.
@@ -41,13 +41,12 @@ class Session:
         self.conn = None
         self.detached_at: float | None = None
 
-    def push_event(self, encoded) -> None:
-        """Number, keep and send one event (`encoded`: an EncodedEvent)."""
+    def push_event(self, tail: bytes) -> None:
+        """Number, keep and send one event (`tail`: its `codec.event_tail`)."""
         self.seq = seq = self.seq + 1
-        tail = encoded.tail
-        # The envelope [2, seq, type, body], inlined from EncodedEvent.envelope:
+        # The envelope [2, seq, type, body], inlined from codec.event_envelope:
         # this runs once per event per session, the hottest line under load.
-        env = (b"\x94\x02" + _FIXINT[seq] if seq < 128 else b"\x94\x02" + pack_uint(seq)) + tail
+        env = (b"\x94\x02" + FIXINT[seq] if seq < 128 else b"\x94\x02" + pack_uint(seq)) + tail
         tails = self.tails
         tails.append(tail)
         self.tail_bytes += len(tail)
