@@ -174,6 +174,41 @@ async def test_several_frames_in_one_segment_and_pong_ignored(arena_server):
     assert rids == [1, 2, 3]
 
 
+async def test_small_frames_then_a_partial_one_in_one_read(arena_server):
+    """The read fast path takes whole small frames and leaves a partial tail to the parser."""
+    _, port = await _server(arena_server)
+    r = await Raw.connect(port)
+
+    def hello(rid: int, pad: int = 0) -> bytes:
+        return W.encode_frame(W.OP_BINARY, msgpack.packb([0, rid, "hello", {"protocol": 1, "client": "c" * pad}]),
+                              mask=os.urandom(4))
+
+    big = hello(4, pad=300)  # a 16-bit length: not a fast-path frame
+    tail = hello(5)
+    data = hello(1) + hello(2) + hello(3) + big + tail[:4]
+    await r.stream.send_all(data)
+    await trio.sleep(0.05)
+    await r.stream.send_all(tail[4:])
+    rids = []
+    while len(rids) < 5:
+        rids += [e[1] for e in await r.read_envelopes()]
+    assert rids == [1, 2, 3, 4, 5]
+
+
+async def test_small_frames_then_a_violation_in_one_read(arena_server):
+    """Frames before a bad one are handled; the bad one still fails the connection
+    with 1002 (at once: replies still queued for the tick are not sent)."""
+    server, port = await _server(arena_server)
+    r = await Raw.connect(port)
+    before = server.gateway.stats["requests"]
+    good = W.encode_frame(W.OP_BINARY, msgpack.packb([0, 1, "hello", {"protocol": 1, "client": "c"}]),
+                          mask=os.urandom(4))
+    unmasked = W.encode_frame(W.OP_BINARY, msgpack.packb([0, 2, "hello", {"protocol": 1, "client": "c"}]))
+    await r.stream.send_all(good + good + unmasked)
+    await r.expect_close(W.CLOSE_PROTOCOL_ERROR)
+    assert server.gateway.stats["requests"] == before + 2
+
+
 @pytest.mark.parametrize("case", ["unmasked", "rsv", "bad_opcode", "orphan_continuation",
                                   "interleaved_data", "long_control", "fragmented_control"])
 async def test_protocol_violations_close_1002(arena_server, case):

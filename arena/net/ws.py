@@ -551,11 +551,24 @@ class WsServer:
             self._abort(conn)
             return
         conn.bytes_in += n
-        if not conn.rbuf and 6 <= n <= 131 and data[0] == 0x82 and 0x80 <= data[1] < 0x80 + 126 \
-                and n == data[1] - 0x80 + 6 and conn.frag is None and not conn.closing and not conn.discard:
-            # Fast path: the read is exactly one final, masked, small binary frame.
-            self.on_message(conn, unmask(data[6:], data[2:6]), False)
-            return
+        if not conn.rbuf and conn.frag is None and not conn.closing and not conn.discard:
+            # Fast path: whole final, masked, small (< 126 bytes) binary frames,
+            # one per read as a rule, several when the client got ahead of
+            # the server; anything else from the first other frame on (a
+            # control frame, a fragment, a partial frame) goes to `_feed`.
+            pos = 0
+            while n - pos >= 6 and data[pos] == 0x82 and 0x80 <= data[pos + 1] < 0x80 + 126:
+                end = pos + data[pos + 1] - 0x80 + 6
+                if end > n:
+                    break
+                self.on_message(conn, unmask(data[pos + 6:end], data[pos + 2:pos + 6]), False)
+                pos = end
+                if conn.dead or conn.closing or conn.discard:
+                    break
+            if pos == n or conn.dead:
+                return
+            if pos:
+                data = data[pos:]
         conn.rbuf += data
         self._process(conn)
 
