@@ -95,3 +95,31 @@ def test_idle_smoke(tmp_path):
     engine = report["engine_idle"]
     assert [e["matches"] for e in engine] == [0, 300]
     assert engine[1]["phases"] == ["recording"] and engine[1]["tick_us_p50"] > 0
+
+
+def test_profile_smoke(tmp_path):
+    """The in-process duel profile: every stage measured, every input the duel's."""
+    out = tmp_path / "profile.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "arena", "bench", "profile", "--matches", "20", "--ticks", "20", "--runs", "2",
+         "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " best " in proc.stdout and "journal" in proc.stdout
+    report = json.loads(out.read_text())
+    assert len(report["runs"]) == 2 and set(report["best"]) == {"read", "step", "deliver", "flush", "journal"}
+    for run in report["runs"]:
+        assert run["matches"] == 20 and run["phases"] == ["recording"] and run["ticks"] == 20
+        # 40 players at 10/s over 20 ticks at 20 Hz: ~400 reactions, all of them applied
+        assert 200 < run["inputs"] == run["accepted"] and run["bad_frames"] == 0
+        # each reaction: the sender's reply and two events, in 1 to 3 frames
+        assert 1.0 <= run["frames_per_input"] <= 3.0
+        assert all(v > 0 for v in run["us_per_input"].values())
+        assert abs(sum(run["us_per_input"].values()) - run["us_per_input_total"]) < 0.05
+
+
+def test_profile_refuses_nonsense_arguments(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "arena", "bench", "profile", "--ticks", "0"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "at least 1" in proc.stderr

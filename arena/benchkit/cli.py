@@ -7,6 +7,8 @@ Scenarios (see bench/README.md):
            3 rounds, scores, payout, requeue); battles/s and per-step latency
   idle     N battles waiting on timers with no input; the tick cost against
            N (plus an in-process engine measure at --engine-matches)
+  profile  no sockets: the duel's per-input Python cost by stage (read, step,
+           deliver, flush, journal), in process, steady enough for A/B runs
 
 Modes: one step (`--matches N`) or a ladder (`--ladder`: N rising until the
 service level breaks, or `--max-matches`). The server is started here, pinned
@@ -25,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle")
+SCENARIOS = ("duel", "battles", "idle", "profile")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -60,6 +62,8 @@ def add_arguments(p) -> None:
                    help="PYTHONPATH for the started server (to bench another checkout, e.g. a baseline)")
     p.add_argument("--engine-matches", default="0,1000,10000",
                    help="idle: in-process engine measure at these N (default 0,1000,10000; '' = skip)")
+    p.add_argument("--ticks", type=int, default=200, help="profile: ticks measured per run (default 200)")
+    p.add_argument("--runs", type=int, default=3, help="profile: runs; the table shows each and the best (default 3)")
     p.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
     p.add_argument("--plot", dest="plot_path", default=None, help="write a PNG plot here (matplotlib, Agg)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -72,6 +76,8 @@ def _cpus(spec: str | None) -> list[int] | None:
 
 
 def main_from_args(args) -> int:
+    if args.scenario == "profile":
+        return _profile(args)
     bench = Bench(args)
     try:
         report = bench.run()
@@ -93,6 +99,37 @@ def main_from_args(args) -> int:
     if args.ladder:
         return 0  # a ladder is meant to end in a failing step
     return 0 if report["steps"] and report["steps"][0]["sla"]["pass"] else 1
+
+
+def _profile(args) -> int:
+    """The in-process duel profile (arena/benchkit/duel_profile.py), as a table."""
+    from .duel_profile import STAGES, measure
+
+    n = args.matches or 1125
+    if n < 1 or args.ticks < 1 or args.runs < 1:
+        print("bench: profile needs --matches, --ticks and --runs of at least 1", file=sys.stderr)
+        return 2
+    print(f"== arena bench profile: {n} battles, {args.ticks} ticks per run, rate {args.rate}/s per player "
+          "(us of server CPU per input, no sockets)")
+    print(f"{'run':>5} " + " ".join(f"{s:>8}" for s in STAGES) + f" {'total':>8} {'frames/in':>9}")
+    runs = []
+    for i in range(args.runs):
+        r = measure(n, ticks=args.ticks, rate=args.rate)
+        if r["accepted"] != r["inputs"] or r["bad_frames"] or r["phases"] != ["recording"]:
+            print(f"bench: profile run {i + 1}: {r['inputs'] - r['accepted']} inputs refused, "
+                  f"{r['bad_frames']} bad frames, phases {r['phases']}: the measure is not of the duel path",
+                  file=sys.stderr)
+            return 1
+        runs.append(r)
+        per = r["us_per_input"]
+        print(f"{i + 1:>5} " + " ".join(f"{per[s]:>8.2f}" for s in STAGES)
+              + f" {r['us_per_input_total']:>8.2f} {r['frames_per_input']:>9.2f}")
+    best = {s: min(r["us_per_input"][s] for r in runs) for s in STAGES}
+    print(f"{'best':>5} " + " ".join(f"{best[s]:>8.2f}" for s in STAGES) + f" {sum(best.values()):>8.2f}")
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps({"scenario": "profile", "runs": runs, "best": best}, indent=2) + "\n")
+        print(f"bench: JSON written to {args.json_path}")
+    return 0
 
 
 class Bench:

@@ -31,7 +31,11 @@ import time
 
 import attrs
 
+from arena.engine import core
 from arena.engine import inputs as I
+
+
+STAGES = ("read", "step", "deliver", "flush", "journal")
 
 
 class _CountingWs:
@@ -87,8 +91,7 @@ def build(n_matches: int, tick_hz: int = 20):
     def step(inputs):
         nonlocal tick
         tick += 1
-        msgs, effects = _core().step(state, tick, inputs)
-        return msgs, effects
+        return core.step(state, tick, inputs)
 
     joins = [I.QueueJoin(conns[w].addr, 1, w, "roast", "bronze") for w in wallets]
     step(joins)
@@ -109,20 +112,13 @@ def build(n_matches: int, tick_hz: int = 20):
     return server, clock, players, phases
 
 
-def _core():
-    from arena.engine import core
-
-    return core
-
-
 def measure(n_matches: int, ticks: int = 200, rate: float = 10.0, tick_hz: int = 20, seed: int = 1) -> dict:
     server, clock, players, phases = build(n_matches, tick_hz)
-    core = _core()
     state, gw, persistence = server.state, server.gateway, server.persistence
     on_message = gw._on_message
     rng = random.Random(seed)
     p_send = rate / tick_hz
-    stages = dict.fromkeys(("read", "step", "deliver", "flush", "journal"), 0.0)
+    stages = dict.fromkeys(STAGES, 0.0)
     clock_ = time.thread_time
     n_inputs = frames = 0
     gc.collect()
