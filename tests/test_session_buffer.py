@@ -74,3 +74,22 @@ async def test_resume_over_the_wire_replays_missed_events(arena_server):
         _, again = await a2.next_event("match.found")
         assert again == found and a2.last_seq == 1 and a2.seq_gaps == []
         assert a2.wallet == wallet
+
+
+class _Conn:
+    """What push_event touches of a connection: its outbox and the gateway's dirty list."""
+
+    def __init__(self):
+        self.outbox = []
+        self.gateway = type("G", (), {"dirty": []})()
+
+
+def test_sent_envelopes_carry_their_seq_in_every_integer_width():
+    s = Session("W", buffer_size=8, buffer_bytes=1 << 16)
+    s.conn = conn = _Conn()
+    tail = event_tail("e", {"k": 1})
+    for _ in range(70_000):
+        s.push_event(tail)
+    assert conn.gateway.dirty == [conn]  # queued once, when its outbox went non-empty
+    for seq in (1, 127, 128, 255, 256, 65_535, 65_536, 70_000):
+        assert msgpack.unpackb(conn.outbox[seq - 1]) == [2, seq, "e", {"k": 1}]
