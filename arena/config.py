@@ -281,6 +281,7 @@ class StoreConfig:
     path: str = _key("var/arena.sqlite", NAME, env="ARENA_STORE_PATH")
     dsn: str = _key("", _url("postgres", "postgresql"), env="ARENA_STORE_DSN", mask=_mask_url)
     snapshot_every_ticks: int = _key(1200, POSITIVE)
+    keep_snapshots: int = _key(60, NON_NEGATIVE)
     journal_buffer_max: int = _key(100_000, POSITIVE)
 
 

@@ -100,9 +100,10 @@ class RecoveryError(Exception):
 
 class Durability:
     def __init__(self, store, *, snapshot_every_ticks: int, journal_buffer_max: int, supervisor=None,
-                 tick_hz: int = 20):
+                 tick_hz: int = 20, keep_snapshots: int = 0):
         self.store = store
         self.snapshot_every = snapshot_every_ticks
+        self.keep_snapshots = keep_snapshots
         self.buffer_max = journal_buffer_max
         self.supervisor = supervisor
         self.tick_hz = tick_hz
@@ -166,6 +167,7 @@ class Durability:
             # is computed by the writer, off the tick loop (`_hash_snapshots`).
             t0 = time.perf_counter()
             p.snapshots = [(tick, None, codec.dump_snapshot(state))]
+            p.keep_snapshots = self.keep_snapshots
             self.stats["snapshot_dump_ms_last"] = round((time.perf_counter() - t0) * 1000, 2)
         self._collect_sessions()
         self._wake.set()

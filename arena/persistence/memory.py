@@ -73,6 +73,10 @@ class MemoryStore:
             self.journal[t] = blob
         for t, h, blob in b.snapshots:
             self.snapshots[t] = (h, blob)
+        if b.snapshots and b.keep_snapshots > 0 and len(self.snapshots) >= b.keep_snapshots:
+            oldest = sorted(self.snapshots)[-b.keep_snapshots]
+            self.snapshots = {t: v for t, v in self.snapshots.items() if t >= oldest}
+            self.journal = {t: v for t, v in self.journal.items() if t > oldest}
         for key, kind, t, eff in b.outbox_add:
             self.outbox.setdefault(key, [kind, t, eff, None])
         for key, t in b.outbox_done:

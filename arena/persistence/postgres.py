@@ -216,6 +216,12 @@ class PostgresStore:
             if batch.snapshots:
                 await conn.executemany("INSERT INTO snapshots (tick, hash, data) VALUES ($1, $2, $3)"
                                        " ON CONFLICT (tick) DO NOTHING", batch.snapshots)
+                if batch.keep_snapshots > 0:
+                    oldest = await conn.fetchval("SELECT tick FROM snapshots ORDER BY tick DESC LIMIT 1 OFFSET $1",
+                                                 batch.keep_snapshots - 1)
+                    if oldest is not None:  # the oldest snapshot kept; older ones and the journal up to it go
+                        await conn.execute("DELETE FROM snapshots WHERE tick < $1", oldest)
+                        await conn.execute("DELETE FROM journal WHERE tick <= $1", oldest)
             if batch.outbox_add:
                 await conn.executemany("INSERT INTO outbox (key, kind, tick, effect) VALUES ($1, $2, $3, $4)"
                                        " ON CONFLICT (key) DO NOTHING", batch.outbox_add)

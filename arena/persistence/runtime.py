@@ -63,6 +63,7 @@ class ServerPersistence:
         self.durability = Durability(
             self.store,
             snapshot_every_ticks=cfg.store.snapshot_every_ticks,
+            keep_snapshots=cfg.store.keep_snapshots,
             journal_buffer_max=cfg.store.journal_buffer_max,
             supervisor=self.supervisor,
             tick_hz=cfg.server.tick_hz,

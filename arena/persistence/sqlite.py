@@ -171,6 +171,12 @@ class SqliteStore:
         def apply(db: sqlite3.Connection):
             db.executemany("INSERT OR REPLACE INTO journal (tick, inputs) VALUES (?, ?)", batch.ticks)
             db.executemany("INSERT OR REPLACE INTO snapshots (tick, hash, data) VALUES (?, ?, ?)", batch.snapshots)
+            if batch.snapshots and batch.keep_snapshots > 0:
+                row = db.execute("SELECT tick FROM snapshots ORDER BY tick DESC LIMIT 1 OFFSET ?",
+                                 (batch.keep_snapshots - 1,)).fetchone()
+                if row is not None:  # the oldest snapshot kept; older ones and the journal up to it go
+                    db.execute("DELETE FROM snapshots WHERE tick < ?", (row[0],))
+                    db.execute("DELETE FROM journal WHERE tick <= ?", (row[0],))
             db.executemany("INSERT OR IGNORE INTO outbox (key, kind, tick, effect) VALUES (?, ?, ?, ?)",
                            batch.outbox_add)
             db.executemany("UPDATE outbox SET done_tick = ? WHERE key = ? AND done_tick IS NULL",

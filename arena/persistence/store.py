@@ -40,6 +40,10 @@ class TickBatch:
     sessions_gone: list = field(factory=list)
     # derived records (see arena.persistence.records)
     records: list = field(factory=list)
+    # Retention, applied with a snapshot in the same transaction: keep the
+    # newest `keep_snapshots` snapshots and the journal after the oldest of
+    # them (what `load_recovery` and `python -m arena replay` read); 0 keeps all.
+    keep_snapshots: int = 0
 
     def empty(self) -> bool:
         return not (self.ticks or self.snapshots or self.outbox_add or self.outbox_done or self.inbox_done
@@ -55,6 +59,7 @@ class TickBatch:
         self.sessions += other.sessions
         self.sessions_gone += other.sessions_gone
         self.records += other.records
+        self.keep_snapshots = other.keep_snapshots or self.keep_snapshots
 
     def size(self) -> int:
         return len(self.ticks) + len(self.outbox_add) + len(self.records)
