@@ -412,6 +412,28 @@ async def test_watcher_receives_a_snapshot_on_resume_too(arena_server):
                     assert snap["state"]["paid"] == [a.wallet, b.wallet]
 
 
+async def test_a_watcher_that_drops_and_resumes_still_watches(arena_server):
+    """A spectator's only connection drops: the battle's events wait in its
+    session and a resume replays them; it can react again afterwards."""
+    server, url = await arena_server(roast={"time_limit_ms": 60_000})
+    async with player(url) as a, player(url) as b:
+        async with player(url, faucet=False) as w:
+            match, _ = await queue_pair(a, b)
+            assert await w.watch(match) == {}
+            await w.next_event("match.snapshot", match=match, timeout=TIMEOUT)
+            session, last_seq = w.session, w.last_seq
+            await w.close()
+            await a.react(match, "👏")
+            await a.next_event("reaction:sent", where=lambda e: e["count"] == 1, timeout=TIMEOUT)
+            assert server.gateway.sessions.get(session).seq == last_seq + 1  # kept for the watcher
+            async with open_client(url, keypair=w.keypair) as w2:
+                assert await w2.resume(session, last_seq) == {"resumed": True, "replayed": 1}
+                _, ev = await w2.next_event("reaction:sent", timeout=TIMEOUT)
+                assert ev == {"match": match, "emoji": "👏", "senderId": a.wallet, "count": 1}
+                assert await w2.react(match, "🔥") == {}
+                await a.next_event("reaction:sent", where=lambda e: e["emoji"] == "🔥", timeout=TIMEOUT)
+
+
 async def test_audio_roasts_are_stored_only_when_accepted(arena_server, tmp_path):
     """A refused audio submission stores nothing and never replaces the accepted audio."""
     server, url = await arena_server(roast={"time_limit_ms": 60_000})

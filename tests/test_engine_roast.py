@@ -701,15 +701,20 @@ def test_watcher_sees_the_end_and_is_unbound():
     assert "carol" not in d.state.bindings
 
 
-def test_watcher_disconnect_leaves_the_audience():
+def test_watcher_keeps_watching_through_a_disconnect():
     d = Driver()
     mid = d.start()
     ok(d.do(d.watch("carol", mid)))
     d.step(I.PlayerDisconnected("carol"))
-    assert d.state.matches[mid].watchers == {} and "carol" not in d.state.bindings
+    assert "carol" in d.state.matches[mid].watchers and d.state.bindings["carol"] == {mid: "watcher"}
     out = d.step(d.react("alice", mid))
-    assert out.event("reaction:sent").to == ("alice", "bob")
-    err(d.do(d.react("carol", mid)), "not_allowed")
+    assert out.event("reaction:sent").to == ("alice", "bob", "carol")  # kept for carol's session
+    d.step(I.PlayerReconnected("carol"))
+    ok(d.do(d.react("carol", mid)))
+    # no grace period or forfeit applies to a watcher
+    assert "carol" not in d.state.matches[mid].gone_until
+    play_battle(d, mid)
+    assert "carol" not in d.state.bindings  # watching ends with the battle
 
 
 # --- connections ---------------------------------------------------------------------------

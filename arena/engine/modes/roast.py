@@ -341,9 +341,10 @@ class RoastMode(Mode):
             # A repeated disconnect report does not restart the grace period.
             m.gone_until.setdefault(wallet, ctx.tick + ctx.ticks(ctx.config.roast.disconnect_grace_ms))
             self._reschedule(ctx, m)
-        else:
-            m.watchers.pop(wallet, None)
-            ctx.unbind(wallet, m.id)
+        # A watcher keeps watching through a disconnect (until the battle
+        # ends): its session keeps the events, and a resume replays them or
+        # sends a snapshot, as for a player. Dropping it here made a
+        # spectator on a flaky network stop seeing the battle at every blip.
 
     def rejoin(self, ctx, m: RoastMatch, wallet: str) -> None:
         if m.gone_until.pop(wallet, None) is not None:
