@@ -124,7 +124,11 @@ async def test_postgres_unreachable_at_run_time(nursery, tmp_path, pg_schema):
     entries, _ = await check.ledger_entries()
     battles = await check.query("battles")
     await check.close()
-    assert rec.durable_tick == srv.persistence.durability.durable_tick
+    # The writer may have committed one more batch while being cancelled (the
+    # commit completes on the database's side before the writer hears back):
+    # the store is never behind what the server counted durable, nor ahead of
+    # what it stepped.
+    assert srv.persistence.durability.durable_tick <= rec.durable_tick <= srv.state.tick
     from arena.persistence import codec
     from arena.persistence.durable import replay
 
