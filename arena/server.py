@@ -226,7 +226,8 @@ class ArenaServer:
                 # A ledger whose payments can confirm after entry/tip.confirm
                 # answered "pending" (solana) feeds EntryFeePaid / TipSent here.
                 chain = self.supervisors.setdefault("chain", Supervisor("chain"))
-                nursery.start_soon(chain.run, lambda: self.ledger.run(lambda inp: self.submit(inp, force=True)))
+                # Its announcements go through the store's inbox (exactly once, durably).
+                nursery.start_soon(chain.run, lambda: self.ledger.run(self.persistence.announce))
             nursery.start_soon(self._tick_loop)
             if self.cfg.server.metrics_port:
                 self.metrics_port = await nursery.start(

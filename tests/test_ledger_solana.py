@@ -378,6 +378,51 @@ async def test_pending_tip_is_announced_by_run(make_ledger, nursery):
     assert fed == [I.TipSent(w, to, 1000, 20, res.payment_id)]
 
 
+async def test_confirmed_but_unacknowledged_payment_is_announced_by_run(make_ledger, nursery, monkeypatch):
+    """A confirm call answered "confirmed", but its caller never acknowledged
+    (its store could not take the announcement): the watcher announces it,
+    once, after ACK_WAIT_S. An acknowledged one it leaves alone."""
+    from arena.chain import solana as solana_mod
+
+    monkeypatch.setattr(solana_mod, "ACK_WAIT_S", 0.3)
+    led = await make_ledger(poll_s=0.05)
+    fed = []
+    nursery.start_soon(led.run, fed.append)
+    kp, w, _ = await funded(led)
+    m1, m2 = new_match(), new_match()
+    tx1 = await led.build_entry(w, m1, 100)
+    acked = await led.confirm_entry(w, m1, 100, tx1, sign(kp, tx1))
+    tx2 = await led.build_entry(w, m2, 200)
+    unacked = await led.confirm_entry(w, m2, 200, tx2, sign(kp, tx2))
+    assert acked.status == unacked.status == "confirmed"
+    await led.acknowledge(acked.payment_id)
+    with trio.fail_after(30):
+        while not fed:
+            await trio.sleep(0.05)
+    await trio.sleep(1.0)  # a few more sweeps: nothing else is announced
+    assert fed == [I.EntryFeePaid(m2, w, 200, unacked.payment_id)]
+    assert [p.sig for p in led.store.unannounced()] == []
+
+
+async def test_restart_announces_a_payment_confirmed_before_a_crash(make_ledger, tmp_path, nursery):
+    """Confirmed to its caller, and the process died before the caller
+    acknowledged: the restarted ledger's watcher announces it at start."""
+    store = str(tmp_path / "crash-confirmed.sqlite")
+    led1 = await make_ledger(store=store)
+    kp, w, _ = await funded(led1)
+    m = new_match()
+    tx = await led1.build_entry(w, m, 250)
+    res = await led1.confirm_entry(w, m, 250, tx, sign(kp, tx))
+    assert res.status == "confirmed"  # ... and the process dies before acknowledging
+    led2 = await make_ledger(store=store)
+    fed = []
+    nursery.start_soon(led2.run, fed.append)
+    with trio.fail_after(30):
+        while not fed:
+            await trio.sleep(0.05)
+    assert fed == [I.EntryFeePaid(m, w, 250, res.payment_id)]
+
+
 class _LosingSends:
     """Wraps the RPC: the first `n` sendTransaction calls are lost (never reach the node)."""
 

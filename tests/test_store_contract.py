@@ -220,3 +220,17 @@ async def test_durability_prunes_to_keep_snapshots_and_still_recovers(store):
     while replayed.tick < snaps[-1][0]:
         step(replayed, replayed.tick + 1, [])
     assert state_hash(replayed) == snaps[-1][1]
+
+
+async def test_add_inbox_admits_each_key_once_even_after_it_is_done(store):
+    paid = I.EntryFeePaid("ro-1", "w1", 100, "sig-1")
+    blob = codec.encode_inputs([paid])
+    assert await store.add_inbox("entry:sig-1", blob) is True
+    assert await store.add_inbox("entry:sig-1", blob) is False
+    assert [k for k, _ in (await store.load_recovery()).inbox] == ["entry:sig-1"]
+    await store.write(TickBatch(durable_tick=3, inbox_done=[("entry:sig-1", 3)]))
+    assert (await store.load_recovery()).inbox == []
+    assert await store.add_inbox("entry:sig-1", blob) is False  # consumed: never again
+    # a row written by the embedded ledger's batch counts the same
+    await store.write_ledger(LedgerBatch(inbox=[("tip:sig-2", b"x")]))
+    assert await store.add_inbox("tip:sig-2", b"x") is False

@@ -38,6 +38,7 @@ Settlements
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -85,6 +86,9 @@ FAUCET_CAP_MULTIPLE = 10
 TOKEN_CUSTOM_INSUFFICIENT_FUNDS = 1
 TOKEN_CUSTOM_ACCOUNT_FROZEN = 17
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+# How long a payment confirmed to a confirm_* caller may stay unacknowledged
+# before the chain watcher announces it itself (the caller's announcement failed).
+ACK_WAIT_S = 30.0
 
 
 def _bad(msg: str) -> ArenaError:
@@ -260,6 +264,10 @@ class SolanaLedger:
         self._last_sent: dict[str, float] = {}    # signature -> when last (re)broadcast
         self._settle_locks: dict[str, trio.Lock] = {}
         self._submit: Callable[[object], object] | None = None
+        # Payments that landed under a confirm_* call, waiting for their caller's
+        # `acknowledge` (signature -> when): the watcher announces them itself
+        # if no acknowledgement comes within ACK_WAIT_S (the caller failed).
+        self._unacked: dict[str, float] = {}
         self._wake = trio.Event()
         self.state = "starting"
         self.last_error: str | None = None
@@ -698,11 +706,21 @@ class SolanaLedger:
         self._last_sent.pop(p.sig, None)
         p.state, p.detail = state, detail
         # A payment landed under a confirm_* call is announced by its caller
-        # (the gateway, on "confirmed"); one landed under `run` is announced here.
-        await trio.to_thread.run_sync(self.store.resolve_payment, p.sig, state, detail, not announce)
+        # (the gateway, on "confirmed"), which then calls `acknowledge`; one
+        # landed under `run` is announced here. Either way the record says
+        # "announced" only once the engine's side has it durably.
+        await trio.to_thread.run_sync(self.store.resolve_payment, p.sig, state, detail, False)
         if state == "landed" and announce:
             self.stats["landed_later"] += 1
             await self._announce(p)
+        elif state == "landed":
+            self._unacked[p.sig] = self.clock()
+
+    async def acknowledge(self, payment_id: str) -> None:
+        """The caller of a confirm_* call that answered "confirmed" has announced
+        the payment (durably): the watcher need not."""
+        self._unacked.pop(payment_id, None)
+        await trio.to_thread.run_sync(self.store.mark_announced, payment_id)
 
     async def _announce(self, p: Payment) -> None:
         if self._submit is None:
@@ -711,9 +729,25 @@ class SolanaLedger:
             inp = I.EntryFeePaid(p.match, p.wallet, p.amount, p.sig)
         else:
             inp = I.TipSent(p.wallet, p.to_wallet, p.amount, p.fee, p.sig)
-        self._submit(inp)
+        done = self._submit(inp)
+        if inspect.isawaitable(done):
+            await done  # e.g. the server's durable announcement (the store's inbox)
+        self._unacked.pop(p.sig, None)
         await trio.to_thread.run_sync(self.store.mark_announced, p.sig)
-        log.info("payment landed after its confirm call", extra={"kind": p.kind, "sig": p.sig})
+        log.info("payment announced by the chain watcher", extra={"kind": p.kind, "sig": p.sig})
+
+    async def _announce_unacknowledged(self) -> None:
+        """Confirmed to a caller that never acknowledged them (it failed to
+        announce, e.g. its store was down): announce them here."""
+        now = self.clock()
+        late = {sig for sig, at in self._unacked.items() if now - at >= ACK_WAIT_S}
+        if not late:
+            return
+        for p in await trio.to_thread.run_sync(self.store.unannounced):
+            if p.sig in late:
+                await self._announce(p)
+        for sig in late:  # announced meanwhile by another path: nothing left to watch
+            self._unacked.pop(sig, None)
 
     async def wait_payment(self, payment_id: str, timeout: float = 60.0) -> str:
         """Wait until a payment is no longer pending: its state (landed | failed | expired)."""
@@ -752,7 +786,11 @@ class SolanaLedger:
         await self._ready()
         for p in await trio.to_thread.run_sync(self.store.unannounced):
             await self._announce(p)
+        last_sweep = self.clock()
         while True:
+            if self._unacked and self.clock() - last_sweep >= ACK_WAIT_S / 2:
+                last_sweep = self.clock()
+                await self._announce_unacknowledged()
             batch = [p for s, p in list(self._open.items()) if s not in self._waiting]
             if batch:
                 try:

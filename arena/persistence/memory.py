@@ -128,6 +128,13 @@ class MemoryStore:
                         u["wins"] += 1
                         u["earnings"] += prize
 
+    async def add_inbox(self, key: str, encoded: bytes) -> bool:
+        self._check()
+        if key in self.inbox:
+            return False
+        self.inbox[key] = [encoded, None]
+        return True
+
     async def write_ledger(self, b: LedgerBatch) -> None:
         self._check()
         for e in b.entries:

@@ -250,6 +250,14 @@ class PostgresStore:
         self.stats["write_ms_last"] = round(ms, 3)
         self.stats["write_ms_max"] = max(self.stats["write_ms_max"], round(ms, 3))
 
+    async def add_inbox(self, key: str, encoded: bytes) -> bool:
+        async def run(conn):
+            status = await conn.execute("INSERT INTO inbox (key, input) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                        key, encoded)
+            return status == "INSERT 0 1"
+
+        return await self._with_conn(run)
+
     async def write_ledger(self, batch: LedgerBatch) -> None:
         async def run(conn):
             if batch.entries:

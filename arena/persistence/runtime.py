@@ -22,6 +22,7 @@ import trio
 from arena.engine import inputs as I
 from arena.supervisor import Supervisor
 
+from . import codec
 from .durable import Durability
 from .ledger import inbox_key
 
@@ -123,7 +124,11 @@ class ServerPersistence:
         from .ledger import DurableLedger
 
         if not isinstance(ledger, EmbeddedLedger):
-            return ledger  # a chain keeps its own books
+            # A chain keeps its own books; what it confirms reaches the engine
+            # through the store's inbox (`announce`), never straight.
+            from .chain_inbox import ChainAnnouncements
+
+            return ChainAnnouncements(ledger, self.announce)
         durable = DurableLedger(ledger, self.store, self.supervisor, deliver=self.deliver_result)
         await durable.restore()
         self._nursery.start_soon(durable.writer)
@@ -157,6 +162,24 @@ class ServerPersistence:
         if len(self.delivered) > DELIVERED_KEEP:
             self.delivered.pop(next(iter(self.delivered)))
         self.server.pending.append(inp)
+
+    async def announce(self, inp) -> None:
+        """A payment result a chain reports (`EntryFeePaid`, `TipSent`): into the
+        store's inbox first, then to the engine, exactly once.
+
+        The inbox row is the arbiter: of every announcement of one payment (the
+        confirm call's, the chain watcher's, a re-announcement after a crash)
+        only the one that adds the row hands the input over; a row that exists
+        was handed over already, or is fed again by recovery until the engine
+        has consumed it. Raises if the store cannot take it (the caller retries).
+        """
+        key = inbox_key(inp)
+        if key is None:
+            raise TypeError(f"{type(inp).__name__} is not a payment result")
+        if key in self.delivered:
+            return  # this process handed it over already
+        if await self.store.add_inbox(key, codec.encode_inputs([inp])):
+            self.deliver_result(inp)
 
     def duplicate(self, inp) -> bool:
         """True for an adapter result already handed to the engine by `deliver_result`."""

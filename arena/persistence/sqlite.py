@@ -202,6 +202,12 @@ class SqliteStore:
 
         await self._run(run)
 
+    async def add_inbox(self, key: str, encoded: bytes) -> bool:
+        def apply(db: sqlite3.Connection) -> bool:
+            return db.execute("INSERT OR IGNORE INTO inbox (key, input) VALUES (?, ?)", (key, encoded)).rowcount == 1
+
+        return await self._run(lambda: self._tx(apply))
+
     async def write_ledger(self, batch: LedgerBatch) -> None:
         def apply(db: sqlite3.Connection):
             db.executemany("INSERT OR IGNORE INTO ledger_entries (entry_id, key, debit, credit, amount) VALUES (?, ?, ?, ?, ?)",

@@ -116,6 +116,13 @@ class Store(Protocol):
     async def write_ledger(self, batch: LedgerBatch) -> None:
         """Ledger entries, keys and inbox rows in one transaction, or nothing."""
 
+    async def add_inbox(self, key: str, encoded: bytes) -> bool:
+        """Add one inbox row unless `key` has one already; True if this call added it.
+
+        The arbiter of exactly-once for results announced by a chain: of any
+        number of announcements of one payment, in any processes, one gets
+        True and hands the input to the engine."""
+
     async def snapshot_list(self) -> list[tuple[int, str]]: ...
 
     async def load_snapshot(self, tick: int) -> bytes: ...
