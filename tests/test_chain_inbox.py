@@ -82,12 +82,17 @@ class _FakeChain:
         return 42
 
 
-async def test_confirm_calls_announce_then_acknowledge(tmp_path):
+async def _wrapped(tmp_path):
+    """(store, server, fake chain, the chain wrapped as the server wraps it)."""
     store = MemoryStore()
     await store.open()
     srv = ArenaServer(make_config(tmp_path), store=store)
     chain = _FakeChain()
-    led = ChainAnnouncements(chain, srv.persistence.announce)
+    return store, srv, chain, ChainAnnouncements(chain, srv.persistence.announce)
+
+
+async def test_confirm_calls_announce_then_acknowledge(tmp_path):
+    store, srv, chain, led = await _wrapped(tmp_path)
     res = await led.confirm_entry("w1", "ro-y", 100, b"tx", b"sig")
     tip = await led.confirm_tip("w1", b"tx", b"sig")
     assert res.status == tip.status == "confirmed"
@@ -97,11 +102,7 @@ async def test_confirm_calls_announce_then_acknowledge(tmp_path):
 
 
 async def test_a_store_that_cannot_take_it_makes_the_answer_pending(tmp_path):
-    store = MemoryStore()
-    await store.open()
-    srv = ArenaServer(make_config(tmp_path), store=store)
-    chain = _FakeChain()
-    led = ChainAnnouncements(chain, srv.persistence.announce)
+    store, srv, chain, led = await _wrapped(tmp_path)
     store.fail = ConnectionError("store unplugged")
     res = await led.confirm_entry("w1", "ro-y", 100, b"tx", b"sig")
     assert res.status == "pending" and res.payment_id == "sig-e"

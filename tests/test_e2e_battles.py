@@ -386,14 +386,19 @@ async def test_resume_takes_over_a_live_connection(arena_server):
     money(server)
 
 
+async def pair_watched_by(a, b, w) -> tuple[str, str, int]:
+    """a and b matched, w watching: (match, w's session, w's last seq)."""
+    match, _ = await queue_pair(a, b)
+    assert await w.watch(match) == {}
+    await w.next_event("match.snapshot", match=match, timeout=TIMEOUT)
+    return match, w.session, w.last_seq
+
+
 async def test_watcher_receives_a_snapshot_on_resume_too(arena_server):
     server, url = await arena_server(net={"event_buffer": 1}, roast={"time_limit_ms": 60_000})
     async with player(url) as a, player(url) as b:
         async with player(url, faucet=False) as w:
-            match, _ = await queue_pair(a, b)
-            assert await w.watch(match) == {}
-            await w.next_event("match.snapshot", match=match, timeout=TIMEOUT)
-            session, last_seq = w.session, w.last_seq
+            match, session, last_seq = await pair_watched_by(a, b, w)
             # Keep the watcher's wallet online through a second connection so
             # the session's events keep flowing while this one is away.
             async with open_client(url, keypair=w.keypair) as w_other:
@@ -418,10 +423,7 @@ async def test_a_watcher_that_drops_and_resumes_still_watches(arena_server):
     server, url = await arena_server(roast={"time_limit_ms": 60_000})
     async with player(url) as a, player(url) as b:
         async with player(url, faucet=False) as w:
-            match, _ = await queue_pair(a, b)
-            assert await w.watch(match) == {}
-            await w.next_event("match.snapshot", match=match, timeout=TIMEOUT)
-            session, last_seq = w.session, w.last_seq
+            match, session, last_seq = await pair_watched_by(a, b, w)
             await w.close()
             await a.react(match, "👏")
             await a.next_event("reaction:sent", where=lambda e: e["count"] == 1, timeout=TIMEOUT)

@@ -335,6 +335,13 @@ async def test_faucet_disabled(make_ledger):
 # --- payments that confirm later: the run() hook ---------------------------------------------------
 
 
+async def wait_fed(fed: list, n: int = 1, timeout: float = 30) -> None:
+    """Until `run` has fed `n` inputs (what it feeds lands in `fed`)."""
+    with trio.fail_after(timeout):
+        while len(fed) < n:
+            await trio.sleep(0.05)
+
+
 async def test_pending_entry_is_announced_by_run(make_ledger, nursery):
     led = await make_ledger(confirm_wait_s=0)
     fed = []
@@ -349,9 +356,7 @@ async def test_pending_entry_is_announced_by_run(make_ledger, nursery):
     with raises_code(errors.WRONG_STATE) as r:
         await led.confirm_entry(w, m, 700, tx2, sign(kp, tx2))
     assert r.error.retry_after_ms > 0
-    with trio.fail_after(30):
-        while not fed:
-            await trio.sleep(0.05)
+    await wait_fed(fed)
     assert fed == [I.EntryFeePaid(m, w, 700, res.payment_id)]
     assert await led.account_balance(f"escrow:{m}") == 700
     assert await led.balance(w) == bal - 700
@@ -372,9 +377,7 @@ async def test_pending_tip_is_announced_by_run(make_ledger, nursery):
     tx = await led.build_tip(w, to, 1000, 20)
     res = await led.confirm_tip(w, tx, sign(kp, tx))
     assert res.status == "pending"
-    with trio.fail_after(30):
-        while not fed:
-            await trio.sleep(0.05)
+    await wait_fed(fed)
     assert fed == [I.TipSent(w, to, 1000, 20, res.payment_id)]
 
 
@@ -396,9 +399,7 @@ async def test_confirmed_but_unacknowledged_payment_is_announced_by_run(make_led
     unacked = await led.confirm_entry(w, m2, 200, tx2, sign(kp, tx2))
     assert acked.status == unacked.status == "confirmed"
     await led.acknowledge(acked.payment_id)
-    with trio.fail_after(30):
-        while not fed:
-            await trio.sleep(0.05)
+    await wait_fed(fed)
     await trio.sleep(1.0)  # a few more sweeps: nothing else is announced
     assert fed == [I.EntryFeePaid(m2, w, 200, unacked.payment_id)]
     assert [p.sig for p in led.store.unannounced()] == []
@@ -417,9 +418,7 @@ async def test_restart_announces_a_payment_confirmed_before_a_crash(make_ledger,
     led2 = await make_ledger(store=store)
     fed = []
     nursery.start_soon(led2.run, fed.append)
-    with trio.fail_after(30):
-        while not fed:
-            await trio.sleep(0.05)
+    await wait_fed(fed)
     assert fed == [I.EntryFeePaid(m, w, 250, res.payment_id)]
 
 
@@ -452,9 +451,7 @@ async def test_send_lost_in_transit_is_rebroadcast_and_announced(make_ledger, nu
     assert await led.balance(w) == bal  # nothing reached the chain yet
     fed = []
     nursery.start_soon(led.run, fed.append)
-    with trio.fail_after(30):
-        while not fed:
-            await trio.sleep(0.05)
+    await wait_fed(fed)
     assert fed == [I.EntryFeePaid(m, w, 300, res.payment_id)]
     assert await led.balance(w) == bal - 300
 
@@ -495,9 +492,7 @@ async def test_crash_after_recording_a_payment_recovers_on_restart(make_ledger, 
     led2 = await make_ledger(store=store, rebroadcast_s=0.1)
     fed = []
     nursery.start_soon(led2.run, fed.append)
-    with trio.fail_after(30):
-        while not fed:
-            await trio.sleep(0.05)
+    await wait_fed(fed)
     assert fed == [I.EntryFeePaid(m, w, 400, res.payment_id)]
     assert await led2.account_balance(f"escrow:{m}") == 400
     assert await led2.balance(w) == bal - 400
