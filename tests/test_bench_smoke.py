@@ -106,10 +106,12 @@ def test_profile_smoke(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert " best " in proc.stdout and "journal" in proc.stdout
+    assert "this mean" in proc.stdout and "journal" in proc.stdout
     report = json.loads(out.read_text())
-    assert len(report["runs"]) == 2 and set(report["best"]) == {"read", "step", "deliver", "flush", "journal"}
-    for run in report["runs"]:
+    stages = {"read", "step", "deliver", "flush", "journal"}
+    assert set(report["this"]["best"]) == set(report["this"]["mean"]) == stages
+    assert len(report["runs"]["this"]) == 2
+    for run in report["runs"]["this"]:
         assert run["matches"] == 20 and run["phases"] == ["recording"] and run["ticks"] == 20
         # 40 players at 10/s over 20 ticks at 20 Hz: ~400 reactions, all of them applied
         assert 200 < run["inputs"] == run["accepted"] and run["bad_frames"] == 0
@@ -119,7 +121,25 @@ def test_profile_smoke(tmp_path):
         assert abs(sum(run["us_per_input"].values()) - run["us_per_input_total"]) < 0.05
 
 
+def test_profile_against_a_baseline_checkout(tmp_path):
+    """--baseline alternates runs between two checkouts (here: this one twice), each in its own process."""
+    out = tmp_path / "ab.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "arena", "bench", "profile", "--matches", "10", "--ticks", "10", "--runs", "1",
+         "--baseline", str(ROOT), "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert [len(report["runs"][k]) for k in ("base", "this")] == [1, 1]
+    assert report["runs"]["base"][0]["inputs"] == report["runs"]["this"][0]["inputs"]  # same seed, same load
+    assert isinstance(report["change_pct"], float) and "against the baseline" in proc.stdout
+
+
 def test_profile_refuses_nonsense_arguments(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "arena", "bench", "profile", "--ticks", "0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "at least 1" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "arena", "bench", "profile", "--baseline", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "not an Arena checkout" in proc.stderr

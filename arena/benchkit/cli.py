@@ -64,6 +64,9 @@ def add_arguments(p) -> None:
                    help="idle: in-process engine measure at these N (default 0,1000,10000; '' = skip)")
     p.add_argument("--ticks", type=int, default=200, help="profile: ticks measured per run (default 200)")
     p.add_argument("--runs", type=int, default=3, help="profile: runs; the table shows each and the best (default 3)")
+    p.add_argument("--baseline", default=None,
+                   help="profile: another checkout (its root folder) to compare with: runs alternate between it "
+                        "and this one, each in a fresh process, and the table ends with the means and the change")
     p.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
     p.add_argument("--plot", dest="plot_path", default=None, help="write a PNG plot here (matplotlib, Agg)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -109,27 +112,72 @@ def _profile(args) -> int:
     if n < 1 or args.ticks < 1 or args.runs < 1:
         print("bench: profile needs --matches, --ticks and --runs of at least 1", file=sys.stderr)
         return 2
+    here = Path(__file__).resolve().parents[2]
+    builds = [("this", None)]
+    if args.baseline:
+        base = Path(args.baseline).resolve()
+        if not (base / "arena" / "engine" / "core.py").is_file():
+            print(f"bench: --baseline {args.baseline}: not an Arena checkout (no arena/engine/core.py)",
+                  file=sys.stderr)
+            return 2
+        # Interleaved, each in a fresh process: on a shared host the speed
+        # drifts between runs, so only alternating runs compare.
+        builds = [("base", base), ("this", here)]
     print(f"== arena bench profile: {n} battles, {args.ticks} ticks per run, rate {args.rate}/s per player "
           "(us of server CPU per input, no sockets)")
-    print(f"{'run':>5} " + " ".join(f"{s:>8}" for s in STAGES) + f" {'total':>8} {'frames/in':>9}")
-    runs = []
+    print(f"{'run':>8} " + " ".join(f"{s:>8}" for s in STAGES) + f" {'total':>8} {'frames/in':>9}")
+    runs: dict[str, list] = {label: [] for label, _ in builds}
     for i in range(args.runs):
-        r = measure(n, ticks=args.ticks, rate=args.rate)
-        if r["accepted"] != r["inputs"] or r["bad_frames"] or r["phases"] != ["recording"]:
-            print(f"bench: profile run {i + 1}: {r['inputs'] - r['accepted']} inputs refused, "
-                  f"{r['bad_frames']} bad frames, phases {r['phases']}: the measure is not of the duel path",
-                  file=sys.stderr)
-            return 1
-        runs.append(r)
-        per = r["us_per_input"]
-        print(f"{i + 1:>5} " + " ".join(f"{per[s]:>8.2f}" for s in STAGES)
-              + f" {r['us_per_input_total']:>8.2f} {r['frames_per_input']:>9.2f}")
-    best = {s: min(r["us_per_input"][s] for r in runs) for s in STAGES}
-    print(f"{'best':>5} " + " ".join(f"{best[s]:>8.2f}" for s in STAGES) + f" {sum(best.values()):>8.2f}")
+        for label, tree in builds:
+            try:
+                r = measure(n, ticks=args.ticks, rate=args.rate) if tree is None else \
+                    _profile_in(tree, n, args.ticks, args.rate)
+            except RuntimeError as exc:
+                print(f"bench: {exc}", file=sys.stderr)
+                return 1
+            if r["accepted"] != r["inputs"] or r["bad_frames"] or r["phases"] != ["recording"]:
+                print(f"bench: profile run {i + 1} ({label}): {r['inputs'] - r['accepted']} inputs refused, "
+                      f"{r['bad_frames']} bad frames, phases {r['phases']}: the measure is not of the duel path",
+                      file=sys.stderr)
+                return 1
+            runs[label].append(r)
+            per = r["us_per_input"]
+            print(f"{label + ' ' + str(i + 1):>8} " + " ".join(f"{per[s]:>8.2f}" for s in STAGES)
+                  + f" {r['us_per_input_total']:>8.2f} {r['frames_per_input']:>9.2f}")
+    summary = {}
+    for label, rs in runs.items():
+        mean = {s: round(sum(r["us_per_input"][s] for r in rs) / len(rs), 2) for s in STAGES}
+        summary[label] = {"best": {s: min(r["us_per_input"][s] for r in rs) for s in STAGES}, "mean": mean}
+        print(f"{label + ' mean':>8} " + " ".join(f"{mean[s]:>8.2f}" for s in STAGES) + f" {sum(mean.values()):>8.2f}")
+    if args.baseline:
+        b, t = (sum(summary[k]["mean"].values()) for k in ("base", "this"))
+        summary["change_pct"] = round((t - b) / b * 100, 1)
+        print(f"this checkout against the baseline: {summary['change_pct']:+.1f} % CPU per input (means)")
     if args.json_path:
-        Path(args.json_path).write_text(json.dumps({"scenario": "profile", "runs": runs, "best": best}, indent=2) + "\n")
+        report = {"scenario": "profile", "baseline": args.baseline, "runs": runs, **summary}
+        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
         print(f"bench: JSON written to {args.json_path}")
     return 0
+
+
+# Runs this checkout's duel_profile.py against another checkout's `arena` package.
+_PROFILE_CHILD = """\
+import json, runpy, sys
+sys.path.insert(0, sys.argv[1])
+measure = runpy.run_path(sys.argv[2])["measure"]
+print(json.dumps(measure(int(sys.argv[3]), ticks=int(sys.argv[4]), rate=float(sys.argv[5]))))
+"""
+
+
+def _profile_in(tree: Path, n: int, ticks: int, rate: float) -> dict:
+    import subprocess
+
+    script = Path(__file__).with_name("duel_profile.py")
+    proc = subprocess.run([sys.executable, "-c", _PROFILE_CHILD, str(tree), str(script), str(n), str(ticks), str(rate)],
+                          cwd=tree, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise RuntimeError(f"profile of {tree} failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 class Bench:
