@@ -189,6 +189,14 @@ class EngineMachine(RuleBasedStateMachine):
         self.client(I.MatchWatch, wallet, match=self.pick_match(i))
 
     # --- connections ------------------------------------------------------------------
+    @rule(fee_bps=st.sampled_from([0, 250, 500, 9_999, 10_001]), rounds=st.integers(0, 3),
+          bronze=st.sampled_from([1, 100, 333, 0]))
+    def change_settings(self, fee_bps, rounds, bronze):
+        """The operator changes [roast] settings mid-game (some values invalid:
+        those change nothing); running battles keep their own terms."""
+        self.batch.append(I.RoastSettingsChanged((("platform_fee_bps", fee_bps), ("rounds", rounds),
+                                                  ("tiers.bronze", bronze))))
+
     @rule(wallet=wallets)
     def disconnect(self, wallet):
         self.batch.append(I.PlayerDisconnected(wallet))
@@ -199,8 +207,8 @@ class EngineMachine(RuleBasedStateMachine):
 
     # --- the ledger --------------------------------------------------------------------
     def pay(self, wallet: str, mid: str, amount: int) -> None:
-        if self.ledger.balance(wallet) < amount:
-            return  # the ledger refuses (insufficient_funds): nothing reaches the engine
+        if amount <= 0 or self.ledger.balance(wallet) < amount:
+            return  # the ledger refuses (bad amount, insufficient_funds): nothing reaches the engine
         self.payments += 1
         self.ledger.move(wallet, f"escrow:{mid}", amount)
         self.batch.append(I.EntryFeePaid(mid, wallet, amount, f"pay-{self.payments}"))

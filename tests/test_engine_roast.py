@@ -9,9 +9,12 @@ disconnect grace 6, scoring timeout 8, prompt timeout 10.
 
 from __future__ import annotations
 
+import attrs
+import msgpack
 import pytest
 
 from arena.engine import inputs as I
+from arena.engine.config import RoastConfig, roast_settings
 from arena.engine.canonical import state_hash
 from arena.engine.core import entry_quote, matches_of, snapshot_event
 from arena.engine.errors import ArenaError
@@ -994,3 +997,46 @@ def test_same_payment_reported_twice_counts_once_and_is_not_refunded():
     pay = d.pay(mid, "alice")
     out = d.step(pay, pay)
     assert [e for e in out.effects if type(e).__name__ == "Settle"] == []
+
+
+# --- settings changed by the operator -------------------------------------------------------
+
+
+def test_roast_settings_change_applies_to_new_battles_only():
+    d = Driver(scores={"alice": (1, 1, 1, 1), "bob": (2, 2, 2, 2), "carol": (1, 1, 1, 1), "dave": (2, 2, 2, 2)})
+    old = d.start("alice", "bob")
+    first = d.state.config.roast
+    old_deadline = d.state.matches[old].deadline
+    roast = attrs.evolve(first, rounds=1, platform_fee_bps=1_000, time_limit_ms=first.time_limit_ms * 2,
+                         tiers={**first.tiers, "bronze": 250})
+    d.step(I.RoastSettingsChanged(roast_settings(roast)))
+    assert d.state.config.roast == roast
+    # the running battle keeps its terms: its deadline, 3 rounds and the 5 % fee
+    assert d.state.matches[old].deadline == old_deadline and d.state.matches[old].terms == first
+    play_battle(d, old)
+    (e,) = ended(d, old)
+    assert e.body["prizeAmount"] == 200 - 10 and d.state.tick > 0
+    assert len([x for x in d.events("battle:score_revealed", match=old)]) == 2 * first.rounds
+    # a new battle gets the new ones: fee 250 per player, 1 round, 10 % fee
+    new = d.start("carol", "dave")
+    assert d.state.matches[new].entry_fee == 250 and d.state.matches[new].terms == roast
+    play_battle(d, new)
+    (e2,) = ended(d, new)
+    assert e2.body["prizeAmount"] == 500 - 50
+    assert len(d.events("battle:score_revealed", match=new)) == 2
+
+
+def test_roast_settings_the_config_refuses_change_nothing():
+    d = Driver()
+    before = d.state.config
+    for bad in ((("time_limit_ms", 0),), (("no_such_setting", 1),), (("tiers.bronze", -5),),
+                (("tiers.platinum", 5),), (("rounds", "three"),)):
+        d.step(I.RoastSettingsChanged(bad))
+        assert d.state.config == before
+
+
+def test_roast_settings_round_trip_through_the_journal_record():
+    inp = I.RoastSettingsChanged(roast_settings(RoastConfig()))
+    assert I.from_record(I.to_record(inp)) == inp
+    rec = msgpack.unpackb(msgpack.packb(I.to_record(inp)), raw=False)
+    assert I.from_record(rec) == inp  # arrays of arrays come back as the same pairs

@@ -100,3 +100,34 @@ async def test_memory_store_survives_restart_in_process(nursery, tmp_path):
     srv2, scope2, url2 = await start(nursery, cfg, store)
     assert srv2.ledger.book.balance(a.wallet) == bal
     await crash(srv2, scope2)
+
+
+async def test_changed_roast_settings_apply_after_a_restart_and_replay(nursery, tmp_path):
+    """config.toml's [roast] changed between two runs on one store: the change
+    is journaled on the first tick and a replay of the store makes it too."""
+    from arena.engine import inputs as I
+    from arena.persistence import codec
+    from arena.persistence.durable import replay
+
+    store = MemoryStore()
+    srv, scope, _ = await start(nursery, make_config(tmp_path), store)
+    await wait_until(lambda: srv.persistence.durability.durable_tick >= 2)
+    first_roast = srv.state.config.roast
+    await crash(srv, scope)
+    changed = make_config(tmp_path, roast={"time_limit_ms": first_roast.time_limit_ms + 1000})
+    srv2, scope2, _ = await start(nursery, changed, store)
+    await wait_until(lambda: srv2.state.config.roast == changed.engine.roast)
+    await wait_until(lambda: srv2.persistence.durability.durable_tick >= srv2.state.tick - 1)
+    journaled = [t for t, blob in store.journal.items()
+                 if any(isinstance(x, I.RoastSettingsChanged) for x in codec.decode_inputs(blob))]
+    assert len(journaled) == 1
+    rec = await store.load_recovery()
+    state = replay(codec.load_snapshot(rec.snapshot), rec.journal, rec.durable_tick)
+    assert state.config.roast == changed.engine.roast and state.config.seed == srv2.state.config.seed
+    await crash(srv2, scope2)
+    # a third start with the same settings journals nothing new
+    srv3, scope3, _ = await start(nursery, changed, store)
+    await wait_until(lambda: srv3.persistence.durability.durable_tick >= srv3.state.tick - 1)
+    assert sum(any(isinstance(x, I.RoastSettingsChanged) for x in codec.decode_inputs(b))
+               for b in store.journal.values()) == 1
+    await crash(srv3, scope3)

@@ -6,6 +6,7 @@ with `ticks()`, rounding up, so a timer never fires early.
 
 from __future__ import annotations
 
+import attrs
 from attrs import field, frozen, validators as v
 
 TIERS = ("bronze", "silver", "gold", "diamond")
@@ -73,3 +74,31 @@ class EngineConfig:
 
     def ms(self, ticks: int) -> int:
         return ticks * 1000 // self.tick_hz
+
+
+def roast_settings(cfg: RoastConfig) -> tuple:
+    """Every `[roast]` setting as (name, value) pairs; tier fees as ("tiers.<tier>", fee)."""
+    out = []
+    for f in attrs.fields(RoastConfig):
+        value = getattr(cfg, f.name)
+        if f.name == "tiers":
+            out += [(f"tiers.{tier}", value[tier]) for tier in TIERS]
+        else:
+            out.append((f.name, value))
+    return tuple(out)
+
+
+def with_roast_settings(cfg: RoastConfig, settings) -> RoastConfig:
+    """`cfg` with the (name, value) `settings` applied (`roast_settings`' form).
+
+    Raises ValueError for an unknown name or a value the config refuses."""
+    names = {f.name for f in attrs.fields(RoastConfig)} - {"tiers"}
+    changes, tiers = {}, dict(cfg.tiers)
+    for name, value in settings:
+        if name.startswith("tiers.") and name[6:] in tiers:
+            tiers[name[6:]] = value
+        elif name in names:
+            changes[name] = value
+        else:
+            raise ValueError(f"unknown roast setting {name!r}")
+    return attrs.evolve(cfg, tiers=tiers, **changes)  # the validators check every value

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import heapq
 
+import attrs
+
 from . import inputs as I
 from .canonical import state_hash
-from .config import EngineConfig
+from .config import EngineConfig, with_roast_settings
 from .context import Ctx
 from .errors import BAD_REQUEST, NOT_FOUND
 from .modes.roast import RoastMode
@@ -82,6 +84,13 @@ def _apply(ctx: Ctx, inp) -> None:
 
 def _apply_other(ctx: Ctx, inp) -> None:
     state = ctx.state
+    if isinstance(inp, I.RoastSettingsChanged):
+        try:
+            roast = with_roast_settings(state.config.roast, inp.settings)
+        except (ValueError, TypeError):
+            return  # journaled as it came; a setting the config refuses changes nothing
+        state.config = ctx.config = attrs.evolve(state.config, roast=roast)
+        return
     match_id = getattr(inp, "match", None)
     if isinstance(inp, I.EntryFeePaid) and match_id not in state.matches:
         # Money that reached the escrow of a match that is gone goes back.

@@ -139,10 +139,28 @@ class SettlementDone:
     detail: str = ""
 
 
+def _pairs(value) -> tuple:
+    return tuple((str(k), v) for k, v in value)
+
+
+@frozen
+class RoastSettingsChanged:
+    """The operator changed `[roast]` settings: they apply from this tick on.
+
+    Journaled like every input, so a replay changes them at the same tick.
+    `settings` holds (name, value) pairs of `RoastConfig` fields, the tier
+    fees as ("tiers.<tier>", fee). Battles already running keep the deadlines
+    and fees they were given; new ones get the new settings. A value the
+    config would refuse leaves the settings as they were.
+    """
+
+    settings: tuple = field(converter=_pairs)
+
+
 Input = (
     QueueJoin | QueueLeave | RoastSubmit | ReactionSend | MatchWatch
     | PlayerDisconnected | PlayerReconnected | EntryFeePaid | TipSent
-    | PromptGenerated | RoastScored | SettlementDone
+    | PromptGenerated | RoastScored | SettlementDone | RoastSettingsChanged
 )
 
 INPUT_TYPES: dict[str, type] = {
@@ -150,7 +168,7 @@ INPUT_TYPES: dict[str, type] = {
     for cls in (
         QueueJoin, QueueLeave, RoastSubmit, ReactionSend, MatchWatch,
         PlayerDisconnected, PlayerReconnected, EntryFeePaid, TipSent,
-        PromptGenerated, RoastScored, SettlementDone,
+        PromptGenerated, RoastScored, SettlementDone, RoastSettingsChanged,
     )
 }
 

@@ -418,7 +418,7 @@ class Gateway:
             and getattr(match, "phase", None) == "recording"
             and body["round"] == getattr(match, "round", None)
             and conn.wallet not in getattr(match, "submissions", {})
-            and len(body["text"]) <= state.config.roast.max_text_chars
+            and len(body["text"]) <= (getattr(match, "terms", None) or state.config.roast).max_text_chars
         )
         if not acceptable:
             # The engine answers why: not_allowed, wrong_state, duplicate, bad_request.

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 
-import attrs
 import trio
 
 from arena.engine import inputs as I
+from arena.engine.config import roast_settings
 from arena.supervisor import Supervisor
 
 from . import codec
@@ -99,10 +99,8 @@ class ServerPersistence:
         srv = self.server
         self._nursery = nursery
         state, redo, feed = await self.durability.recover(srv.state, sessions=srv.gateway.sessions)
-        if (not self.durability.recovered.get("fresh")
-                and attrs.evolve(state.config, seed=0) != attrs.evolve(srv.state.config, seed=0)):
-            log.warning("the recovered state keeps its own engine settings; config.toml's differ and apply "
-                        "only to a fresh store")
+        if not self.durability.recovered.get("fresh"):
+            feed = self._settings_changes(state.config, srv.state.config) + feed
         srv.state = state
         srv.ledger = await self._durable_ledger(srv.ledger)
         for inp in feed:
@@ -117,6 +115,22 @@ class ServerPersistence:
         nursery.start_soon(self._refresh_leaderboard)
         if self.redis is not None:
             await self.redis.start(nursery, srv)
+
+    @staticmethod
+    def _settings_changes(recovered, configured) -> list:
+        """config.toml's `[roast]` settings, if they differ from the recovered
+        state's: as an input, so the change is journaled and a replay makes it
+        at the same tick. The tick rate and the seed cannot change for a store."""
+        if recovered.tick_hz != configured.tick_hz:
+            log.warning("the store was started at another tick rate; it keeps its own",
+                        extra={"store_tick_hz": recovered.tick_hz, "config_tick_hz": configured.tick_hz})
+        if recovered.roast == configured.roast:
+            return []
+        old, new = dict(roast_settings(recovered.roast)), roast_settings(configured.roast)
+        changed = {k: v for k, v in new if old.get(k) != v}
+        log.info("roast settings changed in config.toml: they apply to new battles from now on",
+                 extra={"changed": changed})
+        return [I.RoastSettingsChanged(new)]
 
     async def _durable_ledger(self, ledger):
         from arena.chain.embedded import EmbeddedLedger

@@ -38,7 +38,7 @@ from attrs import define, field
 
 from .. import inputs as I
 from .. import rng
-from ..config import TIERS
+from ..config import TIERS, RoastConfig
 from ..errors import (
     BAD_REQUEST,
     DUPLICATE,
@@ -99,6 +99,10 @@ class RoastMatch:
     gone_until: dict = field(factory=dict)  # wallet -> tick its grace runs out
     watchers: dict = field(factory=dict)  # wallet -> None (ordered set)
     reactions: dict = field(factory=dict)  # emoji -> count
+    # The [roast] settings the battle was created under: it keeps them when
+    # the operator changes them (`RoastSettingsChanged`). None only in a
+    # battle restored from a snapshot older than this field: current settings.
+    terms: RoastConfig | None = None
 
 
 # Unicode categories an emoji reaction may use: symbols (emoji are mostly
@@ -122,6 +126,11 @@ def _check_emoji(emoji: str) -> bool:
     if not 1 <= len(emoji) <= MAX_EMOJI_CHARS:
         return False
     return all(unicodedata.category(ch) in _EMOJI_CATEGORIES for ch in emoji)
+
+
+def _terms(ctx, m: RoastMatch) -> RoastConfig:
+    """The settings battle `m` plays under (its own, kept from its creation)."""
+    return m.terms if m.terms is not None else ctx.config.roast
 
 
 class RoastMode(Mode):
@@ -183,6 +192,7 @@ class RoastMode(Mode):
             totals={p: 0 for p in players},
             rounds_won={p: 0 for p in players},
             best_round={p: 0 for p in players},
+            terms=cfg,
         )
         ctx.state.matches[m.id] = m
         for p in players:
@@ -276,8 +286,9 @@ class RoastMode(Mode):
         if inp.wallet in m.submissions:
             ctx.error(inp, DUPLICATE, "roast already submitted this round")
             return
-        if len(inp.text) > ctx.config.roast.max_text_chars:
-            ctx.error(inp, BAD_REQUEST, f"text longer than {ctx.config.roast.max_text_chars} characters")
+        max_chars = _terms(ctx, m).max_text_chars
+        if len(inp.text) > max_chars:
+            ctx.error(inp, BAD_REQUEST, f"text longer than {max_chars} characters")
             return
         m.submissions[inp.wallet] = {"text": inp.text, "audio_url": inp.audio_url, "at_ms": inp.at_ms}
         ctx.reply(inp)
@@ -321,7 +332,7 @@ class RoastMode(Mode):
         ctx.emit((inp.wallet,), "match.snapshot", {"match": m.id, "tick": ctx.tick, "state": self.snapshot(ctx, m, inp.wallet)})
 
     def _prompt(self, ctx, m: RoastMatch, inp: I.PromptGenerated) -> None:
-        if inp.round in m.prompts or not 1 <= inp.round <= ctx.config.roast.rounds:
+        if inp.round in m.prompts or not 1 <= inp.round <= _terms(ctx, m).rounds:
             return
         m.prompts[inp.round] = inp.prompt
         if m.phase == WAITING_PROMPT and inp.round == m.round:
@@ -339,7 +350,7 @@ class RoastMode(Mode):
     def leave(self, ctx, m: RoastMatch, wallet: str) -> None:
         if wallet in m.players:
             # A repeated disconnect report does not restart the grace period.
-            m.gone_until.setdefault(wallet, ctx.tick + ctx.ticks(ctx.config.roast.disconnect_grace_ms))
+            m.gone_until.setdefault(wallet, ctx.tick + ctx.ticks(_terms(ctx, m).disconnect_grace_ms))
             self._reschedule(ctx, m)
         # A watcher keeps watching through a disconnect (until the battle
         # ends): its session keeps the events, and a resume replays them or
@@ -363,7 +374,7 @@ class RoastMode(Mode):
                 return
             if m.phase == COUNTDOWN:
                 m.phase = RECORDING
-                m.deadline = ctx.tick + ctx.ticks(ctx.config.roast.time_limit_ms)
+                m.deadline = ctx.tick + ctx.ticks(_terms(ctx, m).time_limit_ms)
             elif m.phase == RECORDING:
                 self._close_recording(ctx, m)
             elif m.phase == SCORING:
@@ -397,7 +408,7 @@ class RoastMode(Mode):
 
     # --- rounds -------------------------------------------------------------------
     def _request_prompt(self, ctx, m: RoastMatch, rnd: int) -> None:
-        if rnd > ctx.config.roast.rounds or rnd <= m.prompts_requested:
+        if rnd > _terms(ctx, m).rounds or rnd <= m.prompts_requested:
             return
         m.prompts_requested = rnd
         ctx.effect(
@@ -415,11 +426,11 @@ class RoastMode(Mode):
             self._start_round(ctx, m)
         else:
             m.phase = WAITING_PROMPT
-            m.deadline = ctx.tick + ctx.ticks(ctx.config.roast.prompt_timeout_ms)
+            m.deadline = ctx.tick + ctx.ticks(_terms(ctx, m).prompt_timeout_ms)
             self._request_prompt(ctx, m, m.round)
 
     def _start_round(self, ctx, m: RoastMatch) -> None:
-        cfg = ctx.config.roast
+        cfg = _terms(ctx, m)
         m.phase = COUNTDOWN
         m.submissions = {}
         m.scores = {}
@@ -439,7 +450,7 @@ class RoastMode(Mode):
 
     def _close_recording(self, ctx, m: RoastMatch) -> None:
         m.phase = SCORING
-        m.deadline = ctx.tick + ctx.ticks(ctx.config.roast.scoring_timeout_ms)
+        m.deadline = ctx.tick + ctx.ticks(_terms(ctx, m).scoring_timeout_ms)
         for p in m.players:
             sub = m.submissions.get(p)
             if sub is None or not sub["text"].strip() and not sub["audio_url"]:
@@ -485,7 +496,7 @@ class RoastMode(Mode):
         a, b = m.players
         if m.scores[a]["score"] != m.scores[b]["score"]:
             m.rounds_won[a if m.scores[a]["score"] > m.scores[b]["score"] else b] += 1
-        if m.round >= ctx.config.roast.rounds:
+        if m.round >= _terms(ctx, m).rounds:
             self._finish(ctx, m, "completed", self._winner(m))
             return
         m.round += 1
@@ -501,7 +512,7 @@ class RoastMode(Mode):
 
     # --- the end ----------------------------------------------------------------------
     def _finish(self, ctx, m: RoastMatch, reason: str, winner: str | None) -> None:
-        cfg = ctx.config.roast
+        cfg = _terms(ctx, m)
         escrow = f"escrow:{m.id}"
         pool = m.entry_fee * len(m.paid)
         prize = 0
@@ -554,7 +565,7 @@ class RoastMode(Mode):
             "tier": m.tier,
             "phase": m.phase,
             "round": m.round,
-            "rounds": ctx.config.roast.rounds,
+            "rounds": _terms(ctx, m).rounds,
             "players": list(m.players),
             "entry_fee": m.entry_fee,
             "paid": [p for p in m.players if p in m.paid],
