@@ -1040,3 +1040,20 @@ def test_roast_settings_round_trip_through_the_journal_record():
     assert I.from_record(I.to_record(inp)) == inp
     rec = msgpack.unpackb(msgpack.packb(I.to_record(inp)), raw=False)
     assert I.from_record(rec) == inp  # arrays of arrays come back as the same pairs
+
+
+def test_a_battle_from_an_older_snapshot_has_no_terms_and_the_same_hash():
+    """Snapshots written before battles kept their own terms load with
+    terms=None: the state hash leaves the field out (so they still verify)
+    and the battle plays under the current settings."""
+    from arena.engine.canonical import to_plain
+
+    d = Driver(scores={"alice": (1, 1, 1, 1), "bob": (2, 2, 2, 2)})
+    mid = d.start("alice", "bob")
+    m = d.state.matches[mid]
+    assert "terms" in to_plain(m)
+    m.terms = None  # as loaded from such a snapshot
+    assert "terms" not in to_plain(m)
+    play_battle(d, mid)
+    (e,) = ended(d, mid)
+    assert e.body["prizeAmount"] == 190

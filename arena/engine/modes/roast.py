@@ -38,6 +38,7 @@ from attrs import define, field
 
 from .. import inputs as I
 from .. import rng
+from ..canonical import OMIT_IF_NONE
 from ..config import TIERS, RoastConfig
 from ..errors import (
     BAD_REQUEST,
@@ -102,7 +103,7 @@ class RoastMatch:
     # The [roast] settings the battle was created under: it keeps them when
     # the operator changes them (`RoastSettingsChanged`). None only in a
     # battle restored from a snapshot older than this field: current settings.
-    terms: RoastConfig | None = None
+    terms: RoastConfig | None = field(default=None, metadata={OMIT_IF_NONE: True})
 
 
 # Unicode categories an emoji reaction may use: symbols (emoji are mostly
