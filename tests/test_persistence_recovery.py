@@ -117,7 +117,8 @@ async def test_changed_roast_settings_apply_after_a_restart_and_replay(nursery, 
     changed = make_config(tmp_path, roast={"time_limit_ms": first_roast.time_limit_ms + 1000})
     srv2, scope2, _ = await start(nursery, changed, store)
     await wait_until(lambda: srv2.state.config.roast == changed.engine.roast)
-    await wait_until(lambda: srv2.persistence.durability.durable_tick >= srv2.state.tick - 1)
+    changed_at = srv2.state.tick
+    await wait_until(lambda: srv2.persistence.durability.durable_tick >= changed_at)
     journaled = [t for t, blob in store.journal.items()
                  if any(isinstance(x, I.RoastSettingsChanged) for x in codec.decode_inputs(blob))]
     assert len(journaled) == 1
@@ -127,7 +128,8 @@ async def test_changed_roast_settings_apply_after_a_restart_and_replay(nursery, 
     await crash(srv2, scope2)
     # a third start with the same settings journals nothing new
     srv3, scope3, _ = await start(nursery, changed, store)
-    await wait_until(lambda: srv3.persistence.durability.durable_tick >= srv3.state.tick - 1)
+    started_at = srv3.state.tick
+    await wait_until(lambda: srv3.persistence.durability.durable_tick >= started_at + 2)
     assert sum(any(isinstance(x, I.RoastSettingsChanged) for x in codec.decode_inputs(b))
                for b in store.journal.values()) == 1
     await crash(srv3, scope3)
