@@ -15,6 +15,7 @@ import pytest
 
 from arena.engine import inputs as I
 from arena.engine.config import RoastConfig, roast_settings
+from arena.engine.modes.roast import match_terms
 from arena.engine.canonical import state_hash
 from arena.engine.core import entry_quote, matches_of, snapshot_event
 from arena.engine.errors import ArenaError
@@ -1012,14 +1013,15 @@ def test_roast_settings_change_applies_to_new_battles_only():
     d.step(I.RoastSettingsChanged(roast_settings(roast)))
     assert d.state.config.roast == roast
     # the running battle keeps its terms: its deadline, 3 rounds and the 5 % fee
-    assert d.state.matches[old].deadline == old_deadline and d.state.matches[old].terms == first
+    assert d.state.matches[old].deadline == old_deadline and match_terms(d.state, d.state.matches[old]) == first
     play_battle(d, old)
     (e,) = ended(d, old)
     assert e.body["prizeAmount"] == 200 - 10 and d.state.tick > 0
     assert len([x for x in d.events("battle:score_revealed", match=old)]) == 2 * first.rounds
     # a new battle gets the new ones: fee 250 per player, 1 round, 10 % fee
     new = d.start("carol", "dave")
-    assert d.state.matches[new].entry_fee == 250 and d.state.matches[new].terms == roast
+    assert d.state.matches[new].entry_fee == 250 and match_terms(d.state, d.state.matches[new]) == roast
+    assert d.state.modes["roast"].terms == {1: first, 2: roast}  # each set of settings kept once
     play_battle(d, new)
     (e2,) = ended(d, new)
     assert e2.body["prizeAmount"] == 500 - 50
@@ -1050,10 +1052,10 @@ def test_a_battle_from_an_older_snapshot_has_no_terms_and_the_same_hash():
 
     d = Driver(scores={"alice": (1, 1, 1, 1), "bob": (2, 2, 2, 2)})
     mid = d.start("alice", "bob")
-    m = d.state.matches[mid]
-    assert "terms" in to_plain(m)
-    m.terms = None  # as loaded from such a snapshot
-    assert "terms" not in to_plain(m)
+    m, q = d.state.matches[mid], d.state.modes["roast"]
+    assert "terms" in to_plain(m) and "terms" in to_plain(q)
+    m.terms, q.terms = None, None  # as loaded from such a snapshot
+    assert "terms" not in to_plain(m) and "terms" not in to_plain(q)
     play_battle(d, mid)
     (e,) = ended(d, mid)
     assert e.body["prizeAmount"] == 190

@@ -39,6 +39,7 @@ import trio
 
 from arena.engine import core
 from arena.engine import inputs as I
+from arena.engine.modes.roast import match_terms
 from arena.engine.outputs import Reply
 from arena.engine.errors import (
     BAD_FRAME,
@@ -418,7 +419,7 @@ class Gateway:
             and getattr(match, "phase", None) == "recording"
             and body["round"] == getattr(match, "round", None)
             and conn.wallet not in getattr(match, "submissions", {})
-            and len(body["text"]) <= (getattr(match, "terms", None) or state.config.roast).max_text_chars
+            and len(body["text"]) <= match_terms(state, match).max_text_chars
         )
         if not acceptable:
             # The engine answers why: not_allowed, wrong_state, duplicate, bad_request.

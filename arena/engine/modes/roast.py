@@ -74,6 +74,22 @@ class RoastQueues:
     queued: dict = field(factory=dict)
     # wallet -> match id of the battle the wallet plays in (not watches)
     playing: dict = field(factory=dict)
+    # The [roast] settings battles were created under, by number (a battle
+    # keeps its number: `RoastMatch.terms`). One entry per settings change,
+    # so a snapshot holds each set once. None until the first battle
+    # (and in states from before battles kept their terms).
+    terms: dict | None = field(default=None, metadata={OMIT_IF_NONE: True})
+
+    def terms_number(self, cfg: RoastConfig) -> int:
+        """The number of settings `cfg`, registered if new."""
+        if self.terms is None:
+            self.terms = {}
+        for n in sorted(self.terms, reverse=True):  # the newest matches almost always
+            if self.terms[n] == cfg:
+                return n
+        n = len(self.terms) + 1
+        self.terms[n] = cfg
+        return n
 
 
 @register
@@ -100,10 +116,11 @@ class RoastMatch:
     gone_until: dict = field(factory=dict)  # wallet -> tick its grace runs out
     watchers: dict = field(factory=dict)  # wallet -> None (ordered set)
     reactions: dict = field(factory=dict)  # emoji -> count
-    # The [roast] settings the battle was created under: it keeps them when
-    # the operator changes them (`RoastSettingsChanged`). None only in a
-    # battle restored from a snapshot older than this field: current settings.
-    terms: RoastConfig | None = field(default=None, metadata={OMIT_IF_NONE: True})
+    # The number of the [roast] settings the battle was created under
+    # (`RoastQueues.terms`): it keeps them when the operator changes them
+    # (`RoastSettingsChanged`). None only in a battle restored from a
+    # snapshot older than this field: it plays under the current settings.
+    terms: int | None = field(default=None, metadata={OMIT_IF_NONE: True})
 
 
 # Unicode categories an emoji reaction may use: symbols (emoji are mostly
@@ -129,9 +146,15 @@ def _check_emoji(emoji: str) -> bool:
     return all(unicodedata.category(ch) in _EMOJI_CATEGORIES for ch in emoji)
 
 
-def _terms(ctx, m: RoastMatch) -> RoastConfig:
+def match_terms(state, m: RoastMatch) -> RoastConfig:
     """The settings battle `m` plays under (its own, kept from its creation)."""
-    return m.terms if m.terms is not None else ctx.config.roast
+    if m.terms is None:
+        return state.config.roast
+    return state.modes[m.mode].terms[m.terms]
+
+
+def _terms(ctx, m: RoastMatch) -> RoastConfig:
+    return match_terms(ctx.state, m)
 
 
 class RoastMode(Mode):
@@ -193,7 +216,7 @@ class RoastMode(Mode):
             totals={p: 0 for p in players},
             rounds_won={p: 0 for p in players},
             best_round={p: 0 for p in players},
-            terms=cfg,
+            terms=q.terms_number(cfg),
         )
         ctx.state.matches[m.id] = m
         for p in players:
