@@ -29,7 +29,8 @@ from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
 from arena.net.gateway import Gateway
-from arena.persistence.runtime import DEDUPED_INPUTS, SHED_INPUTS, ServerPersistence
+from arena.persistence.ledger import INBOX_INPUTS
+from arena.persistence.runtime import SHED_INPUTS, ServerPersistence
 from arena.net.metrics import Histogram, serve_metrics
 from arena.supervisor import Supervisor
 
@@ -189,7 +190,7 @@ class ArenaServer:
         # Runs for every request: the persistence checks only for the input
         # types they concern (class tests here, not two calls per input).
         cls = inp.__class__
-        if cls in DEDUPED_INPUTS and self.persistence.duplicate(inp):
+        if cls in INBOX_INPUTS and self.persistence.duplicate(inp):
             return True  # the durable ledger delivered this result already
         if not force and (len(self.pending) >= MAX_PENDING_INPUTS
                           or (cls in SHED_INPUTS and self.persistence.refuses(inp))):

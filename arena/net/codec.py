@@ -153,12 +153,12 @@ def pack_uint(n: int) -> bytes:
     return pack(n)
 
 
-OK_EMPTY_TAIL = pack("ok") + pack({})
+_OK_EMPTY_TAIL = pack("ok") + pack({})
 
 
 def reply_bytes(rid: int, ok: bool, body: dict) -> bytes:
     if ok and not body:
-        return b"\x94\x01" + pack_uint(rid) + OK_EMPTY_TAIL
+        return b"\x94\x01" + pack_uint(rid) + _OK_EMPTY_TAIL
     return pack([REPLY, rid, "ok" if ok else "error", body])
 
 

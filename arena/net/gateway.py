@@ -572,28 +572,21 @@ class Gateway:
         """Queue the engine's replies on the connections that sent the requests
         (`Reply.session` is a `Connection.addr`), and events on the sessions
         they are for."""
-        # Once per message per tick: `Connection.queue` and the common
-        # `{ok, {}}` case of `codec.reply_bytes` are inlined.
+        # Once per message per tick: `Connection.queue` is inlined.
         addrs = self.addrs
         by_wallet = self.sessions.by_wallet
         dirty = self.dirty
         reply_bytes = codec.reply_bytes
         event_tail = codec.event_tail
-        fixint = codec.FIXINT
-        ok_empty = codec.OK_EMPTY_TAIL
         for m in messages:
             if m.__class__ is Reply:
                 session, rid, ok, body = m
                 c = addrs.get(session)
                 if c is not None and c.closing is None:
-                    if ok and not body and rid < 128:
-                        env = b"\x94\x01" + fixint[rid] + ok_empty
-                    else:
-                        env = reply_bytes(rid, ok, body)
                     out = c.outbox
                     if not out:
                         dirty.append(c)
-                    out.append(env)
+                    out.append(reply_bytes(rid, ok, body))
             else:
                 to, type_, body = m
                 tail = event_tail(type_, body)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections import deque
 
-from .codec import FIXINT, pack_uint
+from .codec import FIXINT, event_envelope, pack_uint
 
 DEFAULT_BUFFER_BYTES = 8192
 
@@ -93,7 +93,7 @@ class Session:
             return None
         first = last_seq + 1
         kept = list(tails)[len(tails) - missing:]
-        return [b"\x94\x02" + pack_uint(first + i) + t for i, t in enumerate(kept)]
+        return [event_envelope(first + i, t) for i, t in enumerate(kept)]
 
 
 class SessionRegistry:

@@ -41,7 +41,7 @@ from arena.engine.canonical import state_hash
 from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
 
 from . import codec, records
-from .ledger import inbox_key
+from .ledger import INBOX_INPUTS, inbox_key
 from .store import Recovery, TickBatch
 
 log = logging.getLogger("arena.persistence")
@@ -51,7 +51,7 @@ SESSION_FLUSH_S = 5.0
 
 
 # The inputs that complete an outbox entry or an inbox entry (side-task results).
-KEYED_INPUTS = frozenset({I.SettlementDone, I.PromptGenerated, I.RoastScored, I.EntryFeePaid, I.TipSent})
+KEYED_INPUTS = frozenset({I.SettlementDone, I.PromptGenerated, I.RoastScored}) | INBOX_INPUTS
 
 
 def done_key(inp) -> str | None:

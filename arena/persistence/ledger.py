@@ -39,6 +39,10 @@ from .store import LedgerBatch
 log = logging.getLogger("arena.persistence")
 
 
+# Adapter results that travel through the store's inbox (`inbox_key`).
+INBOX_INPUTS = frozenset({I.EntryFeePaid, I.TipSent})
+
+
 def inbox_key(inp) -> str | None:
     """The inbox key of an adapter result that must reach the engine."""
     if isinstance(inp, I.EntryFeePaid):

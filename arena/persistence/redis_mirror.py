@@ -80,7 +80,7 @@ class WalletRateLimits:
         local = self.local
         mine = local.get(k, 0)
         n = mine + self.remote.get(k, 0) if self.remote else mine
-        if n >= self.limits.get(action, self.default):
+        if n >= self.limit(action):
             self.refused += 1
             return max(1, int((w + 1 - now) * 1000))
         local[k] = mine + 1

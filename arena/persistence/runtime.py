@@ -24,15 +24,14 @@ from arena.supervisor import Supervisor
 
 from . import codec
 from .durable import Durability
-from .ledger import inbox_key
+from .ledger import INBOX_INPUTS, inbox_key
 
 log = logging.getLogger("arena.persistence")
 
 LEADERBOARD_REFRESH_S = 30.0
 DELIVERED_KEEP = 100_000
-# The inputs `duplicate` may answer True for (adapter results the store's inbox
-# may have delivered already), and those `refuses` may refuse (new matches).
-DEDUPED_INPUTS = frozenset({I.EntryFeePaid, I.TipSent})
+# The inputs `refuses` may refuse (new matches); `duplicate` may answer True
+# only for `INBOX_INPUTS` (adapter results the inbox may have delivered already).
 SHED_INPUTS = frozenset({I.QueueJoin})
 UNLIMITED = frozenset({"hello", "ping", "auth.login", "session.resume"})
 
@@ -197,7 +196,7 @@ class ServerPersistence:
 
     def duplicate(self, inp) -> bool:
         """True for an adapter result already handed to the engine by `deliver_result`."""
-        if type(inp) not in DEDUPED_INPUTS:
+        if type(inp) not in INBOX_INPUTS:
             return False
         return inbox_key(inp) in self.delivered
 

@@ -153,10 +153,6 @@ def match_terms(state, m: RoastMatch) -> RoastConfig:
     return state.modes[m.mode].terms[m.terms]
 
 
-def _terms(ctx, m: RoastMatch) -> RoastConfig:
-    return match_terms(ctx.state, m)
-
-
 class RoastMode(Mode):
     name = "roast"
     routed_inputs = (I.QueueLeave,)
@@ -310,7 +306,7 @@ class RoastMode(Mode):
         if inp.wallet in m.submissions:
             ctx.error(inp, DUPLICATE, "roast already submitted this round")
             return
-        max_chars = _terms(ctx, m).max_text_chars
+        max_chars = match_terms(ctx.state, m).max_text_chars
         if len(inp.text) > max_chars:
             ctx.error(inp, BAD_REQUEST, f"text longer than {max_chars} characters")
             return
@@ -356,7 +352,7 @@ class RoastMode(Mode):
         ctx.emit((inp.wallet,), "match.snapshot", {"match": m.id, "tick": ctx.tick, "state": self.snapshot(ctx, m, inp.wallet)})
 
     def _prompt(self, ctx, m: RoastMatch, inp: I.PromptGenerated) -> None:
-        if inp.round in m.prompts or not 1 <= inp.round <= _terms(ctx, m).rounds:
+        if inp.round in m.prompts or not 1 <= inp.round <= match_terms(ctx.state, m).rounds:
             return
         m.prompts[inp.round] = inp.prompt
         if m.phase == WAITING_PROMPT and inp.round == m.round:
@@ -374,7 +370,7 @@ class RoastMode(Mode):
     def leave(self, ctx, m: RoastMatch, wallet: str) -> None:
         if wallet in m.players:
             # A repeated disconnect report does not restart the grace period.
-            m.gone_until.setdefault(wallet, ctx.tick + ctx.ticks(_terms(ctx, m).disconnect_grace_ms))
+            m.gone_until.setdefault(wallet, ctx.tick + ctx.ticks(match_terms(ctx.state, m).disconnect_grace_ms))
             self._reschedule(ctx, m)
         # A watcher keeps watching through a disconnect (until the battle
         # ends): its session keeps the events, and a resume replays them or
@@ -398,7 +394,7 @@ class RoastMode(Mode):
                 return
             if m.phase == COUNTDOWN:
                 m.phase = RECORDING
-                m.deadline = ctx.tick + ctx.ticks(_terms(ctx, m).time_limit_ms)
+                m.deadline = ctx.tick + ctx.ticks(match_terms(ctx.state, m).time_limit_ms)
             elif m.phase == RECORDING:
                 self._close_recording(ctx, m)
             elif m.phase == SCORING:
@@ -432,7 +428,7 @@ class RoastMode(Mode):
 
     # --- rounds -------------------------------------------------------------------
     def _request_prompt(self, ctx, m: RoastMatch, rnd: int) -> None:
-        if rnd > _terms(ctx, m).rounds or rnd <= m.prompts_requested:
+        if rnd > match_terms(ctx.state, m).rounds or rnd <= m.prompts_requested:
             return
         m.prompts_requested = rnd
         ctx.effect(
@@ -450,11 +446,11 @@ class RoastMode(Mode):
             self._start_round(ctx, m)
         else:
             m.phase = WAITING_PROMPT
-            m.deadline = ctx.tick + ctx.ticks(_terms(ctx, m).prompt_timeout_ms)
+            m.deadline = ctx.tick + ctx.ticks(match_terms(ctx.state, m).prompt_timeout_ms)
             self._request_prompt(ctx, m, m.round)
 
     def _start_round(self, ctx, m: RoastMatch) -> None:
-        cfg = _terms(ctx, m)
+        cfg = match_terms(ctx.state, m)
         m.phase = COUNTDOWN
         m.submissions = {}
         m.scores = {}
@@ -474,7 +470,7 @@ class RoastMode(Mode):
 
     def _close_recording(self, ctx, m: RoastMatch) -> None:
         m.phase = SCORING
-        m.deadline = ctx.tick + ctx.ticks(_terms(ctx, m).scoring_timeout_ms)
+        m.deadline = ctx.tick + ctx.ticks(match_terms(ctx.state, m).scoring_timeout_ms)
         for p in m.players:
             sub = m.submissions.get(p)
             if sub is None or not sub["text"].strip() and not sub["audio_url"]:
@@ -520,7 +516,7 @@ class RoastMode(Mode):
         a, b = m.players
         if m.scores[a]["score"] != m.scores[b]["score"]:
             m.rounds_won[a if m.scores[a]["score"] > m.scores[b]["score"] else b] += 1
-        if m.round >= _terms(ctx, m).rounds:
+        if m.round >= match_terms(ctx.state, m).rounds:
             self._finish(ctx, m, "completed", self._winner(m))
             return
         m.round += 1
@@ -536,7 +532,7 @@ class RoastMode(Mode):
 
     # --- the end ----------------------------------------------------------------------
     def _finish(self, ctx, m: RoastMatch, reason: str, winner: str | None) -> None:
-        cfg = _terms(ctx, m)
+        cfg = match_terms(ctx.state, m)
         escrow = f"escrow:{m.id}"
         pool = m.entry_fee * len(m.paid)
         prize = 0
@@ -589,7 +585,7 @@ class RoastMode(Mode):
             "tier": m.tier,
             "phase": m.phase,
             "round": m.round,
-            "rounds": _terms(ctx, m).rounds,
+            "rounds": match_terms(ctx.state, m).rounds,
             "players": list(m.players),
             "entry_fee": m.entry_fee,
             "paid": [p for p in m.players if p in m.paid],
