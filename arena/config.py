@@ -300,7 +300,8 @@ class TipsConfig:
 class ArenaConfig:
     server: ServerConfig = field(factory=ServerConfig)
     net: NetConfig = field(factory=NetConfig)
-    engine: EngineConfig = field(factory=EngineConfig)
+    # seed 0: a random seed when the world is created (see [engine] seed).
+    engine: EngineConfig = field(factory=lambda: EngineConfig(seed=0))
     ledger: LedgerConfig = field(factory=LedgerConfig)
     ai: AIConfig = field(factory=AIConfig)
     media: MediaConfig = field(factory=MediaConfig)
@@ -372,7 +373,9 @@ def _engine_sections() -> list[_Section]:
     seed = attrs.fields(EngineConfig).seed
     engine = _Section(
         "engine",
-        {"seed": _Key("engine", "seed", _engine_rule(EngineConfig, seed), _default(seed))},
+        # 0: a random seed when the world is created (the engine's own default,
+        # 1, is for tests that want fixed ids).
+        {"seed": _Key("engine", "seed", _engine_rule(EngineConfig, seed), 0)},
         lambda cfg, key: getattr(cfg.engine, key),
     )
     roast_keys = {

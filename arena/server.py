@@ -218,6 +218,15 @@ class ArenaServer:
 
     # --- running ---------------------------------------------------------------------
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await self._run(task_status)
+        finally:
+            # However the run ended: the world may get another writer now.
+            release = getattr(self.persistence.store, "release_writer", None)
+            if release is not None:
+                release()
+
+    async def _run(self, task_status) -> None:
         async with trio.open_nursery() as nursery:
             await self.persistence.start(nursery)  # recovery first: nothing listens before it
             port = await nursery.start(self.gateway.serve)

@@ -119,7 +119,7 @@ def test_default_config_needs_no_file(tmp_path, monkeypatch):
     monkeypatch.setenv("ARENA_PORT", "9999")  # defaults ignore the environment
     cfg = default_config()
     assert cfg == ArenaConfig()
-    assert cfg.engine == EngineConfig()
+    assert cfg.engine == EngineConfig(seed=0)  # a random seed when the world is created
     assert cfg.server.port == 8765 and cfg.ledger.faucet_amount == 0
     assert (cfg.ledger.kind, cfg.ai.kind, cfg.store.kind, cfg.media.kind) == ("embedded", "embedded", "embedded", "local")
     assert cfg.redis.url == "" and cfg.tips.fee_bps == 200 and cfg.net == NetConfig()
@@ -407,7 +407,7 @@ base_url = "https://llm.example.com/v1?key=apikey-789"
 def test_describe_mirrors_the_file_layout():
     d = describe(default_config())
     assert d["source"] == "<defaults>"
-    assert d["server"]["port"] == 8765 and d["engine"] == {"seed": 1}
+    assert d["server"]["port"] == 8765 and d["engine"] == {"seed": 0}
     assert d["roast"]["tiers"] == {"bronze": 100, "silver": 500, "gold": 2000, "diamond": 10000}
     assert d["media"]["secret_key"] == ""
     import json

@@ -10,6 +10,7 @@ from arena.engine import inputs as I
 from arena.engine.canonical import state_hash
 from arena.engine.core import step
 from arena.engine.outputs import Settle, Transfer
+from arena.persistence.world import world_name
 from arena.persistence import codec
 from arena.persistence.durable import Durability
 from arena.persistence.memory import MemoryStore
@@ -185,7 +186,11 @@ async def test_durability_over_the_store_recovers_the_same_state(store):
     assert state.tick == d.tick
     # the judge was never answered: both score requests come back for re-dispatch
     assert {e.key for e in redo} == {f"score:{mid}:1:alice", f"score:{mid}:1:bob"}
-    assert set(feed) == {I.PlayerDisconnected("alice"), I.PlayerDisconnected("bob")}
+    # The state was written without a world id (as by a release before worlds
+    # had ids): recovery names it first, with the id the store now keeps.
+    assert feed[0] == I.WorldNamed(recovered.world) and state.world is None
+    assert set(feed[1:]) == {I.PlayerDisconnected("alice"), I.PlayerDisconnected("bob")}
+    assert recovered.world == world_name(await store.world_id())
 
 
 async def test_durability_prunes_to_keep_snapshots_and_still_recovers(store):

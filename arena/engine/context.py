@@ -83,7 +83,11 @@ class Ctx:
     def new_match_id(self, mode: str) -> str:
         n = self.state.match_counter
         self.state.match_counter = n + 1
-        return f"{mode[:2]}-{rng.token(self.config.seed, 'match', n)}"
+        world = self.state.world
+        if world is None:  # a world from before worlds had ids: its old ids
+            return f"{mode[:2]}-{rng.token(self.config.seed, 'match', n)}"
+        # 8 bytes (16 hex digits): never equal to an id of the old form (12).
+        return f"{mode[:2]}-{rng.token(self.config.seed, 'match', world, n, nbytes=8)}"
 
     def bind(self, wallet: str, match_id: str, role: str) -> None:
         self.state.bindings.setdefault(wallet, {})[match_id] = role

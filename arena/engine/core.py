@@ -29,8 +29,10 @@ from .state import EngineState
 MODES = {m.name: m for m in (RoastMode(),)}
 
 
-def new_state(config: EngineConfig) -> EngineState:
-    state = EngineState(config=config)
+def new_state(config: EngineConfig, world: str | None = None) -> EngineState:
+    """A fresh world's state. `world` is the store's id for it (see
+    `EngineState.world`); None gives the ids of a world without one."""
+    state = EngineState(config=config, world=world)
     for name, mode in MODES.items():
         state.modes[name] = mode.setup(config)
     return state
@@ -84,6 +86,10 @@ def _apply(ctx: Ctx, inp) -> None:
 
 def _apply_other(ctx: Ctx, inp) -> None:
     state = ctx.state
+    if isinstance(inp, I.WorldNamed):
+        if state.world is None and isinstance(inp.world, str) and inp.world:
+            state.world = inp.world
+        return
     if isinstance(inp, I.RoastSettingsChanged):
         try:
             roast = with_roast_settings(state.config.roast, inp.settings)

@@ -157,10 +157,23 @@ class RoastSettingsChanged:
     settings: tuple = field(converter=_pairs)
 
 
+@frozen
+class WorldNamed:
+    """A world written before worlds had ids gets the id its store now keeps.
+
+    Fed once, by recovery, on the first tick after such a store is opened;
+    journaled like every input, so a replay names the world at the same tick.
+    A world that has an id already keeps it (the input changes nothing).
+    """
+
+    world: str
+
+
 Input = (
     QueueJoin | QueueLeave | RoastSubmit | ReactionSend | MatchWatch
     | PlayerDisconnected | PlayerReconnected | EntryFeePaid | TipSent
     | PromptGenerated | RoastScored | SettlementDone | RoastSettingsChanged
+    | WorldNamed
 )
 
 INPUT_TYPES: dict[str, type] = {
@@ -169,6 +182,7 @@ INPUT_TYPES: dict[str, type] = {
         QueueJoin, QueueLeave, RoastSubmit, ReactionSend, MatchWatch,
         PlayerDisconnected, PlayerReconnected, EntryFeePaid, TipSent,
         PromptGenerated, RoastScored, SettlementDone, RoastSettingsChanged,
+        WorldNamed,
     )
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from attrs import define, field
 
+from .canonical import OMIT_IF_NONE
 from .config import EngineConfig
 
 
@@ -17,6 +18,13 @@ from .config import EngineConfig
 class EngineState:
     config: EngineConfig
     tick: int = 0
+    # The world's identity: a random id the store is given when it is created
+    # (16 hex digits). Match ids, and so every idempotency key built from
+    # them, are drawn from it as well as from the seed, so two worlds never
+    # share a key whatever their seeds. None only in states written before
+    # worlds had an id (left out of the hash then, so their snapshots still
+    # verify); such a world is named by a journaled `WorldNamed` input.
+    world: str | None = field(default=None, metadata={OMIT_IF_NONE: True})
     # Counts matches ever created; with the seed it names the next match.
     match_counter: int = 0
     matches: dict = field(factory=dict)  # match id -> the mode's match state

@@ -43,6 +43,7 @@ from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
 from . import codec, records
 from .ledger import INBOX_INPUTS, inbox_key
 from .store import Recovery, TickBatch
+from .world import world_name
 
 log = logging.getLogger("arena.persistence")
 
@@ -118,6 +119,7 @@ class Durability:
         self._last_session_flush = 0.0
         self._session_seq: dict[str, int] = {}  # session id -> seq last given to the store
         self.recovered: dict = {}
+        self.world: str | None = None  # the store's world id, once recovered
         self.stats = {"ticks_written": 0, "batches": 0, "max_batch_ticks": 0, "snapshots": 0,
                       "write_failures": 0, "held_money_effects_max": 0, "buffered_inputs_max": 0,
                       "snapshot_dump_ms_last": 0.0}
@@ -261,15 +263,20 @@ class Durability:
         """
         store = self.store
         await store.open()
+        await store.acquire_writer()  # one writer per world, before anything is read or written
+        world = world_name(await store.world_id())
         rec: Recovery = await store.load_recovery()
+        self.world = world
         if rec.snapshot is None:
             state = initial_state
+            state.world = world
             blob = codec.dump_snapshot(state)
             await store.write(TickBatch(snapshots=[(state.tick, state_hash(state), blob)],
                                         durable_tick=state.tick))
             self.durable_tick = self.stepped_tick = state.tick
             self.pending.durable_tick = state.tick
-            self.recovered = {"fresh": True, "tick": state.tick}
+            self.recovered = {"fresh": True, "world": world, "tick": state.tick}
+            log.info("new world", extra={"world": world, "seed": state.config.seed})
             redo, feed = [], []
         else:
             t0 = time.perf_counter()
@@ -280,13 +287,21 @@ class Durability:
             if rec.durable_tick < state.tick:
                 raise RecoveryError(f"durable tick {rec.durable_tick} is before the snapshot's {state.tick}")
             replay(state, rec.journal, rec.durable_tick)
+            if state.world is not None and state.world != world:
+                raise RecoveryError(f"the snapshot and journal are of world {state.world}, "
+                                    f"the store's meta says {world}: the store is corrupt")
             self.durable_tick = self.stepped_tick = state.tick
             self.pending.durable_tick = state.tick
             redo = [codec.decode_effect(e) for _, _, _, e in rec.outbox]
-            feed = [x for _, blob in rec.inbox for x in codec.decode_inputs(blob)]
+            # A world from before worlds had ids is named on its first tick
+            # (journaled, so a replay names it at the same tick); its match
+            # ids and keys so far stay as they were.
+            feed = [I.WorldNamed(world)] if state.world is None else []
+            feed += [x for _, blob in rec.inbox for x in codec.decode_inputs(blob)]
             feed += [I.PlayerDisconnected(w) for w in wallets_to_disconnect(state)]
             self.recovered = {
                 "fresh": False,
+                "world": world,
                 "snapshot_tick": rec.snapshot_tick,
                 "replayed_ticks": state.tick - rec.snapshot_tick,
                 "journal_rows": len(rec.journal),

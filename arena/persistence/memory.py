@@ -48,6 +48,20 @@ class MemoryStore:
     async def migrate(self) -> list[int]:
         return []
 
+    async def acquire_writer(self) -> None:
+        """One object, one process: nothing to lock."""
+
+    def release_writer(self) -> None:
+        pass
+
+    async def world_id(self) -> int:
+        self._check()
+        if "world" not in self.meta:
+            from .world import new_world_id
+
+            self.meta["world"] = new_world_id()
+        return self.meta["world"]
+
     async def schema_version(self) -> int:
         return 1
 

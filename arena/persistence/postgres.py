@@ -20,6 +20,10 @@ from urllib.parse import parse_qsl, urlsplit
 from . import schema
 from .aiobridge import AsyncioThread
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
+from .world import WriterLockHeld, holder_info, new_world_id
+
+# The advisory lock of a world's writer: (this number, hashtext(schema)).
+WRITER_LOCK_CLASS = 0x4152454E  # 'AREN'
 
 _QUERIES = {
     "battles": "SELECT * FROM battles ORDER BY started_tick, id",
@@ -55,6 +59,7 @@ class PostgresStore:
         self._own_bridge = bridge is None
         self._pool = None
         self._pool_lock = None
+        self._writer_conn = None  # holds the writer's advisory lock for the process's life
         self.stats = {"writes": 0, "rows": 0, "write_ms_max": 0.0, "write_ms_last": 0.0, "errors": 0}
         self.last_error: str | None = None
 
@@ -103,7 +108,72 @@ class PostgresStore:
                 f"PostgreSQL schema is at version {version}, this build needs {schema.LATEST_POSTGRES}: "
                 "run `python -m arena migrate --config <your config>`")
 
+    async def acquire_writer(self) -> None:
+        """Become the world's one writer, or raise `WriterLockHeld` naming the holder.
+
+        A session-level advisory lock on a connection of its own, kept open
+        for the process's life: PostgreSQL drops it with the connection when
+        the process dies, however it dies. The holder is named through the
+        connection's `application_name`."""
+        if self._writer_conn is not None:
+            return
+        info = holder_info()
+        app = f"arena-writer pid={info['pid']} host={info['host'][:20]} since={info['since']}"[:63]
+
+        async def go():
+            import asyncpg
+
+            conn = await asyncpg.connect(self.dsn, timeout=self.connect_timeout,
+                                         server_settings={"application_name": app})
+            try:
+                got = await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                                          WRITER_LOCK_CLASS)
+                if got:
+                    return conn, None
+                holder = await conn.fetchval(
+                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid = $1::bigint::oid"
+                    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    " AND l.pid <> pg_backend_pid() LIMIT 1", WRITER_LOCK_CLASS)
+                await conn.close()
+                return None, holder or "another process"
+            except BaseException:
+                await conn.close()
+                raise
+
+        conn, holder = await self._call(go)
+        if conn is None:
+            where = f"schema {self.schema}" if self.schema else "its default schema"
+            raise WriterLockHeld(
+                f"the PostgreSQL store ({where}) is already in use by {holder}; one server per store: "
+                "stop that one, or point this one at another database or search_path")
+        self._writer_conn = conn
+
+    def release_writer(self) -> None:
+        """Give up the writer's lock now (the server's run ended, however it ended)."""
+        conn, self._writer_conn = self._writer_conn, None
+        if conn is None or self.bridge.loop is None:
+            return
+
+        async def drop():
+            await conn.close()
+
+        try:
+            self.bridge.call_blocking(drop, timeout=5)
+        except Exception:  # noqa: BLE001 - the lock goes with the connection anyway
+            conn.terminate()
+
+    async def world_id(self) -> int:
+        """The world's id, given to the store now if it has none yet."""
+        async def run(conn):
+            await conn.execute("INSERT INTO meta (k, v) VALUES ('world', $1) ON CONFLICT (k) DO NOTHING",
+                               new_world_id())
+            return await conn.fetchval("SELECT v FROM meta WHERE k = 'world'")
+
+        return await self._with_conn(run)
+
     async def close(self) -> None:
+        self.release_writer()
         pool, self._pool = self._pool, None
         if pool is not None and self.bridge.loop is not None:
             async def shut():

@@ -19,6 +19,7 @@ import trio
 
 from . import schema
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
+from .world import FileWriterLock, new_world_id
 
 _QUERIES = {
     "battles": "SELECT * FROM battles ORDER BY started_tick, id",
@@ -40,6 +41,7 @@ class SqliteStore:
         self.synchronous = synchronous
         self._db: sqlite3.Connection | None = None
         self._limiter = trio.CapacityLimiter(1)
+        self._writer_lock = FileWriterLock(self.path) if str(path) != ":memory:" else None
         self.stats = {"writes": 0, "rows": 0, "write_ms_max": 0.0, "write_ms_last": 0.0}
 
     # --- plumbing ---------------------------------------------------------------------
@@ -83,6 +85,32 @@ class SqliteStore:
         db, self._db = self._db, None
         if db is not None:
             await self._run(db.close)
+        self.release_writer()
+
+    def release_writer(self) -> None:
+        """Give up the writer's lock now (the server's run ended, however it ended)."""
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+
+    async def acquire_writer(self) -> None:
+        """Become the world's one writer, or raise `WriterLockHeld` naming the holder."""
+        if self._writer_lock is not None:
+            self._writer_lock.acquire(f"the store {self.path}")
+
+    async def world_id(self) -> int:
+        """The world's id, given to the store now if it has none yet."""
+        def run():
+            def fn(db):
+                row = db.execute("SELECT v FROM meta WHERE k = 'world'").fetchone()
+                if row is not None:
+                    return row[0]
+                n = new_world_id()
+                db.execute("INSERT INTO meta (k, v) VALUES ('world', ?)", (n,))
+                return n
+
+            return self._tx(fn)
+
+        return await self._run(run)
 
     def _version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]

@@ -103,6 +103,16 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    async def acquire_writer(self) -> None:
+        """Become the world's one writer for this process's life (see
+        `arena.persistence.world`), or raise `WriterLockHeld` naming the holder."""
+
+    def release_writer(self) -> None:
+        """Give up the lock (the server's run ended); the OS or database drops it on a crash."""
+
+    async def world_id(self) -> int:
+        """The world's id (`meta` key `world`), given to the store now if it has none."""
+
     async def migrate(self) -> list[int]:
         """Apply the missing schema migrations; return the versions applied."""
 
