@@ -27,6 +27,7 @@ import trio
 from arena.ai.service import JudgeService
 from arena.engine import core
 from arena.engine import inputs as I
+from arena.engine.errors import KEY_CONFLICT, ArenaError
 from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
 from arena.net.gateway import Gateway
 from arena.persistence.ledger import INBOX_INPUTS
@@ -184,6 +185,7 @@ class ArenaServer:
         self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
         self.started = trio.Event()
         self.metrics_port: int | None = None
+        self.conflicts: dict[str, str] = {}  # settlement key -> why (ledger key conflicts)
 
     # --- the world interface the gateway uses ------------------------------------------
     def submit(self, inp, force: bool = False) -> bool:
@@ -213,6 +215,9 @@ class ArenaServer:
             "side_tasks": {**{name: s.health() for name, s in self.supervisors.items()},
                            "judge": self.judge_service.health()},
             "unsettled": len(self.state.unsettled),
+            "world": self.state.world,
+            # settlement keys the ledger applied with other transfers (alert)
+            "settlement_conflicts": dict(self.conflicts),
             "persistence": self.persistence.health(),
         }
 
@@ -311,6 +316,19 @@ class ArenaServer:
                 await self.ledger.settle(eff)
                 sup.record_success()
                 break
+            except ArenaError as exc:
+                if exc.code != KEY_CONFLICT:
+                    sup.record_failure(exc)
+                    log.error("settlement failed; retrying", extra={"key": eff.key, "error": str(exc)[:200]})
+                    await trio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+                    continue
+                # Never treated as done, never retried blindly: kept pending
+                # (the outbox re-dispatches it on the next start) for an operator.
+                self.conflicts[eff.key] = exc.message[:500]
+                log.critical("settlement key conflict: kept pending for an operator",
+                             extra={"key": eff.key, "match": eff.match, "error": exc.message[:500]})
+                return
             except Exception as exc:  # noqa: BLE001
                 sup.record_failure(exc)
                 log.error("settlement failed; retrying", extra={"key": eff.key, "error": str(exc)[:200]})

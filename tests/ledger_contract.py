@@ -372,10 +372,16 @@ class LedgerContract:
         after = await self.snapshot(ledger, *accounts)
         assert after["fee:protocol"] - before["fee:protocol"] == protocol
         assert after["fee:creator"] - before["fee:creator"] == creator
-        # A repeat of the key pays nothing more, whatever it carries.
+        # A repeat of the key pays nothing more; the key with another payload
+        # (another world's settlement, a bug) is refused loudly, never "done".
         await ledger.settle(s)
-        await ledger.settle(Settle(key=s.key, match=m, reason="completed",
-                                   transfers=(Transfer("fee:protocol", wallet_of(b), 1),)))
+        with pytest.raises(ArenaError) as err:
+            await ledger.settle(Settle(key=s.key, match=m, reason="completed",
+                                       transfers=(Transfer(escrow, wallet_of(b), 1),)))
+        assert err.value.code == "key_conflict"
+        with pytest.raises(ArenaError, match="other transfers"):
+            await ledger.settle(Settle(key=s.key, match=m, reason="completed",
+                                       transfers=(Transfer(escrow, wallet_of(a), prize + protocol + creator),)))
         assert await ledger.account_balance(escrow) == 0
         assert await ledger.balance(wallet_of(a)) == bal - fee + prize
         assert await ledger.balance(wallet_of(b)) == bal - fee

@@ -507,13 +507,20 @@ class EmbeddedLedger:
         if not isinstance(settle.key, str) or not settle.key:
             raise _bad("settle key must be a non-empty string")
         key = f"settle:{settle.key}"
-        if self.book.is_applied(key):
-            return
         transfers = []
         for t in settle.transfers:
             if not self._settle_account_ok(t.source) or not self._settle_account_ok(t.dest):
                 raise _bad(f"settle {settle.key}: bad account in {t!r}")
             transfers.append((t.source, t.dest, t.amount))
+        if self.book.is_applied(key):
+            # A repeat is a no-op only if it is the same settlement: the same
+            # key with other transfers is a conflict, never proof of payment.
+            done = [(e.debit, e.credit, e.amount) for e in self.book.entries if e.key == key]
+            if done != [t for t in transfers if t[2] != 0]:
+                self.stats["conflicts"] = self.stats.get("conflicts", 0) + 1
+                raise ArenaError(errors.KEY_CONFLICT,
+                                 f"settle {settle.key} was applied with other transfers: {done} != {transfers}")
+            return
         try:
             self.book.apply(key, transfers)
         except ArenaError as e:

@@ -854,6 +854,14 @@ class SolanaLedger:
         tok = self.token
         rec = await trio.to_thread.run_sync(self.store.settlement, key)
         if rec is not None and rec.state == "done":
+            # A repeat is a no-op only if it is the same settlement: the same
+            # key with other transfers is a conflict, never proof of payment.
+            wanted = [tuple(t) for t in self._settle_plan(settle)[3]]
+            if rec.transfers and [tuple(t) for t in rec.transfers] != wanted:
+                self.stats["conflicts"] = self.stats.get("conflicts", 0) + 1
+                raise ArenaError(errors.KEY_CONFLICT,
+                                 f"settle {key} was carried out with other transfers: "
+                                 f"{rec.transfers} != {wanted}")
             return
         sig = raw = bh_s = last_valid = None
         try:

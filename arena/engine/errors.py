@@ -21,6 +21,9 @@ DUPLICATE = "duplicate"
 PAYMENT_FAILED = "payment_failed"
 OVERLOADED = "overloaded"
 INTERNAL = "internal"
+# Server-side only (never sent to a client): an idempotency key the ledger
+# already applied with other transfers. The effect stays pending for an operator.
+KEY_CONFLICT = "key_conflict"
 
 ALL_CODES = frozenset(
     {
@@ -31,6 +34,10 @@ ALL_CODES = frozenset(
     }
 )
 
+# Codes of errors between the server's own parts (adapters to the tick loop),
+# never put on the wire.
+SERVER_ONLY_CODES = frozenset({KEY_CONFLICT})
+
 
 class ArenaError(Exception):
     """An error that maps onto one protocol error code.
@@ -40,7 +47,7 @@ class ArenaError(Exception):
     """
 
     def __init__(self, code: str, message: str, retry_after_ms: int | None = None):
-        if code not in ALL_CODES:
+        if code not in ALL_CODES and code not in SERVER_ONLY_CODES:
             raise ValueError(f"unknown error code {code!r}")
         super().__init__(message)
         self.code = code
