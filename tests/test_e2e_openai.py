@@ -137,7 +137,7 @@ async def test_battle_is_judged_by_openai_and_replays_without_it(arena_server, f
     assert {p.source for p in journal.inputs_of(PromptGenerated)} == {"openai"}
     # ... so a replay rebuilds the state exactly without asking anyone.
     calls = len(fake.requests)
-    replayed = core.new_state(server.state.config)
+    replayed = core.new_state(server.state.config, world=server.state.world)
     for tick, inputs in journal.entries:
         core.step(replayed, tick, inputs)
     assert replayed.tick == server.state.tick
