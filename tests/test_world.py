@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -148,15 +149,20 @@ async def test_two_servers_on_one_store_the_second_refuses(tmp_path):
     (tmp_path / "b").mkdir()
     first = ServerProcess(write_config(tmp_path / "a", p1, {"kind": "embedded", "path": str(store)}), p1, tmp_path / "a")
     second = ServerProcess(write_config(tmp_path / "b", p2, {"kind": "embedded", "path": str(store)}), p2, tmp_path / "b")
+    def world_of_store():
+        with sqlite3.connect(store) as db:
+            return db.execute("SELECT v FROM meta WHERE k = 'world'").fetchone()[0]
+
     await first.start()
     try:
-        before = store.stat().st_size, (tmp_path / "one.sqlite-wal").stat().st_size
-        with pytest.raises(RuntimeError, match="already in use by pid"):
+        world = world_of_store()
+        with pytest.raises(RuntimeError, match=f"already in use by pid {first.proc.pid}"):
             await second.start()
         assert second.proc.returncode != 0
+        assert world_of_store() == world  # the refused server changed nothing
         first.kill()
         await second.start()  # the dead writer's lock is free: no hand needed
-        assert before[0] > 0
+        assert world_of_store() == world  # and it carries on the same world
     finally:
         first.kill()
         second.kill()

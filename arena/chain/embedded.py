@@ -346,7 +346,7 @@ class EmbeddedLedger:
         self._pending: dict[str, _Pending] = {}
         self._pending_per_wallet: dict[str, int] = {}
         self.stats = {"entries_confirmed": 0, "tips_confirmed": 0, "settled": 0,
-                      "refused": 0, "faucets": 0}
+                      "refused": 0, "conflicts": 0, "faucets": 0}
 
     # --- balances -----------------------------------------------------------
 
@@ -517,7 +517,7 @@ class EmbeddedLedger:
             # key with other transfers is a conflict, never proof of payment.
             done = [(e.debit, e.credit, e.amount) for e in self.book.entries if e.key == key]
             if done != [t for t in transfers if t[2] != 0]:
-                self.stats["conflicts"] = self.stats.get("conflicts", 0) + 1
+                self.stats["conflicts"] += 1
                 raise ArenaError(errors.KEY_CONFLICT,
                                  f"settle {settle.key} was applied with other transfers: {done} != {transfers}")
             return

@@ -272,7 +272,7 @@ class SolanaLedger:
         self.state = "starting"
         self.last_error: str | None = None
         self.stats = {"entries_confirmed": 0, "entries_pending": 0, "tips_confirmed": 0, "tips_pending": 0,
-                      "landed_later": 0, "expired": 0, "failed_on_chain": 0, "refused": 0,
+                      "landed_later": 0, "expired": 0, "failed_on_chain": 0, "refused": 0, "conflicts": 0,
                       "settled": 0, "settle_attempts": 0, "rebroadcasts": 0, "faucets": 0}
 
     def __repr__(self) -> str:
@@ -858,7 +858,7 @@ class SolanaLedger:
             # key with other transfers is a conflict, never proof of payment.
             wanted = [tuple(t) for t in self._settle_plan(settle)[3]]
             if rec.transfers and [tuple(t) for t in rec.transfers] != wanted:
-                self.stats["conflicts"] = self.stats.get("conflicts", 0) + 1
+                self.stats["conflicts"] += 1
                 raise ArenaError(errors.KEY_CONFLICT,
                                  f"settle {key} was carried out with other transfers: "
                                  f"{rec.transfers} != {wanted}")

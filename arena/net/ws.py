@@ -1,7 +1,8 @@
 """A lean RFC 6455 WebSocket server on raw non-blocking sockets, under trio.
 
 Why not trio-websocket: on this stack the cost of a WebSocket server is per
-frame, not per byte (STACK-NOTES.md): wsproto's pure-Python framing, a task
+frame, not per byte (measured on a 2-core machine: a trio-websocket echo
+server saturates one core near 10,000 echoes/s): wsproto's pure-Python framing, a task
 switch per message and a channel hop per send cost ~100 µs a frame. Here:
 
 - One **hub** task owns an `epoll` object holding every open connection's
