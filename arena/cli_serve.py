@@ -28,6 +28,24 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def refusal(exc: BaseException) -> str | None:
+    """The message of an error that means "this server must not start here"
+    (another writer holds the store, the store is corrupt, the ledger records
+    serve another world), found in `exc` or the exception group around it."""
+    from arena.chain.solana_store import RecordsOfAnotherWorld
+    from arena.persistence.durable import RecoveryError
+    from arena.persistence.store import StoreError
+
+    if isinstance(exc, (StoreError, RecoveryError, RecordsOfAnotherWorld)):
+        return str(exc)
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            found = refusal(sub)
+            if found is not None:
+                return found
+    return None
+
+
 def main_from_args(args) -> int:
     import trio
 
@@ -60,4 +78,10 @@ def main_from_args(args) -> int:
     except OSError as exc:
         print(f"arena: cannot serve: {exc}", file=sys.stderr)
         return 1
+    except BaseException as exc:
+        why = refusal(exc)
+        if why is None:
+            raise
+        print(f"arena: cannot start: {why}", file=sys.stderr)
+        return 2
     return 0

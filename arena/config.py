@@ -246,7 +246,11 @@ class LedgerConfig:
     fee_partner: str = _key("", TEXT)
     fee_protocol: str = _key("", TEXT)
     commitment: str = _key("confirmed", _choice("processed", "confirmed", "finalized"))
-    records_path: str = _key("var/solana-ledger.sqlite", NAME)  # solana: local record of payments and payouts
+    # solana: the local record of payments and payouts; "" = solana-ledger.sqlite
+    # beside the [store] path (see arena.chain.solana.records_path)
+    records_path: str = _key("", TEXT)
+    # solana: the world id (or "unbound") whose records this world may take over
+    adopt_records: str = _key("", TEXT)
 
 
 @frozen

@@ -534,7 +534,8 @@ async def test_settle_is_one_atomic_transaction_with_its_key_as_memo(make_ledger
     st = (await rpc(solana_devnet.url, "getSignaturesForAddress", str(led.token.escrow_account),
                     {"limit": 10, "commitment": "confirmed"}))
     mine = [s for s in st if s["signature"] == rec.sig]
-    assert mine and mine[0]["memo"].endswith(f"arena:settle:payout:{m}") and mine[0]["err"] is None
+    digest = stx.transfers_digest(rec.transfers)
+    assert mine and mine[0]["memo"].endswith(f"arena:settle:payout:{m}#{digest}") and mine[0]["err"] is None
     assert await escrow_total(solana_devnet) == total_before - 2000
     assert await led.balance(a) == bal_a - 1000 + 1900
 
@@ -552,6 +553,74 @@ async def test_crash_after_settle_then_settle_again_pays_once(make_ledger, tmp_p
     assert await led2.balance(a) == bal_a - 1000 + 1900
     assert await led2.account_balance(f"escrow:{m}") == 0
     assert led2.store.settlement(s.key).attempts == 1
+
+
+def _lost_attempt(led, key, m):
+    """Give `led`'s records a failed attempt of `key` (as if its own record of
+    the attempt that landed were lost), so the next settle checks the chain."""
+    assert led.store.reserve_settlement(key, m, {}, [], "lost-attempt", b"", "bh", 0)[0] == "ok"
+    assert led.store.finish_settlement(key, "lost-attempt", False, "lost")
+
+
+async def test_memo_on_chain_of_the_same_settlement_is_proof_and_pays_once(make_ledger):
+    led1 = await make_ledger()
+    m = new_match()
+    (a, bal_a), _ = await _two_paid(led1, m)
+    s = _payout(m, a)
+    await led1.settle(s)
+    led2 = await make_ledger()  # other records, same chain
+    _lost_attempt(led2, s.key, m)
+    await led2.settle(s)
+    rec = led2.store.settlement(s.key)
+    assert rec.state == "done" and rec.detail == "adopted from chain"
+    assert await led2.balance(a) == bal_a - 1000 + 1900  # paid once
+
+
+async def test_memo_on_chain_of_the_key_with_other_transfers_is_a_conflict(make_ledger):
+    """Another world's (or a bug's) settlement of the same key is no proof of payment."""
+    led1 = await make_ledger()
+    m = new_match()
+    (a, bal_a), (b, bal_b) = await _two_paid(led1, m)
+    await led1.settle(_payout(m, a))
+    led2 = await make_ledger()
+    other = _payout(m, b)  # the same key, another winner
+    _lost_attempt(led2, other.key, m)
+    with raises_code(errors.KEY_CONFLICT):
+        await led2.settle(other)
+    assert led2.stats["conflicts"] == 1
+    assert led2.store.settlement(other.key).state == "failed"  # not done: kept for an operator
+    assert await led2.balance(b) == bal_b - 1000
+    assert await led2.balance(a) == bal_a - 1000 + 1900
+
+
+def test_settle_memo_parses_with_and_without_digest():
+    d = stx.transfers_digest([["escrow:m", "w", 5]])
+    assert len(d) == 16 and d != stx.transfers_digest([["escrow:m", "w", 6]])
+    assert stx.parse_settle_memo(stx.settle_memo("refund:ro-1", d)) == ("refund:ro-1", d)
+    assert stx.parse_settle_memo("arena:settle:refund:ro-1") == ("refund:ro-1", None)  # before digests
+    assert stx.parse_settle_memo("arena:settle:a#b") == ("a#b", None)
+    assert stx.parse_settle_memo("arena:entry:m:n") is None
+
+
+async def test_bind_world_refuses_another_worlds_records(make_ledger, tmp_path):
+    from arena.chain.solana_store import RecordsOfAnotherWorld
+
+    path = str(tmp_path / "bound.sqlite")
+    led1 = await make_ledger(store=path)
+    await led1.bind_world("00000000000000aa")
+    m = new_match()
+    await _two_paid(led1, m)
+    led1.store.close()
+    led2 = await make_ledger(store=path)
+    with pytest.raises(RecordsOfAnotherWorld, match="00000000000000aa.*00000000000000bb"):
+        await led2.bind_world("00000000000000bb")
+    assert led2.world is None
+    led2.store.close()
+    led3 = await make_ledger(store=path, adopt_records="00000000000000aa")
+    await led3.bind_world("00000000000000bb")
+    assert led3.store.binding()["world"] == "00000000000000bb"
+    assert led3.store.binding()["adopted_from"] == "00000000000000aa"
+    assert led3.store.escrow_balance(m) == 2000  # the adopted escrow is still accounted for
 
 
 class _CrashAfterSend(Exception):

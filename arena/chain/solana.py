@@ -59,7 +59,7 @@ from solders.transaction import Transaction
 from arena.chain.keys import is_wallet, verify_wallet_signature
 from arena.chain.port import PaymentResult, TipResult, check_tip_args
 from arena.chain.solana_rpc import RpcUnavailable, SendRefused, SolanaRpc, Status
-from arena.chain.solana_store import Payment, Reserve, SolanaStore
+from arena.chain.solana_store import Payment, RecordsOfAnotherWorld, Reserve, SolanaStore
 from arena.chain.solana_tx import (
     EntryTx,
     TipTx,
@@ -69,8 +69,9 @@ from arena.chain.solana_tx import (
     faucet_message,
     message_hash,
     parse_payment,
-    settle_memo,
+    parse_settle_memo,
     settle_message,
+    transfers_digest,
     tip_message,
 )
 from arena.engine import errors
@@ -204,6 +205,7 @@ class SolanaLedger:
         *,
         faucet_amount: int = 0,
         store: SolanaStore | str | os.PathLike = ":memory:",
+        adopt_records: str = "",
         commitment: str = "confirmed",
         confirm_wait_s: float = 5.0,
         poll_s: float = 0.25,
@@ -240,6 +242,8 @@ class SolanaLedger:
         self.faucet_lamports = faucet_lamports
         self.faucet_network_ok = faucet_network_ok(rpc_url)
         self.store = store if isinstance(store, SolanaStore) else SolanaStore(store)
+        self.adopt_records = adopt_records
+        self.world: str | None = None  # set by bind_world before any payment or payout
         self.rpc = rpc or SolanaRpc(rpc_url, commitment)
         self.commitment = commitment
         self.confirm_wait_s = confirm_wait_s
@@ -870,16 +874,17 @@ class SolanaLedger:
                 # did not learn) may still land: settle it first.
                 if await self._finish_attempt(key, rec.sig, rec.raw, rec.last_valid):
                     return
+            debits, moves, owners, records = self._settle_plan(settle)
+            digest = transfers_digest(records)
             if rec is not None:
                 # Before any resend: is the key's memo on chain already?
-                if await self._memo_on_chain(key):
+                if await self._memo_on_chain(key, digest, debits):
                     return
-            debits, moves, owners, records = self._settle_plan(settle)
             if moves:
                 exists = await self.rpc.exist([ata(o, self.mint) for o in owners])
                 create_for = [o for o, e in zip(owners, exists) if not e]
                 bh, last_valid = await self.rpc.latest_blockhash()
-                signed = self.escrow.sign(settle_message(tok, key, moves, create_for, bh))
+                signed = self.escrow.sign(settle_message(tok, key, moves, create_for, bh, digest))
                 raw, sig, bh_s = bytes(signed), str(signed.signatures[0]), str(bh)
             outcome, detail = await trio.to_thread.run_sync(
                 self.store.reserve_settlement, key, settle.match, debits, records, sig, raw, bh_s, last_valid)
@@ -941,17 +946,42 @@ class SolanaLedger:
                     pass
             await trio.sleep(self.poll_s)
 
-    async def _memo_on_chain(self, key: str) -> bool:
-        """Look for a landed transaction with this settlement's memo (the chain is the last word)."""
-        memo = settle_memo(key)
+    async def _memo_on_chain(self, key: str, digest: str, debits: dict[str, int]) -> bool:
+        """Look for a landed transaction with this settlement's memo (the chain is the last word).
+
+        A memo of `key` with another transfers digest is not proof of payment
+        but a conflict: the key was used for other transfers (KEY_CONFLICT).
+        A memo from before memos carried a digest counts, as it did then:
+        this record store (bound to this world) holds the key's record.
+        """
         for sig, err, text in await self.rpc.memo_signatures(self.token.escrow_account):
-            if err is None and text and any(part.split("] ", 1)[-1] == memo for part in text.split("; ")):
-                rec = await trio.to_thread.run_sync(self.store.settlement, key)
+            if err is not None or not text:
+                continue
+            for part in text.split("; "):
+                parsed = parse_settle_memo(part.split("] ", 1)[-1])
+                if parsed is None or parsed[0] != key:
+                    continue
+                if parsed[1] is not None and parsed[1] != digest:
+                    self.stats["conflicts"] += 1
+                    raise ArenaError(errors.KEY_CONFLICT,
+                                     f"settle {key}: transaction {sig} carried this key with other "
+                                     f"transfers (digest {parsed[1]} != {digest})")
                 log.warning("settlement found on chain by its memo", extra={"key": key, "sig": sig})
-                await trio.to_thread.run_sync(self.store.adopt_settlement, key, sig,
-                                              rec.debits if rec is not None else {})
+                await trio.to_thread.run_sync(self.store.adopt_settlement, key, sig, debits)
                 return True
         return False
+
+    async def bind_world(self, world: str, *, legacy: bool = False) -> None:
+        """Bind the record store to `world` (see `SolanaStore.bind`); raises
+        `RecordsOfAnotherWorld` if its records serve another world."""
+        outcome = await trio.to_thread.run_sync(
+            lambda: self.store.bind(world, str(self.mint), str(self.escrow.pubkey),
+                                    adopt=self.adopt_records, legacy=legacy))
+        self.world = world
+        level = logging.WARNING if outcome in ("claimed", "adopted") else logging.INFO
+        log.log(level, "solana ledger records bound", extra={
+            "world": world, "records": self.store.path, "outcome": outcome,
+            "adopted_from": self.store.binding().get("adopted_from") if outcome == "adopted" else None})
 
     # --- operations ------------------------------------------------------------------------------------
     def health(self) -> dict:
@@ -975,6 +1005,18 @@ class SolanaLedger:
         }
 
 
+def records_path(cfg) -> str:
+    """Where the record store is: `[ledger] records_path`, or by default
+    `solana-ledger.sqlite` in the folder of the main store's `[store] path`
+    (SQLite), so a world's files sit together whatever the working directory;
+    `var/solana-ledger.sqlite` when the store is not a file."""
+    if cfg.ledger.records_path:
+        return cfg.ledger.records_path
+    if cfg.store.kind == "embedded":  # SQLite
+        return str(Path(cfg.store.path).parent / "solana-ledger.sqlite")
+    return "var/solana-ledger.sqlite"
+
+
 def make_solana_ledger(cfg) -> SolanaLedger:
     """The ledger `[ledger] kind = "solana"` asks for (see docs/SOLANA.md)."""
     lc = cfg.ledger
@@ -987,6 +1029,7 @@ def make_solana_ledger(cfg) -> SolanaLedger:
         escrow=load_escrow_key(lc.escrow_keypair),
         fee_wallets={"creator": lc.fee_creator, "partner": lc.fee_partner, "protocol": lc.fee_protocol},
         faucet_amount=lc.faucet_amount,
-        store=lc.records_path,
+        store=records_path(cfg),
+        adopt_records=lc.adopt_records,
         commitment=lc.commitment,
     )

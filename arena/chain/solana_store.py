@@ -19,6 +19,11 @@ Tables
   escrow count as reserved until it lands (`done`) or is known never to
   land (`failed`). A row in `done` makes every later `settle` of that key a
   no-op: this is what makes payouts idempotent across crashes.
+- `meta`: which world the records serve (`world`), with which mint and
+  escrow authority (`mint`, `escrow`). Settlement keys are unique within a
+  world only, so records are bound to one world when a server first uses
+  them, and a server of another world refuses them at start (see
+  `SolanaStore.bind`) instead of taking that world's `done` rows for its own.
 
 All methods are synchronous and thread-safe (one connection behind a lock);
 the ledger calls them through `trio.to_thread.run_sync`. Each method is one
@@ -74,7 +79,17 @@ CREATE TABLE IF NOT EXISTS settlements (
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    k TEXT PRIMARY KEY,
+    v TEXT NOT NULL
+);
 """
+
+UNBOUND = "unbound"  # what `adopt` names to adopt records no world has claimed
+
+
+class RecordsOfAnotherWorld(ValueError):
+    """The record store serves another world, mint or escrow: this server must not use it."""
 
 
 def _now_ms() -> int:
@@ -157,6 +172,81 @@ class SolanaStore:
     def _read(self, sql: str, args=()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
+
+    # --- the world these records serve -----------------------------------------------------
+    def binding(self) -> dict[str, str]:
+        """The `meta` rows: `world`, `mint`, `escrow` (and `adopted_from`) once bound."""
+        return {r["k"]: r["v"] for r in self._read("SELECT k, v FROM meta")}
+
+    def contents(self) -> dict[str, int]:
+        """How much these records hold (for the messages that refuse them)."""
+        def one(sql):
+            return self._read(sql)[0][0]
+
+        return {"payments": one("SELECT COUNT(*) FROM payments"),
+                "settlements": one("SELECT COUNT(*) FROM settlements"),
+                "escrow_matches": one("SELECT COUNT(*) FROM escrow WHERE balance != 0"),
+                "escrow_total": one("SELECT COALESCE(SUM(balance), 0) FROM escrow")}
+
+    def bind(self, world: str, mint: str, escrow: str, *, adopt: str = "", legacy: bool = False) -> str:
+        """Bind these records to `world` (with `mint` and `escrow`), or refuse.
+
+        - Records of this world: kept, if the mint and escrow are the same
+          (another mint or escrow authority is always refused: the rows
+          describe token accounts this server does not use).
+        - Empty records: bound to `world`.
+        - Records no world has claimed (written before worlds had ids): bound
+          to `world` if the world is itself from before worlds had ids
+          (`legacy`, its keys are the ones these records were written for),
+          or if `adopt` is `"unbound"`; refused otherwise.
+        - Records of another world: refused, unless `adopt` names that world.
+          Adopting takes over its rows (escrow balances included); keys do
+          not collide because every world draws its match ids from its id.
+
+        Returns what was done: "kept", "bound", "claimed" or "adopted".
+        Raises `RecordsOfAnotherWorld` with a message naming both sides.
+        """
+        def fn(db):
+            meta = {r["k"]: r["v"] for r in db.execute("SELECT k, v FROM meta")}
+            have = meta.get("world")
+            for k, want in (("mint", mint), ("escrow", escrow)):
+                if have is not None and meta.get(k) not in (None, want):
+                    raise RecordsOfAnotherWorld(
+                        f"the ledger records at {self.path} serve {k} {meta.get(k)}, this server is "
+                        f"configured with {k} {want}: give it another [ledger] records_path")
+            if have == world:
+                return "kept"
+            n = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("payments", "settlements")}
+            held = db.execute("SELECT COUNT(*), COALESCE(SUM(balance), 0) FROM escrow WHERE balance != 0").fetchone()
+            what = (f"{n['payments']} payments, {n['settlements']} settlements, "
+                    f"{held[1]} base units in escrow for {held[0]} matches")
+            if have is None:
+                empty = not (n["payments"] or n["settlements"] or held[0])
+                if empty:
+                    outcome = "bound"
+                elif legacy or adopt == UNBOUND:
+                    outcome = "claimed"
+                else:
+                    raise RecordsOfAnotherWorld(
+                        f"the ledger records at {self.path} were written before worlds had ids ({what}) "
+                        f"and this store is a new world, {world}: they belong to an older store. Keep the "
+                        f"file (it is that world's only record of its escrow) but move it away, or give this "
+                        f"world another [ledger] records_path, or adopt them with "
+                        f"[ledger] adopt_records = \"{UNBOUND}\"")
+            elif adopt == have:
+                outcome = "adopted"
+                db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('adopted_from', ?)", (have,))
+            else:
+                raise RecordsOfAnotherWorld(
+                    f"the ledger records at {self.path} belong to world {have} ({what}), this store is "
+                    f"world {world}: a record store serves one world. Keep the file (it is world {have}'s "
+                    f"record of its escrow) but move it away, or give this world another [ledger] "
+                    f"records_path, or adopt them with [ledger] adopt_records = \"{have}\"")
+            for k, v in (("world", world), ("mint", mint), ("escrow", escrow)):
+                db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (k, v))
+            return outcome
+
+        return self._tx(fn)
 
     # --- payments ----------------------------------------------------------------------
     def add_payment(self, p: Payment) -> bool:

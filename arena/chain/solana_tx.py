@@ -25,6 +25,7 @@ memo makes a settlement findable on chain by its idempotency key.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from attrs import frozen
 from solders.hash import Hash
@@ -67,8 +68,30 @@ def tip_memo(nonce: str) -> str:
     return f"{MEMO_PREFIX}tip:{nonce}"
 
 
-def settle_memo(key: str) -> str:
-    return f"{MEMO_PREFIX}settle:{key}"
+def transfers_digest(transfers: list) -> str:
+    """16 hex digits naming a settlement's transfers ([source, dest, amount], in order)."""
+    blob = json.dumps([list(t) for t in transfers], separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def settle_memo(key: str, digest: str) -> str:
+    """The memo a settlement carries: its key and the digest of its transfers, so
+    that a memo found on chain proves *this* settlement landed, and the same key
+    with other transfers (another world's, or a bug's) is seen as a conflict."""
+    return f"{MEMO_PREFIX}settle:{key}#{digest}"
+
+
+def parse_settle_memo(memo: str) -> tuple[str, str | None] | None:
+    """(key, digest) of a settlement memo; digest None for a memo from before
+    memos carried one; None if it is not a settlement memo."""
+    head = f"{MEMO_PREFIX}settle:"
+    if not memo.startswith(head):
+        return None
+    body = memo[len(head):]
+    key, sep, digest = body.rpartition("#")
+    if sep and len(digest) == 16 and all(c in "0123456789abcdef" for c in digest):
+        return key, digest
+    return body, None
 
 
 @frozen
@@ -139,13 +162,14 @@ def tip_message(tok: Token, wallet: Pubkey, to: Pubkey, amount: int, fee: int, n
 
 
 def settle_message(tok: Token, key: str, moves: list[tuple[Pubkey, int]], create_for: list[Pubkey],
-                   blockhash: Hash) -> Message:
-    """Escrow → each (token account, amount) in `moves`, creating the ATAs of `create_for` first."""
+                   blockhash: Hash, digest: str) -> Message:
+    """Escrow → each (token account, amount) in `moves`, creating the ATAs of `create_for` first;
+    `digest` is `transfers_digest` of the settlement's transfers (for its memo)."""
     auth = tok.escrow_authority
     ixs = [create_idempotent_associated_token_account(auth, owner, tok.mint, TOKEN_PROGRAM_ID)
            for owner in create_for]
     ixs += [_transfer(tok, tok.escrow_account, dest, auth, amount) for dest, amount in moves if amount > 0]
-    ixs.append(memo_ix(settle_memo(key), auth))
+    ixs.append(memo_ix(settle_memo(key, digest), auth))
     return Message.new_with_blockhash(ixs, auth, blockhash)
 
 

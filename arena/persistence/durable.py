@@ -275,7 +275,7 @@ class Durability:
                                         durable_tick=state.tick))
             self.durable_tick = self.stepped_tick = state.tick
             self.pending.durable_tick = state.tick
-            self.recovered = {"fresh": True, "world": world, "tick": state.tick}
+            self.recovered = {"fresh": True, "legacy": False, "world": world, "tick": state.tick}
             log.info("new world", extra={"world": world, "seed": state.config.seed})
             redo, feed = [], []
         else:
@@ -301,6 +301,8 @@ class Durability:
             feed += [I.PlayerDisconnected(w) for w in wallets_to_disconnect(state)]
             self.recovered = {
                 "fresh": False,
+                # written before worlds had ids: named now, its keys unchanged
+                "legacy": state.world is None,
                 "world": world,
                 "snapshot_tick": rec.snapshot_tick,
                 "replayed_ticks": state.tick - rec.snapshot_tick,

@@ -138,8 +138,14 @@ class ServerPersistence:
 
         if not isinstance(ledger, EmbeddedLedger):
             # A chain keeps its own books; what it confirms reaches the engine
-            # through the store's inbox (`announce`), never straight.
+            # through the store's inbox (`announce`), never straight. Its
+            # records serve one world: bound (or refused) before any use.
             from .chain_inbox import ChainAnnouncements
+
+            bind = getattr(ledger, "bind_world", None)
+            if bind is not None:
+                rec = self.durability.recovered
+                await bind(rec["world"], legacy=rec.get("legacy", False))
 
             return ChainAnnouncements(ledger, self.announce)
         durable = DurableLedger(ledger, self.store, self.supervisor, deliver=self.deliver_result)
