@@ -77,7 +77,8 @@ snapshot_every_ticks = {snapshot_every}
 
 
 class ServerProcess:
-    def __init__(self, config: Path, port: int, log_dir: Path):
+    def __init__(self, config: Path, port: int, log_dir: Path, cwd: Path | None = None):
+        self.cwd = cwd if cwd is not None else ROOT  # relative paths in the config start here
         self.config = config
         self.port = port
         self.log_dir = log_dir
@@ -95,7 +96,7 @@ class ServerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "arena", "serve", "--config", str(self.config), "--log-level", "INFO"],
-            cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=str(self.cwd), stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         log.close()
         with trio.fail_after(timeout):
