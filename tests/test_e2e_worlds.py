@@ -15,7 +15,10 @@ Balances on Solana are read from the chain, not from the server.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,6 +82,14 @@ async def settled_in(records: Path, n: int, timeout: float = 30.0) -> None:
             if len(states) == n and all(s == "done" for s in states):
                 return
             await trio.sleep(0.1)
+
+
+def reconcile(cwd: Path, config: Path) -> tuple[int, dict]:
+    """`python -m arena reconcile --json` as an operator runs it (from the same directory)."""
+    proc = subprocess.run([sys.executable, "-m", "arena", "reconcile", "--config", str(config), "--json"],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
 
 
 class Balances:
@@ -150,14 +161,19 @@ async def test_two_fresh_worlds_in_a_row_every_refund_and_payout_lands(ledger_ki
     for n in (1, 2):
         port = free_port()
         store = f"world-{n}/arena.sqlite"  # a fresh [store] path each time, one working directory
-        server = ServerProcess(world_config(cwd, f"world-{n}", port, store=store, seed=seed, ledger=ledger),
-                               port, cwd, cwd=cwd)
+        config = world_config(cwd, f"world-{n}", port, store=store, seed=seed, ledger=ledger)
+        server = ServerProcess(config, port, cwd, cwd=cwd)
         await server.start()
         try:
             seen += await play_a_world(server.url, money)
+            if ledger_kind == "solana":
+                await settled_in(cwd / f"world-{n}" / "solana-ledger.sqlite", 2)
         finally:
             server.kill()
         worlds.append(world_of(cwd / store))
+        rc, report = reconcile(cwd, config)  # nothing stuck, nothing paid to others
+        assert rc == 0 and report["problems"] == 0 and report["world"] == worlds[-1], report
+        assert report["settlements_issued"] == 2 and report["unsettled"] == 0
         if ledger_kind == "solana":  # the record store sits beside the world's store
             assert (cwd / f"world-{n}" / "solana-ledger.sqlite").exists()
     assert worlds[0] != worlds[1]
@@ -220,3 +236,37 @@ async def test_records_of_the_previous_world_are_refused_then_adopted_by_name(so
         third.kill()
     with sqlite3.connect(records) as db:
         assert dict(db.execute("SELECT k, v FROM meta").fetchall())["adopted_from"] == old_world
+
+
+async def test_reconcile_lists_unexplained_escrow_and_conflicting_settlements(solana_devnet, tmp_path):
+    """A real world's records, then what a shared record store of the previous release
+    could hold: another world's escrow and one of this world's keys carried out with
+    another world's transfers. `reconcile` lists both and exits 1."""
+    dn = solana_devnet
+    ledger = {"kind": "solana", "rpc_url": dn.url, "mint": dn.ledger["mint"],
+              "escrow_keypair": dn.keypair_path, **{f"fee_{n}": w for n, w in dn.fee_wallets().items()}}
+    cwd = tmp_path / "operator"
+    cwd.mkdir()
+    port = free_port()
+    config = world_config(cwd, "w", port, store="var/arena.sqlite", seed=None, ledger=ledger)
+    server = ServerProcess(config, port, cwd, cwd=cwd)
+    await server.start()
+    try:
+        cancelled, played = await play_a_world(server.url, Balances(Chain(dn)))
+        await settled_in(cwd / "var" / "solana-ledger.sqlite", 2)
+    finally:
+        server.kill()
+    assert reconcile(cwd, config)[0] == 0
+    with sqlite3.connect(cwd / "var" / "solana-ledger.sqlite") as db:
+        db.execute("INSERT INTO escrow (match, balance) VALUES ('ro-507edeac91f2', 700)")
+        db.execute("UPDATE settlements SET transfers = ? WHERE key = ?",
+                   (json.dumps([[f"escrow:{cancelled}", "SomeoneElse1111111111111111111111111111111", 500]]),
+                    f"refund:{cancelled}"))
+    rc, report = reconcile(cwd, config)
+    assert rc == 1 and report["problems"] == 2
+    assert report["unexplained_escrow"] == [{"match": "ro-507edeac91f2", "escrow": 700}]
+    (conflict,) = report["conflicting_done_settlements"]
+    assert conflict["key"] == f"refund:{cancelled}" and conflict["ledger_did"][0][1].startswith("SomeoneElse")
+    text = subprocess.run([sys.executable, "-m", "arena", "reconcile", "--config", str(config)],
+                          cwd=cwd, capture_output=True, text=True, timeout=120).stdout
+    assert "UNEXPLAINED escrow:ro-507edeac91f2 holds 700" in text and f"CONFLICT refund:{cancelled}" in text

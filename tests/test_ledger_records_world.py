@@ -90,3 +90,26 @@ def test_unbound_records_can_be_adopted_explicitly(path):
     _with_entry(s)
     assert s.bind(W2, MINT, ESCROW, adopt=UNBOUND) == "claimed"
     assert s.contents() == {"payments": 1, "settlements": 0, "escrow_matches": 1, "escrow_total": 500}
+
+
+def test_reconcile_compare_accounts_for_live_and_pending_and_flags_the_rest():
+    from types import SimpleNamespace
+
+    from arena.cli_reconcile import compare
+
+    state = SimpleNamespace(matches={"ro-live": object()},
+                            unsettled={"payout:ro-wait": "ro-wait", "refund:ro-short": "ro-short"})
+    issued = {"payout:ro-wait": [["escrow:ro-wait", "w1", 1900], ["escrow:ro-wait", "fee:creator", 100]],
+              "refund:ro-short": [["escrow:ro-short", "w2", 1000]],
+              "payout:ro-done": [["escrow:ro-done", "w3", 1900]],
+              "refund:ro-zero": [["escrow:ro-zero", "w4", 0]]}
+    escrows = {"ro-live": 1000, "ro-wait": 2000, "ro-short": 400, "ro-other": 7}
+    done = {"payout:ro-done": [["escrow:ro-done", "w9", 1900]],  # paid to someone else
+            "refund:ro-zero": [],                                # zero transfers: nothing to compare
+            "payout:ro-old": [["escrow:ro-old", "w5", 10]]}      # not issued since the oldest snapshot
+    out = compare(state, issued, escrows, done)
+    assert out["unexplained_escrow"] == [{"match": "ro-other", "escrow": 7}]
+    assert out["escrow_not_matching_settlements"] == [
+        {"match": "ro-short", "escrow": 400, "pending_settlements_take": 1000}]
+    assert [c["key"] for c in out["conflicting_done_settlements"]] == ["payout:ro-done"]
+    assert out["done_not_issued_since_oldest_snapshot"] == 1

@@ -878,7 +878,7 @@ class SolanaLedger:
             digest = transfers_digest(records)
             if rec is not None:
                 # Before any resend: is the key's memo on chain already?
-                if await self._memo_on_chain(key, digest, debits):
+                if await self._memo_on_chain(key, digest, debits, records):
                     return
             if moves:
                 exists = await self.rpc.exist([ata(o, self.mint) for o in owners])
@@ -946,7 +946,7 @@ class SolanaLedger:
                     pass
             await trio.sleep(self.poll_s)
 
-    async def _memo_on_chain(self, key: str, digest: str, debits: dict[str, int]) -> bool:
+    async def _memo_on_chain(self, key: str, digest: str, debits: dict[str, int], transfers: list) -> bool:
         """Look for a landed transaction with this settlement's memo (the chain is the last word).
 
         A memo of `key` with another transfers digest is not proof of payment
@@ -967,7 +967,7 @@ class SolanaLedger:
                                      f"settle {key}: transaction {sig} carried this key with other "
                                      f"transfers (digest {parsed[1]} != {digest})")
                 log.warning("settlement found on chain by its memo", extra={"key": key, "sig": sig})
-                await trio.to_thread.run_sync(self.store.adopt_settlement, key, sig, debits)
+                await trio.to_thread.run_sync(self.store.adopt_settlement, key, sig, debits, transfers)
                 return True
         return False
 

@@ -345,6 +345,9 @@ class SolanaStore:
         rows = self._read("SELECT * FROM settlements WHERE key = ?", (key,))
         return Settlement(**dict(rows[0])) if rows else None
 
+    def done_settlements(self) -> list[Settlement]:
+        return [Settlement(**dict(r)) for r in self._read("SELECT * FROM settlements WHERE state = 'done'")]
+
     def open_settlements(self) -> list[Settlement]:
         return [Settlement(**dict(r)) for r in self._read("SELECT * FROM settlements WHERE state = 'sending'")]
 
@@ -420,13 +423,15 @@ class SolanaStore:
 
         return self._tx(fn)
 
-    def adopt_settlement(self, key: str, sig: str, debits: dict[str, int]) -> bool:
+    def adopt_settlement(self, key: str, sig: str, debits: dict[str, int], transfers: list | None = None) -> bool:
         """The chain shows `sig` (with this key's memo) landed: mark `key` done.
 
         Used when the record of an attempt was lost or superseded; the
-        escrow is debited unless the key was already done.
+        escrow is debited unless the key was already done. `transfers` (what
+        the memo's digest proved the transaction carried) is kept with it.
         """
         now = _now_ms()
+        moved = json.dumps(transfers if transfers is not None else [])
 
         def fn(db):
             row = db.execute("SELECT state FROM settlements WHERE key = ?", (key,)).fetchone()
@@ -435,11 +440,13 @@ class SolanaStore:
             if row is None:
                 db.execute(
                     "INSERT INTO settlements (key, match, debits, transfers, state, sig, attempts, detail,"
-                    " created_ms, updated_ms) VALUES (?, '', ?, '[]', 'done', ?, 0, 'adopted from chain', ?, ?)",
-                    (key, json.dumps(debits), sig, now, now))
+                    " created_ms, updated_ms) VALUES (?, '', ?, ?, 'done', ?, 0, 'adopted from chain', ?, ?)",
+                    (key, json.dumps(debits), moved, sig, now, now))
             else:
-                db.execute("UPDATE settlements SET state = 'done', sig = ?, detail = 'adopted from chain',"
-                           " updated_ms = ? WHERE key = ?", (sig, now, key))
+                db.execute("UPDATE settlements SET state = 'done', sig = ?, debits = ?,"
+                           " transfers = CASE WHEN ? = '[]' THEN transfers ELSE ? END,"
+                           " detail = 'adopted from chain', updated_ms = ? WHERE key = ?",
+                           (sig, json.dumps(debits), moved, moved, now, key))
             self._apply_debits(db, debits)
             return True
 
