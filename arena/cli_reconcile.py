@@ -38,12 +38,10 @@ def add_arguments(p) -> None:
 def main_from_args(args) -> int:
     import trio
 
-    from arena.config import ConfigError, load_config
+    from arena.config import load_config_or_say_why
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(f"arena: {exc}", file=sys.stderr)
+    cfg = load_config_or_say_why(args.config)
+    if cfg is None:
         return 2
     try:
         report = trio.run(reconcile, cfg, args.records)

@@ -22,13 +22,11 @@ def add_arguments(p) -> None:
 def main_from_args(args) -> int:
     import trio
 
-    from arena.config import ConfigError, load_config
+    from arena.config import load_config_or_say_why
     from arena.persistence.runtime import make_store
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(f"arena: {exc}", file=sys.stderr)
+    cfg = load_config_or_say_why(args.config)
+    if cfg is None:
         return 2
     try:
         return trio.run(replay_store, make_store(cfg), args.start, args.end)

@@ -50,14 +50,12 @@ def main_from_args(args) -> int:
     import trio
 
     from arena import logs
-    from arena.config import ConfigError, load_config
+    from arena.config import load_config_or_say_why
     from arena.server import ArenaServer
 
     logs.setup(args.log_level)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(f"arena: {exc}", file=sys.stderr)
+    cfg = load_config_or_say_why(args.config)
+    if cfg is None:
         return 2
     try:
         server = ArenaServer(cfg, port=args.port)

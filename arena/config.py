@@ -446,6 +446,18 @@ _NOT_ABOVE = (
 # Loading.
 
 
+def load_config_or_say_why(path: str | os.PathLike) -> ArenaConfig | None:
+    """For commands: the config, or None after printing why it cannot be
+    loaded (`arena: <path>: <problem>` on stderr; the command exits 2)."""
+    import sys
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"arena: {exc}", file=sys.stderr)
+        return None
+
+
 def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> ArenaConfig:
     """Read `path` (default ./config.toml), apply the environment overrides
     (from `env`, default `os.environ`), check everything, and return the
