@@ -168,6 +168,9 @@ async def test_two_fresh_worlds_in_a_row_every_refund_and_payout_lands(ledger_ki
             seen += await play_a_world(server.url, money)
             if ledger_kind == "solana":
                 await settled_in(cwd / f"world-{n}" / "solana-ledger.sqlite", 2)
+            with trio.fail_after(30):  # the engine has journaled both settlements as done
+                while reconcile(cwd, config)[1]["unsettled"]:
+                    await trio.sleep(0.2)
         finally:
             server.kill()
         worlds.append(world_of(cwd / store))
