@@ -5,8 +5,8 @@ value of the wrong type or out of range, or an unknown `kind` stops start-up
 with a `ConfigError` whose message names the file, the section and the key
 (or the environment variable), for example::
 
-    config.toml: [roast] time_limit_ms must be a positive integer, got "abc"
-    config.toml: unknown key [roast] rounds_x (known: countdown_ms, ...); did you mean rounds?
+    config.toml: [<mode>] time_limit_ms must be a positive integer, got "abc"
+    config.toml: unknown key [<mode>] rounds_x (known: countdown_ms, ...); did you mean rounds?
 
 The schema is declarative and lives in one place per section:
 
@@ -14,10 +14,12 @@ The schema is declarative and lives in one place per section:
   classes below; each field is declared with `_key(default, rule, env=...,
   mask=...)`, so adding a key is adding one line to its class (and to
   `config.toml` and docs/CONFIG.md, which the tests check);
-* sections the engine owns (`[engine]`, `[roast]`, `[roast.tiers]`) are read
-  off `arena.engine.config.EngineConfig` / `RoastConfig` and checked with the
-  engine's own validators, so a new engine setting is configurable as soon as
-  it exists there.
+* sections the engine owns are read off `arena.engine.config.EngineConfig`
+  (`[engine]`) and off each registered mode's settings class (`[<mode>]`, a
+  dict field as `[<mode>.<field>]`), checked with their own validators, so a
+  mode's setting is configurable as soon as it exists there. Modules named by
+  `[server] mode_modules` are imported first, so the modes they register
+  have their sections.
 
 Secrets (the OpenAI API key, the escrow keypair's contents) are never read
 into the configuration. Values that may carry credentials (S3 keys, the
@@ -41,7 +43,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import attrs
 from attrs import field, frozen
 
-from arena.engine.config import TIERS, EngineConfig, RoastConfig
+from arena.engine.config import CONFIG_ITEMS, EngineConfig
+from arena.engine.registry import registry
 
 __all__ = [
     "AIConfig",
@@ -216,6 +219,9 @@ class ServerConfig:
     tick_hz: int = _key(20, POSITIVE)
     name: str = _key("arena", NAME)
     metrics_port: int = _key(0, PORT_OR_OFF)
+    # Python modules to import at start, comma-separated: each registers modes
+    # (arena.engine.registry) besides the built-in ones.
+    mode_modules: str = _key("", TEXT, env="ARENA_MODE_MODULES")
 
 
 @frozen
@@ -373,6 +379,11 @@ def _default(attribute: attrs.Attribute) -> Any:
     return d.factory() if isinstance(d, attrs.Factory) else d
 
 
+# What a settings class's dict field (a `[<mode>.<field>]` table) holds comes
+# from the field's metadata (`CONFIG_ITEMS`); without it, any integer.
+ITEMS = CONFIG_ITEMS
+
+
 def _engine_sections() -> list[_Section]:
     seed = attrs.fields(EngineConfig).seed
     engine = _Section(
@@ -382,31 +393,34 @@ def _engine_sections() -> list[_Section]:
         {"seed": _Key("engine", "seed", _engine_rule(EngineConfig, seed), 0)},
         lambda cfg, key: getattr(cfg.engine, key),
     )
-    roast_keys = {
-        a.name: _Key("roast", a.name, _engine_rule(RoastConfig, a), _default(a))
-        for a in attrs.fields(RoastConfig)
-        if a.name != "tiers" and a.type in _TYPES
-    }
-    roast = _Section("roast", roast_keys, lambda cfg, key: getattr(cfg.engine.roast, key))
-    tier_fees = _default(attrs.fields(RoastConfig).tiers)
-    tier_rule = Rule(int, "a positive integer (entry fee in base units)", lambda v: v > 0)
-    tiers = _Section(
-        "roast.tiers",
-        {t: _Key("roast.tiers", t, tier_rule, tier_fees[t]) for t in TIERS},
-        lambda cfg, key: cfg.engine.roast.tiers[key],
-        complete=True,
-    )
-    return [engine, roast, tiers]
+    sections = [engine]
+    for name, mode in registry.modes().items():
+        cls = mode.settings
+        if cls is None:
+            continue
+        keys = {a.name: _Key(name, a.name, _engine_rule(cls, a), _default(a))
+                for a in attrs.fields(cls) if a.type in _TYPES}
+        sections.append(_Section(name, keys, lambda cfg, key, n=name: getattr(cfg.engine.modes[n], key)))
+        for a in attrs.fields(cls):
+            if a.type not in ("dict", dict):
+                continue
+            typ, text, test = a.metadata.get(ITEMS, (int, "an integer", lambda v: True))
+            items = _default(a)
+            sub = f"{name}.{a.name}"
+            sections.append(_Section(
+                sub, {k: _Key(sub, k, Rule(typ, text, test), v) for k, v in items.items()},
+                lambda cfg, key, n=name, f=a.name: getattr(cfg.engine.modes[n], f)[key],
+                complete=True))
+    return sections
 
 
 def _build_schema() -> dict[str, _Section]:
-    engine, roast, tiers = _engine_sections()
+    engine, *modes = _engine_sections()
     sections = [
         _owned("server", ServerConfig),
         _owned("net", NetConfig),
         engine,
-        roast,
-        tiers,
+        *modes,
         _owned("ledger", LedgerConfig),
         _owned("ai", AIConfig),
         _owned("media", MediaConfig),
@@ -417,17 +431,39 @@ def _build_schema() -> dict[str, _Section]:
     return {s.name: s for s in sections}
 
 
-SCHEMA: dict[str, _Section] = _build_schema()
+class _Schema(Mapping):
+    """Section name -> `_Section`, rebuilt when a mode registers (the registry's
+    modes are the engine sections)."""
 
-# Which attribute of EngineConfig / RoastConfig comes from which section.
-_ENGINE_ATTRS = {"tick_hz": "server", "seed": "engine", "tiers": "roast.tiers"} | {
-    k: "roast" for k in SCHEMA["roast"].keys
-}
+    def __init__(self) -> None:
+        self._built: dict[str, _Section] | None = None
+        self._for: tuple = ()
 
-ENV_OVERRIDES: dict[str, tuple[str, str]] = {
-    k.env: (s.name, k.name) for s in SCHEMA.values() for k in s.keys.values() if k.env
-}
-"""Environment variable -> (section, key) it overrides."""
+    def _now(self) -> dict[str, _Section]:
+        modes = tuple(registry.modes())
+        if self._built is None or modes != self._for:
+            self._built, self._for = _build_schema(), modes
+        return self._built
+
+    def __getitem__(self, name):
+        return self._now()[name]
+
+    def __iter__(self):
+        return iter(self._now())
+
+    def __len__(self):
+        return len(self._now())
+
+
+SCHEMA = _Schema()
+
+def env_overrides() -> dict[str, tuple[str, str]]:
+    """Environment variable -> (section, key) it overrides."""
+    return {k.env: (s.name, k.name) for s in SCHEMA.values() for k in s.keys.values() if k.env}
+
+
+ENV_OVERRIDES = env_overrides()
+"""Environment variable -> (section, key) it overrides (the built-in sections')."""
 
 # When a kind is chosen, these keys must not be empty.
 _NEEDS = {
@@ -487,8 +523,29 @@ def default_config() -> ArenaConfig:
     return _build({}, DEFAULTS_SOURCE, {})
 
 
+def _import_mode_modules(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> None:
+    """Import `[server] mode_modules` (or ARENA_MODE_MODULES) before the schema
+    is read, so the modes they register have their config sections."""
+    import importlib
+
+    raw = env.get("ARENA_MODE_MODULES")
+    where = "environment: ARENA_MODE_MODULES"
+    if raw is None:
+        server = data.get("server")
+        raw = server.get("mode_modules", "") if isinstance(server, dict) else ""
+        where = f"{label}: [server] mode_modules"
+    if not isinstance(raw, str):
+        return  # the rule check reports it
+    for name in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - reported as a config error
+            raise ConfigError(f"{where}: cannot import {name!r}: {type(exc).__name__}: {exc}") from None
+
+
 def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> ArenaConfig:
     errors: list[str] = []
+    _import_mode_modules(data, label, env)
     given = _from_file(data, label, errors)
     given |= _from_env(env)
 
@@ -506,11 +563,25 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
     if errors:
         raise ConfigError(errors)
 
+    modes = {}
+    for name, mode in registry.modes().items():
+        cls = mode.settings
+        if cls is None:
+            continue
+        kwargs = dict(values[name])
+        for sub in values:  # its dict fields' tables: [<mode>.<field>]
+            if sub.startswith(f"{name}."):
+                kwargs[sub[len(name) + 1:]] = dict(values[sub])
+        try:
+            modes[name] = cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            errors.append(_engine_error(exc, label, name))
+    if errors:
+        raise ConfigError(errors)
     try:
-        roast = RoastConfig(**values["roast"], tiers=dict(values["roast.tiers"]))
-        engine = EngineConfig(tick_hz=values["server"]["tick_hz"], roast=roast, **values["engine"])
+        engine = EngineConfig(tick_hz=values["server"]["tick_hz"], modes=modes, **values["engine"])
     except (TypeError, ValueError) as exc:
-        raise ConfigError(_engine_error(exc, label)) from None
+        raise ConfigError(_engine_error(exc, label, "engine")) from None
     try:
         return ArenaConfig(
             server=ServerConfig(**values["server"]),
@@ -582,7 +653,7 @@ def _hint(name: str, known: list[str], section: str | None) -> str:
 
 def _from_env(env: Mapping[str, str]) -> dict:
     given = {}
-    for var, (sec, name) in ENV_OVERRIDES.items():
+    for var, (sec, name) in env_overrides().items():
         if var in env:
             key = SCHEMA[sec].keys[name]
             given[(sec, name)] = (_parse_env(env[var], key.rule.type), f"environment: {var} (overrides [{sec}] {name})")
@@ -624,15 +695,20 @@ def _cross_checks(values: dict, given: dict, label: str) -> list[str]:
     return errors
 
 
-def _engine_error(exc: Exception, label: str) -> str:
-    """An EngineConfig/RoastConfig validator's message, re-addressed to the key."""
+def _engine_error(exc: Exception, label: str, section: str) -> str:
+    """A settings validator's message ("<field>[.<key>] must be ..."),
+    re-addressed to the key in `section` (or its `[<section>.<field>]`)."""
     msg = str(exc)
     first, _, rest = msg.partition(" ")
     name, _, sub = first.partition(".")
-    if name in _ENGINE_ATTRS and rest:
-        key = " ".join(filter(None, [sub or ("" if name == "tiers" else name), rest]))
-        return f"{label}: [{_ENGINE_ATTRS[name]}] {key}"
-    return f"{label}: engine settings rejected: {msg}"
+    if rest and section in SCHEMA:
+        if f"{section}.{name}" in SCHEMA:
+            return f"{label}: [{section}.{name}] " + " ".join(filter(None, [sub, rest]))
+        if name == "tick_hz":
+            return f"{label}: [server] {name} {rest}"
+        if name in SCHEMA[section].keys:
+            return f"{label}: [{section}] {name} {rest}"
+    return f"{label}: [{section}] settings rejected: {msg}"
 
 
 # ---------------------------------------------------------------------------

@@ -28,7 +28,8 @@ from arena.ai.service import JudgeService
 from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.errors import KEY_CONFLICT, ArenaError
-from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
+from arena.engine.outputs import Settle
+from arena.engine.registry import registry
 from arena.net.gateway import Gateway
 from arena.persistence.ledger import INBOX_INPUTS
 from arena.persistence.runtime import SHED_INPUTS, ServerPersistence
@@ -183,6 +184,8 @@ class ArenaServer:
         self.supervisors.update(self.persistence.supervisors)
         self._judge_send, self._judge_recv = trio.open_memory_channel(math.inf)
         self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
+        # Side tasks by the names modes give them in `Mode.effects`.
+        self._workers = {"ledger": self._ledger_send, "judge": self._judge_send}
         self.started = trio.Event()
         self.metrics_port: int | None = None
         self.conflicts: dict[str, str] = {}  # settlement key -> why (ledger key conflicts)
@@ -287,10 +290,11 @@ class ArenaServer:
             self._dispatch_one(eff)
 
     def _dispatch_one(self, eff) -> None:
-        if isinstance(eff, Settle):
-            self._ledger_send.send_nowait(eff)
-        elif isinstance(eff, (GeneratePrompt, ScoreRoast)):
-            self._judge_send.send_nowait(eff)
+        # The side task named by the effect's mode (`Mode.effects`); money
+        # (`Settle`) always goes to the ledger.
+        send = self._workers.get(registry.worker_of(eff))
+        if send is not None:
+            send.send_nowait(eff)
         else:
             log.error("effect with no side task", extra={"effect": type(eff).__name__})
 

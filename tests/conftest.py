@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from arena.client import open_client  # noqa: E402
 from arena.config import default_config  # noqa: E402
-from arena.engine.config import RoastConfig  # noqa: E402
+from arena.modes.roast.settings import RoastConfig  # noqa: E402
 
 REQUIRE_SERVICES = os.environ.get("ARENA_REQUIRE_SERVICES") == "1"
 
@@ -37,7 +37,7 @@ FAST_ROAST = dict(
 def make_config(tmp_path, *, roast=None, net=None, ledger=None, server=None, **sections):
     base = default_config()
     roast_cfg = attrs.evolve(RoastConfig(), **{**FAST_ROAST, **(roast or {})})
-    engine = attrs.evolve(base.engine, seed=7, roast=roast_cfg)
+    engine = attrs.evolve(base.engine, seed=7).with_mode("roast", roast_cfg)
     return attrs.evolve(
         base,
         server=attrs.evolve(base.server, port=0, **(server or {})),

@@ -26,10 +26,13 @@ from collections import defaultdict
 from typing import Callable, Iterable
 
 from arena.engine import inputs as I
+from arena.modes.roast import messages as R
 from arena.engine.canonical import state_hash
-from arena.engine.config import EngineConfig, RoastConfig
+from arena.engine.config import EngineConfig
+from arena.modes.roast.settings import RoastConfig
 from arena.engine.core import new_state, step
-from arena.engine.outputs import Event, GeneratePrompt, Reply, ScoreRoast, Settle
+from arena.engine.outputs import Event, Reply, Settle
+from arena.modes.roast.messages import GeneratePrompt, ScoreRoast
 
 DIMENSIONS = ("savagery", "creativity", "delivery", "relevance")
 
@@ -49,7 +52,7 @@ def fast_config(*, tick_hz: int = 20, seed: int = 1, **roast) -> EngineConfig:
         prompt_timeout_ms=500,
     )
     values.update(roast)
-    return EngineConfig(tick_hz=tick_hz, seed=seed, roast=RoastConfig(**values))
+    return EngineConfig.of(tick_hz=tick_hz, seed=seed, modes={"roast": RoastConfig(**values)})
 
 
 class LedgerError(AssertionError):
@@ -224,7 +227,7 @@ class Driver:
     def _answer(self, effects: Iterable) -> None:
         for e in effects:
             if isinstance(e, GeneratePrompt) and self.prompts:
-                self.pending.append(I.PromptGenerated(e.match, e.round, f"{self.prompt_text} (round {e.round})"))
+                self.pending.append(R.PromptGenerated(e.match, e.round, f"{self.prompt_text} (round {e.round})"))
             elif isinstance(e, ScoreRoast):
                 values = self.score_values(e)
                 if values is not None:
@@ -246,8 +249,8 @@ class Driver:
         return spec
 
     @staticmethod
-    def scored(e: ScoreRoast, values, commentary: str = "Ouch.") -> I.RoastScored:
-        return I.RoastScored(e.match, e.round, e.wallet, *values, commentary=commentary, judge="test")
+    def scored(e: ScoreRoast, values, commentary: str = "Ouch.") -> R.RoastScored:
+        return R.RoastScored(e.match, e.round, e.wallet, *values, commentary=commentary, judge="test")
 
     # --- client inputs (built, not fed) -----------------------------------------
     def session(self, wallet: str) -> str:
@@ -263,14 +266,14 @@ class Driver:
         return self.client(I.QueueLeave, wallet)
 
     def submit(self, wallet: str, match: str, round: int | None = None, text: str = "You look like a typo.",
-               audio_url: str | None = None) -> I.RoastSubmit:
+               audio_url: str | None = None) -> R.RoastSubmit:
         if round is None:
             round = self.state.matches[match].round
-        return self.client(I.RoastSubmit, wallet, match=match, round=round, text=text, audio_url=audio_url,
+        return self.client(R.RoastSubmit, wallet, match=match, round=round, text=text, audio_url=audio_url,
                            at_ms=self.tick * 1000 // self.config.tick_hz)
 
-    def react(self, wallet: str, match: str, emoji: str = "🔥") -> I.ReactionSend:
-        return self.client(I.ReactionSend, wallet, match=match, emoji=emoji)
+    def react(self, wallet: str, match: str, emoji: str = "🔥") -> R.ReactionSend:
+        return self.client(R.ReactionSend, wallet, match=match, emoji=emoji)
 
     def watch(self, wallet: str, match: str) -> I.MatchWatch:
         return self.client(I.MatchWatch, wallet, match=match)
@@ -279,7 +282,7 @@ class Driver:
         """Move the money on the ledger (wallet -> escrow) and build the input reporting it."""
         if amount is None:
             m = self.state.matches.get(match)
-            amount = m.entry_fee if m is not None else self.config.roast.tiers["bronze"]
+            amount = m.entry_fee if m is not None else self.config.modes["roast"].tiers["bronze"]
         if wallet not in self._funded and self.funds:
             self._funded.add(wallet)
             self.ledger.fund(wallet, self.funds)

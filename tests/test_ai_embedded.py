@@ -22,8 +22,9 @@ from arena.ai.port import (
     one_line,
 )
 from arena.ai.prompts import PROMPTS, pick_prompt
-from arena.engine.inputs import PromptGenerated, RoastScored, from_record, to_record
-from arena.engine.outputs import GeneratePrompt, ScoreRoast
+from arena.engine.inputs import from_record, to_record
+from arena.modes.roast.messages import PromptGenerated, RoastScored
+from arena.modes.roast.messages import GeneratePrompt, ScoreRoast
 
 MUSIC = "Roast your opponent's taste in music."
 ON_TOPIC = (

@@ -21,9 +21,9 @@ from arena.ai.prompts import PROMPTS
 from arena.ai.service import FALLBACK_PREFIX, JudgeService, answer_budget, make_judge
 from arena.ai.validate import SCORE_SCHEMA
 from arena.config import default_config
-from arena.engine.config import RoastConfig
-from arena.engine.inputs import PromptGenerated, RoastScored
-from arena.engine.outputs import GeneratePrompt, ScoreRoast
+from arena.modes.roast.settings import RoastConfig
+from arena.modes.roast.messages import PromptGenerated, RoastScored
+from arena.modes.roast.messages import GeneratePrompt, ScoreRoast
 from arena.media.local import LocalMedia
 from arena.supervisor import ACTIVE, CIRCUIT_OPEN, Supervisor
 from fake_openai import (
@@ -401,7 +401,7 @@ def test_budget_is_bounded_by_config_and_below_the_engine_wait():
 def test_service_budgets_come_from_config():
     cfg = default_config()
     cfg = attrs.evolve(cfg, ai=attrs.evolve(cfg.ai, timeout_ms=1000, max_retries=3),
-                       engine=attrs.evolve(cfg.engine, roast=RoastConfig(scoring_timeout_ms=2000)))
+                       engine=cfg.engine.with_mode("roast", RoastConfig(scoring_timeout_ms=2000)))
     svc = JudgeService.from_config(cfg, make_judge(cfg))
     assert svc.score_budget == 1.5 and svc.prompt_budget == 4.0
 

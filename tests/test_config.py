@@ -23,7 +23,8 @@ from arena.config import (
     describe,
     load_config,
 )
-from arena.engine.config import EngineConfig, RoastConfig
+from arena.engine.config import EngineConfig
+from arena.modes.roast.settings import RoastConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "config.toml"
@@ -52,10 +53,10 @@ def test_shipped_config_loads_with_expected_values():
     cfg = load_config(SHIPPED, env={})
     assert cfg.source == str(SHIPPED)
     assert cfg.server == ServerConfig(host="127.0.0.1", port=8765, tick_hz=20, name="arena", metrics_port=0)
-    assert cfg.engine == EngineConfig(
+    assert cfg.engine == EngineConfig.of(
         tick_hz=20,
         seed=0,
-        roast=RoastConfig(
+        modes={"roast": RoastConfig(
             rounds=3,
             countdown_ms=3000,
             time_limit_ms=30000,
@@ -63,7 +64,7 @@ def test_shipped_config_loads_with_expected_values():
             disconnect_grace_ms=30000,
             platform_fee_bps=500,
             tiers={"bronze": 100, "silver": 500, "gold": 2000, "diamond": 10000},
-        ),
+        )},
     )
     assert cfg.ledger == LedgerConfig(kind="embedded", faucet_amount=10000)
     assert cfg.ai.kind == "embedded"
@@ -133,8 +134,8 @@ def test_empty_file_gives_the_defaults(tmp_path):
 
 def test_partial_file_keeps_other_defaults(tmp_path):
     cfg = load_text(tmp_path, "[roast]\nrounds = 5\n[ai]\ntemperature = 1\n")
-    assert cfg.engine.roast.rounds == 5
-    assert cfg.engine.roast.time_limit_ms == RoastConfig().time_limit_ms
+    assert cfg.engine.modes["roast"].rounds == 5
+    assert cfg.engine.modes["roast"].time_limit_ms == RoastConfig().time_limit_ms
     assert cfg.ai.temperature == 1.0 and isinstance(cfg.ai.temperature, float)
 
 
@@ -292,19 +293,21 @@ def test_frame_limits_must_be_consistent(tmp_path):
 
 def test_engine_validator_errors_are_readdressed_to_the_key():
     label = "config.toml"
-    for exc_cls, kwargs, expected in [
-        (RoastConfig, {"time_limit_ms": 0}, "config.toml: [roast] time_limit_ms must be a positive integer, got 0"),
-        (RoastConfig, {"tiers": {"bronze": 1}}, "config.toml: [roast.tiers] must be exactly bronze, silver, gold, diamond"),
-        (RoastConfig, {"tiers": {"bronze": 1, "silver": 1, "gold": 1, "diamond": -1}},
+    for exc_cls, section, kwargs, expected in [
+        (RoastConfig, "roast", {"time_limit_ms": 0},
+         "config.toml: [roast] time_limit_ms must be a positive integer, got 0"),
+        (RoastConfig, "roast", {"tiers": {"bronze": 1}},
+         "config.toml: [roast.tiers] must be exactly bronze, silver, gold, diamond"),
+        (RoastConfig, "roast", {"tiers": {"bronze": 1, "silver": 1, "gold": 1, "diamond": -1}},
          "config.toml: [roast.tiers] diamond must be a positive integer (base units), got -1"),
-        (EngineConfig, {"tick_hz": 0}, "config.toml: [server] tick_hz must be a positive integer, got 0"),
-        (EngineConfig, {"seed": -1}, "config.toml: [engine] seed must be a non-negative integer, got -1"),
+        (EngineConfig, "engine", {"tick_hz": 0}, "config.toml: [server] tick_hz must be a positive integer, got 0"),
+        (EngineConfig, "engine", {"seed": -1}, "config.toml: [engine] seed must be a non-negative integer, got -1"),
     ]:
         with pytest.raises(ValueError) as info:
             exc_cls(**kwargs)
-        assert config_mod._engine_error(info.value, label) == expected
-    assert config_mod._engine_error(ValueError("something else"), label) == (
-        "config.toml: engine settings rejected: something else")
+        assert config_mod._engine_error(info.value, label, section) == expected
+    assert config_mod._engine_error(ValueError("something else"), label, "roast") == (
+        "config.toml: [roast] settings rejected: something else")
 
 
 def test_engine_rejection_at_build_time_is_a_config_error(tmp_path, monkeypatch):
@@ -313,7 +316,9 @@ def test_engine_rejection_at_build_time_is_a_config_error(tmp_path, monkeypatch)
     def refuse(**kwargs):
         raise ValueError(f"max_text_chars must be at most 100, got {kwargs['max_text_chars']}")
 
-    monkeypatch.setattr(config_mod, "RoastConfig", refuse)
+    from arena.engine.registry import registry
+
+    monkeypatch.setattr(registry.get("roast"), "settings", refuse)
     msg = error_of(tmp_path, "[roast]\nmax_text_chars = 500\n")
     assert msg == f"{tmp_path / 'config.toml'}: [roast] max_text_chars must be at most 100, got 500"
 

@@ -21,7 +21,7 @@ from arena.client import ArenaRequestError
 from arena.config import default_config
 from arena.engine import core
 from arena.engine.canonical import state_hash
-from arena.engine.inputs import PromptGenerated, RoastScored
+from arena.modes.roast.messages import PromptGenerated, RoastScored
 from arena.media import make_media
 from conftest import player
 from fake_openai import (

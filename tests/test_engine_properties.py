@@ -34,10 +34,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from arena.engine import inputs as I
+from arena.modes.roast import messages as R
 from arena.engine.canonical import state_hash
-from arena.engine.config import TIERS
+from arena.modes.roast.settings import TIERS
 from arena.engine.core import new_state, step
-from arena.engine.outputs import Event, GeneratePrompt, Reply, ScoreRoast, Settle
+from arena.engine.outputs import Event, Reply, Settle
+from arena.modes.roast.messages import GeneratePrompt, ScoreRoast
 
 try:
     from tests.engine_driver import Ledger, fast_config, replay
@@ -170,19 +172,19 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(wallet=wallets, i=choice, text=texts, rnd=st.integers(min_value=0, max_value=3))
     def submit_any(self, wallet, i, text, rnd):
-        self.client(I.RoastSubmit, wallet, match=self.pick_match(i), round=rnd, text=text, at_ms=self.tick * 50)
+        self.client(R.RoastSubmit, wallet, match=self.pick_match(i), round=rnd, text=text, at_ms=self.tick * 50)
 
     @precondition(lambda self: self.live("recording"))
     @rule(i=choice, j=st.integers(0, 1), text=texts, audio=st.booleans())
     def submit_valid(self, i, j, text, audio):
         ms = self.live("recording")
         m = ms[i % len(ms)]
-        self.client(I.RoastSubmit, m.players[j], match=m.id, round=m.round, text=text,
+        self.client(R.RoastSubmit, m.players[j], match=m.id, round=m.round, text=text,
                     audio_url="media://a.ogg" if audio else None, at_ms=self.tick * 50)
 
     @rule(wallet=wallets, i=choice, emoji=emojis)
     def react(self, wallet, i, emoji):
-        self.client(I.ReactionSend, wallet, match=self.pick_match(i), emoji=emoji)
+        self.client(R.ReactionSend, wallet, match=self.pick_match(i), emoji=emoji)
 
     @rule(wallet=wallets, i=choice)
     def watch(self, wallet, i):
@@ -194,7 +196,7 @@ class EngineMachine(RuleBasedStateMachine):
     def change_settings(self, fee_bps, rounds, bronze):
         """The operator changes [roast] settings mid-game (some values invalid:
         those change nothing); running battles keep their own terms."""
-        self.batch.append(I.RoastSettingsChanged((("platform_fee_bps", fee_bps), ("rounds", rounds),
+        self.batch.append(R.RoastSettingsChanged((("platform_fee_bps", fee_bps), ("rounds", rounds),
                                                   ("tiers.bronze", bronze))))
 
     @rule(wallet=wallets)
@@ -235,9 +237,9 @@ class EngineMachine(RuleBasedStateMachine):
     # --- side-task answers -------------------------------------------------------------
     def answer(self, e, values=(5, 5, 5, 5)):
         if isinstance(e, GeneratePrompt):
-            self.batch.append(I.PromptGenerated(e.match, e.round, f"prompt {e.round} of {e.match}"))
+            self.batch.append(R.PromptGenerated(e.match, e.round, f"prompt {e.round} of {e.match}"))
         elif isinstance(e, ScoreRoast):
-            self.batch.append(I.RoastScored(e.match, e.round, e.wallet, *values, commentary="ok", judge="test"))
+            self.batch.append(R.RoastScored(e.match, e.round, e.wallet, *values, commentary="ok", judge="test"))
         elif isinstance(e, Settle):
             self.ledger.settle(e)  # idempotent per key
             self.batch.append(I.SettlementDone(e.key))
@@ -277,7 +279,7 @@ class EngineMachine(RuleBasedStateMachine):
             elif m.phase == "recording":
                 for p in m.players:
                     if p not in m.submissions:
-                        self.client(I.RoastSubmit, p, match=m.id, round=m.round, text=f"roast by {p}",
+                        self.client(R.RoastSubmit, p, match=m.id, round=m.round, text=f"roast by {p}",
                                     at_ms=self.tick * 50)
             for e in [e for e in self.outbox if getattr(e, "match", None) == mid]:
                 self.outbox.remove(e)

@@ -14,12 +14,15 @@ import msgpack
 import pytest
 
 from arena.engine import inputs as I
-from arena.engine.config import RoastConfig, roast_settings
-from arena.engine.modes.roast import match_terms
+from arena.modes.roast import messages as R
+from arena.engine.config import settings_pairs as roast_settings
+from arena.modes.roast.settings import RoastConfig
+from arena.modes.roast.mode import match_terms
 from arena.engine.canonical import state_hash
 from arena.engine.core import entry_quote, matches_of, snapshot_event
 from arena.engine.errors import ArenaError
-from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle, Transfer
+from arena.engine.outputs import Settle, Transfer
+from arena.modes.roast.messages import GeneratePrompt, ScoreRoast
 
 try:
     from tests.engine_driver import DIMENSIONS, Driver, Ledger, fast_config, replay
@@ -200,10 +203,10 @@ def test_fees_paid_before_the_prompt_wait_for_it():
     out = d.step(d.pay(mid, "alice"), d.pay(mid, "bob"))
     assert out.events("battle:round_start") == []
     assert d.phase(mid) == "waiting_prompt"
-    out = d.step(I.PromptGenerated(mid, 1, "late prompt"))
+    out = d.step(R.PromptGenerated(mid, 1, "late prompt"))
     assert out.event("battle:round_start").body["prompt"] == "late prompt"
     # a prompt for a round out of range, or a repeat, changes nothing
-    d.step(I.PromptGenerated(mid, 9, "x"), I.PromptGenerated(mid, 0, "y"), I.PromptGenerated(mid, 1, "again"))
+    d.step(R.PromptGenerated(mid, 9, "x"), R.PromptGenerated(mid, 0, "y"), R.PromptGenerated(mid, 1, "again"))
     assert d.state.matches[mid].prompts == {1: "late prompt"}
 
 
@@ -439,9 +442,9 @@ def test_scores_are_revealed_together_with_breakdown():
     ok(d.do(d.watch("carol", mid)))
     out = d.play_round(mid)
     sa, sb = out.of(ScoreRoast)
-    out = d.step(I.RoastScored(mid, 1, "alice", 9, 8, 7, 6, "sharp", judge="j"))
+    out = d.step(R.RoastScored(mid, 1, "alice", 9, 8, 7, 6, "sharp", judge="j"))
     assert out.events("battle:score_revealed") == []
-    out = d.step(I.RoastScored(mid, 1, "bob", 15, -3, 2, 1, "meh", judge="j"))  # clamped to 0..10
+    out = d.step(R.RoastScored(mid, 1, "bob", 15, -3, 2, 1, "meh", judge="j"))  # clamped to 0..10
     revealed = out.events("battle:score_revealed")
     assert [e.body["playerId"] for e in revealed] == ["alice", "bob"]
     assert all(e.to == ("alice", "bob", "carol") for e in revealed)
@@ -461,13 +464,13 @@ def test_repeated_late_or_foreign_scores_are_ignored():
     d = Driver(scores=None)
     mid = d.start()
     d.play_round(mid)
-    d.step(I.RoastScored(mid, 1, "alice", 1, 1, 1, 1, "first"))
+    d.step(R.RoastScored(mid, 1, "alice", 1, 1, 1, 1, "first"))
     before = d.state.matches[mid].scores["alice"]
     out = d.step(
-        I.RoastScored(mid, 1, "alice", 9, 9, 9, 9, "again"),
-        I.RoastScored(mid, 2, "bob", 9, 9, 9, 9, "wrong round"),
-        I.RoastScored(mid, 1, "carol", 9, 9, 9, 9, "not a player"),
-        I.RoastScored("ro-nosuch", 1, "bob", 9, 9, 9, 9, "no match"),
+        R.RoastScored(mid, 1, "alice", 9, 9, 9, 9, "again"),
+        R.RoastScored(mid, 2, "bob", 9, 9, 9, 9, "wrong round"),
+        R.RoastScored(mid, 1, "carol", 9, 9, 9, 9, "not a player"),
+        R.RoastScored("ro-nosuch", 1, "bob", 9, 9, 9, 9, "no match"),
     )
     assert out.messages == [] and out.effects == []
     assert d.state.matches[mid].scores == {"alice": before}
@@ -478,7 +481,7 @@ def test_scoring_timeout_scores_zero():
     mid = d.start()
     d.play_round(mid)
     t = d.tick
-    d.step(I.RoastScored(mid, 1, "alice", 3, 3, 3, 3, "only alice"))
+    d.step(R.RoastScored(mid, 1, "alice", 3, 3, 3, 3, "only alice"))
     out = d.advance(6)
     assert out.events("battle:score_revealed") == []
     out = d.step()
@@ -487,7 +490,7 @@ def test_scoring_timeout_scores_zero():
     assert revealed["alice"]["score"] == 12
     assert revealed["bob"]["score"] == 0 and revealed["bob"]["breakdown"] == dict.fromkeys(DIMENSIONS, 0)
     # the judge's answer after the timeout is dropped
-    d.step(I.RoastScored(mid, 1, "bob", 10, 10, 10, 10, "too late"))
+    d.step(R.RoastScored(mid, 1, "bob", 10, 10, 10, 10, "too late"))
     assert d.state.matches[mid].totals == {"alice": 12, "bob": 0}
 
 
@@ -980,14 +983,14 @@ def test_ledger_double_is_idempotent_and_refuses_overdrafts():
 
 @pytest.mark.parametrize("emoji", ["🔥", "👍🏽", "❤️", "👨‍👩‍👧", "🇫🇷", "!"])
 def test_emoji_symbols_are_accepted(emoji):
-    from arena.engine.modes.roast import _valid_emoji
+    from arena.modes.roast.mode import _valid_emoji
 
     assert _valid_emoji(emoji)
 
 
 @pytest.mark.parametrize("emoji", ["", "abc", "é", "日本", "🔥 ", "1", "\x00", "\u200b" * 17])
 def test_emoji_that_could_carry_text_are_refused(emoji):
-    from arena.engine.modes.roast import _valid_emoji
+    from arena.modes.roast.mode import _valid_emoji
 
     assert not _valid_emoji(emoji)
 
@@ -1006,12 +1009,12 @@ def test_same_payment_reported_twice_counts_once_and_is_not_refunded():
 def test_roast_settings_change_applies_to_new_battles_only():
     d = Driver(scores={"alice": (1, 1, 1, 1), "bob": (2, 2, 2, 2), "carol": (1, 1, 1, 1), "dave": (2, 2, 2, 2)})
     old = d.start("alice", "bob")
-    first = d.state.config.roast
+    first = d.state.config.modes["roast"]
     old_deadline = d.state.matches[old].deadline
     roast = attrs.evolve(first, rounds=1, platform_fee_bps=1_000, time_limit_ms=first.time_limit_ms * 2,
                          tiers={**first.tiers, "bronze": 250})
-    d.step(I.RoastSettingsChanged(roast_settings(roast)))
-    assert d.state.config.roast == roast
+    d.step(R.RoastSettingsChanged(roast_settings(roast)))
+    assert d.state.config.modes["roast"] == roast
     # the running battle keeps its terms: its deadline, 3 rounds and the 5 % fee
     assert d.state.matches[old].deadline == old_deadline and match_terms(d.state, d.state.matches[old]) == first
     play_battle(d, old)
@@ -1033,12 +1036,12 @@ def test_roast_settings_the_config_refuses_change_nothing():
     before = d.state.config
     for bad in ((("time_limit_ms", 0),), (("no_such_setting", 1),), (("tiers.bronze", -5),),
                 (("tiers.platinum", 5),), (("rounds", "three"),)):
-        d.step(I.RoastSettingsChanged(bad))
+        d.step(R.RoastSettingsChanged(bad))
         assert d.state.config == before
 
 
 def test_roast_settings_round_trip_through_the_journal_record():
-    inp = I.RoastSettingsChanged(roast_settings(RoastConfig()))
+    inp = R.RoastSettingsChanged(roast_settings(RoastConfig()))
     assert I.from_record(I.to_record(inp)) == inp
     rec = msgpack.unpackb(msgpack.packb(I.to_record(inp)), raw=False)
     assert I.from_record(rec) == inp  # arrays of arrays come back as the same pairs

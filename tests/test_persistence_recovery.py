@@ -7,6 +7,7 @@ from __future__ import annotations
 import trio
 
 from arena.client import open_client
+from arena.modes.roast import messages as R
 from arena.engine.canonical import state_hash
 from arena.persistence.memory import MemoryStore
 from arena.server import ArenaServer
@@ -112,24 +113,24 @@ async def test_changed_roast_settings_apply_after_a_restart_and_replay(nursery, 
     store = MemoryStore()
     srv, scope, _ = await start(nursery, make_config(tmp_path), store)
     await wait_until(lambda: srv.persistence.durability.durable_tick >= 2)
-    first_roast = srv.state.config.roast
+    first_roast = srv.state.config.modes["roast"]
     await crash(srv, scope)
     changed = make_config(tmp_path, roast={"time_limit_ms": first_roast.time_limit_ms + 1000})
     srv2, scope2, _ = await start(nursery, changed, store)
-    await wait_until(lambda: srv2.state.config.roast == changed.engine.roast)
+    await wait_until(lambda: srv2.state.config.modes["roast"] == changed.engine.modes["roast"])
     changed_at = srv2.state.tick
     await wait_until(lambda: srv2.persistence.durability.durable_tick >= changed_at)
     journaled = [t for t, blob in store.journal.items()
-                 if any(isinstance(x, I.RoastSettingsChanged) for x in codec.decode_inputs(blob))]
+                 if any(isinstance(x, I.SettingsChanged) for x in codec.decode_inputs(blob))]
     assert len(journaled) == 1
     rec = await store.load_recovery()
     state = replay(codec.load_snapshot(rec.snapshot), rec.journal, rec.durable_tick)
-    assert state.config.roast == changed.engine.roast and state.config.seed == srv2.state.config.seed
+    assert state.config.modes["roast"] == changed.engine.modes["roast"] and state.config.seed == srv2.state.config.seed
     await crash(srv2, scope2)
     # a third start with the same settings journals nothing new
     srv3, scope3, _ = await start(nursery, changed, store)
     started_at = srv3.state.tick
     await wait_until(lambda: srv3.persistence.durability.durable_tick >= started_at + 2)
-    assert sum(any(isinstance(x, I.RoastSettingsChanged) for x in codec.decode_inputs(b))
+    assert sum(any(isinstance(x, I.SettingsChanged) for x in codec.decode_inputs(b))
                for b in store.journal.values()) == 1
     await crash(srv3, scope3)

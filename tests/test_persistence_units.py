@@ -6,6 +6,7 @@ import trio
 
 from arena.chain.embedded import EmbeddedLedger
 from arena.engine import inputs as I
+from arena.modes.roast import messages as R
 from arena.engine.outputs import Settle
 from arena.persistence import codec
 from arena.persistence.durable import Durability, done_key, wallets_to_disconnect
@@ -32,8 +33,8 @@ def test_done_keys_match_the_effect_keys():
     d.play_round(mid)
     keys = {e.key for e in d.effects}
     m = d.state.matches[mid]
-    assert done_key(I.PromptGenerated(mid, 2, "p")) in keys
-    assert done_key(I.RoastScored(mid, 1, "alice", 1, 1, 1, 1, "c")) in keys
+    assert done_key(R.PromptGenerated(mid, 2, "p")) in keys
+    assert done_key(R.RoastScored(mid, 1, "alice", 1, 1, 1, 1, "c")) in keys
     assert done_key(I.SettlementDone("payout:x")) == "payout:x"
     assert done_key(I.SettlementDone("payout:x", ok=False)) is None
     assert set(wallets_to_disconnect(d.state)) == set(m.players)

@@ -19,8 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from attrs import field, frozen
 
-from arena.engine.inputs import PromptGenerated, RoastScored
-from arena.engine.outputs import GeneratePrompt, ScoreRoast
+from arena.modes.roast.messages import GeneratePrompt, PromptGenerated, RoastScored, ScoreRoast
 
 MIN_POINTS = 0
 MAX_POINTS = 10

@@ -48,8 +48,7 @@ import trio
 
 from arena.ai.embedded import EmbeddedJudge
 from arena.ai.port import COMMENTARY_MAX, DIMENSIONS, RoastScore, answer_prompt, one_line, scored_input
-from arena.engine.inputs import PromptGenerated, RoastScored
-from arena.engine.outputs import GeneratePrompt, ScoreRoast
+from arena.modes.roast.messages import GeneratePrompt, PromptGenerated, RoastScored, ScoreRoast
 from arena.supervisor import CIRCUIT_OPEN, RECOVERING, Supervisor
 
 log = logging.getLogger("arena.ai")
@@ -147,7 +146,7 @@ class JudgeService:
     @classmethod
     def from_config(cls, cfg, judge: Any, *, supervisor: Supervisor | None = None, media: Any = None,
                     engine_cfg=None) -> JudgeService:
-        roast = (engine_cfg or cfg.engine).roast
+        roast = (engine_cfg or cfg.engine).modes["roast"]
         return cls(
             judge,
             supervisor=supervisor,

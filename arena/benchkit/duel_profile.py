@@ -33,6 +33,7 @@ import attrs
 
 from arena.engine import core
 from arena.engine import inputs as I
+from arena.modes.roast import messages as R
 
 
 STAGES = ("read", "step", "deliver", "flush", "journal")
@@ -70,9 +71,9 @@ def build(n_matches: int, tick_hz: int = 20):
     from arena.server import ArenaServer
 
     cfg = default_config()
-    roast = attrs.evolve(cfg.engine.roast, countdown_ms=0, time_limit_ms=3_600_000,
+    roast = attrs.evolve(cfg.engine.modes["roast"], countdown_ms=0, time_limit_ms=3_600_000,
                          entry_deadline_ms=3_600_000, prompt_timeout_ms=3_600_000)
-    cfg = attrs.evolve(cfg, engine=attrs.evolve(cfg.engine, tick_hz=tick_hz, seed=11, roast=roast))
+    cfg = attrs.evolve(cfg, engine=attrs.evolve(cfg.engine, tick_hz=tick_hz, seed=11).with_mode("roast", roast))
     server = ArenaServer(cfg, store=MemoryStore())
     state, gw = server.state, server.gateway
     clock = _Clock()
@@ -97,7 +98,7 @@ def build(n_matches: int, tick_hz: int = 20):
     step(joins)
     step([I.EntryFeePaid(mid, p, m.entry_fee, f"pay-{mid}-{p}")
           for mid, m in state.matches.items() for p in m.players])
-    step([I.PromptGenerated(mid, r, f"prompt {r}") for mid in state.matches for r in (1, 2, 3)])
+    step([R.PromptGenerated(mid, r, f"prompt {r}") for mid in state.matches for r in (1, 2, 3)])
     for _ in range(3):
         step([])
     gw.dirty.clear()

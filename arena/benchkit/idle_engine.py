@@ -19,7 +19,9 @@ import attrs
 
 from arena.engine import core
 from arena.engine import inputs as I
-from arena.engine.config import EngineConfig, RoastConfig
+from arena.engine.config import EngineConfig
+from arena.modes.roast import messages as R
+from arena.modes.roast.settings import RoastConfig
 
 
 class _World:
@@ -33,7 +35,7 @@ def build(n_matches: int, tick_hz: int = 20):
 
     roast = attrs.evolve(RoastConfig(), countdown_ms=0, time_limit_ms=3_600_000,
                          entry_deadline_ms=3_600_000, prompt_timeout_ms=3_600_000)
-    state = core.new_state(EngineConfig(tick_hz=tick_hz, seed=11, roast=roast))
+    state = core.new_state(EngineConfig.of(tick_hz=tick_hz, seed=11, modes={"roast": roast}))
     gw = Gateway(default_config().net, _World(state))
     tick = 0
 
@@ -55,7 +57,7 @@ def build(n_matches: int, tick_hz: int = 20):
         for p in m.players:
             fees.append(I.EntryFeePaid(mid, p, m.entry_fee, f"pay-{mid}-{p}"))
         for r in (1, 2, 3):
-            prompts.append(I.PromptGenerated(mid, r, f"prompt {r}"))
+            prompts.append(R.PromptGenerated(mid, r, f"prompt {r}"))
     for i in range(0, len(prompts), 3 * chunk):
         step(prompts[i:i + 3 * chunk])
     for i in range(0, len(fees), 2 * chunk):

@@ -18,6 +18,22 @@ import attrs
 # written leaves the encoding (hence the state hash) unchanged while it is
 # None, so snapshots written before it existed still verify and replay.
 OMIT_IF_NONE = "canonical_omit_if_none"
+# attrs field metadata: a dict field whose items are encoded as if they were
+# fields of the instance itself (`EngineConfig.modes`: each mode's settings
+# under the mode's name), so moving fields into such a dict keeps the hash.
+FLATTEN = "canonical_flatten"
+
+
+def fields_of(obj: object):
+    """(name, value) of an attrs instance as the encodings see it: OMIT_IF_NONE
+    fields left out while None, FLATTEN fields' items in place of the field."""
+    for f in attrs.fields(type(obj)):
+        value = getattr(obj, f.name)
+        if f.metadata.get(FLATTEN):
+            for k, v in value.items():
+                yield k, v
+        elif not (f.metadata.get(OMIT_IF_NONE) and value is None):
+            yield f.name, value
 
 
 def to_plain(obj: object) -> object:
@@ -25,8 +41,12 @@ def to_plain(obj: object) -> object:
     if obj is None or isinstance(obj, (bool, int, str, bytes)):
         return obj
     if attrs.has(type(obj)):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in attrs.fields(type(obj))
-                if not (f.metadata.get(OMIT_IF_NONE) and getattr(obj, f.name) is None)}
+        out = {}
+        for name, value in fields_of(obj):
+            if name in out:
+                raise TypeError(f"{type(obj).__name__}: two fields named {name!r}")
+            out[name] = to_plain(value)
+        return out
     if isinstance(obj, dict):
         return {k: to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

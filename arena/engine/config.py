@@ -1,5 +1,11 @@
 """Engine configuration: frozen values, checked when built.
 
+`EngineConfig` holds what every mode shares (the tick rate, the seed) and
+each registered mode's own settings (`modes`: mode name -> the mode's
+frozen settings object, its `settings` class). The settings are part of the
+state (and of its hash); they change only through a journaled
+`SettingsChanged` input, so a replay changes them at the same tick.
+
 Durations are given in milliseconds (as in config.toml) and converted to ticks
 with `ticks()`, rounding up, so a timer never fires early.
 """
@@ -7,66 +13,73 @@ with `ticks()`, rounding up, so a timer never fires early.
 from __future__ import annotations
 
 import attrs
-from attrs import field, frozen, validators as v
+from attrs import field, frozen
 
-TIERS = ("bronze", "silver", "gold", "diamond")
+from .canonical import FLATTEN
 
 
-def _positive(inst, attribute, value):
+# attrs field metadata for a settings class's dict field (a `[<mode>.<field>]`
+# table of config.toml): (item type, what an item must be, test) for the loader.
+CONFIG_ITEMS = "config_items"
+
+
+def positive(inst, attribute, value):
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
 
 
-def _non_negative(inst, attribute, value):
+def non_negative(inst, attribute, value):
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{attribute.name} must be a non-negative integer, got {value!r}")
 
 
-def _bps(inst, attribute, value):
+def bps(inst, attribute, value):
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000:
         raise ValueError(f"{attribute.name} must be an integer 0..10000 (basis points), got {value!r}")
 
 
-def _tiers(inst, attribute, value):
-    if set(value) != set(TIERS):
-        raise ValueError(f"tiers must be exactly {', '.join(TIERS)}")
-    for name, fee in value.items():
-        if not isinstance(fee, int) or isinstance(fee, bool) or fee <= 0:
-            raise ValueError(f"tiers.{name} must be a positive integer (base units), got {fee!r}")
+def default_mode_settings(given=None) -> dict:
+    """Every registered mode's settings: those `given`, defaults for the rest.
+
+    Not a converter of `EngineConfig.modes`: a state loaded from a snapshot
+    keeps exactly the settings it was written with (its hash must verify);
+    `arena.engine.core.upgrade` adds a newly registered mode's afterwards."""
+    from .registry import registry
+
+    given = dict(given or {})
+    out = {}
+    for name, mode in registry.modes().items():
+        if mode.settings is not None:
+            value = given.pop(name, None)
+            out[name] = value if value is not None else mode.settings()
+    out.update(given)  # a mode this build does not have: kept as it came
+    return out
 
 
-@frozen
-class RoastConfig:
-    rounds: int = field(default=3, validator=_positive)
-    countdown_ms: int = field(default=3_000, validator=_non_negative)
-    time_limit_ms: int = field(default=30_000, validator=_positive)
-    entry_deadline_ms: int = field(default=60_000, validator=_positive)
-    disconnect_grace_ms: int = field(default=30_000, validator=_non_negative)
-    # Longest wait for the judge after a recording window closes. The AI side
-    # task answers well before this (falling back to the embedded judge); the
-    # engine's own deadline only guards against a lost answer.
-    scoring_timeout_ms: int = field(default=20_000, validator=_positive)
-    # Longest wait for a round's prompt before the battle is cancelled and
-    # refunded (the judge side task normally answers within milliseconds).
-    prompt_timeout_ms: int = field(default=30_000, validator=_positive)
-    platform_fee_bps: int = field(default=500, validator=_bps)
-    # Of the platform fee: the partner gets floor(fee × partner_share_bps /
-    # 10000), the creator account gets the rest (remainder included).
-    partner_share_bps: int = field(default=2_500, validator=_bps)
-    max_text_chars: int = field(default=2_000, validator=_positive)
-    max_watch_per_wallet: int = field(default=16, validator=_positive)
-    tiers: dict = field(
-        factory=lambda: {"bronze": 100, "silver": 500, "gold": 2_000, "diamond": 10_000},
-        validator=_tiers,
-    )
+def _check_modes(inst, attribute, value):
+    from .registry import registry
+
+    for name, settings in value.items():
+        mode = registry.modes().get(name)
+        if mode is not None and mode.settings is not None and not isinstance(settings, mode.settings):
+            raise ValueError(f"settings of mode {name} must be {mode.settings.__name__}, "
+                             f"got {type(settings).__name__}")
 
 
 @frozen
 class EngineConfig:
-    tick_hz: int = field(default=20, validator=_positive)
+    tick_hz: int = field(default=20, validator=positive)
     # Seeds every counter-based draw (match ids, prompts); part of the state.
-    seed: int = field(default=1, validator=_non_negative)
-    roast: RoastConfig = field(factory=RoastConfig, validator=v.instance_of(RoastConfig))
+    seed: int = field(default=1, validator=non_negative)
+    # Mode name -> its settings. Flattened in the state's encoding (each mode's
+    # settings appear under its name, as fields of the config), which keeps the
+    # hash and the snapshots of stores written before modes were registered.
+    modes: dict = field(factory=default_mode_settings, validator=_check_modes, metadata={FLATTEN: True})
+
+    @classmethod
+    def of(cls, *, modes: dict | None = None, **kwargs) -> EngineConfig:
+        """A config with the `modes` given and every other registered mode's defaults."""
+        return cls(modes=default_mode_settings(modes), **kwargs)
 
     def ticks(self, ms: int) -> int:
         """Milliseconds to ticks, rounded up (a timer never fires early)."""
@@ -75,30 +88,36 @@ class EngineConfig:
     def ms(self, ticks: int) -> int:
         return ticks * 1000 // self.tick_hz
 
+    def with_mode(self, name: str, settings) -> EngineConfig:
+        return attrs.evolve(self, modes={**self.modes, name: settings})
 
-def roast_settings(cfg: RoastConfig) -> tuple:
-    """Every `[roast]` setting as (name, value) pairs; tier fees as ("tiers.<tier>", fee)."""
+
+def settings_pairs(settings) -> tuple:
+    """A settings object as (name, value) pairs; a dict field's items as
+    ("<field>.<key>", value), in the dict's order."""
     out = []
-    for f in attrs.fields(RoastConfig):
-        value = getattr(cfg, f.name)
-        if f.name == "tiers":
-            out += [(f"tiers.{tier}", value[tier]) for tier in TIERS]
+    for f in attrs.fields(type(settings)):
+        value = getattr(settings, f.name)
+        if isinstance(value, dict):
+            out += [(f"{f.name}.{k}", v) for k, v in value.items()]
         else:
             out.append((f.name, value))
     return tuple(out)
 
 
-def with_roast_settings(cfg: RoastConfig, settings) -> RoastConfig:
-    """`cfg` with the (name, value) `settings` applied (`roast_settings`' form).
+def with_settings(settings, pairs):
+    """`settings` with the (name, value) `pairs` applied (`settings_pairs`' form).
 
-    Raises ValueError for an unknown name or a value the config refuses."""
-    names = {f.name for f in attrs.fields(RoastConfig)} - {"tiers"}
-    changes, tiers = {}, dict(cfg.tiers)
-    for name, value in settings:
-        if name.startswith("tiers.") and name[6:] in tiers:
-            tiers[name[6:]] = value
-        elif name in names:
-            changes[name] = value
+    Raises ValueError for an unknown name or a value the settings refuse."""
+    fields = {f.name: f for f in attrs.fields(type(settings))}
+    changes: dict = {}
+    for name, value in pairs:
+        head, dot, key = name.partition(".")
+        current = getattr(settings, head, None) if head in fields else None
+        if dot and isinstance(current, dict) and key in current:
+            changes.setdefault(head, dict(current))[key] = value
+        elif not dot and head in fields and not isinstance(current, dict):
+            changes[head] = value
         else:
-            raise ValueError(f"unknown roast setting {name!r}")
-    return attrs.evolve(cfg, tiers=tiers, **changes)  # the validators check every value
+            raise ValueError(f"unknown setting {name!r}")
+    return attrs.evolve(settings, **changes)  # the validators check every value

@@ -79,6 +79,29 @@ class Ctx:
     def ms_until(self, at_tick: int) -> int:
         return max(0, self.config.ms(at_tick - self.tick))
 
+    # --- settings -------------------------------------------------------------
+    def settings(self, mode: str):
+        """The settings mode `mode` has now (its `EngineConfig.modes` entry)."""
+        return self.config.modes[mode]
+
+    def change_settings(self, mode: str, pairs) -> bool:
+        """Apply (name, value) `pairs` to `mode`'s settings from this tick on.
+
+        False (and nothing changes) for a mode without settings, an unknown
+        name or a value the settings refuse: the input was journaled as it
+        came, and a replay refuses it the same way."""
+        from .config import with_settings
+
+        current = self.config.modes.get(mode)
+        if current is None:
+            return False
+        try:
+            changed = with_settings(current, pairs)
+        except (ValueError, TypeError):
+            return False
+        self.state.config = self.config = self.config.with_mode(mode, changed)
+        return True
+
     # --- matches ------------------------------------------------------------
     def new_match_id(self, mode: str) -> str:
         n = self.state.match_counter

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import heapq
 
-import attrs
-
 from . import inputs as I
 from .canonical import state_hash
-from .config import EngineConfig, with_roast_settings
+from .config import EngineConfig
 from .context import Ctx
 from .errors import BAD_REQUEST, NOT_FOUND
-from .modes.roast import RoastMode
 from .outputs import Event, Settle, Transfer
+from .registry import registry
 from .state import EngineState
 
-MODES = {m.name: m for m in (RoastMode(),)}
+# Every registered mode by name: the registry's own dict, so a mode
+# registered later (by a test, or a `[server] mode_modules` module) is seen.
+MODES = registry.modes()
 
 
 def new_state(config: EngineConfig, world: str | None = None) -> EngineState:
@@ -35,6 +35,21 @@ def new_state(config: EngineConfig, world: str | None = None) -> EngineState:
     state = EngineState(config=config, world=world)
     for name, mode in MODES.items():
         state.modes[name] = mode.setup(config)
+    return state
+
+
+def upgrade(state: EngineState) -> EngineState:
+    """Give a state loaded from a snapshot the modes registered since it was
+    written: their default settings and their `setup` state. A pure function
+    of the state and the registry, run after the snapshot's hash is checked
+    and before any tick is replayed, so replays agree; a no-op otherwise."""
+    missing = {n: m for n, m in MODES.items() if m.settings is not None and n not in state.config.modes}
+    if missing:
+        state.config = EngineConfig(tick_hz=state.config.tick_hz, seed=state.config.seed,
+                                    modes={**state.config.modes, **{n: m.settings() for n, m in missing.items()}})
+    for name, mode in MODES.items():
+        if name not in state.modes:
+            state.modes[name] = mode.setup(state.config)
     return state
 
 
@@ -90,12 +105,8 @@ def _apply_other(ctx: Ctx, inp) -> None:
         if state.world is None and isinstance(inp.world, str) and inp.world:
             state.world = inp.world
         return
-    if isinstance(inp, I.RoastSettingsChanged):
-        try:
-            roast = with_roast_settings(state.config.roast, inp.settings)
-        except (ValueError, TypeError):
-            return  # journaled as it came; a setting the config refuses changes nothing
-        state.config = ctx.config = attrs.evolve(state.config, roast=roast)
+    if isinstance(inp, I.SettingsChanged):
+        ctx.change_settings(inp.mode, inp.settings)
         return
     match_id = getattr(inp, "match", None)
     if isinstance(inp, I.EntryFeePaid) and match_id not in state.matches:
@@ -186,4 +197,4 @@ def entry_quote(state: EngineState, match_id: str, wallet: str) -> int:
     return MODES[match.mode].entry_quote(match, wallet)
 
 
-__all__ = ["MODES", "new_state", "step", "state_hash", "snapshot_event", "matches_of", "entry_quote"]
+__all__ = ["MODES", "new_state", "upgrade", "step", "state_hash", "snapshot_event", "matches_of", "entry_quote"]

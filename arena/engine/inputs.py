@@ -41,23 +41,6 @@ class QueueLeave(ClientInput):
 
 
 @frozen
-class RoastSubmit(ClientInput):
-    match: str
-    round: int
-    text: str
-    audio_url: str | None = None
-    # Wall-clock milliseconds at which the net layer received the request.
-    # Stamped outside the engine and journaled, so replay sees the same value.
-    at_ms: int = 0
-
-
-@frozen
-class ReactionSend(ClientInput):
-    match: str
-    emoji: str
-
-
-@frozen
 class MatchWatch(ClientInput):
     match: str
 
@@ -110,27 +93,6 @@ class TipSent:
 
 
 @frozen
-class PromptGenerated:
-    match: str
-    round: int
-    prompt: str
-    source: str = "embedded"
-
-
-@frozen
-class RoastScored:
-    match: str
-    round: int
-    wallet: str
-    savagery: int
-    creativity: int
-    delivery: int
-    relevance: int
-    commentary: str
-    judge: str = "embedded"
-
-
-@frozen
 class SettlementDone:
     """The ledger carried out the settlement with this idempotency key."""
 
@@ -139,22 +101,24 @@ class SettlementDone:
     detail: str = ""
 
 
-def _pairs(value) -> tuple:
+def pairs(value) -> tuple:
     return tuple((str(k), v) for k, v in value)
 
 
 @frozen
-class RoastSettingsChanged:
-    """The operator changed `[roast]` settings: they apply from this tick on.
+class SettingsChanged:
+    """The operator changed a mode's settings (its config.toml section): they
+    apply from this tick on.
 
     Journaled like every input, so a replay changes them at the same tick.
-    `settings` holds (name, value) pairs of `RoastConfig` fields, the tier
-    fees as ("tiers.<tier>", fee). Battles already running keep the deadlines
-    and fees they were given; new ones get the new settings. A value the
-    config would refuse leaves the settings as they were.
+    `settings` holds (name, value) pairs of the mode's settings class
+    (`arena.engine.config.settings_pairs`: a dict field's items as
+    ("<field>.<key>", value)). What matches already running keep is the
+    mode's to say. A value the settings would refuse changes nothing.
     """
 
-    settings: tuple = field(converter=_pairs)
+    mode: str
+    settings: tuple = field(converter=pairs)
 
 
 @frozen
@@ -169,26 +133,19 @@ class WorldNamed:
     world: str
 
 
-Input = (
-    QueueJoin | QueueLeave | RoastSubmit | ReactionSend | MatchWatch
-    | PlayerDisconnected | PlayerReconnected | EntryFeePaid | TipSent
-    | PromptGenerated | RoastScored | SettlementDone | RoastSettingsChanged
-    | WorldNamed
-)
-
+# The framework's inputs; each mode adds its own (`Mode.inputs`, registered
+# with the mode by `arena.engine.registry`).
 INPUT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        QueueJoin, QueueLeave, RoastSubmit, ReactionSend, MatchWatch,
-        PlayerDisconnected, PlayerReconnected, EntryFeePaid, TipSent,
-        PromptGenerated, RoastScored, SettlementDone, RoastSettingsChanged,
-        WorldNamed,
+        QueueJoin, QueueLeave, MatchWatch, PlayerDisconnected, PlayerReconnected,
+        EntryFeePaid, TipSent, SettlementDone, SettingsChanged, WorldNamed,
     )
 }
 
 
 def register_input(cls: type) -> type:
-    """Let a mode add its own input types to the journal's vocabulary."""
+    """Add a mode's input type to the journal's vocabulary (the registry does)."""
     INPUT_TYPES[cls.__name__] = cls
     return cls
 
@@ -224,7 +181,13 @@ def to_record(inp: object) -> dict:
 
 def from_record(rec: dict) -> object:
     rec = dict(rec)
-    cls = INPUT_TYPES[rec.pop("t")]
+    name = rec.pop("t")
+    cls = INPUT_TYPES.get(name)
+    if cls is None:
+        from .registry import registry
+
+        registry.modes()  # the built-in modes' inputs, registered on first use
+        cls = INPUT_TYPES[name]
     kwargs = {}
     for f in attrs.fields(cls):
         if f.name in rec:

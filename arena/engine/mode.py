@@ -1,36 +1,130 @@
-"""What a game mode is: a small set of callbacks over plain state.
+"""What a game mode is: a small set of callbacks over plain state, and the
+vocabulary it declares so the framework can serve it without naming it.
 
-Modeled on Nakama's match handler. The core owns time (ticks and timers),
-routing and output; a mode only decides what an input or a due timer means
-for its matches. Adding the canvas, lottery, contest or meme modes means
-writing one of these and registering it in `arena.engine.core.MODES`; the
-core does not change.
+Modeled on Nakama's match handler and Colyseus's rooms. The core owns time
+(ticks and timers), routing, I/O and persistence; a mode decides what an
+input or a due timer means for its matches. A mode is one package (see
+`arena.modes.roast`, the worked example) whose modules import only the
+standard library, attrs and `arena.engine`; it registers one `Mode` object
+with `arena.engine.registry.register`, and the core does not change.
 
 Callbacks and when the core calls them:
 
-- `setup(config)`: once, when a fresh engine state is made; returns the
-  mode's shared state (queues, leaderboards) kept in `state.modes[name]`.
-- `route(ctx, inp)`: an input that names no match but belongs to the mode
-  (queue requests, a wallet's connection changing).
-- `input(ctx, match, inp)`: an input that names one of the mode's matches.
+- `setup(config)`: once, when a fresh engine state is made (or a state
+  recovered from before the mode existed); returns the mode's shared state
+  (queues, leaderboards), kept in `state.modes[name]` (register its class
+  with `arena.engine.snapshot.register`).
+- `route(ctx, inp)`: an input that names no match but belongs to the mode:
+  `queue.join` naming it, `QueueLeave`, a wallet's connection changing, and
+  the classes in `routed_inputs`.
+- `input(ctx, match, inp)`: an input that names one of the mode's matches
+  (any input class with a `match` field, routed by the core).
 - `tick(ctx, match)`: the match's timer is due (`ctx.wake` set it).
 - `leave(ctx, match, wallet)` / `rejoin(ctx, match, wallet)`: a bound wallet
   lost its last connection / has one again.
 - `snapshot(ctx, match, wallet)`: the public view of a match for a wallet.
 - `orphan_input(ctx, inp)`: an input naming a match that no longer exists
   (late results); the default ignores it.
+- `entry_quote(match, wallet)`: the entry fee `wallet` owes now (raise
+  ArenaError otherwise); used by `entry.build` / `entry.confirm`.
 
 Matches are created by the mode itself (from `route`, e.g. when matchmaking
 pairs two players) and ended by it; `ctx.drop_match` forgets them.
+
+What a mode declares (class attributes; all optional but `name`):
+
+- `settings`: a frozen attrs class, the mode's `[<name>]` section of
+  config.toml (a dict field is a `[<name>.<field>]` table). The loader builds
+  it (unknown keys and bad values stop start-up naming the key); the engine
+  keeps it in `EngineConfig.modes[name]`; a change between runs reaches the
+  engine as a journaled `SettingsChanged` input.
+- `inputs`: the mode's input classes (journaled by class name).
+- `effects`: effect class -> the side task that carries it out ("judge", …;
+  money always goes through `Settle`, the ledger's). Each effect has a `key`.
+- `result_keys`: result input class -> function giving the key of the effect
+  it answers (so recovery knows which outbox entry is done).
+- `requests`: `GameRequest`s: the client requests the mode adds (name, body
+  fields, the input each becomes, an optional upload pre-check).
+- `queue_fields`: extra body fields of `queue.join` for this mode.
+- `records(state, tick, messages)`: rows the store keeps (see `Record`).
+- `mirror_queues(shared)`: the mode's queues for the Redis mirror
+  (`matchmaking:<queue>`); `quiet_events`: event types that change nothing
+  a mirrored match shows; `winner_of(event)`: the wallet an event says won
+  (the mirrored leaderboard counts it).
+- `waiting_wallets(shared)`: wallets the mode believes connected outside
+  any match (queued), told they are gone after a restart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from attrs import field, frozen
+
+
+@frozen
+class RequestField:
+    """One body field of a request: its name, type, whether it must be there,
+    and the longest it may be (characters or bytes)."""
+
+    name: str
+    kind: type  # int, str, bytes, dict
+    required: bool = True
+    max_len: int | None = None
+
+
+@frozen
+class Upload:
+    """A binary body field the gateway stores (media) before it hands the
+    request to the engine, so the engine journals a URL, not the bytes.
+
+    `accepts(state, wallet, body)` is the mode's rule: a slot number (the
+    media key's last part) if the engine would accept this request now, None
+    if not (the request then goes to the engine without the bytes, and the
+    engine says why). `claim(body, wallet)` names the one upload in flight
+    that a second identical request must not repeat."""
+
+    field: str
+    accepts: Callable
+    claim: Callable
+
+
+@frozen
+class GameRequest:
+    """A client request a mode adds: `make(session, rid, wallet, body, at_ms,
+    url)` builds its input (`url`: the stored upload's, or None)."""
+
+    name: str
+    fields: tuple[RequestField, ...]
+    make: Callable
+    upload: Upload | None = None
+    # A per-connection rate bucket of its own, besides the request bucket:
+    # the name of a [net] bucket ("reactions") for the chattiest requests.
+    bucket: str | None = None
+
+
+@frozen
+class Record:
+    """A row a mode keeps in the store's `mode_records` table: (mode, kind,
+    key) is its identity (written again, it is replaced), `data` a JSON-able
+    map. Written in the same transaction as the tick's journal rows."""
+
+    kind: str
+    key: str
+    data: dict = field(factory=dict)
+
 
 class Mode:
     name: str = ""
+    settings: type | None = None
+    inputs: tuple[type, ...] = ()
+    effects: dict = {}
+    result_keys: dict = {}
+    requests: tuple[GameRequest, ...] = ()
+    queue_fields: tuple[RequestField, ...] = ()
     # Input types (classes) `route` wants to see, besides connection changes.
     routed_inputs: tuple[type, ...] = ()
+    quiet_events: frozenset = frozenset()
 
     def setup(self, config):
         return None
@@ -55,3 +149,23 @@ class Mode:
 
     def orphan_input(self, ctx, inp) -> None:
         pass
+
+    def entry_quote(self, match, wallet: str) -> int:  # pragma: no cover - interface
+        from .errors import NOT_ALLOWED, ArenaError
+
+        raise ArenaError(NOT_ALLOWED, f"{self.name} matches take no entry fee")
+
+    def records(self, state, tick: int, messages) -> list:
+        """Store operations for one tick's messages: `Record`s (and, for a mode
+        whose tables predate `mode_records`, its own operations)."""
+        return []
+
+    def mirror_queues(self, shared) -> dict:
+        """{queue name: wallets in order} for the Redis mirror."""
+        return {}
+
+    def winner_of(self, event) -> str | None:
+        return None
+
+    def waiting_wallets(self, shared) -> list[str]:
+        return []

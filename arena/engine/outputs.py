@@ -61,24 +61,4 @@ class Settle:
     reason: str
 
 
-@frozen
-class GeneratePrompt:
-    key: str
-    match: str
-    round: int
-    seed: int
-    used: tuple[str, ...]
-
-
-@frozen
-class ScoreRoast:
-    key: str
-    match: str
-    round: int
-    wallet: str
-    prompt: str
-    text: str
-    audio_url: str | None
-
-
 MONEY_EFFECTS = (Settle,)

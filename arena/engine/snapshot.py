@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import attrs
 
+from .canonical import FLATTEN
 from .canonical import encode as canonical_encode
-from .config import EngineConfig, RoastConfig
+from .config import EngineConfig
 from .state import EngineState
 
 FORMAT_VERSION = 1
@@ -48,7 +49,7 @@ def register(cls: type) -> type:
     return cls
 
 
-for _cls in (EngineState, EngineConfig, RoastConfig):
+for _cls in (EngineState, EngineConfig):
     register(_cls)
 
 
@@ -77,8 +78,14 @@ def to_data(obj: object) -> object:
             raise TypeError(f"{t.__name__} is not registered for snapshots (arena.engine.snapshot.register)")
         out = ["A", t.__name__]
         for f in attrs.fields(t):
+            value = getattr(obj, f.name)
+            if f.metadata.get(FLATTEN):  # its items as fields (see canonical.FLATTEN)
+                for k, v in value.items():
+                    out.append(k)
+                    out.append(to_data(v))
+                continue
             out.append(f.name)
-            out.append(to_data(getattr(obj, f.name)))
+            out.append(to_data(value))
         return out
     raise TypeError(f"not allowed in engine state: {t.__name__}")
 
@@ -107,12 +114,18 @@ def from_data(data: object) -> object:
         if cls is None:
             raise SnapshotError(f"unknown snapshot class {data[1]!r}")
         fields = {f.name: f for f in attrs.fields(cls)}
+        flat = next((f for f in fields.values() if f.metadata.get(FLATTEN)), None)
         kwargs = {}
+        if flat is not None:
+            kwargs[flat.alias] = {}
         it = iter(data[2:])
         for name, value in zip(it, it):
             f = fields.get(name)
-            if f is None:
-                raise SnapshotError(f"{data[1]} has no field {name!r}")
+            if f is None or f is flat:
+                if flat is None or not isinstance(name, str):
+                    raise SnapshotError(f"{data[1]} has no field {name!r}")
+                kwargs[flat.alias][name] = from_data(value)
+                continue
             kwargs[f.alias] = from_data(value)
         try:
             return cls(**kwargs)
@@ -133,7 +146,9 @@ def dump(state: EngineState) -> list:
 
 
 def load(data: object) -> EngineState:
-    from . import core  # noqa: F401 - importing the modes registers their classes
+    from .registry import registry
+
+    registry.modes()  # the registered modes' classes can be loaded
 
     if (
         not isinstance(data, (list, tuple)) or len(data) != 4

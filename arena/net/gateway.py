@@ -39,7 +39,7 @@ import trio
 
 from arena.engine import core
 from arena.engine import inputs as I
-from arena.engine.modes.roast import match_terms
+from arena.engine.registry import registry
 from arena.engine.outputs import Reply
 from arena.engine.errors import (
     BAD_FRAME,
@@ -74,7 +74,7 @@ PROTOCOL_VERSION = 1
 class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox",
-        "bad", "bucket", "reactions", "inflight", "closing", "peer",
+        "bad", "bucket", "buckets", "inflight", "closing", "peer",
         "jobs", "working", "addr",
     )
 
@@ -89,7 +89,9 @@ class Connection:
         self.outbox: list[bytes] = []
         self.bad = SlidingCounter(cfg.bad_frame_window_ms / 1000)
         self.bucket = TokenBucket(cfg.requests_per_s, cfg.request_burst, now)
-        self.reactions = TokenBucket(cfg.reactions_per_s, cfg.reaction_burst, now)
+        # Named buckets a mode's chattiest requests also take from
+        # (`GameRequest.bucket`), made on first use.
+        self.buckets: dict[str, TokenBucket] = {}
         self.inflight = 0
         self.jobs: deque = deque()  # ledger/media calls not yet run, in arrival order
         self.working = False  # a task is running this connection's jobs
@@ -126,8 +128,8 @@ class Gateway:
         self.dirty: list[Connection] = []
         self.conns: set[Connection] = set()
         self.addrs: dict[str, Connection] = {}  # Connection.addr -> Connection
-        # (match, round, wallet) of roasts whose audio is being stored (False)
-        # or was stored and submitted but not yet applied by the engine (True).
+        # Uploads (`Upload.claim` of their request) being stored (False) or
+        # stored and submitted but not yet applied by the engine (True).
         self.audio_claims: dict[tuple, bool] = {}
         self._next_conn = 0
         self.listen_port: int | None = None
@@ -221,15 +223,15 @@ class Gateway:
 
     # --- frames in ------------------------------------------------------------------
     def _on_batch(self, conn: Connection, msg: bytes, value) -> None:
-        """A frame that is not one small envelope: a batch, an audio roast, or junk."""
+        """A frame that is not one small envelope: a batch, an upload, or junk."""
         envelopes = codec.split_envelopes(value)
-        if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_audio_submit(envelopes):
+        if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_upload(envelopes):
             # A batch has no one rid of its own: naming its first envelope's
             # would tell the client that one was bad and leave the rest unanswered.
             rid = codec.readable_rid(envelopes[0]) if len(envelopes) == 1 else 0
             self._bad(conn, codec.BadFrame(
                 f"frame of {len(msg)} bytes exceeds {self.cfg.max_plain_frame_bytes} "
-                "(only a roast.submit carrying audio may be larger)", rid))
+                "(only a request carrying an upload may be larger)", rid))
             return
         if len(envelopes) > MAX_BATCH:
             self._bad(conn, codec.BadFrame(f"a batch holds at most {MAX_BATCH} envelopes"))
@@ -258,7 +260,11 @@ class Gateway:
                 wait = wallet_limit(conn.session.wallet, type_)
                 if wait:
                     raise ArenaError(RATE_LIMITED, "too many requests from this wallet", retry_after_ms=wait)
-            _HANDLERS[type_](self, conn, rid, body)
+            handler = _HANDLERS.get(type_)
+            if handler is not None:
+                handler(self, conn, rid, body)
+            else:
+                self._game_request(conn, rid, type_, body)
         except ArenaError as err:
             conn.error(rid, err)
         except Exception:  # noqa: BLE001 - a handler bug must not stop the server
@@ -266,14 +272,16 @@ class Gateway:
             conn.error(rid, ArenaError(INTERNAL, "internal error"))
 
     @staticmethod
-    def _is_audio_submit(envelopes) -> bool:
+    def _is_upload(envelopes) -> bool:
+        """One envelope of a mode's request whose upload field holds bytes."""
         if len(envelopes) != 1:
             return False
         env = envelopes[0]
-        return (
-            isinstance(env, list) and len(env) == 4 and env[2] == "roast.submit"
-            and isinstance(env[3], dict) and isinstance(env[3].get("audio"), bytes)
-        )
+        if not (isinstance(env, list) and len(env) == 4 and isinstance(env[3], dict)):
+            return False
+        found = registry.requests.get(env[2]) if isinstance(env[2], str) else None
+        upload = found[1].upload if found is not None else None
+        return upload is not None and isinstance(env[3].get(upload.field), bytes)
 
     def _bad(self, conn: Connection, bad: codec.BadFrame) -> None:
         self.stats["bad_frames"] += 1
@@ -375,7 +383,8 @@ class Gateway:
             raise ArenaError(OVERLOADED, "server is shedding load; try again", retry_after_ms=1000)
 
     def _queue_join(self, conn, rid, body):
-        self._submit(conn, rid, I.QueueJoin(conn.addr, rid, conn.wallet, body["mode"], body["tier"]))
+        # (`requests.check` has checked the mode's own queue fields.)
+        self._submit(conn, rid, I.QueueJoin(conn.addr, rid, conn.wallet, body["mode"], body.get("tier", "")))
 
     def _queue_leave(self, conn, rid, body):
         self._submit(conn, rid, I.QueueLeave(conn.addr, rid, conn.wallet))
@@ -383,58 +392,63 @@ class Gateway:
     def _watch(self, conn, rid, body):
         self._submit(conn, rid, I.MatchWatch(conn.addr, rid, conn.wallet, body["match"]))
 
-    def _react(self, conn, rid, body):
-        # The most frequent request (spectators too): `_submit` inlined, and
-        # the session read directly (reaction.send needs a login to get here).
-        wait = conn.reactions.take(self._now())
-        if wait:
-            raise ArenaError(RATE_LIMITED, "too many reactions", retry_after_ms=wait)
-        inp = I.ReactionSend(conn.addr, rid, conn.session.wallet, body["match"], body["emoji"])
-        if not self.world.submit(inp):
-            raise ArenaError(OVERLOADED, "server is shedding load; try again", retry_after_ms=1000)
-
-    def _roast_submit(self, conn, rid, body):
-        audio = body.get("audio")
-        make = lambda url: I.RoastSubmit(  # noqa: E731
-            conn.addr, rid, conn.wallet, body["match"], body["round"], body["text"], url, _now_ms())
-        if audio is None:
-            self._submit(conn, rid, make(None))
+    def _game_request(self, conn, rid, type_, body):
+        """A mode's request (`GameRequest`): its own bucket, then its input;
+        with an upload, the upload is stored first if the mode would accept
+        the request now (`Upload.accepts`)."""
+        _mode, req = registry.requests[type_]
+        if req.bucket is not None:
+            bucket = conn.buckets.get(req.bucket)
+            if bucket is None:
+                bucket = conn.buckets[req.bucket] = self._bucket(req.bucket)
+            wait = bucket.take(self._now())
+            if wait:
+                raise ArenaError(RATE_LIMITED, f"too many {req.bucket}", retry_after_ms=wait)
+        wallet = conn.session.wallet
+        upload = req.upload
+        data = body.get(upload.field) if upload is not None else None
+        if data is None:
+            self._submit(conn, rid, req.make(conn.addr, rid, wallet, body, _now_ms(), None))
             return
-        if len(audio) > self.cfg.max_audio_bytes:
-            raise ArenaError(BAD_REQUEST, f"audio larger than {self.cfg.max_audio_bytes} bytes")
+        self._store_upload(conn, rid, req, body, data)
+
+    def _bucket(self, name: str) -> TokenBucket:
+        """A per-connection bucket named by a mode's request: `[net] <name>_per_s`
+        and the matching burst (`reactions`: reactions_per_s, reaction_burst)."""
+        cfg = self.cfg
+        rate = getattr(cfg, f"{name}_per_s", cfg.requests_per_s)
+        burst = getattr(cfg, f"{name.rstrip('s')}_burst", cfg.request_burst)
+        return TokenBucket(rate, burst, self._now())
+
+    def _store_upload(self, conn, rid, req, body, data: bytes) -> None:
+        upload = req.upload
+        make = lambda url: req.make(conn.addr, rid, conn.wallet, body, _now_ms(), url)  # noqa: E731
+        if len(data) > self.cfg.max_audio_bytes:
+            raise ArenaError(BAD_REQUEST, f"{upload.field} larger than {self.cfg.max_audio_bytes} bytes")
         media = self.world.media
         if media is None:
-            raise ArenaError(BAD_REQUEST, "this server does not accept audio")
-        # Store the audio only for a submission the engine would accept now,
-        # so a hostile client cannot fill the media store with junk, and a
-        # refused submission never overwrites the audio of the accepted one
-        # (the media key is per match, round and player).
+            raise ArenaError(BAD_REQUEST, f"this server does not accept {upload.field}")
+        # Store it only for a request the engine would accept now, so a
+        # hostile client cannot fill the media store with junk, and a refused
+        # request never overwrites the upload of the accepted one.
         state = self.world.state
-        match = state.matches.get(body["match"])
-        if match is None:
-            raise ArenaError(NOT_FOUND, f"no live match {body['match']!r}")
-        players = getattr(match, "players", [])
-        acceptable = (
-            conn.wallet in players
-            and getattr(match, "phase", None) == "recording"
-            and body["round"] == getattr(match, "round", None)
-            and conn.wallet not in getattr(match, "submissions", {})
-            and len(body["text"]) <= match_terms(state, match).max_text_chars
-        )
-        if not acceptable:
+        match_id = body.get("match")
+        if match_id is not None and match_id not in state.matches:
+            raise ArenaError(NOT_FOUND, f"no live match {match_id!r}")
+        slot = upload.accepts(state, conn.wallet, body)
+        if slot is None:
             # The engine answers why: not_allowed, wrong_state, duplicate, bad_request.
             self._submit(conn, rid, make(None))
             return
-        key = (body["match"], body["round"], conn.wallet)
+        key = upload.claim(body, conn.wallet)
         if key in self.audio_claims:
-            raise ArenaError(DUPLICATE, "a roast with audio for this round is already being submitted")
-        index = players.index(conn.wallet) + 1
+            raise ArenaError(DUPLICATE, f"a request with {upload.field} for this is already being submitted")
         claims = self.audio_claims
         claims[key] = False
 
         async def store():
             try:
-                url = await media.store_audio(body["match"], body["round"], index, audio)
+                url = await media.store_audio(match_id, body.get("round", 0), slot, data)
             except ArenaError as err:
                 claims.pop(key, None)
                 conn.error(rid, err)
@@ -442,7 +456,7 @@ class Gateway:
             except Exception:  # noqa: BLE001
                 claims.pop(key, None)
                 log.exception("media store failed")
-                conn.error(rid, ArenaError(INTERNAL, "could not store audio"))
+                conn.error(rid, ArenaError(INTERNAL, f"could not store {upload.field}"))
                 return
             try:
                 self._submit(conn, rid, make(url))
@@ -600,7 +614,7 @@ class Gateway:
         """Write everything queued this tick: one frame per connection."""
         if self.audio_claims:
             # The step that ran just before this flush applied every submitted
-            # audio roast; the engine's state now answers for them.
+            # upload; the engine's state now answers for them.
             self.audio_claims = {k: v for k, v in self.audio_claims.items() if not v}
         dirty, self.dirty = self.dirty, []
         frames = nbytes = 0
@@ -642,8 +656,7 @@ _HANDLERS = {
     "tip.confirm": Gateway._tip_confirm,
     "queue.join": Gateway._queue_join,
     "queue.leave": Gateway._queue_leave,
-    "roast.submit": Gateway._roast_submit,
-    "reaction.send": Gateway._react,
     "match.watch": Gateway._watch,
 }
+# Every other request type is a mode's (`Gateway._game_request`).
 assert set(_HANDLERS) == set(requests.REQUESTS)

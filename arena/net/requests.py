@@ -1,5 +1,7 @@
 """The request vocabulary of protocol v1: which types exist, when each is
-allowed, and the shape of its body.
+allowed, and the shape of its body. The framework's requests are listed
+here; each mode adds its own (`Mode.requests`, from the registry), always
+after login.
 
 Checks run in the order PROTOCOL.md fixes: unknown type, then
 authentication, then fields (`bad_request`). Bodies may carry extra fields
@@ -11,6 +13,8 @@ from __future__ import annotations
 from attrs import frozen
 
 from arena.engine.errors import BAD_REQUEST, UNAUTHENTICATED, UNKNOWN_TYPE, ArenaError
+from arena.engine.mode import RequestField as Field
+from arena.engine.registry import registry
 
 # When a request may be sent.
 ANY = 0  # even before hello
@@ -18,14 +22,6 @@ AFTER_HELLO = 1
 AFTER_LOGIN = 2
 
 MAX_ID_CHARS = 128
-
-
-@frozen
-class Field:
-    name: str
-    kind: type  # int, str, bytes, dict
-    required: bool = True
-    max_len: int | None = None
 
 
 @frozen
@@ -51,22 +47,44 @@ REQUESTS: dict[str, Spec] = {
     ),
     "tip.build": Spec(AFTER_LOGIN, (_f("to", str, max_len=64), _f("amount", int))),
     "tip.confirm": Spec(AFTER_LOGIN, (_f("tx", bytes), _f("signature", bytes, max_len=64))),
-    "queue.join": Spec(AFTER_LOGIN, (_f("mode", str, max_len=32), _f("tier", str, max_len=32))),
+    # `mode` picks the mode; the mode's own `queue_fields` are checked after
+    # these (`check_fields`), once the mode is known.
+    "queue.join": Spec(AFTER_LOGIN, (_f("mode", str, max_len=32),)),
     "queue.leave": Spec(AFTER_LOGIN),
-    "roast.submit": Spec(
-        AFTER_LOGIN,
-        (_f("match", str, max_len=MAX_ID_CHARS), _f("round", int), _f("text", str), _f("audio", bytes, required=False)),
-    ),
-    "reaction.send": Spec(AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS), _f("emoji", str, max_len=64))),
     "match.watch": Spec(AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS),)),
 }
 
 
-# The same specs as plain tuples, for `check` (it runs for every request).
-_COMPILED: dict[str, tuple[int, tuple[tuple[str, type, bool, int | None], ...]]] = {
-    name: (spec.when, tuple((f.name, f.kind, f.required, f.max_len) for f in spec.fields))
-    for name, spec in REQUESTS.items()
-}
+def _compile(fields) -> tuple:
+    return tuple((f.name, f.kind, f.required, f.max_len) for f in fields)
+
+
+class _Compiled:
+    """Every request's spec as plain tuples, for `check` (it runs for every
+    request): the framework's and the registered modes' (rebuilt when a mode
+    registers)."""
+
+    def __init__(self) -> None:
+        self.specs: dict[str, tuple] = {}
+        self.for_requests = -1
+
+    def get(self, type_: str):
+        if self.for_requests != len(registry.requests) or not self.specs:
+            registry.modes()
+            specs = {name: (spec.when, _compile(spec.fields)) for name, spec in REQUESTS.items()}
+            for name, (_mode, req) in registry.requests.items():
+                specs[name] = (AFTER_LOGIN, _compile(req.fields))
+            self.specs, self.for_requests = specs, len(registry.requests)
+        return self.specs.get(type_)
+
+
+_COMPILED = _Compiled()
+
+
+def names() -> list[str]:
+    """Every request type this server knows (the framework's and the modes')."""
+    _COMPILED.get("")
+    return list(_COMPILED.specs)
 
 
 def check(type_: str, body: dict, stage: int) -> dict:
@@ -78,7 +96,30 @@ def check(type_: str, body: dict, stage: int) -> dict:
     if stage < when:
         need = "hello" if when == AFTER_HELLO or stage == ANY else "auth.login"
         raise ArenaError(UNAUTHENTICATED, f"{type_} needs {need} first")
-    out = {}
+    out = check_fields(fields, body)
+    if type_ == "queue.join":
+        # Then the fields the chosen mode adds (an unknown mode is the
+        # engine's to refuse, after these checks, as before).
+        mode = registry.get(out["mode"])
+        if mode is not None and mode.queue_fields:
+            check_fields(_queue_fields(mode), body, out)
+    return out
+
+
+_QUEUE_FIELDS: dict = {}
+
+
+def _queue_fields(mode) -> tuple:
+    compiled = _QUEUE_FIELDS.get(mode.name)
+    if compiled is None:
+        compiled = _QUEUE_FIELDS[mode.name] = _compile(mode.queue_fields)
+    return compiled
+
+
+def check_fields(fields: tuple, body: dict, out: dict | None = None) -> dict:
+    """Check `body` against compiled `fields` (`_compile`); the checked values
+    are added to `out` (a new dict by default)."""
+    out = {} if out is None else out
     for name, kind, required, max_len in fields:
         value = body.get(name, _MISSING)
         if value is _MISSING:

@@ -12,7 +12,8 @@ from attrs import asdict
 
 from arena.engine import inputs as I
 from arena.engine import snapshot
-from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle, Transfer
+from arena.engine.outputs import Settle, Transfer
+from arena.engine.registry import registry
 
 
 def _pack(value) -> bytes:
@@ -50,7 +51,15 @@ def decode_inputs(data: bytes) -> list:
 
 # --- effects (the outbox) -------------------------------------------------------------
 
-EFFECT_TYPES = {cls.__name__: cls for cls in (Settle, GeneratePrompt, ScoreRoast)}
+# Effect class names -> classes: `Settle` and every mode's (the registry's).
+EFFECT_TYPES = registry.effect_types
+
+
+def record_json(data: dict) -> str:
+    """A mode record's data as the store keeps it (compact, keys sorted)."""
+    import json
+
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def encode_effect(eff) -> bytes:
@@ -64,7 +73,10 @@ def encode_effect(eff) -> bytes:
 
 def decode_effect(data: bytes):
     name, body = _unpack(data)
-    cls = EFFECT_TYPES[name]
+    cls = EFFECT_TYPES.get(name)
+    if cls is None:
+        registry.modes()  # the built-in modes' effects, registered on first use
+        cls = EFFECT_TYPES[name]
     if cls is Settle:
         body["transfers"] = tuple(Transfer(*t) for t in body["transfers"])
     else:

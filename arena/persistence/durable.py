@@ -38,46 +38,83 @@ import trio
 from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.canonical import state_hash
-from arena.engine.outputs import GeneratePrompt, ScoreRoast, Settle
+from arena.engine.mode import Record
+from arena.engine.outputs import Settle
+from arena.engine.registry import registry
 
-from . import codec, records
+from . import codec
 from .ledger import INBOX_INPUTS, inbox_key
 from .store import Recovery, TickBatch
 from .world import world_name
 
 log = logging.getLogger("arena.persistence")
 
-OUTBOX_EFFECTS = (Settle, GeneratePrompt, ScoreRoast)
 SESSION_FLUSH_S = 5.0
 
 
-# The inputs that complete an outbox entry or an inbox entry (side-task results).
-KEYED_INPUTS = frozenset({I.SettlementDone, I.PromptGenerated, I.RoastScored}) | INBOX_INPUTS
+def is_outbox_effect(eff) -> bool:
+    """Every effect the engine issues goes to the outbox: `Settle`, and each
+    mode's declared effects (each carries its idempotency key)."""
+    return registry.effect_types.get(type(eff).__name__) is type(eff)
+
+
+def is_keyed_input(inp) -> bool:
+    """An input that completes an outbox or inbox entry (a side task's result)."""
+    cls = inp.__class__
+    return cls is I.SettlementDone or cls in registry.result_keys or cls in INBOX_INPUTS
 
 
 def done_key(inp) -> str | None:
-    """The outbox key an input completes."""
+    """The outbox key an input completes: a settlement's own key, or the key
+    the input's mode builds for the effect it answers (`Mode.result_keys`,
+    the same function the mode issued the effect with)."""
     t = type(inp)
     if t is I.SettlementDone:
         return inp.key if inp.ok else None
-    if t is I.PromptGenerated:
-        return f"prompt:{inp.match}:{inp.round}"
-    if t is I.RoastScored:
-        return f"score:{inp.match}:{inp.round}:{inp.wallet}"
-    return None
+    key_of = registry.result_keys.get(t)
+    return key_of(inp) if key_of is not None else None
 
 
 def wallets_to_disconnect(state) -> list[str]:
-    """Every wallet that the engine believes connected: bound to a live match or queued."""
+    """Every wallet that the engine believes connected: bound to a live match or
+    waiting in a mode's queue (`Mode.waiting_wallets`)."""
     wallets = dict.fromkeys(state.bindings)
-    for shared in state.modes.values():
-        wallets.update(dict.fromkeys(getattr(shared, "queued", {}) or {}))
+    for name, shared in state.modes.items():
+        mode = registry.get(name)
+        if mode is not None and shared is not None:
+            wallets.update(dict.fromkeys(mode.waiting_wallets(shared)))
     return list(wallets)
+
+
+def mode_records(state, tick: int, messages) -> list[tuple]:
+    """Every mode's store operations for one tick's messages.
+
+    A mode's `records` failing is logged and counted, never raised: a derived
+    record must not stop the tick loop (the journal is the truth, and the
+    records can be rebuilt from it)."""
+    ops: list[tuple] = []
+    for name, mode in registry.modes().items():
+        try:
+            for op in mode.records(state, tick, messages):
+                if isinstance(op, Record):
+                    ops.append(("mode_record", name, op.kind, op.key, codec.record_json(op.data), tick))
+                else:
+                    ops.append(op)
+        except Exception:  # noqa: BLE001
+            RECORD_FAILURES[name] = RECORD_FAILURES.get(name, 0) + 1
+            log.exception("a mode's records failed; its rows for this tick are skipped",
+                          extra={"mode": name, "tick": tick})
+    return ops
+
+
+RECORD_FAILURES: dict[str, int] = {}
 
 
 def replay(state, journal, upto: int, on_tick=None):
     """Step `state` through every tick up to `upto`, with the journal's inputs
-    ((tick, encoded inputs), in order) on their ticks and none on the others."""
+    ((tick, encoded inputs), in order) on their ticks and none on the others.
+    (`core.upgrade` first: a state from before a mode was registered gets it.)"""
+    core.upgrade(state)
     rows = iter(journal)
     nxt = next(rows, None)
     for tick in range(state.tick + 1, upto + 1):
@@ -139,7 +176,7 @@ class Durability:
             self.buffered_inputs += len(inputs)
             self.stats["buffered_inputs_max"] = max(self.stats["buffered_inputs_max"], self.buffered_inputs)
             for inp in inputs:
-                if inp.__class__ not in KEYED_INPUTS:
+                if not is_keyed_input(inp):
                     continue  # a client request: nothing in the outbox or inbox to mark
                 k = done_key(inp)
                 if k is not None:
@@ -151,7 +188,7 @@ class Durability:
         p.durable_tick = tick
         now_out = []
         for eff in effects:
-            if isinstance(eff, OUTBOX_EFFECTS):
+            if is_outbox_effect(eff):
                 p.outbox_add.append((eff.key, type(eff).__name__, tick, codec.encode_effect(eff)))
             if isinstance(eff, Settle):
                 self.held.append((tick, eff))
@@ -160,9 +197,7 @@ class Durability:
         if self.held:
             self.stats["held_money_effects_max"] = max(self.stats["held_money_effects_max"], len(self.held))
         if messages:
-            matches = state.matches
-            p.records += records.from_events(tick, messages,
-                                             lambda mid: getattr(matches.get(mid), "round", 0))
+            p.records += mode_records(state, tick, messages)
         if tick % self.snapshot_every == 0:
             # Only the newest unwritten snapshot matters: an older one adds nothing.
             # The state is turned into bytes here (it changes next tick); its hash

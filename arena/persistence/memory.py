@@ -30,6 +30,7 @@ class MemoryStore:
         self.battles: dict[str, dict] = {}
         self.rounds: dict[tuple, dict] = {}
         self.clips: dict[tuple, dict] = {}
+        self.mode_records: dict[tuple, dict] = {}
         self.users: dict[str, dict] = {}
         self.stats = {"writes": 0}
 
@@ -111,6 +112,11 @@ class MemoryStore:
 
     def _record(self, op) -> None:
         kind = op[0]
+        if kind == "mode_record":
+            _, mode, rkind, key, data, tick = op
+            self.mode_records[(mode, rkind, key)] = {"mode": mode, "kind": rkind, "key": key, "tick": tick,
+                                                     "data": data}
+            return
         if kind == "battle":
             _, bid, mode, tier, p1, p2, fee, tick = op
             for w in (p1, p2):
@@ -188,6 +194,8 @@ class MemoryStore:
             return sorted(self.battles.values(), key=lambda b: (b["started_tick"], b["id"]))
         if name == "rounds":
             return [self.rounds[k] for k in sorted(self.rounds)]
+        if name == "mode_records":
+            return [self.mode_records[k] for k in sorted(self.mode_records)]
         if name == "clips":
             return [self.clips[k] for k in sorted(self.clips)]
         if name == "users":

@@ -35,6 +35,7 @@ _QUERIES = {
     "outbox": "SELECT key, kind, tick, done_tick FROM outbox ORDER BY tick, key",
     "inbox": "SELECT key, done_tick FROM inbox ORDER BY key",
     "sessions": "SELECT id, wallet, seq FROM sessions ORDER BY id",
+    "mode_records": "SELECT mode, kind, key, tick, data::text AS data FROM mode_records ORDER BY mode, kind, key",
 }
 
 
@@ -375,6 +376,8 @@ _RECORD_SQL = {
     "round": "INSERT INTO rounds (battle_id, round, player, score, breakdown, commentary, tick)"
              " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (battle_id, round, player) DO NOTHING",
     # The battle ends once; only then do its players' counters move (cancelled battles do not count).
+    "mode_record": "INSERT INTO mode_records (mode, kind, key, data, tick) VALUES ($1, $2, $3, $4::jsonb, $5)"
+                   " ON CONFLICT (mode, kind, key) DO UPDATE SET data = excluded.data, tick = excluded.tick",
     "ended": "WITH b AS (UPDATE battles SET status = 'ended', winner = $2, prize = $3, reason = $4,"
              " score1 = $5, score2 = $6, ended_tick = $7, ended_at = now()"
              " WHERE id = $1 AND status = 'live' RETURNING player1, player2, reason)"
@@ -387,15 +390,21 @@ _RECORD_SQL = {
 
 async def _write_records(conn, ops: list[tuple]) -> None:
     users = {}
-    groups: dict[str, list] = {"battle": [], "clip": [], "round": [], "ended": []}
+    groups: dict[str, list] = {"battle": [], "clip": [], "round": [], "ended": [], "mode_record": []}
     for op in ops:
         kind = op[0]
         if kind == "battle":
             users[op[4]] = users[op[5]] = None
+        if kind == "mode_record":  # (mode, kind, key, data, tick): the statement's order
+            _, mode, rkind, key, data, tick = op
+            groups[kind].append((mode, rkind, key, data, tick))
+            continue
+        if kind not in groups:
+            raise ValueError(f"unknown record op {kind!r}")
         groups[kind].append(op[1:])
     if users:
         await conn.executemany("INSERT INTO users (wallet) VALUES ($1) ON CONFLICT DO NOTHING",
                                [(w,) for w in users])
-    for kind in ("battle", "clip", "round", "ended"):
+    for kind in ("battle", "clip", "round", "ended", "mode_record"):
         if groups[kind]:
             await conn.executemany(_RECORD_SQL[kind], groups[kind])

@@ -1,15 +1,16 @@
 """Redis: an accelerator and the shared state for several nodes, never the truth.
 
-With `[redis] url` set, `RedisMirror` keeps these keys (the RoastPush
-layout; `[redis] key_prefix` is put in front of each, e.g. per deployment or
-per test run):
+With `[redis] url` set, `RedisMirror` keeps these keys (`[redis]
+key_prefix` is put in front of each, e.g. per deployment or per test run);
+what a mode shows is the mode's to say (`Mode.mirror_queues`,
+`Mode.quiet_events`, `Mode.winner_of`):
 
 | key | type | what |
 |---|---|---|
 | `session:{wallet}` | hash session id -> seq, TTL `session_ttl_ms` | the wallet's resumable sessions |
 | `ratelimit:{wallet}:{action}` | counter, TTL 2 s | requests of one kind per wallet per second, summed over connections and nodes |
-| `matchmaking:{tier}` | sorted set wallet -> position | the engine's queue of the tier, in order |
-| `battle:{id}` | hash | a live battle: tier, phase, round, players, entry fee, scores, tick |
+| `matchmaking:{queue}` | sorted set wallet -> position | a mode's queue (by the name the mode gives it), in order |
+| `battle:{id}` | hash | a live match: mode, tier, phase, round, players, entry fee, scores, tick (the fields it has) |
 | `leaderboard` | sorted set wallet -> wins | copied from the store's leaderboard on a schedule, bumped on each win |
 
 Everything is mirrored from the engine state and the store after the fact;
@@ -31,6 +32,7 @@ import time
 import trio
 
 from arena.engine.outputs import Event
+from arena.engine.registry import registry
 from arena.supervisor import Supervisor
 
 from .aiobridge import AsyncioThread
@@ -41,8 +43,26 @@ PROBE_S = 1.0
 SESSION_SYNC_S = 5.0
 LEADERBOARD_SYNC_S = 30.0
 MAX_QUEUED_OPS = 50_000
-# Events that change nothing a battle hash shows (and can be frequent).
-QUIET_EVENTS = frozenset({"reaction:sent", "match.snapshot", "battle:roast_submitted"})
+# Events that change nothing a match hash shows (and can be frequent): the
+# framework's, and each mode's `quiet_events`.
+FRAMEWORK_QUIET_EVENTS = frozenset({"match.snapshot"})
+
+
+def quiet_events() -> frozenset:
+    out = set(FRAMEWORK_QUIET_EVENTS)
+    for mode in registry.modes().values():
+        out |= mode.quiet_events
+    return frozenset(out)
+
+
+def mode_queues(state) -> dict:
+    """{queue name: wallets in order} over every mode (`Mode.mirror_queues`)."""
+    out = {}
+    for name, shared in state.modes.items():
+        mode = registry.get(name)
+        if mode is not None and shared is not None:
+            out.update(mode.mirror_queues(shared))
+    return out
 
 
 class WalletRateLimits:
@@ -101,6 +121,8 @@ class RedisMirror:
         self.resync = True  # write everything from the state at the next chance
         self.dirty_matches: set[str] = set()
         self.last_queues: dict = {}
+        self.quiet = quiet_events()
+        self.modes: list | None = None
         self.server = None
         self.rate_limits: WalletRateLimits | None = None
         self._wake = trio.Event()
@@ -144,13 +166,19 @@ class RedisMirror:
 
     # --- collecting ----------------------------------------------------------------------
     def record_tick(self, state, messages) -> None:
+        quiet = self.quiet
+        if self.modes is None:
+            self.modes = list(registry.modes().values())
         for m in messages:
-            if type(m) is Event and m.type not in QUIET_EVENTS:
+            if type(m) is Event and m.type not in quiet:
                 mid = m.body.get("match")
                 if mid is not None:
                     self.dirty_matches.add(mid)
-                if m.type == "battle:ended" and m.body.get("winnerId"):
-                    self._op("zincrby", self.k("leaderboard"), 1, m.body["winnerId"])
+                for mode in self.modes:  # the match may be gone already: ask each mode
+                    winner = mode.winner_of(m)
+                    if winner:
+                        self._op("zincrby", self.k("leaderboard"), 1, winner)
+                        break
         if self.dirty_matches:
             for mid in self.dirty_matches:
                 match = state.matches.get(mid)
@@ -159,13 +187,10 @@ class RedisMirror:
                 else:
                     self._op("hset", self.k(f"battle:{mid}"), _battle_fields(match, state.tick))
             self.dirty_matches.clear()
-        roast = state.modes.get("roast")
-        if roast is not None:
-            for tier, waiting in roast.queues.items():
-                order = tuple(waiting)
-                if self.last_queues.get(tier) != order:
-                    self.last_queues[tier] = order
-                    self._op("queue", self.k(f"matchmaking:{tier}"), order)
+        for queue, order in mode_queues(state).items():
+            if self.last_queues.get(queue) != order:
+                self.last_queues[queue] = order
+                self._op("queue", self.k(f"matchmaking:{queue}"), order)
         if self.ops:
             self._wake.set()
 
@@ -221,11 +246,9 @@ class RedisMirror:
         ops: list[tuple] = [("clear_battles",)]
         for mid, match in state.matches.items():
             ops.append(("hset", self.k(f"battle:{mid}"), _battle_fields(match, state.tick)))
-        roast = state.modes.get("roast")
-        if roast is not None:
-            for tier, waiting in roast.queues.items():
-                self.last_queues[tier] = tuple(waiting)
-                ops.append(("queue", self.k(f"matchmaking:{tier}"), tuple(waiting)))
+        for queue, order in mode_queues(state).items():
+            self.last_queues[queue] = order
+            ops.append(("queue", self.k(f"matchmaking:{queue}"), order))
         return ops
 
     async def _apply(self, ops, sessions, counts, board, full) -> dict:

@@ -19,7 +19,7 @@ import logging
 import trio
 
 from arena.engine import inputs as I
-from arena.engine.config import roast_settings
+from arena.engine.config import settings_pairs
 from arena.supervisor import Supervisor
 
 from . import codec
@@ -54,6 +54,22 @@ def make_store(cfg):
     raise ValueError(f"store kind {kind!r} is not available in this build")
 
 
+def bucket_limits(net) -> dict[str, int]:
+    """Per wallet and second: a mode request with a bucket of its own
+    (`GameRequest.bucket`, e.g. "reactions") gets that bucket's rate and
+    burst from `[net]` (`<bucket>_per_s`, `<bucket without s>_burst`)."""
+    from arena.engine.registry import registry
+
+    registry.modes()
+    out = {}
+    for name, (_mode, req) in registry.requests.items():
+        if req.bucket is not None:
+            rate = getattr(net, f"{req.bucket}_per_s", net.requests_per_s)
+            burst = getattr(net, f"{req.bucket.rstrip('s')}_burst", net.request_burst)
+            out[name] = rate + burst
+    return out
+
+
 class ServerPersistence:
     def __init__(self, server, cfg, store=None, redis=None):
         self.server = server
@@ -79,9 +95,7 @@ class ServerPersistence:
 
         net = cfg.net
         self.rate_limits = WalletRateLimits(
-            {"reaction.send": net.reactions_per_s + net.reaction_burst},
-            default=net.requests_per_s + net.request_burst,
-        )
+            bucket_limits(net), default=net.requests_per_s + net.request_burst)
         if self.redis is not None:
             self.redis.rate_limits = self.rate_limits
             self.rate_limits.shared = True
@@ -117,19 +131,24 @@ class ServerPersistence:
 
     @staticmethod
     def _settings_changes(recovered, configured) -> list:
-        """config.toml's `[roast]` settings, if they differ from the recovered
-        state's: as an input, so the change is journaled and a replay makes it
-        at the same tick. The tick rate and the seed cannot change for a store."""
+        """Each mode's settings in config.toml, where they differ from the
+        recovered state's: as `SettingsChanged` inputs, so the change is
+        journaled and a replay makes it at the same tick. The tick rate and
+        the seed cannot change for a store."""
         if recovered.tick_hz != configured.tick_hz:
             log.warning("the store was started at another tick rate; it keeps its own",
                         extra={"store_tick_hz": recovered.tick_hz, "config_tick_hz": configured.tick_hz})
-        if recovered.roast == configured.roast:
-            return []
-        old, new = dict(roast_settings(recovered.roast)), roast_settings(configured.roast)
-        changed = {k: v for k, v in new if old.get(k) != v}
-        log.info("roast settings changed in config.toml: they apply to new battles from now on",
-                 extra={"changed": changed})
-        return [I.RoastSettingsChanged(new)]
+        feed = []
+        for name, want in configured.modes.items():
+            have = recovered.modes.get(name)
+            if have == want or type(have) is not type(want):
+                continue
+            old, new = dict(settings_pairs(have)), settings_pairs(want)
+            changed = {k: v for k, v in new if old.get(k) != v}
+            log.info("mode settings changed in config.toml: they apply from now on",
+                     extra={"mode": name, "changed": changed})
+            feed.append(I.SettingsChanged(name, new))
+        return feed
 
     async def _durable_ledger(self, ledger):
         from arena.chain.embedded import EmbeddedLedger

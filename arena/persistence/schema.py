@@ -19,11 +19,13 @@ Tables (both stores):
   (an entry fee that reached escrow), written with the ledger entry.
 - `ledger_entries`, `ledger_keys`: the embedded ledger's double-entry book.
 - `sessions` (id, wallet, seq): resumable sessions.
-- RoastPush records, derived from engine events: `users`, `battles`,
+- the two-player battle records, derived from engine events: `users`, `battles`,
   `rounds`, `clips`, and `leaderboard` (a materialized view on PostgreSQL,
   refreshed on a schedule; a plain view on SQLite). Rounds and clips carry
   no foreign key: a derived record must never be able to block the journal
   it is written with.
+- `mode_records` (mode, kind, key, tick, data JSON): the rows any mode keeps
+  (`arena.engine.mode.Record`), replaced when written again (version 2).
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ SQLITE: list[tuple[int, list[str]]] = [
         " url TEXT NOT NULL, tick INTEGER NOT NULL, PRIMARY KEY (battle_id, round, player))",
         "CREATE VIEW IF NOT EXISTS leaderboard AS SELECT wallet, wins, battles, earnings FROM users"
         " WHERE battles > 0",
+    ]),
+    (2, [
+        "CREATE TABLE IF NOT EXISTS mode_records (mode TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
+        " tick INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (mode, kind, key))",
     ]),
 ]
 
@@ -95,6 +101,10 @@ POSTGRES: list[tuple[int, list[str]]] = [
         "CREATE MATERIALIZED VIEW IF NOT EXISTS leaderboard AS SELECT wallet, wins, battles, earnings FROM users"
         " WHERE battles > 0",
         "CREATE UNIQUE INDEX IF NOT EXISTS leaderboard_wallet ON leaderboard (wallet)",
+    ]),
+    (2, [
+        "CREATE TABLE IF NOT EXISTS mode_records (mode TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
+        " tick BIGINT NOT NULL, data JSONB NOT NULL, PRIMARY KEY (mode, kind, key))",
     ]),
 ]
 

@@ -30,6 +30,7 @@ _QUERIES = {
     "outbox": "SELECT key, kind, tick, done_tick FROM outbox ORDER BY tick, key",
     "inbox": "SELECT key, done_tick FROM inbox ORDER BY key",
     "sessions": "SELECT id, wallet, seq FROM sessions ORDER BY id",
+    "mode_records": "SELECT mode, kind, key, tick, data FROM mode_records ORDER BY mode, kind, key",
 }
 
 
@@ -292,6 +293,10 @@ def _write_records(db: sqlite3.Connection, ops: list[tuple]) -> None:
                     " WHERE wallet IN (SELECT player1 FROM battles WHERE id = ?"
                     " UNION SELECT player2 FROM battles WHERE id = ?)",
                     (winner, winner, prize, bid, bid))
+        elif kind == "mode_record":
+            _, mode, rkind, key, data, tick = op
+            db.execute("INSERT OR REPLACE INTO mode_records (mode, kind, key, tick, data) VALUES (?, ?, ?, ?, ?)",
+                       (mode, rkind, key, tick, data))
         else:
             raise ValueError(f"unknown record op {kind!r}")
 

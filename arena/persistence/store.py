@@ -38,7 +38,7 @@ class TickBatch:
     # (session id, wallet, seq)
     sessions: list = field(factory=list)
     sessions_gone: list = field(factory=list)
-    # derived records (see arena.persistence.records)
+    # derived records (each mode's `records`; see arena.persistence.durable.mode_records)
     records: list = field(factory=list)
     # Retention, applied with a snapshot in the same transaction: keep the
     # newest `keep_snapshots` snapshots and the journal after the oldest of

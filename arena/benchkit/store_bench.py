@@ -1,6 +1,6 @@
 """Measure the persistence paths on this machine (numbers for docs/PERSISTENCE.md).
 
-    python -m arena.persistence.bench_bridge --dsn postgresql://postgres@127.0.0.1:5432/test
+    python -m arena.benchkit.store_bench --dsn postgresql://postgres@127.0.0.1:5432/test
 
 - PostgreSQL from trio: the chosen bridge (a dedicated asyncio thread,
   `run_coroutine_threadsafe`, woken through the trio token) against parking a
@@ -25,7 +25,7 @@ import time
 
 import trio
 
-from .aiobridge import AsyncioThread
+from arena.persistence.aiobridge import AsyncioThread
 
 
 def _fmt(xs):
@@ -126,9 +126,9 @@ async def bench_pg(dsn: str, n: int = 2000) -> dict:
 
 
 async def bench_tick_writes(dsn: str | None, n: int = 300) -> dict:
-    from . import codec, schema as _schema  # noqa: F401
-    from .sqlite import SqliteStore
-    from .store import TickBatch
+    from arena.persistence import codec, schema as _schema  # noqa: F401
+    from arena.persistence.sqlite import SqliteStore
+    from arena.persistence.store import TickBatch
 
     out = {}
     inputs = codec.encode_tick([{"t": "RoastSubmit", "session": "s" * 32, "rid": 7, "wallet": "w" * 44,
@@ -151,7 +151,7 @@ async def bench_tick_writes(dsn: str | None, n: int = 300) -> dict:
         await run(SqliteStore(os.path.join(tmp, "full.sqlite")), "sqlite_full_tick_tx")
         await run(SqliteStore(os.path.join(tmp, "normal.sqlite"), synchronous="NORMAL"), "sqlite_normal_tick_tx")
     if dsn:
-        from .postgres import PostgresStore
+        from arena.persistence.postgres import PostgresStore
 
         schema = f"arena_bench_{secrets.token_hex(4)}"
         sep = "&" if "?" in dsn else "?"
@@ -171,7 +171,7 @@ def bench_snapshot(battles: int) -> dict:
     from arena.engine.config import EngineConfig
     from arena.engine.core import new_state, step
 
-    from . import codec
+    from arena.persistence import codec
 
     state = new_state(EngineConfig(seed=3))
     tick = 0

@@ -1,10 +1,11 @@
 """RoastPush records (users, battles, rounds, clips) derived from engine events.
 
-The engine does not know about tables; the persistence side task reads the
-events each tick produced and turns the few that matter into record
-operations, written in the same transaction as that tick's journal rows (so
-records and journal never disagree, and a replay after a crash does not
-write them twice):
+The engine does not know about tables; the persistence side task hands each
+tick's messages to every mode's `records`, and the store writes the
+operations in the same transaction as that tick's journal rows (so records
+and journal never disagree, and a replay after a crash does not write them
+twice). Roast's tables (`users`, `battles`, `rounds`, `clips`) predate the
+generic `mode_records` table; the stores write these operations into them:
 
 - `match.found` -> ("battle", id, mode, tier, player1, player2, entry_fee, tick)
   (and both users exist);
@@ -36,9 +37,10 @@ def from_events(tick: int, messages, round_of) -> list[tuple]:
             continue
         b = m.body
         if m.type == "match.found":
-            if b["players"][0] != m.to[0]:
-                continue  # the same battle is announced to each player; record it once
-            p1, p2 = b["players"]
+            players = b.get("players") or []
+            if len(players) != 2 or players[0] != m.to[0]:
+                continue  # a battle has two players, announced to each: record it once
+            p1, p2 = players
             ops.append(("battle", b["match"], b["mode"], b["tier"], p1, p2, b["entry_fee"], tick))
         elif m.type == "battle:roast_submitted":
             if b.get("audioUrl"):

@@ -36,11 +36,10 @@ import unicodedata
 
 from attrs import define, field
 
-from .. import inputs as I
-from .. import rng
-from ..canonical import OMIT_IF_NONE
-from ..config import TIERS, RoastConfig
-from ..errors import (
+from arena.engine import inputs as I
+from arena.engine import rng
+from arena.engine.canonical import OMIT_IF_NONE
+from arena.engine.errors import (
     BAD_REQUEST,
     DUPLICATE,
     NOT_ALLOWED,
@@ -48,10 +47,14 @@ from ..errors import (
     WRONG_STATE,
     ArenaError,
 )
-from ..mode import Mode
-from ..money import bps_of
-from ..outputs import GeneratePrompt, ScoreRoast, Settle, Transfer
-from ..snapshot import register
+from arena.engine.mode import Mode, RequestField
+from arena.engine.money import bps_of
+from arena.engine.outputs import Settle, Transfer
+from arena.engine.snapshot import register
+
+from . import messages as R
+from .messages import GeneratePrompt, ScoreRoast, prompt_key, score_key
+from .settings import TIERS, RoastConfig
 
 ENTRY = "entry"
 WAITING_PROMPT = "waiting_prompt"
@@ -149,13 +152,43 @@ def _check_emoji(emoji: str) -> bool:
 def match_terms(state, m: RoastMatch) -> RoastConfig:
     """The settings battle `m` plays under (its own, kept from its creation)."""
     if m.terms is None:
-        return state.config.roast
+        return state.config.modes[m.mode]
     return state.modes[m.mode].terms[m.terms]
 
 
 class RoastMode(Mode):
     name = "roast"
-    routed_inputs = (I.QueueLeave,)
+    settings = RoastConfig
+    inputs = R.INPUTS
+    effects = {GeneratePrompt: "judge", ScoreRoast: "judge"}
+    result_keys = R.RESULT_KEYS
+    queue_fields = (RequestField("tier", str, max_len=32),)
+    routed_inputs = (I.QueueLeave, R.RoastSettingsChanged)
+    quiet_events = frozenset({"reaction:sent", "battle:roast_submitted"})
+
+    @property
+    def requests(self):
+        from .requests import REQUESTS
+
+        return REQUESTS
+
+    def records(self, state, tick, messages) -> list:
+        from .records import from_events
+
+        def round_of(mid):
+            m = state.matches.get(mid)
+            return m.round if m is not None else 0
+
+        return from_events(tick, messages, round_of)
+
+    def mirror_queues(self, shared) -> dict:
+        return {tier: tuple(waiting) for tier, waiting in shared.queues.items()}
+
+    def winner_of(self, event):
+        return event.body.get("winnerId") if event.type == "battle:ended" else None
+
+    def waiting_wallets(self, shared) -> list[str]:
+        return list(shared.queued)
 
     def setup(self, config):
         return RoastQueues()
@@ -172,9 +205,11 @@ class RoastMode(Mode):
             # A wallet with no connection cannot play the battle it would be
             # matched into, so it leaves the queue.
             self._dequeue(q, inp.wallet)
+        elif isinstance(inp, R.RoastSettingsChanged):  # journals from before SettingsChanged
+            ctx.change_settings(self.name, inp.settings)
 
     def _queue_join(self, ctx, q: RoastQueues, inp: I.QueueJoin) -> None:
-        cfg = ctx.config.roast
+        cfg = ctx.settings(self.name)
         if inp.tier not in cfg.tiers:
             ctx.error(inp, BAD_REQUEST, f"tier must be one of {', '.join(TIERS)}")
             return
@@ -202,7 +237,7 @@ class RoastMode(Mode):
             q.queues[tier].pop(wallet, None)
 
     def _create(self, ctx, q: RoastQueues, tier: str, players: list) -> None:
-        cfg = ctx.config.roast
+        cfg = ctx.settings(self.name)
         m = RoastMatch(
             id=ctx.new_match_id(self.name),
             tier=tier,
@@ -238,21 +273,21 @@ class RoastMode(Mode):
 
     # --- inputs naming a battle -----------------------------------------------
     def input(self, ctx, m: RoastMatch, inp) -> None:
-        if inp.__class__ is I.ReactionSend:  # by far the most frequent input
+        if inp.__class__ is R.ReactionSend:  # by far the most frequent input
             self._react(ctx, m, inp)
             return  # a reaction moves no deadline: nothing to reschedule
         if isinstance(inp, I.EntryFeePaid):
             self._entry_paid(ctx, m, inp)
-        elif isinstance(inp, I.RoastSubmit):
+        elif isinstance(inp, R.RoastSubmit):
             self._submit(ctx, m, inp)
-        elif isinstance(inp, I.ReactionSend):
+        elif isinstance(inp, R.ReactionSend):
             self._react(ctx, m, inp)
             return  # a reaction moves no deadline: nothing to reschedule
         elif isinstance(inp, I.MatchWatch):
             self._watch(ctx, m, inp)
-        elif isinstance(inp, I.PromptGenerated):
+        elif isinstance(inp, R.PromptGenerated):
             self._prompt(ctx, m, inp)
-        elif isinstance(inp, I.RoastScored):
+        elif isinstance(inp, R.RoastScored):
             self._scored(ctx, m, inp)
         else:
             raise TypeError(f"roast mode got {type(inp).__name__}")
@@ -296,7 +331,7 @@ class RoastMode(Mode):
                 return
             self._begin_round(ctx, m)
 
-    def _submit(self, ctx, m: RoastMatch, inp: I.RoastSubmit) -> None:
+    def _submit(self, ctx, m: RoastMatch, inp: R.RoastSubmit) -> None:
         if inp.wallet not in m.players:
             ctx.error(inp, NOT_ALLOWED, "only the battle's players submit roasts")
             return
@@ -320,7 +355,7 @@ class RoastMode(Mode):
         if len(m.submissions) == len(m.players):
             self._close_recording(ctx, m)
 
-    def _react(self, ctx, m: RoastMatch, inp: I.ReactionSend) -> None:
+    def _react(self, ctx, m: RoastMatch, inp: R.ReactionSend) -> None:
         if inp.wallet not in m.players and inp.wallet not in m.watchers:
             ctx.error(inp, NOT_ALLOWED, "watch the battle (match.watch) before reacting")
             return
@@ -343,7 +378,7 @@ class RoastMode(Mode):
     def _watch(self, ctx, m: RoastMatch, inp: I.MatchWatch) -> None:
         if inp.wallet not in m.players and inp.wallet not in m.watchers:
             watching = sum(1 for r in ctx.state.bindings.get(inp.wallet, {}).values() if r == "watcher")
-            if watching >= ctx.config.roast.max_watch_per_wallet:
+            if watching >= ctx.settings(self.name).max_watch_per_wallet:
                 ctx.error(inp, NOT_ALLOWED, "watching too many battles")
                 return
             m.watchers[inp.wallet] = None
@@ -351,14 +386,14 @@ class RoastMode(Mode):
         ctx.reply(inp)
         ctx.emit((inp.wallet,), "match.snapshot", {"match": m.id, "tick": ctx.tick, "state": self.snapshot(ctx, m, inp.wallet)})
 
-    def _prompt(self, ctx, m: RoastMatch, inp: I.PromptGenerated) -> None:
+    def _prompt(self, ctx, m: RoastMatch, inp: R.PromptGenerated) -> None:
         if inp.round in m.prompts or not 1 <= inp.round <= match_terms(ctx.state, m).rounds:
             return
         m.prompts[inp.round] = inp.prompt
         if m.phase == WAITING_PROMPT and inp.round == m.round:
             self._start_round(ctx, m)
 
-    def _scored(self, ctx, m: RoastMatch, inp: I.RoastScored) -> None:
+    def _scored(self, ctx, m: RoastMatch, inp: R.RoastScored) -> None:
         if m.phase != SCORING or inp.round != m.round or inp.wallet not in m.players or inp.wallet in m.scores:
             return  # a late or repeated answer; the round has moved on
         values = {d: min(10, max(0, int(getattr(inp, d)))) for d in DIMENSIONS}
@@ -433,7 +468,7 @@ class RoastMode(Mode):
         m.prompts_requested = rnd
         ctx.effect(
             GeneratePrompt(
-                key=f"prompt:{m.id}:{rnd}",
+                key=prompt_key(m.id, rnd),
                 match=m.id,
                 round=rnd,
                 seed=rng.draw(ctx.config.seed, "prompt-seed", m.id),
@@ -478,7 +513,7 @@ class RoastMode(Mode):
             else:
                 ctx.effect(
                     ScoreRoast(
-                        key=f"score:{m.id}:{m.round}:{p}",
+                        key=score_key(m.id, m.round, p),
                         match=m.id,
                         round=m.round,
                         wallet=p,

@@ -1,0 +1,7 @@
+"""The built-in game modes: one package each, registered on import.
+
+The framework imports this package on first use of the registry
+(`arena.engine.registry`); adding a built-in mode is one line here.
+"""
+
+from . import roast  # noqa: F401
