@@ -33,7 +33,14 @@ import attrs
 
 from arena.engine import core
 from arena.engine import inputs as I
-from arena.modes.roast import messages as R
+
+# `bench profile --baseline` runs this file against another checkout, which
+# may be from before modes were packages: take roast's inputs and settings
+# from where that checkout has them.
+try:
+    from arena.modes.roast import messages as R
+except ImportError:  # a checkout from before the mode registry
+    R = I
 
 
 STAGES = ("read", "step", "deliver", "flush", "journal")
@@ -71,9 +78,12 @@ def build(n_matches: int, tick_hz: int = 20):
     from arena.server import ArenaServer
 
     cfg = default_config()
-    roast = attrs.evolve(cfg.engine.modes["roast"], countdown_ms=0, time_limit_ms=3_600_000,
-                         entry_deadline_ms=3_600_000, prompt_timeout_ms=3_600_000)
-    cfg = attrs.evolve(cfg, engine=attrs.evolve(cfg.engine, tick_hz=tick_hz, seed=11).with_mode("roast", roast))
+    modes = getattr(cfg.engine, "modes", None)
+    roast = attrs.evolve(modes["roast"] if modes is not None else cfg.engine.roast, countdown_ms=0,
+                         time_limit_ms=3_600_000, entry_deadline_ms=3_600_000, prompt_timeout_ms=3_600_000)
+    engine = attrs.evolve(cfg.engine, tick_hz=tick_hz, seed=11)
+    engine = engine.with_mode("roast", roast) if modes is not None else attrs.evolve(engine, roast=roast)
+    cfg = attrs.evolve(cfg, engine=engine)
     server = ArenaServer(cfg, store=MemoryStore())
     state, gw = server.state, server.gateway
     clock = _Clock()

@@ -101,6 +101,9 @@ class GameRequest:
     # A per-connection rate bucket of its own, besides the request bucket:
     # the name of a [net] bucket ("reactions") for the chattiest requests.
     bucket: str | None = None
+    # True: `make` gets the wall-clock ms at which the request arrived
+    # (stamped outside the engine, journaled); else 0.
+    stamp_ms: bool = False
 
 
 @frozen

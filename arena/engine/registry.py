@@ -34,6 +34,17 @@ class Registry:
         self.effect_types: dict[str, type] = {Settle.__name__: Settle}
         self.result_keys: dict[type, object] = {}        # result input class -> key function
         self.requests: dict[str, tuple[str, object]] = {}  # request type -> (mode, GameRequest)
+        # Called after every change, so readers can keep flat tables for hot paths.
+        self.listeners: list = []
+
+    def listen(self, fn) -> None:
+        """Call `fn()` now and after every registration or unregistration."""
+        self.listeners.append(fn)
+        fn()
+
+    def _changed(self) -> None:
+        for fn in self.listeners:
+            fn()
 
     def modes(self) -> dict[str, Mode]:
         """Every registered mode by name (the built-in ones loaded on first call)."""
@@ -76,6 +87,7 @@ class Registry:
         for req in mode.requests:
             self.requests[req.name] = (mode.name, req)
         self._modes[mode.name] = mode
+        self._changed()
         return mode
 
     def unregister(self, name: str) -> None:
@@ -94,6 +106,7 @@ class Registry:
             self.result_keys.pop(cls, None)
         for req in mode.requests:
             self.requests.pop(req.name, None)
+        self._changed()
 
     def get(self, name: str) -> Mode | None:
         return self.modes().get(name)

@@ -408,7 +408,9 @@ class Gateway:
         upload = req.upload
         data = body.get(upload.field) if upload is not None else None
         if data is None:
-            self._submit(conn, rid, req.make(conn.addr, rid, wallet, body, _now_ms(), None))
+            inp = req.make(conn.addr, rid, wallet, body, _now_ms() if req.stamp_ms else 0, None)
+            if not self.world.submit(inp):
+                raise ArenaError(OVERLOADED, "server is shedding load; try again", retry_after_ms=1000)
             return
         self._store_upload(conn, rid, req, body, data)
 

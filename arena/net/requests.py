@@ -59,32 +59,24 @@ def _compile(fields) -> tuple:
     return tuple((f.name, f.kind, f.required, f.max_len) for f in fields)
 
 
-class _Compiled:
-    """Every request's spec as plain tuples, for `check` (it runs for every
-    request): the framework's and the registered modes' (rebuilt when a mode
-    registers)."""
-
-    def __init__(self) -> None:
-        self.specs: dict[str, tuple] = {}
-        self.for_requests = -1
-
-    def get(self, type_: str):
-        if self.for_requests != len(registry.requests) or not self.specs:
-            registry.modes()
-            specs = {name: (spec.when, _compile(spec.fields)) for name, spec in REQUESTS.items()}
-            for name, (_mode, req) in registry.requests.items():
-                specs[name] = (AFTER_LOGIN, _compile(req.fields))
-            self.specs, self.for_requests = specs, len(registry.requests)
-        return self.specs.get(type_)
+# Every request's spec as plain tuples, for `check` (it runs for every
+# request): the framework's and the registered modes', rebuilt in place
+# whenever a mode registers.
+_COMPILED: dict[str, tuple] = {}
 
 
-_COMPILED = _Compiled()
+def _rebuild() -> None:
+    specs = {name: (spec.when, _compile(spec.fields)) for name, spec in REQUESTS.items()}
+    for name, (_mode, req) in registry.requests.items():
+        specs[name] = (AFTER_LOGIN, _compile(req.fields))
+    _COMPILED.clear()
+    _COMPILED.update(specs)
+    _QUEUE_FIELDS.clear()
 
 
 def names() -> list[str]:
     """Every request type this server knows (the framework's and the modes')."""
-    _COMPILED.get("")
-    return list(_COMPILED.specs)
+    return list(_COMPILED)
 
 
 def check(type_: str, body: dict, stage: int) -> dict:
@@ -104,9 +96,6 @@ def check(type_: str, body: dict, stage: int) -> dict:
         if mode is not None and mode.queue_fields:
             check_fields(_queue_fields(mode), body, out)
     return out
-
-
-_QUEUE_FIELDS: dict = {}
 
 
 def _queue_fields(mode) -> tuple:
@@ -142,6 +131,9 @@ def check_fields(fields: tuple, body: dict, out: dict | None = None) -> dict:
 
 
 _MISSING = object()
+_QUEUE_FIELDS: dict = {}
+registry.modes()  # the built-in modes, so their requests are known from the start
+registry.listen(_rebuild)
 
 
 def _kind_name(kind: type) -> str:

@@ -1,10 +1,10 @@
 """How tests/data/previous-release/ was made: a store written by the release
-before modes had a registry (commit 3a3b448), with a battle in the middle of
+before modes had a registry (commit 5b57255), with a battle in the middle of
 its first round, a `[roast]` settings change journaled as the old
 `RoastSettingsChanged` input, and the embedded ledger's escrow holding both
 entry fees. Run with that release's code first on the path:
 
-    git worktree add /tmp/prev 3a3b448
+    git worktree add /tmp/prev 5b57255
     PYTHONPATH=/tmp/prev python tests/data/make_previous_release_store.py OUT_DIR
 
 The wallets' keys (play money on the embedded ledger) are written beside

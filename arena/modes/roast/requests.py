@@ -42,6 +42,7 @@ REQUESTS = (
             session, rid, wallet, body["match"], body["round"], body["text"], url, at_ms),
         upload=Upload(field="audio", accepts=_audio_slot,
                       claim=lambda body, wallet: (body["match"], body["round"], wallet)),
+        stamp_ms=True,
     ),
     GameRequest(
         name="reaction.send",
