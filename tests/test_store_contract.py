@@ -30,7 +30,7 @@ async def store(request, tmp_path):
 
         dsn = request.getfixturevalue("pg_schema")
         s = PostgresStore(dsn)
-        assert await s.migrate() == [1, 2]
+        assert await s.migrate() == [1, 2, 3, "roast:1"]
     await s.open()
     try:
         yield s
@@ -88,7 +88,7 @@ async def test_a_batch_written_twice_changes_nothing(store):
     b = TickBatch(ticks=[(1, b"a")], durable_tick=1, snapshots=[(0, "h", b"s")],
                   outbox_add=[("payout:ro-1", "Settle", 1, codec.encode_effect(settle()))],
                   sessions=[("s1", "w1", 3)],
-                  records=[("battle", "ro-1", "roast", "bronze", "w1", "w2", 100, 1)])
+                  records=[("mode_op", "roast", ("battle", "ro-1", "roast", "bronze", "w1", "w2", 100, 1))])
     await store.write(b)
     await store.write(b)
     rec = await store.load_recovery()
@@ -141,14 +141,14 @@ async def test_sessions_keep_the_highest_seq_and_go(store):
 async def test_records_battles_rounds_users_leaderboard(store):
     bd = json.dumps({"creativity": 5, "delivery": 5, "relevance": 5, "savagery": 5})
     await store.write(TickBatch(durable_tick=3, records=[
-        ("battle", "ro-1", "roast", "bronze", "w1", "w2", 100, 1),
-        ("battle", "ro-2", "roast", "gold", "w3", "w4", 2000, 1),
-        ("clip", "ro-1", 1, "w1", "file:///a.ogg", 2),
-        ("round", "ro-1", 1, "w1", 20, bd, "Ouch.", 3),
-        ("round", "ro-1", 1, "w2", 10, bd, "Meh.", 3),
+        ("mode_op", "roast", ("battle", "ro-1", "roast", "bronze", "w1", "w2", 100, 1)),
+        ("mode_op", "roast", ("battle", "ro-2", "roast", "gold", "w3", "w4", 2000, 1)),
+        ("mode_op", "roast", ("clip", "ro-1", 1, "w1", "file:///a.ogg", 2)),
+        ("mode_op", "roast", ("round", "ro-1", 1, "w1", 20, bd, "Ouch.", 3)),
+        ("mode_op", "roast", ("round", "ro-1", 1, "w2", 10, bd, "Meh.", 3)),
     ]))
-    ended = ("ended", "ro-1", "w1", 190, "completed", 20, 10, 4)
-    await store.write(TickBatch(durable_tick=4, records=[ended, ("ended", "ro-2", None, 0, "cancelled", 0, 0, 4)]))
+    ended = ("mode_op", "roast", ("ended", "ro-1", "w1", 190, "completed", 20, 10, 4))
+    await store.write(TickBatch(durable_tick=4, records=[ended, ("mode_op", "roast", ("ended", "ro-2", None, 0, "cancelled", 0, 0, 4))]))
     await store.write(TickBatch(durable_tick=5, records=[ended]))  # twice: counted once
     battles = {b["id"]: b for b in await store.query("battles")}
     assert battles["ro-1"]["status"] == "ended" and battles["ro-1"]["winner"] == "w1"

@@ -46,7 +46,8 @@ What a mode declares (class attributes; all optional but `name`):
 - `requests`: `GameRequest`s: the client requests the mode adds (name, body
   fields, the input each becomes, an optional upload pre-check).
 - `queue_fields`: extra body fields of `queue.join` for this mode.
-- `records(state, tick, messages)`: rows the store keeps (see `Record`).
+- `records(state, tick, messages)`: rows the store keeps: `Record`s (in
+  `mode_records`), or operations on the mode's own `tables` (`Tables`).
 - `mirror_queues(shared)`: the mode's queues for the Redis mirror
   (`matchmaking:<queue>`); `quiet_events`: event types that change nothing
   a mirrored match shows; `winner_of(event)`: the wallet an event says won
@@ -117,8 +118,33 @@ class Record:
     data: dict = field(factory=dict)
 
 
+@frozen
+class Tables:
+    """Tables a mode keeps in the store besides `mode_records`, declared for
+    each store ("sqlite", "postgres"; the in-memory store by functions):
+
+    - `migrations`: dialect -> ((version, statements), ...), applied in order
+      and recorded per mode (`mode_migrations`); a released one never changes;
+    - `statements(dialect, op)`: the (sql, parameters) list an operation of
+      the mode's `records` becomes, run in the tick's journal transaction;
+    - `queries`: name -> dialect -> SELECT, for `store.query(name)`;
+    - `refresh`: dialect -> statements run on the store's refresh schedule
+      (a materialized view);
+    - `memory_apply(tables, op)` / `memory_query(tables, name)`: the same
+      over plain dicts, for the in-memory store.
+    """
+
+    migrations: dict
+    statements: Callable
+    queries: dict = field(factory=dict)
+    refresh: dict = field(factory=dict)
+    memory_apply: Callable | None = None
+    memory_query: Callable | None = None
+
+
 class Mode:
     name: str = ""
+    tables: Tables | None = None
     settings: type | None = None
     inputs: tuple[type, ...] = ()
     effects: dict = {}

@@ -98,8 +98,8 @@ def mode_records(state, tick: int, messages) -> list[tuple]:
             for op in mode.records(state, tick, messages):
                 if isinstance(op, Record):
                     ops.append(("mode_record", name, op.kind, op.key, codec.record_json(op.data), tick))
-                else:
-                    ops.append(op)
+                else:  # an operation on the mode's own tables (`Mode.tables`)
+                    ops.append(("mode_op", name, op))
         except Exception:  # noqa: BLE001
             RECORD_FAILURES[name] = RECORD_FAILURES.get(name, 0) + 1
             log.exception("a mode's records failed; its rows for this tick are skipped",

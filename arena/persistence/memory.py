@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from . import mode_tables
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
 
 
@@ -27,11 +28,8 @@ class MemoryStore:
         self.entries: list[tuple] = []
         self.keys: set[str] = set()
         self.sessions: dict[str, tuple] = {}
-        self.battles: dict[str, dict] = {}
-        self.rounds: dict[tuple, dict] = {}
-        self.clips: dict[tuple, dict] = {}
         self.mode_records: dict[tuple, dict] = {}
-        self.users: dict[str, dict] = {}
+        self.mode_tables: dict[str, dict] = {}  # mode -> its tables (`Tables.memory_apply`)
         self.stats = {"writes": 0}
 
     def _check(self):
@@ -116,37 +114,10 @@ class MemoryStore:
             _, mode, rkind, key, data, tick = op
             self.mode_records[(mode, rkind, key)] = {"mode": mode, "kind": rkind, "key": key, "tick": tick,
                                                      "data": data}
-            return
-        if kind == "battle":
-            _, bid, mode, tier, p1, p2, fee, tick = op
-            for w in (p1, p2):
-                self.users.setdefault(w, {"wallet": w, "username": None, "battles": 0, "wins": 0, "earnings": 0})
-            self.battles.setdefault(bid, {"id": bid, "mode": mode, "tier": tier, "player1": p1, "player2": p2,
-                                          "entry_fee": fee, "status": "live", "winner": None, "prize": 0,
-                                          "reason": None, "score1": None, "score2": None,
-                                          "started_tick": tick, "ended_tick": None})
-        elif kind == "round":
-            _, bid, rnd, player, score, breakdown, commentary, tick = op
-            self.rounds[(bid, rnd, player)] = {"battle_id": bid, "round": rnd, "player": player, "score": score,
-                                               "breakdown": breakdown, "commentary": commentary, "tick": tick}
-        elif kind == "clip":
-            _, bid, rnd, player, url, tick = op
-            self.clips[(bid, rnd, player)] = {"battle_id": bid, "round": rnd, "player": player, "url": url,
-                                              "tick": tick}
-        elif kind == "ended":
-            _, bid, winner, prize, reason, s1, s2, tick = op
-            b = self.battles.get(bid)
-            if b is None or b["status"] != "live":
-                return
-            b.update(status="ended", winner=winner, prize=prize, reason=reason, score1=s1, score2=s2,
-                     ended_tick=tick)
-            if reason != "cancelled":
-                for w in (b["player1"], b["player2"]):
-                    u = self.users[w]
-                    u["battles"] += 1
-                    if w == winner:
-                        u["wins"] += 1
-                        u["earnings"] += prize
+        elif kind == "mode_op":  # a mode's own tables, as plain dicts
+            mode_tables.memory_apply(self.mode_tables, op)
+        else:
+            raise ValueError(f"unknown record op {kind!r}")
 
     async def add_inbox(self, key: str, encoded: bytes) -> bool:
         self._check()
@@ -190,20 +161,8 @@ class MemoryStore:
 
     async def query(self, name: str, **args) -> list[dict]:
         self._check()
-        if name == "battles":
-            return sorted(self.battles.values(), key=lambda b: (b["started_tick"], b["id"]))
-        if name == "rounds":
-            return [self.rounds[k] for k in sorted(self.rounds)]
         if name == "mode_records":
             return [self.mode_records[k] for k in sorted(self.mode_records)]
-        if name == "clips":
-            return [self.clips[k] for k in sorted(self.clips)]
-        if name == "users":
-            return [self.users[k] for k in sorted(self.users)]
-        if name == "leaderboard":
-            rows = [{k: u[k] for k in ("wallet", "wins", "battles", "earnings")} for u in self.users.values()
-                    if u["battles"] > 0]
-            return sorted(rows, key=lambda r: (-r["wins"], -r["earnings"], r["wallet"]))[:100]
         if name == "outbox":
             return [{"key": k, "kind": r[0], "tick": r[1], "done_tick": r[3]}
                     for k, r in sorted(self.outbox.items(), key=lambda kv: (kv[1][1], kv[0]))]
@@ -211,7 +170,10 @@ class MemoryStore:
             return [{"key": k, "done_tick": r[1]} for k, r in sorted(self.inbox.items())]
         if name == "sessions":
             return [dict(zip(("id", "wallet", "seq"), v)) for _, v in sorted(self.sessions.items())]
-        raise KeyError(name)
+        rows = mode_tables.memory_query(self.mode_tables, name)
+        if rows is None:
+            raise KeyError(name)
+        return rows
 
     def outbox_rows(self) -> list[dict]:
         return [{"key": k, "kind": r[0], "tick": r[1], "done_tick": r[3]} for k, r in self.outbox.items()]

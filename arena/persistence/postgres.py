@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-from . import schema
+from . import mode_tables, schema
 from .aiobridge import AsyncioThread
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
 from .world import WriterLockHeld, holder_info, new_world_id
@@ -26,12 +26,6 @@ from .world import WriterLockHeld, holder_info, new_world_id
 WRITER_LOCK_CLASS = 0x4152454E  # 'AREN'
 
 _QUERIES = {
-    "battles": "SELECT * FROM battles ORDER BY started_tick, id",
-    "rounds": "SELECT battle_id, round, player, score, breakdown::text AS breakdown, commentary, tick"
-              " FROM rounds ORDER BY battle_id, round, player",
-    "users": "SELECT wallet, username, battles, wins, earnings FROM users ORDER BY wallet",
-    "clips": "SELECT battle_id, round, player, url, tick FROM clips ORDER BY battle_id, round, player",
-    "leaderboard": "SELECT * FROM leaderboard ORDER BY wins DESC, earnings DESC, wallet LIMIT 100",
     "outbox": "SELECT key, kind, tick, done_tick FROM outbox ORDER BY tick, key",
     "inbox": "SELECT key, done_tick FROM inbox ORDER BY key",
     "sessions": "SELECT id, wallet, seq FROM sessions ORDER BY id",
@@ -108,6 +102,14 @@ class PostgresStore:
             raise StoreError(
                 f"PostgreSQL schema is at version {version}, this build needs {schema.LATEST_POSTGRES}: "
                 "run `python -m arena migrate --config <your config>`")
+        have = await self._with_conn(
+            lambda conn: conn.fetch("SELECT mode, version FROM mode_migrations"), transaction=False)
+        missing = mode_tables.pending_migrations("postgres", {(r[0], r[1]) for r in have})
+        if missing:
+            raise StoreError(
+                "PostgreSQL schema lacks the tables of mode(s) "
+                + ", ".join(sorted({f"{m} (migration {v})" for m, v, _ in missing}))
+                + ": run `python -m arena migrate --config <your config>`")
 
     async def acquire_writer(self) -> None:
         """Become the world's one writer, or raise `WriterLockHeld` naming the holder.
@@ -218,6 +220,12 @@ class PostgresStore:
                     await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
                 applied.append(version)
+            have = {(r[0], r[1]) for r in await conn.fetch("SELECT mode, version FROM mode_migrations")}
+            for mode, version, statements in mode_tables.pending_migrations("postgres", have):
+                for sql in statements:
+                    await conn.execute(sql)
+                await conn.execute("INSERT INTO mode_migrations (mode, version) VALUES ($1, $2)", mode, version)
+                applied.append(f"{mode}:{version}")
             return applied
 
         return await self._with_conn(run)
@@ -346,7 +354,9 @@ class PostgresStore:
 
     # --- reads for operators ---------------------------------------------------------
     async def query(self, name: str, **args) -> list[dict]:
-        sql = _QUERIES[name]
+        sql = _QUERIES.get(name) or mode_tables.query_sql("postgres", name)
+        if sql is None:
+            raise KeyError(name)
 
         async def q(conn):
             return [dict(r) for r in await conn.fetch(sql)]
@@ -354,8 +364,16 @@ class PostgresStore:
         return await self._with_conn(q, transaction=False)
 
     async def refresh_leaderboard(self) -> None:
-        await self._with_conn(lambda conn: conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY leaderboard"),
-                              transaction=False)
+        """Run what the modes refresh on a schedule (their materialized views)."""
+        todo = mode_tables.refresh_statements("postgres")
+        if not todo:
+            return
+
+        async def go(conn):
+            for sql in todo:
+                await conn.execute(sql)
+
+        await self._with_conn(go, transaction=False)
 
     def health(self) -> dict:
         return {"kind": self.kind, "schema": self.schema, "last_error": self.last_error, **self.stats}
@@ -368,43 +386,27 @@ async def _ledger(conn):
     return entries, keys
 
 
-_RECORD_SQL = {
-    "battle": "INSERT INTO battles (id, mode, tier, player1, player2, entry_fee, status, started_tick)"
-              " VALUES ($1, $2, $3, $4, $5, $6, 'live', $7) ON CONFLICT (id) DO NOTHING",
-    "clip": "INSERT INTO clips (battle_id, round, player, url, tick) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (battle_id, round, player) DO UPDATE SET url = excluded.url",
-    "round": "INSERT INTO rounds (battle_id, round, player, score, breakdown, commentary, tick)"
-             " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (battle_id, round, player) DO NOTHING",
-    # The battle ends once; only then do its players' counters move (cancelled battles do not count).
-    "mode_record": "INSERT INTO mode_records (mode, kind, key, data, tick) VALUES ($1, $2, $3, $4::jsonb, $5)"
-                   " ON CONFLICT (mode, kind, key) DO UPDATE SET data = excluded.data, tick = excluded.tick",
-    "ended": "WITH b AS (UPDATE battles SET status = 'ended', winner = $2, prize = $3, reason = $4,"
-             " score1 = $5, score2 = $6, ended_tick = $7, ended_at = now()"
-             " WHERE id = $1 AND status = 'live' RETURNING player1, player2, reason)"
-             " UPDATE users SET battles = users.battles + 1,"
-             " wins = users.wins + (CASE WHEN users.wallet = $2 THEN 1 ELSE 0 END),"
-             " earnings = users.earnings + (CASE WHEN users.wallet = $2 THEN $3 ELSE 0 END)"
-             " FROM b WHERE users.wallet IN (b.player1, b.player2) AND b.reason <> 'cancelled'",
-}
+_MODE_RECORD_SQL = ("INSERT INTO mode_records (mode, kind, key, data, tick) VALUES ($1, $2, $3, $4::jsonb, $5)"
+                    " ON CONFLICT (mode, kind, key) DO UPDATE SET data = excluded.data, tick = excluded.tick")
 
 
 async def _write_records(conn, ops: list[tuple]) -> None:
-    users = {}
-    groups: dict[str, list] = {"battle": [], "clip": [], "round": [], "ended": [], "mode_record": []}
+    """Every record operation as statements, in order; runs of one statement
+    go to the server as one `executemany`."""
+    runs: list[tuple[str, list]] = []
     for op in ops:
         kind = op[0]
-        if kind == "battle":
-            users[op[4]] = users[op[5]] = None
-        if kind == "mode_record":  # (mode, kind, key, data, tick): the statement's order
+        if kind == "mode_record":
             _, mode, rkind, key, data, tick = op
-            groups[kind].append((mode, rkind, key, data, tick))
-            continue
-        if kind not in groups:
+            todo = [(_MODE_RECORD_SQL, (mode, rkind, key, data, tick))]
+        elif kind == "mode_op":  # on a mode's own tables: its statements
+            todo = mode_tables.statements("postgres", op)
+        else:
             raise ValueError(f"unknown record op {kind!r}")
-        groups[kind].append(op[1:])
-    if users:
-        await conn.executemany("INSERT INTO users (wallet) VALUES ($1) ON CONFLICT DO NOTHING",
-                               [(w,) for w in users])
-    for kind in ("battle", "clip", "round", "ended", "mode_record"):
-        if groups[kind]:
-            await conn.executemany(_RECORD_SQL[kind], groups[kind])
+        for sql, params in todo:
+            if runs and runs[-1][0] == sql:
+                runs[-1][1].append(params)
+            else:
+                runs.append((sql, [params]))
+    for sql, params in runs:
+        await conn.executemany(sql, params)

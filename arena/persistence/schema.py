@@ -26,6 +26,11 @@ Tables (both stores):
   it is written with.
 - `mode_records` (mode, kind, key, tick, data JSON): the rows any mode keeps
   (`arena.engine.mode.Record`), replaced when written again (version 2).
+- `mode_migrations` (mode, version): which of each mode's own migrations
+  (`arena.engine.mode.Tables`) are applied (version 3). A mode's tables are
+  the mode's: the tables of the two-player battle records that version 1
+  created are since declared by their mode too (with `IF NOT EXISTS`, so
+  on a store that has them its migration changes nothing).
 """
 
 from __future__ import annotations
@@ -64,6 +69,10 @@ SQLITE: list[tuple[int, list[str]]] = [
     (2, [
         "CREATE TABLE IF NOT EXISTS mode_records (mode TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
         " tick INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (mode, kind, key))",
+    ]),
+    (3, [
+        "CREATE TABLE IF NOT EXISTS mode_migrations (mode TEXT NOT NULL, version INTEGER NOT NULL,"
+        " applied_at TEXT NOT NULL DEFAULT (datetime('now')), PRIMARY KEY (mode, version))",
     ]),
 ]
 
@@ -105,6 +114,10 @@ POSTGRES: list[tuple[int, list[str]]] = [
     (2, [
         "CREATE TABLE IF NOT EXISTS mode_records (mode TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
         " tick BIGINT NOT NULL, data JSONB NOT NULL, PRIMARY KEY (mode, kind, key))",
+    ]),
+    (3, [
+        "CREATE TABLE IF NOT EXISTS mode_migrations (mode TEXT NOT NULL, version INTEGER NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (mode, version))",
     ]),
 ]
 

@@ -17,16 +17,11 @@ from pathlib import Path
 
 import trio
 
-from . import schema
+from . import mode_tables, schema
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
 from .world import FileWriterLock, new_world_id
 
 _QUERIES = {
-    "battles": "SELECT * FROM battles ORDER BY started_tick, id",
-    "rounds": "SELECT * FROM rounds ORDER BY battle_id, round, player",
-    "users": "SELECT * FROM users ORDER BY wallet",
-    "clips": "SELECT * FROM clips ORDER BY battle_id, round, player",
-    "leaderboard": "SELECT * FROM leaderboard ORDER BY wins DESC, earnings DESC, wallet LIMIT 100",
     "outbox": "SELECT key, kind, tick, done_tick FROM outbox ORDER BY tick, key",
     "inbox": "SELECT key, done_tick FROM inbox ORDER BY key",
     "sessions": "SELECT id, wallet, seq FROM sessions ORDER BY id",
@@ -135,6 +130,16 @@ class SqliteStore:
 
                 self._tx(apply)
                 done.append(version)
+            have = {(m, v) for m, v in self.db.execute("SELECT mode, version FROM mode_migrations")}
+            for mode, version, statements in mode_tables.pending_migrations("sqlite", have):
+
+                def apply_mode(db, statements=statements, mode=mode, version=version):
+                    for sql in statements:
+                        db.execute(sql)
+                    db.execute("INSERT INTO mode_migrations (mode, version) VALUES (?, ?)", (mode, version))
+
+                self._tx(apply_mode)
+                done.append(f"{mode}:{version}")
             return done
 
         return await self._run(run)
@@ -248,7 +253,9 @@ class SqliteStore:
 
     # --- reads for operators ---------------------------------------------------------
     async def query(self, name: str, **args) -> list[dict]:
-        sql = _QUERIES[name]
+        sql = _QUERIES.get(name) or mode_tables.query_sql("sqlite", name)
+        if sql is None:
+            raise KeyError(name)
 
         def run():
             cur = self.db.execute(sql)
@@ -267,36 +274,13 @@ class SqliteStore:
 def _write_records(db: sqlite3.Connection, ops: list[tuple]) -> None:
     for op in ops:
         kind = op[0]
-        if kind == "battle":
-            _, bid, mode, tier, p1, p2, fee, tick = op
-            db.executemany("INSERT OR IGNORE INTO users (wallet) VALUES (?)", [(p1,), (p2,)])
-            db.execute("INSERT OR IGNORE INTO battles (id, mode, tier, player1, player2, entry_fee, status,"
-                       " started_tick) VALUES (?, ?, ?, ?, ?, ?, 'live', ?)", (bid, mode, tier, p1, p2, fee, tick))
-        elif kind == "round":
-            _, bid, rnd, player, score, breakdown, commentary, tick = op
-            db.execute("INSERT OR REPLACE INTO rounds (battle_id, round, player, score, breakdown, commentary, tick)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?)", (bid, rnd, player, score, breakdown, commentary, tick))
-        elif kind == "clip":
-            _, bid, rnd, player, url, tick = op
-            db.execute("INSERT OR REPLACE INTO clips (battle_id, round, player, url, tick) VALUES (?, ?, ?, ?, ?)",
-                       (bid, rnd, player, url, tick))
-        elif kind == "ended":
-            _, bid, winner, prize, reason, s1, s2, tick = op
-            cur = db.execute(
-                "UPDATE battles SET status = 'ended', winner = ?, prize = ?, reason = ?, score1 = ?, score2 = ?,"
-                " ended_tick = ?, ended_at = datetime('now') WHERE id = ? AND status = 'live'",
-                (winner, prize, reason, s1, s2, tick, bid))
-            if cur.rowcount and reason != "cancelled":
-                db.execute(
-                    "UPDATE users SET battles = battles + 1, wins = wins + (wallet IS ?),"
-                    " earnings = earnings + (CASE WHEN wallet IS ? THEN ? ELSE 0 END)"
-                    " WHERE wallet IN (SELECT player1 FROM battles WHERE id = ?"
-                    " UNION SELECT player2 FROM battles WHERE id = ?)",
-                    (winner, winner, prize, bid, bid))
-        elif kind == "mode_record":
+        if kind == "mode_record":
             _, mode, rkind, key, data, tick = op
             db.execute("INSERT OR REPLACE INTO mode_records (mode, kind, key, tick, data) VALUES (?, ?, ?, ?, ?)",
                        (mode, rkind, key, tick, data))
+        elif kind == "mode_op":  # on a mode's own tables: its statements
+            for sql, params in mode_tables.statements("sqlite", op):
+                db.execute(sql, params)
         else:
             raise ValueError(f"unknown record op {kind!r}")
 

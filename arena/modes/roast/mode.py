@@ -167,6 +167,12 @@ class RoastMode(Mode):
     quiet_events = frozenset({"reaction:sent", "battle:roast_submitted"})
 
     @property
+    def tables(self):
+        from .tables import TABLES
+
+        return TABLES
+
+    @property
     def requests(self):
         from .requests import REQUESTS
 
