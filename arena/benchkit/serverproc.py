@@ -49,7 +49,8 @@ path = "{store}"
 
 
 def free_port() -> int:
-    """A free loopback port below the ephemeral range (STACK-NOTES: ports)."""
+    """A free loopback port below the ephemeral range (32768-60999 here): a port
+    picked inside it collides with the kernel's own outgoing choices."""
     import random
 
     rng = random.Random()
