@@ -236,8 +236,6 @@ class NetConfig:
     session_ttl_ms: int = _key(300_000, POSITIVE)
     requests_per_s: int = _key(50, POSITIVE)
     request_burst: int = _key(100, POSITIVE)
-    reactions_per_s: int = _key(20, POSITIVE)
-    reaction_burst: int = _key(20, POSITIVE)
     max_audio_bytes: int = _key(1_000_000, POSITIVE)
 
 
@@ -318,6 +316,9 @@ class ArenaConfig:
     store: StoreConfig = field(factory=StoreConfig)
     redis: RedisConfig = field(factory=RedisConfig)
     tips: TipsConfig = field(factory=TipsConfig)
+    # Each mode's rate buckets: (mode, bucket) -> (per second, burst), from
+    # `[<mode>] <bucket>_per_s` / `<bucket>_burst` (`Mode.buckets`).
+    buckets: dict = field(factory=lambda: default_buckets())
     source: str = DEFAULTS_SOURCE  # the file read, or "<defaults>"
 
 
@@ -400,7 +401,10 @@ def _engine_sections() -> list[_Section]:
             continue
         keys = {a.name: _Key(name, a.name, _engine_rule(cls, a), _default(a))
                 for a in attrs.fields(cls) if a.type in _TYPES}
-        sections.append(_Section(name, keys, lambda cfg, key, n=name: getattr(cfg.engine.modes[n], key)))
+        for bucket, b in mode.buckets.items():
+            keys[f"{bucket}_per_s"] = _Key(name, f"{bucket}_per_s", POSITIVE, b.per_s)
+            keys[f"{bucket}_burst"] = _Key(name, f"{bucket}_burst", POSITIVE, b.burst)
+        sections.append(_Section(name, keys, lambda cfg, key, n=name: _mode_value(cfg, n, key)))
         for a in attrs.fields(cls):
             if a.type not in ("dict", dict):
                 continue
@@ -429,6 +433,34 @@ def _build_schema() -> dict[str, _Section]:
         _owned("tips", TipsConfig),
     ]
     return {s.name: s for s in sections}
+
+
+def _mode_value(cfg, mode: str, key: str):
+    """A key of `[<mode>]` in a built config: a bucket's rate or a setting."""
+    for (m, bucket), (per_s, burst) in cfg.buckets.items():
+        if m == mode and key in (f"{bucket}_per_s", f"{bucket}_burst"):
+            return per_s if key.endswith("_per_s") else burst
+    return getattr(cfg.engine.modes[mode], key)
+
+
+def default_buckets() -> dict:
+    """Every registered mode's rate buckets at their defaults."""
+    return {(name, b): (v.per_s, v.burst) for name, mode in registry.modes().items() for b, v in mode.buckets.items()}
+
+
+def bucket_rate(cfg, mode: str, bucket: str) -> tuple[int, int]:
+    """(per second, burst) of a mode's rate bucket: as `cfg` (an ArenaConfig,
+    or None) configures it, else the mode's default (`Mode.buckets`)."""
+    found = getattr(cfg, "buckets", {}).get((mode, bucket))
+    if found is not None:
+        return found
+    b = registry.get(mode).buckets[bucket]
+    return b.per_s, b.burst
+
+
+def _moved_keys() -> dict[tuple[str, str], tuple[str, str]]:
+    """(old section, old key) -> (mode section, key), from `Mode.moved_keys`."""
+    return {old: (name, new) for name, mode in registry.modes().items() for old, new in mode.moved_keys.items()}
 
 
 class _Schema(Mapping):
@@ -563,8 +595,10 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
     if errors:
         raise ConfigError(errors)
 
-    modes = {}
+    modes, buckets = {}, {}
     for name, mode in registry.modes().items():
+        for bucket in mode.buckets:
+            buckets[(name, bucket)] = (values[name].pop(f"{bucket}_per_s"), values[name].pop(f"{bucket}_burst"))
         cls = mode.settings
         if cls is None:
             continue
@@ -593,6 +627,7 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
             store=StoreConfig(**values["store"]),
             redis=RedisConfig(**values["redis"]),
             tips=TipsConfig(**values["tips"]),
+            buckets=buckets,
             source=label,
         )
     except (TypeError, ValueError) as exc:  # a class check the schema does not know about
@@ -605,12 +640,17 @@ def _from_file(data: Mapping[str, Any], label: str, errors: list[str]) -> dict:
     given: dict[tuple[str, str], tuple[Any, str]] = {}
     top = [name for name in SCHEMA if "." not in name]
 
+    moved = _moved_keys()
+
     def walk(sec_name: str, table: Mapping[str, Any]) -> None:
         section = SCHEMA[sec_name]
         subsections = {n.rpartition(".")[2]: n for n in SCHEMA if n.rpartition(".")[0] == sec_name}
         for k, value in table.items():
             if k in section.keys:
                 given[(sec_name, k)] = (value, f"{label}: [{sec_name}] {k}")
+            elif (sec_name, k) in moved:  # its old place still works; the new one wins
+                new = moved[(sec_name, k)]
+                given.setdefault(new, (value, f"{label}: [{sec_name}] {k} (now [{new[0]}] {new[1]})"))
             elif k in subsections:
                 if isinstance(value, dict):
                     walk(subsections[k], value)

@@ -442,4 +442,18 @@ def test_schema_is_one_declaration_per_key():
         for a in attrs.fields(cls):
             assert config_mod._META in a.metadata, f"{cls.__name__}.{a.name}"
     roast_fields = {a.name for a in attrs.fields(RoastConfig)} - {"tiers"}
-    assert set(config_mod.SCHEMA["roast"].keys) == roast_fields
+    # ... plus the mode's rate buckets (not engine state: the gateway's)
+    assert set(config_mod.SCHEMA["roast"].keys) == roast_fields | {"reactions_per_s", "reactions_burst"}
+
+
+def test_a_mode_s_rate_bucket_is_configured_in_its_section_and_at_its_old_place(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[roast]\nreactions_per_s = 7\nreactions_burst = 3\n")
+    assert load_config(path, env={}).buckets[("roast", "reactions")] == (7, 3)
+    path.write_text("[net]\nreactions_per_s = 9\nreaction_burst = 4\n")  # where they used to be
+    assert load_config(path, env={}).buckets[("roast", "reactions")] == (9, 4)
+    path.write_text("[net]\nreactions_per_s = 9\n[roast]\nreactions_per_s = 5\n")  # the new place wins
+    assert load_config(path, env={}).buckets[("roast", "reactions")] == (5, 20)
+    path.write_text("[roast]\nreactions_per_s = 0\n")
+    with pytest.raises(ConfigError, match=r"\[roast\] reactions_per_s must be"):
+        load_config(path, env={})

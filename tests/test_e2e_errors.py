@@ -416,7 +416,7 @@ async def test_rate_limited_with_retry_after(arena_server):
 
 
 async def test_reactions_rate_limited_separately(arena_server):
-    _, url = await arena_server(net={"reactions_per_s": 1, "reaction_burst": 3})
+    _, url = await arena_server(buckets={("roast", "reactions"): (1, 3)})
     async with player(url) as a, player(url) as b:
         match, _ = await queue_pair(a, b)
         replies = await a.request_batch([("reaction.send", {"match": match, "emoji": "🔥"})] * 6
@@ -678,7 +678,7 @@ async def test_watch_limit_per_wallet(arena_server):
 
 
 async def test_at_most_64_distinct_emoji_per_battle(arena_server):
-    _, url = await arena_server(net={"reactions_per_s": 1_000, "reaction_burst": 1_000})
+    _, url = await arena_server(buckets={("roast", "reactions"): (1_000, 1_000)})
     async with player(url) as a, player(url) as b:
         match, _ = await queue_pair(a, b)
         replies = await a.request_batch([("reaction.send", {"match": match, "emoji": chr(0x1F600 + i)})

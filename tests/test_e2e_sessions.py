@@ -270,8 +270,8 @@ async def test_a_client_that_does_not_read_is_dropped_with_4001_and_can_resume(a
     from test_e2e_support import pack
 
     server, url = await arena_server(net={"send_queue_frames": 2, "requests_per_s": 1_000_000,
-                                          "request_burst": 1_000_000, "reactions_per_s": 1_000,
-                                          "reaction_burst": 1_000})
+                                          "request_burst": 1_000_000},
+                                     buckets={("roast", "reactions"): (1_000, 1_000)})
     async with player(url) as a, player(url) as b:
         match, _ = await queue_pair(a, b)
         # 64 distinct 16-symbol emoji make every snapshot of the battle a few KB.

@@ -46,6 +46,8 @@ What a mode declares (class attributes; all optional but `name`):
 - `requests`: `GameRequest`s: the client requests the mode adds (name, body
   fields, the input each becomes, an optional upload pre-check).
 - `queue_fields`: extra body fields of `queue.join` for this mode.
+- `buckets`: per-connection rate buckets (`Bucket`) its requests name,
+  configured in its section (`<bucket>_per_s`, `<bucket>_burst`).
 - `records(state, tick, messages)`: rows the store keeps: `Record`s (in
   `mode_records`), or operations on the mode's own `tables` (`Tables`).
 - `mirror_queues(shared)`: the mode's queues for the Redis mirror
@@ -100,11 +102,22 @@ class GameRequest:
     make: Callable
     upload: Upload | None = None
     # A per-connection rate bucket of its own, besides the request bucket:
-    # the name of a [net] bucket ("reactions") for the chattiest requests.
+    # the name of one of the mode's `buckets`, for the chattiest requests.
     bucket: str | None = None
     # True: `make` gets the wall-clock ms at which the request arrived
     # (stamped outside the engine, journaled); else 0.
     stamp_ms: bool = False
+
+
+@frozen
+class Bucket:
+    """A per-connection token bucket the mode's chattiest requests take from,
+    besides the request bucket (`GameRequest.bucket` names it). Configured in
+    the mode's section as `<name>_per_s` and `<name>_burst`; these are the
+    defaults."""
+
+    per_s: int
+    burst: int
 
 
 @frozen
@@ -145,6 +158,10 @@ class Tables:
 class Mode:
     name: str = ""
     tables: Tables | None = None
+    buckets: dict = {}  # name -> Bucket
+    # Config keys the mode's section took over from elsewhere: (old section,
+    # old key) -> key in the mode's section. The old place still works.
+    moved_keys: dict = {}
     settings: type | None = None
     inputs: tuple[type, ...] = ()
     effects: dict = {}

@@ -396,11 +396,11 @@ class Gateway:
         """A mode's request (`GameRequest`): its own bucket, then its input;
         with an upload, the upload is stored first if the mode would accept
         the request now (`Upload.accepts`)."""
-        _mode, req = registry.requests[type_]
+        mode, req = registry.requests[type_]
         if req.bucket is not None:
             bucket = conn.buckets.get(req.bucket)
             if bucket is None:
-                bucket = conn.buckets[req.bucket] = self._bucket(req.bucket)
+                bucket = conn.buckets[req.bucket] = self._bucket(mode, req.bucket)
             wait = bucket.take(self._now())
             if wait:
                 raise ArenaError(RATE_LIMITED, f"too many {req.bucket}", retry_after_ms=wait)
@@ -414,13 +414,13 @@ class Gateway:
             return
         self._store_upload(conn, rid, req, body, data)
 
-    def _bucket(self, name: str) -> TokenBucket:
-        """A per-connection bucket named by a mode's request: `[net] <name>_per_s`
-        and the matching burst (`reactions`: reactions_per_s, reaction_burst)."""
-        cfg = self.cfg
-        rate = getattr(cfg, f"{name}_per_s", cfg.requests_per_s)
-        burst = getattr(cfg, f"{name.rstrip('s')}_burst", cfg.request_burst)
-        return TokenBucket(rate, burst, self._now())
+    def _bucket(self, mode: str, name: str) -> TokenBucket:
+        """A per-connection bucket of a mode (`Mode.buckets`), at the rate the
+        world's config gives it (`world.bucket_rate(mode, name)`)."""
+        from arena.config import bucket_rate
+
+        per_s, burst = bucket_rate(getattr(self.world, "cfg", None), mode, name)
+        return TokenBucket(per_s, burst, self._now())
 
     def _store_upload(self, conn, rid, req, body, data: bytes) -> None:
         upload = req.upload

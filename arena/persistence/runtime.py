@@ -54,19 +54,19 @@ def make_store(cfg):
     raise ValueError(f"store kind {kind!r} is not available in this build")
 
 
-def bucket_limits(net) -> dict[str, int]:
+def bucket_limits(cfg) -> dict[str, int]:
     """Per wallet and second: a mode request with a bucket of its own
-    (`GameRequest.bucket`, e.g. "reactions") gets that bucket's rate and
-    burst from `[net]` (`<bucket>_per_s`, `<bucket without s>_burst`)."""
+    (`GameRequest.bucket`) is limited to that bucket's rate plus burst
+    (`[<mode>] <bucket>_per_s` / `_burst`, `ArenaConfig.buckets`)."""
+    from arena.config import bucket_rate
     from arena.engine.registry import registry
 
     registry.modes()
     out = {}
-    for name, (_mode, req) in registry.requests.items():
+    for name, (mode, req) in registry.requests.items():
         if req.bucket is not None:
-            rate = getattr(net, f"{req.bucket}_per_s", net.requests_per_s)
-            burst = getattr(net, f"{req.bucket.rstrip('s')}_burst", net.request_burst)
-            out[name] = rate + burst
+            per_s, burst = bucket_rate(cfg, mode, req.bucket)
+            out[name] = per_s + burst
     return out
 
 
@@ -95,7 +95,7 @@ class ServerPersistence:
 
         net = cfg.net
         self.rate_limits = WalletRateLimits(
-            bucket_limits(net), default=net.requests_per_s + net.request_burst)
+            bucket_limits(cfg), default=net.requests_per_s + net.request_burst)
         if self.redis is not None:
             self.redis.rate_limits = self.rate_limits
             self.rate_limits.shared = True

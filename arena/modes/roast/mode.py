@@ -47,7 +47,7 @@ from arena.engine.errors import (
     WRONG_STATE,
     ArenaError,
 )
-from arena.engine.mode import Mode, RequestField
+from arena.engine.mode import Bucket, Mode, RequestField
 from arena.engine.money import bps_of
 from arena.engine.outputs import Settle, Transfer
 from arena.engine.snapshot import register
@@ -163,6 +163,8 @@ class RoastMode(Mode):
     effects = {GeneratePrompt: "judge", ScoreRoast: "judge"}
     result_keys = R.RESULT_KEYS
     queue_fields = (RequestField("tier", str, max_len=32),)
+    buckets = {"reactions": Bucket(per_s=20, burst=20)}
+    moved_keys = {("net", "reactions_per_s"): "reactions_per_s", ("net", "reaction_burst"): "reactions_burst"}
     routed_inputs = (I.QueueLeave, R.RoastSettingsChanged)
     quiet_events = frozenset({"reaction:sent", "battle:roast_submitted"})
 
