@@ -58,15 +58,19 @@ from arena.engine.errors import (
 from . import codec, requests
 from .ratelimit import SlidingCounter, TokenBucket
 from .session import Session, SessionRegistry
-from .ws import WsServer
+from .ws import LogThrottle, WsServer
 
 log = logging.getLogger("arena.net")
+_throttle = LogThrottle(log)  # at most a line per 10 s per kind, with counts
 
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_TAKEN_OVER = 4000
 CLOSE_SLOW = 4001
 MAX_BATCH = 64
+# Requests that may come in a frame over `max_plain_frame_bytes` (logged in only).
+MEDIA_TYPES = frozenset({"roast.submit"})
+
 MAX_INFLIGHT = 16
 PROTOCOL_VERSION = 1
 
@@ -74,7 +78,7 @@ PROTOCOL_VERSION = 1
 class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox",
-        "bad", "bucket", "reactions", "inflight", "closing", "peer",
+        "bad", "abuse", "bucket", "reactions", "inflight", "closing", "peer",
         "jobs", "working", "addr",
     )
 
@@ -88,6 +92,7 @@ class Connection:
         self.session: Session | None = None
         self.outbox: list[bytes] = []
         self.bad = SlidingCounter(cfg.bad_frame_window_ms / 1000)
+        self.abuse = SlidingCounter(cfg.bad_frame_window_ms / 1000)  # bad frames and invalid requests
         self.bucket = TokenBucket(cfg.requests_per_s, cfg.request_burst, now)
         self.reactions = TokenBucket(cfg.reactions_per_s, cfg.reaction_burst, now)
         self.inflight = 0
@@ -134,11 +139,17 @@ class Gateway:
         self.server: WsServer | None = None
         self._nursery = None
         self._max_plain_frame = cfg.max_plain_frame_bytes
+        self._decoder = codec.Decoder(
+            max_depth=cfg.max_depth, max_containers=cfg.max_containers,
+            max_container_items=cfg.max_container_items,
+            max_str_bytes=cfg.max_plain_frame_bytes, max_bin_bytes=cfg.max_frame_bytes)
+        self._unpack = self._decoder.unpack
         # optional: world.wallet_rate_limit(wallet, request type) -> ms to wait
         self._wallet_limit = getattr(world, "wallet_rate_limit", None)
         self.stats = {
             "frames_in": 0, "frames_out": 0, "bytes_in": 0, "bytes_out": 0,
             "bad_frames": 0, "requests": 0, "dropped_slow": 0, "closed_abuse": 0,
+            "invalid_requests": 0, "rate_limited": 0, "oversize_refused": 0,
         }
 
     # --- serving ----------------------------------------------------------------
@@ -149,10 +160,22 @@ class Gateway:
             on_closed=self._on_closed,
             path="/v1",
             max_message_bytes=self.cfg.max_frame_bytes,
+            # Before login nothing may be larger than a plain frame (`_attach` raises it).
+            first_message_bytes=self.cfg.max_plain_frame_bytes,
             max_backlog=self.cfg.send_queue_frames,
+            max_out_bytes=self.cfg.send_queue_bytes,
+            write_timeout=self.cfg.write_timeout_ms / 1000,
+            frame_timeout=self.cfg.frame_timeout_ms / 1000,
+            max_held_bytes=self.cfg.max_buffered_input_bytes,
+            handshake_timeout=self.cfg.handshake_timeout_ms / 1000,
+            admit_timeout=self.cfg.login_timeout_ms / 1000,
+            idle_timeout=self.cfg.idle_timeout_ms / 1000,
+            max_connections=self.cfg.max_connections,
+            max_per_address=self.cfg.max_connections_per_address,
             reject_body=b"Arena speaks protocol v1 at /v1\n",
         )
         self.server.on_slow = self._on_slow
+        self.server.on_oversize = self._on_oversize
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             port = await nursery.start(self.server.serve, self.host, self.port)
@@ -183,16 +206,18 @@ class Gateway:
         if is_text or msg.__class__ is str:
             self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
             return
+        if len(msg) > self._max_plain_frame:
+            self._on_large(conn, msg)
+            return
         try:
-            value = codec.unpack(msg)
+            value = self._unpack(msg)
         except codec.BadFrame as bad:
             self._bad(conn, bad)
             return
-        if (value.__class__ is list and len(value) == 4 and value[0].__class__ is int
-                and len(msg) <= self._max_plain_frame):
+        if value.__class__ is list and len(value) == 4 and value[0].__class__ is int:
             self._on_envelope(conn, value)
             return
-        self._on_batch(conn, msg, value)
+        self._on_batch(conn, value)
 
     def _on_closed(self, ws) -> None:
         conn = ws.owner
@@ -205,10 +230,23 @@ class Gateway:
         conn.outbox = []
         self._drop_session(conn)
 
+    def _on_oversize(self, ws, head: bytes, size: int, is_text: bool) -> None:
+        """The transport dropped a message over this connection's current
+        limit unread (before login: the plain limit): a bad frame."""
+        conn = ws.owner
+        if conn is None or conn.closing is not None:
+            return
+        self.stats["frames_in"] += 1
+        self.stats["oversize_refused"] += 1
+        rid = 0 if is_text else codec.head_rid(head)
+        why = ("text frames are not part of the protocol; send binary MessagePack" if is_text else
+               f"frame of {size} bytes exceeds {self._max_plain_frame} "
+               "(only a logged-in roast.submit carrying audio may be larger)")
+        self._bad(conn, codec.BadFrame(why, rid))
+
     def _on_slow(self, ws) -> None:
         conn = ws.owner
         self.stats["dropped_slow"] += 1
-        log.warning("dropping slow client", extra={"conn": conn.id if conn else None, "peer": ws.peer})
         if conn is not None:
             conn.closing = CLOSE_SLOW
 
@@ -220,17 +258,35 @@ class Gateway:
             self.world.submit(I.PlayerDisconnected(s.wallet), force=True)
 
     # --- frames in ------------------------------------------------------------------
-    def _on_batch(self, conn: Connection, msg: bytes, value) -> None:
-        """A frame that is not one small envelope: a batch, an audio roast, or junk."""
-        envelopes = codec.split_envelopes(value)
-        if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_audio_submit(envelopes):
+    def _on_large(self, conn: Connection, msg: bytes) -> None:
+        """A frame over the plain limit: only one logged-in media request
+        (a roast.submit carrying audio) may be that large. Its envelope is
+        peeked first, so anything else is refused without decoding its body."""
+        limit = self._max_plain_frame
+        why = f"frame of {len(msg)} bytes exceeds {limit} (only a roast.submit carrying audio may be larger)"
+        try:
             # A batch has no one rid of its own: naming its first envelope's
             # would tell the client that one was bad and leave the rest unanswered.
-            rid = codec.readable_rid(envelopes[0]) if len(envelopes) == 1 else 0
-            self._bad(conn, codec.BadFrame(
-                f"frame of {len(msg)} bytes exceeds {self.cfg.max_plain_frame_bytes} "
-                "(only a roast.submit carrying audio may be larger)", rid))
+            rid, type_ = codec.peek_request(msg)
+        except codec.BadFrame as bad:
+            self._bad(conn, codec.BadFrame(why, bad.rid))
             return
+        if type_ not in MEDIA_TYPES or conn.stage < requests.AFTER_LOGIN:
+            self._bad(conn, codec.BadFrame(why, rid))
+            return
+        try:
+            value = self._unpack(msg)
+        except codec.BadFrame as bad:
+            self._bad(conn, codec.BadFrame(bad.reason, rid))
+            return
+        if not self._is_audio_submit([value]):
+            self._bad(conn, codec.BadFrame(why, codec.readable_rid(value)))
+            return
+        self._on_envelope(conn, value)
+
+    def _on_batch(self, conn: Connection, value) -> None:
+        """A frame that is not one envelope: a batch, or junk."""
+        envelopes = codec.split_envelopes(value)
         if len(envelopes) > MAX_BATCH:
             self._bad(conn, codec.BadFrame(f"a batch holds at most {MAX_BATCH} envelopes"))
             return
@@ -246,13 +302,21 @@ class Gateway:
             self._bad(conn, bad)
             return
         self.stats["requests"] += 1
+        # Every request, valid or not, spends from the connection's bucket.
+        wait = conn.bucket.take(self._now())
+        if wait:
+            self.stats["rate_limited"] += 1
+            conn.error(rid, ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait))
+            return
         try:
             body = requests.check(type_, body, conn.stage)
-            # Rate limits: per connection, then per wallet over all its
-            # connections (and nodes, through Redis).
-            wait = conn.bucket.take(self._now())
-            if wait:
-                raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
+        except ArenaError as err:
+            conn.error(rid, err)
+            self._invalid(conn)
+            return
+        try:
+            # Then the per-wallet limit over all the wallet's connections
+            # (and nodes, through Redis).
             wallet_limit = self._wallet_limit
             if wallet_limit is not None and conn.session is not None:
                 wait = wallet_limit(conn.session.wallet, type_)
@@ -278,10 +342,24 @@ class Gateway:
     def _bad(self, conn: Connection, bad: codec.BadFrame) -> None:
         self.stats["bad_frames"] += 1
         conn.error(bad.rid, ArenaError(BAD_FRAME, bad.reason))
-        if conn.bad.add(trio.current_time()) >= self.cfg.bad_frames_before_close:
-            self.stats["closed_abuse"] += 1
-            log.warning("closing abusive connection", extra={"conn": conn.id, "peer": conn.peer})
-            self._close(conn, CLOSE_POLICY)
+        now = trio.current_time()
+        if (conn.bad.add(now) >= self.cfg.bad_frames_before_close
+                or conn.abuse.add(now) >= self.cfg.invalid_requests_before_close):
+            self._abusive(conn)
+
+    def _invalid(self, conn: Connection) -> None:
+        """An unknown_type, unauthenticated or bad_request reply: counted with
+        the bad frames toward the abuse close."""
+        self.stats["invalid_requests"] += 1
+        if conn.abuse.add(trio.current_time()) >= self.cfg.invalid_requests_before_close:
+            self._abusive(conn)
+
+    def _abusive(self, conn: Connection) -> None:
+        if conn.closing is not None:
+            return
+        self.stats["closed_abuse"] += 1
+        _throttle(logging.WARNING, "abuse", "closing abusive connection", conn=conn.id, peer=conn.peer)
+        self._close(conn, CLOSE_POLICY)
 
     def _close(self, conn: Connection, code: int) -> None:
         """Send what is queued, then close with `code`."""
@@ -340,6 +418,9 @@ class Gateway:
         conn.addr = f"{session.id}/{conn.id}"
         self.addrs[conn.addr] = conn
         conn.stage = requests.AFTER_LOGIN
+        if conn.ws is not None and self.server is not None:
+            # Logged in: no login deadline any more, and media frames allowed.
+            self.server.admit(conn.ws, self.cfg.max_frame_bytes)
         if self.sessions.attach(session, conn):
             self.world.submit(I.PlayerReconnected(session.wallet), force=True)
 
