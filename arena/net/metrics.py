@@ -107,6 +107,10 @@ def render(server) -> str:
         metric("arena_net_hub_events_total", "counter", "Socket events the hub handled.", ws.hub_events)
         for key, value in ws.stats.items():
             metric(f"arena_net_ws_{key}_total", "counter", f"Transport counter {key}.", value)
+        metric("arena_net_max_connections", "gauge", "Connection cap in force (config, below the descriptor limit).",
+               ws.max_connections)
+        metric("arena_net_fd_limit", "gauge", "Descriptor limit (soft) after start-up raised it.",
+               getattr(ws, "fd_limit", 0))
         metric("arena_net_open_sockets", "gauge", "Accepted sockets not yet closed (handshakes included).", ws.sockets)
         metric("arena_net_buffered_input_bytes", "gauge", "Unfinished input buffered over all connections.",
                ws.held_bytes)

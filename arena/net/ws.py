@@ -1102,6 +1102,7 @@ def _refuse(sock: socket.socket, status: int, body: bytes) -> None:
 
 
 def _http(sock, status: int, body: bytes, extra: str = "") -> None:
+    """Answer an HTTP request that is not upgraded; the caller closes the socket."""
     reason = {400: "Bad Request", 404: "Not Found", 426: "Upgrade Required", 429: "Too Many Requests",
               431: "Request Header Fields Too Large", 503: "Service Unavailable"}
     head = (
@@ -1110,5 +1111,11 @@ def _http(sock, status: int, body: bytes, extra: str = "") -> None:
     ).encode("ascii")
     try:
         sock.send(head + body)
+        # Read what the client already sent: closing a socket with unread
+        # data resets it, and the client could lose the answer.
+        sock.shutdown(socket.SHUT_WR)
+        for _ in range(16):
+            if not sock.recv(65536):
+                break
     except OSError:
         pass
