@@ -11,9 +11,17 @@ because on this stack the cost is per frame, not per byte.
 The transport is `arena.net.ws`: a lean RFC 6455 server where one hub task
 reads every ready socket (no task per connection) and `flush` writes each
 connection's frame straight to its socket. A client that cannot keep up
-(more than `send_queue_frames` frames waiting for its socket) is
-disconnected rather than allowed to slow the tick or other clients; its
-session stays resumable.
+(more than `send_queue_frames` frames or `send_queue_bytes` bytes waiting
+for its socket, or waiting longer than `write_timeout_ms`) is disconnected
+rather than allowed to slow the tick or other clients; its session stays
+resumable.
+
+Against hostile clients (issue 19): frames are decoded with limits sized
+for envelopes (`codec.Decoder`); a frame over the plain limit is peeked at
+and refused unless it is a logged-in media request, and before login the
+transport drops it unread; every request spends from the rate limit, valid
+or not, and invalid ones count with bad frames toward the abuse close; a
+connection must log in within `login_timeout_ms`.
 
 The gateway talks to the rest of the server through a `world` object:
 
@@ -418,9 +426,10 @@ class Gateway:
         conn.addr = f"{session.id}/{conn.id}"
         self.addrs[conn.addr] = conn
         conn.stage = requests.AFTER_LOGIN
-        if conn.ws is not None and self.server is not None:
+        admit = getattr(conn.ws, "admit", None)
+        if admit is not None:
             # Logged in: no login deadline any more, and media frames allowed.
-            self.server.admit(conn.ws, self.cfg.max_frame_bytes)
+            admit(self.cfg.max_frame_bytes)
         if self.sessions.attach(session, conn):
             self.world.submit(I.PlayerReconnected(session.wallet), force=True)
 

@@ -13,10 +13,30 @@ switch per message and a channel hop per send cost ~100 µs a frame. Here:
   payloads are unmasked with one big-integer XOR (C speed, any length).
 - `send_message` writes straight to the socket (non-blocking `send`). Only
   when the kernel buffer is full does the rest wait in a per-connection
-  backlog, written when epoll reports the socket writable; a backlog longer
-  than `max_backlog` frames marks the client as too slow (`on_slow`).
+  backlog, written when epoll reports the socket writable. The backlog is
+  counted in bytes as well as frames, only while it exists (the common case,
+  a whole write, counts nothing): over half of `max_out_bytes` the
+  connection's input stops being read (backpressure) until a quarter is
+  left; over `max_out_bytes` or `max_backlog` frames, or not drained within
+  `write_timeout` (checked by a sweep, so it needs no new output), the client
+  is dropped as too slow (`on_slow`, code 4001).
 - The handshake (one short task per new connection) answers 404 off the
-  served path, 400 to a bad upgrade request and 426 to a wrong version.
+  served path, 400 to a bad upgrade request (not GET over HTTP/1.1, no
+  Host), 426 to a wrong version and 431 to a head over 8 KiB across reads.
+  Sockets are capped in total and per source address (503, 429 at once, no
+  task); the descriptor limit is raised to its hard limit at start-up and
+  the cap kept below it; accept errors are logged once per interval with a
+  count (`LogThrottle`), as are protocol violations and refusals.
+
+Input budgets: each connection has a current message limit (`max_message`,
+the owner's to raise, e.g. after login); a message over it (but within the
+server's `max_message_bytes`) is dropped as it arrives, only its first
+bytes kept, and reported to `on_oversize`. A frame, or a fragmented
+message, must complete within `frame_timeout` of its first byte (4004). The
+input buffered across all connections is bounded by `max_held_bytes`: past
+it the largest holders are closed (4005). Connections not `admit`ted by
+the owner within `admit_timeout` (4002), or from which nothing arrives
+within `idle_timeout` (a ping at half of it; 4003), are closed.
 
 Protocol behaviour (RFC 6455):
 - client frames must be masked, use no RSV bits and known opcodes; control
@@ -312,6 +332,13 @@ class WsConn:
         self.closing_since = trio.current_time()
         self._write(frame_header(OP_CLOSE, len(p := close_payload(code, reason))) + p)
         self.server._closing.add(self)
+
+    def admit(self, max_message: int | None = None) -> None:
+        """The owner accepts this connection for good (no admission deadline
+        any more), and lets it send messages of up to `max_message` bytes."""
+        self.admit_by = 0.0
+        if max_message is not None:
+            self.max_message = min(max_message, self.server.max_message_bytes)
 
     # --- reading ------------------------------------------------------------------
     def _feed(self) -> None:
@@ -899,13 +926,6 @@ class WsServer:
                 break
             self.fail(conn, CLOSE_INPUT_BUDGET, "the server's input budget is spent; send smaller frames",
                       "closed_input_budget")
-
-    def admit(self, conn: WsConn, max_message: int | None = None) -> None:
-        """The owner accepts `conn` for good (no admission deadline any more),
-        and lets it send messages of up to `max_message` bytes."""
-        conn.admit_by = 0.0
-        if max_message is not None:
-            conn.max_message = min(max_message, self.max_message_bytes)
 
     async def _sweep(self) -> None:
         """Timeouts: closing handshakes, backlogs, unfinished frames (4 times a
