@@ -943,7 +943,8 @@ class WsServer:
                 for conn in [c for c in self._writing if now - c.out_since >= self.write_timeout]:
                     self._slow(conn, "closed_write_timeout")
             if self._partial:
-                late = [c for c in self._partial if now - c.partial_since >= self.frame_timeout]
+                # (not while paused: its frame cannot complete while it is not read)
+                late = [c for c in self._partial if now - c.partial_since >= self.frame_timeout and not c.paused]
                 for conn in late:
                     self.fail(conn, CLOSE_FRAME_TIMEOUT, "frame not completed in time", "closed_frame_timeout")
             if now - last_full >= min(1.0, step * 4):
