@@ -721,3 +721,67 @@ async def test_protocol_violation_logs_are_throttled_with_counts(server_proc):
     assert log.count("closing connection: client frames must be masked") <= 2, log[-2000:]
     assert log.count("refusing a handshake") <= 2, log[-2000:]
     assert '"count": 1' in log
+
+
+# --- the accept loop out of descriptors -------------------------------------------------
+
+BARE_SERVER = """
+import logging, resource, sys, trio
+from arena.logs import setup
+from arena.net.ws import WsServer
+
+setup("INFO")
+port, limit = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+async def main():
+    s = WsServer(on_open=lambda c: None, on_message=lambda c, p, t: None, on_closed=lambda c: None,
+                 raise_fd_limit=False, admit_timeout=0, idle_timeout=0)
+    async with trio.open_nursery() as n:
+        await n.start(s.serve, "127.0.0.1", port)
+        print("ready", flush=True)
+
+trio.run(main)
+"""
+
+
+async def test_out_of_descriptors_accept_errors_are_counted_and_clients_not_left_hanging(tmp_path):
+    """A bare transport with no connection cap of its own below the limit (as
+    a server whose other files took the descriptors would be): past the limit
+    each waiting client is accepted with the reserve descriptor and closed at
+    once, and `cannot accept` is logged once per interval with a count, not
+    ten times a second."""
+    port = free_port()
+    log_path = tmp_path / "bare.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port), "64"],
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with trio.fail_after(20):
+            while "ready" not in log_path.read_text():
+                assert proc.poll() is None, log_path.read_text()
+                await trio.sleep(0.05)
+        conns = []
+        for _ in range(70):  # about 64 - 10 descriptors of its own: the last ones are over
+            conns.append(await Raw.open(port))
+        ok = sum(a.status == 101 for a in conns)
+        refused = [a for a in conns if a.status != 101]
+        assert 30 <= ok < 64 and refused, ok
+        t = time.monotonic()
+        for _ in range(20):
+            late = await Raw.open(port)
+            assert late.status is None  # accepted and closed: not left in the queue
+            await late.aclose()
+        assert time.monotonic() - t < 10
+        await trio.sleep(0.5)
+        text = log_path.read_text()
+        assert 1 <= text.count("cannot accept") <= 2, text[-3000:]
+        for a in conns[:5]:
+            await a.aclose()
+        await trio.sleep(0.3)
+        assert (await Raw.open(port)).status == 101  # room again
+        for a in conns[5:]:
+            await a.aclose()
+    finally:
+        proc.kill()
+        proc.wait(5)
