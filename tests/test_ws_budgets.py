@@ -194,3 +194,18 @@ def test_log_throttle_counts_what_it_does_not_log(caplog):
         assert throttle(logging.INFO, "x", "violation")
     lines = [(r.kind, r.count) for r in caplog.records]
     assert lines == [("x", 1), ("y", 1), ("x", 100)]
+
+
+async def test_a_small_frame_inside_a_dropped_message_is_still_a_protocol_error():
+    """The read fast path (small whole frames) must not take a new message
+    while a fragmented one is being dropped."""
+    h = Harness(max_message_bytes=1 << 20, first_message_bytes=1024)
+    c = h.conn()
+    peer = h.peers[-1]
+    peer.send(frame(b"a" * 2000, fin=False))  # over the limit: dropped from now on
+    h.srv._read(c)
+    assert c.skip_op == W.OP_BINARY and c.skip_left == 0
+    peer.send(frame(b"\x90"))  # a small whole binary frame: inside the message, not allowed
+    h.srv._read(c)
+    assert c.discard and c.close_code == W.CLOSE_PROTOCOL_ERROR
+    assert h.messages == [] and h.oversize == []

@@ -834,7 +834,7 @@ class WsServer:
             return
         conn.bytes_in += n
         conn.last_in = self.now
-        if not conn.rbuf and conn.frag is None and not conn.closing and not conn.discard and not conn.skip_left:
+        if not conn.rbuf and conn.frag is None and conn.skip_op < 0 and not conn.closing and not conn.discard:
             # Fast path: whole final, masked, small (< 126 bytes) binary frames,
             # one per read as a rule, several when the client got ahead of
             # the server; anything else from the first other frame on (a
