@@ -247,6 +247,8 @@ class NetConfig:
     idle_timeout_ms: int = _key(60_000, NON_NEGATIVE)
     max_connections: int = _key(10_000, POSITIVE)
     max_connections_per_address: int = _key(1024, NON_NEGATIVE)
+    max_handshake_bytes: int = _key(8192, POSITIVE)
+    max_replies_per_tick: int = _key(1024, POSITIVE)
 
 
 @frozen

@@ -396,6 +396,35 @@ async def test_flood_then_stop_reading_is_dropped_and_memory_comes_back(server_p
     await back_to_baseline(srv, rss0, fds0)
 
 
+async def test_a_request_flood_is_read_at_a_bounded_pace_per_tick(server_proc):
+    """A client that floods and does read its replies: past 1,024 replies in
+    one tick its input is not read until the tick's flush, so a tick's frame
+    holds at most those plus one read's worth (69,632 bytes: 4,096 pings)."""
+    srv = await server_proc()
+    a = await Raw.open(srv.port)
+    await a.call(1, "hello", {"protocol": 1, "client": "flood"})
+    n = 60_000
+    frames = b"".join(mframe(req(1000 + i, "ping")) for i in range(n))  # 16-bit rids
+    assert len(frames) == 17 * n
+
+    sizes = []
+
+    async def read_all():
+        got = 0
+        while got < n:
+            envs = await a.envelopes(timeout=30)
+            sizes.append(len(envs))
+            got += len(envs)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_all)
+        await a.send(frames)
+    assert sum(sizes) == n and max(sizes) <= 1024 + 4096 + 64, max(sizes)
+    m = await srv.metrics()
+    assert m["arena_net_reads_held_total"] >= 5 and m["arena_net_rate_limited_total"] >= n - 200
+    await a.aclose()
+
+
 async def test_output_that_never_drains_is_dropped_without_new_output(server_proc):
     """The case the frame-count guard missed: a backlog under every size limit
     that simply never drains, with nothing new coming to trip a check."""

@@ -209,3 +209,28 @@ async def test_a_small_frame_inside_a_dropped_message_is_still_a_protocol_error(
     h.srv._read(c)
     assert c.discard and c.close_code == W.CLOSE_PROTOCOL_ERROR
     assert h.messages == [] and h.oversize == []
+
+
+async def test_the_owner_can_hold_reading_and_the_backlog_keeps_it_held():
+    h = Harness(max_out_bytes=200_000, max_backlog=10_000)
+    c = h.conn(sndbuf=4096)
+    c.hold(True)
+    assert c.paused and c.held_by_owner
+    c.hold(False)
+    assert not c.paused
+    while c.out_bytes <= h.srv.pause_out_bytes:  # the backlog pauses it ...
+        c.send_message(b"h" * 10_000)
+    c.hold(True)
+    c.hold(False)
+    assert c.paused  # ... and releasing the owner's hold does not resume it
+    c.hold(True)
+    peer = h.peers[-1]
+    while c.out_bytes:
+        try:
+            peer.recv(1 << 16)
+        except BlockingIOError:
+            pass
+        c._drain()
+    assert c.paused  # drained, but the owner still holds it
+    c.hold(False)
+    assert not c.paused

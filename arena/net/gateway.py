@@ -87,7 +87,7 @@ class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox",
         "bad", "abuse", "bucket", "reactions", "inflight", "closing", "peer",
-        "jobs", "working", "addr",
+        "jobs", "working", "addr", "held",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
@@ -112,11 +112,15 @@ class Connection:
         self.addr: str | None = None
         self.closing: int | None = None
         self.peer = ws.peer if ws is not None else ""
+        self.held = False  # reading stopped until the flush ([net] max_replies_per_tick)
 
     def queue(self, env: bytes) -> None:
-        if not self.outbox:
+        out = self.outbox
+        if not out:
             self.gateway.dirty.append(self)
-        self.outbox.append(env)
+        out.append(env)
+        if len(out) >= self.gateway.max_replies_per_tick and not self.held:
+            self.gateway._hold(self)
 
     def reply(self, rid: int, body: dict | None = None) -> None:
         self.queue(codec.reply_bytes(rid, True, body if body is not None else {}))
@@ -137,6 +141,10 @@ class Gateway:
         self.port = port
         self.sessions = SessionRegistry(cfg.event_buffer, cfg.event_buffer_bytes)
         self.dirty: list[Connection] = []
+        self.held: list[Connection] = []  # connections whose reading waits for the flush
+        # Replies queued for one connection within one tick past which its input is
+        # not read until the tick's flush (request floods cost bounded memory and CPU).
+        self.max_replies_per_tick = cfg.max_replies_per_tick
         self.conns: set[Connection] = set()
         self.addrs: dict[str, Connection] = {}  # Connection.addr -> Connection
         # (match, round, wallet) of roasts whose audio is being stored (False)
@@ -157,7 +165,7 @@ class Gateway:
         self.stats = {
             "frames_in": 0, "frames_out": 0, "bytes_in": 0, "bytes_out": 0,
             "bad_frames": 0, "requests": 0, "dropped_slow": 0, "closed_abuse": 0,
-            "invalid_requests": 0, "rate_limited": 0, "oversize_refused": 0,
+            "invalid_requests": 0, "rate_limited": 0, "oversize_refused": 0, "reads_held": 0,
         }
 
     # --- serving ----------------------------------------------------------------
@@ -180,6 +188,7 @@ class Gateway:
             idle_timeout=self.cfg.idle_timeout_ms / 1000,
             max_connections=self.cfg.max_connections,
             max_per_address=self.cfg.max_connections_per_address,
+            max_handshake_bytes=self.cfg.max_handshake_bytes,
             reject_body=b"Arena speaks protocol v1 at /v1\n",
         )
         self.server.on_slow = self._on_slow
@@ -251,6 +260,16 @@ class Gateway:
                f"frame of {size} bytes exceeds {self._max_plain_frame} "
                "(only a logged-in roast.submit carrying audio may be larger)")
         self._bad(conn, codec.BadFrame(why, rid))
+
+    def _hold(self, conn: Connection) -> None:
+        """Too many replies for `conn` this tick: read nothing more from it until the flush."""
+        hold = getattr(conn.ws, "hold", None)
+        if hold is None:
+            return
+        conn.held = True
+        self.held.append(conn)
+        self.stats["reads_held"] += 1
+        hold(True)
 
     def _on_slow(self, ws) -> None:
         conn = ws.owner
@@ -709,6 +728,11 @@ class Gateway:
         stats = self.stats
         stats["frames_out"] += frames
         stats["bytes_out"] += nbytes
+        if self.held:
+            held, self.held = self.held, []
+            for conn in held:
+                conn.held = False
+                conn.ws.hold(False)
 
 
 async def _wrap(key: str, coro) -> dict:

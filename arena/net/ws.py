@@ -194,7 +194,7 @@ class WsConn:
         "discard", "shut_pending",
         "bytes_in", "bytes_out",
         "max_message", "skip_left", "skip_head", "skip_size", "skip_op", "skip_fin", "held",
-        "out_bytes", "out_since", "paused", "partial_since", "progress", "last_in", "pinged", "admit_by",
+        "out_bytes", "out_since", "paused", "held_by_owner", "partial_since", "progress", "last_in", "pinged", "admit_by",
     )
 
     def __init__(self, server: WsServer, sock: socket.socket, peer: str, addr: str = "", now: float = 0.0):
@@ -232,7 +232,8 @@ class WsConn:
         # Output budget: bytes waiting in `backlog`, and since when it is not empty.
         self.out_bytes = 0
         self.out_since = 0.0
-        self.paused = False  # reading stopped until the backlog drains
+        self.paused = False  # reading stopped until the backlog drains (or the owner releases it)
+        self.held_by_owner = False  # the owner asked to stop reading (`hold`)
         self.partial_since = 0.0  # when the unfinished frame (or message) began; 0 = none
         self.progress = False  # the last `_feed` completed a message
         self.last_in = now  # when something last arrived
@@ -314,7 +315,7 @@ class WsConn:
                 backlog[0] = memoryview(frame)[sent:]
                 break
             backlog.pop(0)
-        if self.paused and self.out_bytes <= self.server.resume_out_bytes:
+        if self.paused and self.out_bytes <= self.server.resume_out_bytes and not self.held_by_owner:
             self.server._pause(self, False)
         if backlog:
             return
@@ -332,6 +333,15 @@ class WsConn:
         self.closing_since = trio.current_time()
         self._write(frame_header(OP_CLOSE, len(p := close_payload(code, reason))) + p)
         self.server._closing.add(self)
+
+    def hold(self, on: bool) -> None:
+        """The owner stops (True) or resumes (False) reading this connection's
+        input, e.g. while replies it has not yet written pile up; reading
+        also stays stopped while the backlog is over its pause mark."""
+        if self.dead or self.held_by_owner == on:
+            return
+        self.held_by_owner = on
+        self.server._pause(self, on or self.out_bytes > self.server.pause_out_bytes)
 
     def admit(self, max_message: int | None = None) -> None:
         """The owner accepts this connection for good (no admission deadline
@@ -539,7 +549,7 @@ class WsServer:
                  frame_timeout: float = 10.0, max_held_bytes: int = 64 << 20,
                  idle_timeout: float = 60.0, admit_timeout: float = 0.0,
                  max_connections: int = 10_000, max_per_address: int = 0,
-                 raise_fd_limit: bool = True):
+                 raise_fd_limit: bool = True, max_handshake_bytes: int = MAX_HANDSHAKE_BYTES):
         self.on_open = on_open
         self.on_message = on_message
         self.on_closed = on_closed
@@ -562,6 +572,7 @@ class WsServer:
         self.max_connections = max_connections
         self.max_per_address = max_per_address
         self.raise_fd_limit = raise_fd_limit
+        self.max_handshake_bytes = max_handshake_bytes
         self.reject_body = reject_body
         self.conns: dict[int, WsConn] = {}
         self._closing: set[WsConn] = set()
@@ -681,19 +692,20 @@ class WsServer:
 
     async def _handshake(self, sock: socket.socket, peer: str, host: str = "") -> None:
         data = bytearray()
+        limit = self.max_handshake_bytes
         ok = False
         try:
             with trio.move_on_after(self.handshake_timeout) as scope:
                 while b"\r\n\r\n" not in data:
                     # The limit holds across reads: never more than it (and one
                     # byte to know it is exceeded) is read before refusing.
-                    if len(data) > MAX_HANDSHAKE_BYTES:
+                    if len(data) > limit:
                         self._refused(peer, 431, "request header too large")
                         _http(sock, 431, b"request header too large\n")
                         return
                     await trio.lowlevel.wait_readable(sock)
                     try:
-                        chunk = sock.recv(MAX_HANDSHAKE_BYTES + 1 - len(data))
+                        chunk = sock.recv(limit + 1 - len(data))
                     except (BlockingIOError, InterruptedError):
                         continue
                     except OSError:
@@ -701,7 +713,7 @@ class WsServer:
                     if not chunk:
                         return
                     data += chunk
-                    if len(data) > MAX_HANDSHAKE_BYTES and b"\r\n\r\n" not in data[:MAX_HANDSHAKE_BYTES]:
+                    if len(data) > limit and b"\r\n\r\n" not in data[:limit]:
                         self._refused(peer, 431, "request header too large")
                         _http(sock, 431, b"request header too large\n")
                         return
