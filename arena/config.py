@@ -237,6 +237,22 @@ class NetConfig:
     requests_per_s: int = _key(50, POSITIVE)
     request_burst: int = _key(100, POSITIVE)
     max_audio_bytes: int = _key(1_000_000, POSITIVE)
+    # Hostile clients (docs/CONFIG.md "[net]"): decoding, input, output, lifecycle.
+    max_depth: int = _key(16, POSITIVE)
+    max_containers: int = _key(1024, POSITIVE)
+    max_container_items: int = _key(1024, POSITIVE)
+    invalid_requests_before_close: int = _key(50, POSITIVE)
+    send_queue_bytes: int = _key(1_048_576, POSITIVE)
+    write_timeout_ms: int = _key(10_000, POSITIVE)
+    frame_timeout_ms: int = _key(10_000, POSITIVE)
+    max_buffered_input_bytes: int = _key(67_108_864, POSITIVE)
+    handshake_timeout_ms: int = _key(10_000, POSITIVE)
+    login_timeout_ms: int = _key(30_000, NON_NEGATIVE)
+    idle_timeout_ms: int = _key(60_000, NON_NEGATIVE)
+    max_connections: int = _key(10_000, POSITIVE)
+    max_connections_per_address: int = _key(1024, NON_NEGATIVE)
+    max_handshake_bytes: int = _key(8192, POSITIVE)
+    max_replies_per_tick: int = _key(1024, POSITIVE)
 
 
 @frozen
@@ -507,6 +523,8 @@ _NEEDS = {
 _NOT_ABOVE = (
     (("net", "max_plain_frame_bytes"), ("net", "max_frame_bytes")),
     (("net", "max_audio_bytes"), ("net", "max_frame_bytes")),
+    (("net", "max_depth"), ("net", "max_containers")),
+    (("net", "max_frame_bytes"), ("net", "max_buffered_input_bytes")),
 )
 
 

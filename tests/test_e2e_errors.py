@@ -118,11 +118,21 @@ async def test_bad_frames_before_hello_and_login_are_bad_frame(arena_server):
 
 
 async def test_deep_body_within_decoder_limits_is_fine(arena_server):
-    """Extra fields are ignored, however deep (within what MessagePack decodes)."""
-    _, url = await arena_server()
+    """Extra fields are ignored, however deep within the decoding limit
+    (`[net] max_depth`, 16 for the whole frame: the envelope, its body and
+    14 levels below); one level more is a bad_frame, and so is a frame of
+    more arrays and maps than `max_containers`."""
+    server, url = await arena_server()
     async with player(url, faucet=False) as c:
-        status, body = await c.send_raw(req(40, "ping", {"x": nested(500)}), rid=40)
+        status, body = await c.send_raw(req(40, "ping", {"x": nested(14)}), rid=40)
         assert status == "ok" and isinstance(body["tick"], int)
+        assert (await raw_error(c, req(41, "ping", {"x": nested(15)}), 0))["code"] == "bad_frame"
+        assert (await raw_error(c, req(42, "ping", {"x": nested(500)}), 0))["code"] == "bad_frame"
+        status, _ = await c.send_raw(req(43, "ping", {"x": [{}] * 1000}), rid=43)
+        assert status == "ok"
+        assert (await raw_error(c, req(44, "ping", {"x": [[{}] * 1000] * 60}), 0))["code"] == "bad_frame"
+        assert isinstance(await c.ping(), int)
+    assert server.gateway.stats["bad_frames"] == 3
 
 
 # --- size limits ---------------------------------------------------------------------

@@ -265,11 +265,14 @@ async def test_a_reply_never_reaches_the_connection_that_took_the_session_over(a
 
 
 async def test_a_client_that_does_not_read_is_dropped_with_4001_and_can_resume(arena_server):
-    """docs/PROTOCOL.md: more than send_queue_frames frames waiting -> 4001; the session stays resumable."""
+    """docs/PROTOCOL.md: more than send_queue_frames frames waiting (or output not drained within
+    write_timeout_ms) -> 4001; the session stays resumable."""
     import trio_websocket
     from test_e2e_support import pack
 
-    server, url = await arena_server(net={"send_queue_frames": 2, "requests_per_s": 1_000_000,
+    # write_timeout_ms: a backlog that stops growing (its reading paused) is
+    # dropped by the write timeout, well before the battle's entry deadline.
+    server, url = await arena_server(net={"send_queue_frames": 2, "write_timeout_ms": 1000, "requests_per_s": 1_000_000,
                                           "request_burst": 1_000_000},
                                      buckets={("roast", "reactions"): (1_000, 1_000)})
     async with player(url) as a, player(url) as b:
@@ -287,9 +290,16 @@ async def test_a_client_that_does_not_read_is_dropped_with_4001_and_can_resume(a
             rid = 10
             with trio.fail_after(120):
                 while not server.gateway.stats["dropped_slow"]:
-                    await ws.send_message(pack([[0, rid + i, "match.watch", {"match": match}] for i in range(64)]))
+                    try:
+                        await ws.send_message(pack([[0, rid + i, "match.watch", {"match": match}] for i in range(64)]))
+                    except trio_websocket.ConnectionClosed:
+                        # Dropped while this send waited: once more than half
+                        # of send_queue_bytes waits, the server stops reading
+                        # (backpressure) until the write timeout drops it.
+                        break
                     rid += 64
                     await trio.sleep(0.01)
+            await wait_until(lambda: server.gateway.stats["dropped_slow"] == 1, timeout=TIMEOUT)
             sess = server.gateway.sessions.get(session)
             await wait_until(lambda: sess.conn is None, timeout=TIMEOUT)
             # Drain what the server had sent, so the client library's reader

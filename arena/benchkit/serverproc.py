@@ -28,6 +28,7 @@ metrics_port = {metrics_port}
 
 [net]
 session_ttl_ms = 3600000
+max_connections_per_address = 0  # every bench client comes from 127.0.0.1
 
 [roast]
 countdown_ms = 100

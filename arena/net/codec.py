@@ -10,32 +10,23 @@ batch frame without re-encoding anything.
 
 from __future__ import annotations
 
+from itertools import repeat as _repeat
+
 import msgpack
 
 REQUEST, REPLY, EVENT = 0, 1, 2
 UINT32_MAX = 0xFFFFFFFF
 
-_packer_default = None
+# Decoding limits sized for envelopes (PROTOCOL.md "Limits"; [net] keys of
+# the same names): how deep values nest, how many arrays and maps one frame
+# may hold, how many items one of them may hold.
+MAX_DEPTH = 16
+MAX_CONTAINERS = 1024
+MAX_CONTAINER_ITEMS = 1024
 
 
 def _no_ext(code, data):
     raise ValueError("MessagePack extension types are not part of the protocol")
-
-
-# The timestamp extension (-1) never reaches `ext_hook`: msgpack decodes it
-# itself. These hooks see every array and map and refuse one inside them.
-def _no_timestamp_in_list(items: list) -> list:
-    for v in items:
-        if type(v) is msgpack.Timestamp:
-            raise ValueError("MessagePack timestamps are not part of the protocol")
-    return items
-
-
-def _no_timestamp_in_map(m: dict) -> dict:
-    for v in m.values():
-        if type(v) is msgpack.Timestamp:
-            raise ValueError("MessagePack timestamps are not part of the protocol")
-    return m
 
 
 class BadFrame(Exception):
@@ -47,43 +38,163 @@ class BadFrame(Exception):
         self.rid = rid
 
 
-# Every extension value (the timestamp included) starts with one of these type
-# bytes: fixext 1/2/4/8/16 (d4-d8) or ext 8/16/32 (c7-c9). A frame without any
-# of them cannot hold a timestamp, so it is decoded without the per-container
-# hooks (two Python calls per request saved); a frame with one of them (or the
-# same byte inside a string) takes the checked path.
+class _Refused(ValueError):
+    """A decoding limit was reached (raised from the container hooks)."""
+
+
+# Bytes that may start an extension value (the timestamp included): fixext
+# 1/2/4/8/16 (d4-d8), ext 8/16/32 (c7-c9); and a binary value (c4-c6), the
+# only other kind that could be a (refused) non-string map key.
+_EXT_BIN_BYTES = bytes((0xC4, 0xC5, 0xC6, 0xC7, 0xC8, 0xC9, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8))
+# Bytes that may start an array or a map: fixmap 80-8f, fixarray 90-9f,
+# array 16/32 dc-dd, map 16/32 de-df. Any other byte can never open a
+# container, so the count of these bytes bounds the number of containers
+# (and the nesting depth) from above, at C speed.
+_CONTAINER_BYTES = bytes(range(0x80, 0xA0)) + bytes((0xDC, 0xDD, 0xDE, 0xDF))
+# Each byte's class (2: may start a binary or extension value, 1: may open a
+# container, 0: anything else): `2 in data.translate(_CLASSES)` is the
+# cheapest test found for "no such byte" (an int `in` bytes is a memchr; a
+# bytes `in` bytes or a `count` costs several times more).
+_CLASSES = bytearray(256)
+for _b in _CONTAINER_BYTES:
+    _CLASSES[_b] = 1
+for _b in _EXT_BIN_BYTES:
+    _CLASSES[_b] = 2
+_CLASSES = bytes(_CLASSES)
 _unpackb = msgpack.unpackb
-_EXT_TYPE_BYTES = bytes((0xC7, 0xC8, 0xC9, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8))
+_STR = str
+
+
+class Decoder:
+    """Strict, bounded MessagePack decoding of one frame.
+
+    A frame short enough that it cannot break a limit (at most `fast_bytes`
+    bytes, no more possible container bytes than `max_depth`, no binary or
+    extension byte) is decoded with msgpack's defaults, which are already the
+    strict settings (str as str, string or binary map keys, lists): no
+    keyword arguments, no hooks. Any other frame is decoded with msgpack's
+    own length limits (no string longer than `max_str_bytes`, no binary
+    longer than `max_bin_bytes`, no extension value, no array or map of more
+    than `max_container_items`) and hooks that count its arrays and maps,
+    measure their depth and refuse non-string map keys: decoding stops at the
+    first container over a limit, so a frame of a million empty maps costs
+    what its first `max_containers` do.
+    """
+
+    __slots__ = ("max_depth", "max_containers", "max_items", "max_str", "max_bin", "fast_bytes")
+
+    def __init__(self, *, max_depth: int = MAX_DEPTH, max_containers: int = MAX_CONTAINERS,
+                 max_container_items: int = MAX_CONTAINER_ITEMS, max_str_bytes: int = 1 << 20,
+                 max_bin_bytes: int = 1 << 20):
+        self.max_depth = max_depth
+        self.max_containers = max_containers
+        self.max_items = max_container_items
+        self.max_str = max_str_bytes
+        self.max_bin = max_bin_bytes
+        # A frame of n bytes holds no string or container longer than n.
+        self.fast_bytes = min(1024, max_container_items, max_str_bytes)
+        if max_depth > max_containers:
+            self.max_depth = max_containers
+
+    def unpack(self, data: bytes):
+        try:
+            n = len(data)
+            if (n <= self.fast_bytes and 2 not in data.translate(_CLASSES)
+                    and n - len(data.translate(None, _CONTAINER_BYTES)) <= self.max_depth):
+                value = _unpackb(data)
+            else:
+                value = self._unpack_checked(data)
+        except msgpack.ExtraData as extra:
+            # The first value decoded: its rid, if it has one, is readable.
+            raise BadFrame("a frame holds exactly one MessagePack value", readable_rid(extra.unpacked)) from None
+        except _Refused as exc:
+            raise BadFrame(str(exc)) from None
+        except ValueError as exc:  # includes StackError, UnicodeDecodeError, bad ext, limits
+            raise BadFrame(f"not valid MessagePack: {exc or type(exc).__name__}") from None
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad frame
+            raise BadFrame(f"not valid MessagePack: {type(exc).__name__}") from None
+        return value
+
+    def _unpack_checked(self, data: bytes):
+        max_depth = self.max_depth
+        left = [self.max_containers]
+        depths: dict[int, int] = {}  # id of a decoded container -> its depth (1: no container inside)
+        get = depths.get
+        zeros = _repeat(0)
+
+        def seen(obj, children) -> None:
+            left[0] -= 1
+            if left[0] < 0:
+                raise _Refused(f"a frame holds at most {self.max_containers} arrays and maps")
+            d = max(map(get, map(id, children), zeros), default=0) + 1
+            if d > max_depth:
+                raise _Refused(f"values nest at most {max_depth} deep")
+            depths[id(obj)] = d
+
+        def on_list(items):
+            seen(items, items)
+            return items
+
+        def on_map(m):
+            if m and set(map(type, m)) != {_STR}:
+                raise _Refused("map keys must be strings")
+            seen(m, m.values())
+            return m
+
+        return _unpackb(
+            data,
+            ext_hook=_no_ext,
+            max_ext_len=0,
+            max_str_len=self.max_str,
+            max_bin_len=self.max_bin,
+            max_array_len=self.max_items,
+            max_map_len=self.max_items,
+            list_hook=on_list,
+            object_hook=on_map,
+        )
+
+
+_DEFAULT = Decoder()
 
 
 def unpack(data: bytes):
+    """Decode one frame with the default limits (see `Decoder`)."""
+    return _DEFAULT.unpack(data)
+
+
+def head_rid(head: bytes) -> int:
+    """The rid of a message from its first bytes only (0 if unreadable)."""
+    u = msgpack.Unpacker(max_buffer_size=max(64, len(head)), max_str_len=64, max_bin_len=64,
+                         max_array_len=64, max_map_len=64, max_ext_len=0, ext_hook=_no_ext)
+    u.feed(head)
     try:
-        if len(data.translate(None, _EXT_TYPE_BYTES)) == len(data):  # cheaper than a regex search
-            # No extension byte: msgpack's defaults (str as str, lists, string
-            # map keys only) are the strict settings, and passing no keyword
-            # arguments saves their parsing on every request.
-            value = _unpackb(data)
-        else:
-            value = msgpack.unpackb(
-                data,
-                raw=False,
-                strict_map_key=True,
-                ext_hook=_no_ext,
-                timestamp=0,
-                use_list=True,
-                list_hook=_no_timestamp_in_list,
-                object_hook=_no_timestamp_in_map,
-            )
-    except msgpack.ExtraData as extra:
-        # The first value decoded: its rid, if it has one, is readable.
-        raise BadFrame("a frame holds exactly one MessagePack value", readable_rid(extra.unpacked)) from None
-    except ValueError as exc:  # includes StackError, UnicodeDecodeError, bad ext, ...
-        raise BadFrame(f"not valid MessagePack: {exc or type(exc).__name__}") from None
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad frame
-        raise BadFrame(f"not valid MessagePack: {type(exc).__name__}") from None
-    if type(value) is msgpack.Timestamp:
-        raise BadFrame("not valid MessagePack: timestamps are not part of the protocol")
-    return value
+        if u.read_array_header() != 4 or u.unpack() is not REQUEST:
+            return 0
+        rid = u.unpack()
+    except Exception:  # noqa: BLE001 - truncated or not an envelope
+        return 0
+    return rid if rid.__class__ is int and 0 <= rid <= UINT32_MAX else 0
+
+
+def peek_request(data: bytes) -> tuple[int, object]:
+    """`(rid, type)` of a frame that starts like one request envelope
+    `[0, rid, type, ...]`, read without decoding its body; raise BadFrame
+    (with the rid where readable) for anything else, a batch included."""
+    u = msgpack.Unpacker(max_buffer_size=len(data) or 1, max_str_len=256, max_bin_len=256,
+                         max_array_len=16, max_map_len=16, max_ext_len=0, ext_hook=_no_ext)
+    u.feed(data)
+    try:
+        if u.read_array_header() != 4:
+            raise ValueError
+        kind = u.unpack()
+        rid = u.unpack()
+        type_ = u.unpack()
+    except Exception:  # noqa: BLE001 - not an envelope's start (or a batch): unreadable
+        raise BadFrame("a frame over the plain limit must be one request envelope") from None
+    rid = rid if rid.__class__ is int and 0 <= rid <= UINT32_MAX else 0
+    if kind.__class__ is not int or kind != REQUEST:
+        raise BadFrame("a client envelope starts with 0 (request)", rid)
+    return rid, type_
 
 
 def readable_rid(env) -> int:

@@ -11,9 +11,17 @@ because on this stack the cost is per frame, not per byte.
 The transport is `arena.net.ws`: a lean RFC 6455 server where one hub task
 reads every ready socket (no task per connection) and `flush` writes each
 connection's frame straight to its socket. A client that cannot keep up
-(more than `send_queue_frames` frames waiting for its socket) is
-disconnected rather than allowed to slow the tick or other clients; its
-session stays resumable.
+(more than `send_queue_frames` frames or `send_queue_bytes` bytes waiting
+for its socket, or waiting longer than `write_timeout_ms`) is disconnected
+rather than allowed to slow the tick or other clients; its session stays
+resumable.
+
+Against hostile clients (issue 19): frames are decoded with limits sized
+for envelopes (`codec.Decoder`); a frame over the plain limit is peeked at
+and refused unless it is a logged-in media request, and before login the
+transport drops it unread; every request spends from the rate limit, valid
+or not, and invalid ones count with bad frames toward the abuse close; a
+connection must log in within `login_timeout_ms`.
 
 The gateway talks to the rest of the server through a `world` object:
 
@@ -58,15 +66,23 @@ from arena.engine.errors import (
 from . import codec, requests
 from .ratelimit import SlidingCounter, TokenBucket
 from .session import Session, SessionRegistry
-from .ws import WsServer
+from .ws import LogThrottle, WsServer
 
 log = logging.getLogger("arena.net")
+_throttle = LogThrottle(log)  # at most a line per 10 s per kind, with counts
 
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_TAKEN_OVER = 4000
 CLOSE_SLOW = 4001
 MAX_BATCH = 64
+
+
+def upload_types() -> frozenset:
+    """Requests that may come in a frame over `max_plain_frame_bytes` (logged
+    in only): the modes' requests with an upload field (`GameRequest.upload`)."""
+    return frozenset(name for name, (_mode, req) in registry.requests.items() if req.upload is not None)
+
 MAX_INFLIGHT = 16
 PROTOCOL_VERSION = 1
 
@@ -74,8 +90,8 @@ PROTOCOL_VERSION = 1
 class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox",
-        "bad", "bucket", "buckets", "inflight", "closing", "peer",
-        "jobs", "working", "addr",
+        "bad", "abuse", "bucket", "buckets", "inflight", "closing", "peer",
+        "jobs", "working", "addr", "held",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
@@ -88,6 +104,7 @@ class Connection:
         self.session: Session | None = None
         self.outbox: list[bytes] = []
         self.bad = SlidingCounter(cfg.bad_frame_window_ms / 1000)
+        self.abuse = SlidingCounter(cfg.bad_frame_window_ms / 1000)  # bad frames and invalid requests
         self.bucket = TokenBucket(cfg.requests_per_s, cfg.request_burst, now)
         # Named buckets a mode's chattiest requests also take from
         # (`GameRequest.bucket`), made on first use.
@@ -101,11 +118,15 @@ class Connection:
         self.addr: str | None = None
         self.closing: int | None = None
         self.peer = ws.peer if ws is not None else ""
+        self.held = False  # reading stopped until the flush ([net] max_replies_per_tick)
 
     def queue(self, env: bytes) -> None:
-        if not self.outbox:
+        out = self.outbox
+        if not out:
             self.gateway.dirty.append(self)
-        self.outbox.append(env)
+        out.append(env)
+        if len(out) >= self.gateway.max_replies_per_tick and not self.held:
+            self.gateway._hold(self)
 
     def reply(self, rid: int, body: dict | None = None) -> None:
         self.queue(codec.reply_bytes(rid, True, body if body is not None else {}))
@@ -126,6 +147,10 @@ class Gateway:
         self.port = port
         self.sessions = SessionRegistry(cfg.event_buffer, cfg.event_buffer_bytes)
         self.dirty: list[Connection] = []
+        self.held: list[Connection] = []  # connections whose reading waits for the flush
+        # Replies queued for one connection within one tick past which its input is
+        # not read until the tick's flush (request floods cost bounded memory and CPU).
+        self.max_replies_per_tick = cfg.max_replies_per_tick
         self.conns: set[Connection] = set()
         self.addrs: dict[str, Connection] = {}  # Connection.addr -> Connection
         # Uploads (`Upload.claim` of their request) being stored (False) or
@@ -136,11 +161,17 @@ class Gateway:
         self.server: WsServer | None = None
         self._nursery = None
         self._max_plain_frame = cfg.max_plain_frame_bytes
+        self._decoder = codec.Decoder(
+            max_depth=cfg.max_depth, max_containers=cfg.max_containers,
+            max_container_items=cfg.max_container_items,
+            max_str_bytes=cfg.max_plain_frame_bytes, max_bin_bytes=cfg.max_frame_bytes)
+        self._unpack = self._decoder.unpack
         # optional: world.wallet_rate_limit(wallet, request type) -> ms to wait
         self._wallet_limit = getattr(world, "wallet_rate_limit", None)
         self.stats = {
             "frames_in": 0, "frames_out": 0, "bytes_in": 0, "bytes_out": 0,
             "bad_frames": 0, "requests": 0, "dropped_slow": 0, "closed_abuse": 0,
+            "invalid_requests": 0, "rate_limited": 0, "oversize_refused": 0, "reads_held": 0,
         }
 
     # --- serving ----------------------------------------------------------------
@@ -151,10 +182,23 @@ class Gateway:
             on_closed=self._on_closed,
             path="/v1",
             max_message_bytes=self.cfg.max_frame_bytes,
+            # Before login nothing may be larger than a plain frame (`_attach` raises it).
+            first_message_bytes=self.cfg.max_plain_frame_bytes,
             max_backlog=self.cfg.send_queue_frames,
+            max_out_bytes=self.cfg.send_queue_bytes,
+            write_timeout=self.cfg.write_timeout_ms / 1000,
+            frame_timeout=self.cfg.frame_timeout_ms / 1000,
+            max_held_bytes=self.cfg.max_buffered_input_bytes,
+            handshake_timeout=self.cfg.handshake_timeout_ms / 1000,
+            admit_timeout=self.cfg.login_timeout_ms / 1000,
+            idle_timeout=self.cfg.idle_timeout_ms / 1000,
+            max_connections=self.cfg.max_connections,
+            max_per_address=self.cfg.max_connections_per_address,
+            max_handshake_bytes=self.cfg.max_handshake_bytes,
             reject_body=b"Arena speaks protocol v1 at /v1\n",
         )
         self.server.on_slow = self._on_slow
+        self.server.on_oversize = self._on_oversize
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             port = await nursery.start(self.server.serve, self.host, self.port)
@@ -185,16 +229,18 @@ class Gateway:
         if is_text or msg.__class__ is str:
             self._bad(conn, codec.BadFrame("text frames are not part of the protocol; send binary MessagePack"))
             return
+        if len(msg) > self._max_plain_frame:
+            self._on_large(conn, msg)
+            return
         try:
-            value = codec.unpack(msg)
+            value = self._unpack(msg)
         except codec.BadFrame as bad:
             self._bad(conn, bad)
             return
-        if (value.__class__ is list and len(value) == 4 and value[0].__class__ is int
-                and len(msg) <= self._max_plain_frame):
+        if value.__class__ is list and len(value) == 4 and value[0].__class__ is int:
             self._on_envelope(conn, value)
             return
-        self._on_batch(conn, msg, value)
+        self._on_batch(conn, value)
 
     def _on_closed(self, ws) -> None:
         conn = ws.owner
@@ -207,10 +253,33 @@ class Gateway:
         conn.outbox = []
         self._drop_session(conn)
 
+    def _on_oversize(self, ws, head: bytes, size: int, is_text: bool) -> None:
+        """The transport dropped a message over this connection's current
+        limit unread (before login: the plain limit): a bad frame."""
+        conn = ws.owner
+        if conn is None or conn.closing is not None:
+            return
+        self.stats["frames_in"] += 1
+        self.stats["oversize_refused"] += 1
+        rid = 0 if is_text else codec.head_rid(head)
+        why = ("text frames are not part of the protocol; send binary MessagePack" if is_text else
+               f"frame of {size} bytes exceeds {self._max_plain_frame} "
+               "(only a logged-in request carrying an upload may be larger)")
+        self._bad(conn, codec.BadFrame(why, rid))
+
+    def _hold(self, conn: Connection) -> None:
+        """Too many replies for `conn` this tick: read nothing more from it until the flush."""
+        hold = getattr(conn.ws, "hold", None)
+        if hold is None:
+            return
+        conn.held = True
+        self.held.append(conn)
+        self.stats["reads_held"] += 1
+        hold(True)
+
     def _on_slow(self, ws) -> None:
         conn = ws.owner
         self.stats["dropped_slow"] += 1
-        log.warning("dropping slow client", extra={"conn": conn.id if conn else None, "peer": ws.peer})
         if conn is not None:
             conn.closing = CLOSE_SLOW
 
@@ -222,17 +291,35 @@ class Gateway:
             self.world.submit(I.PlayerDisconnected(s.wallet), force=True)
 
     # --- frames in ------------------------------------------------------------------
-    def _on_batch(self, conn: Connection, msg: bytes, value) -> None:
-        """A frame that is not one small envelope: a batch, an upload, or junk."""
-        envelopes = codec.split_envelopes(value)
-        if len(msg) > self.cfg.max_plain_frame_bytes and not self._is_upload(envelopes):
+    def _on_large(self, conn: Connection, msg: bytes) -> None:
+        """A frame over the plain limit: only one logged-in request carrying
+        an upload (`GameRequest.upload`) may be that large. Its envelope is
+        peeked first, so anything else is refused without decoding its body."""
+        limit = self._max_plain_frame
+        why = f"frame of {len(msg)} bytes exceeds {limit} (only a request carrying an upload may be larger)"
+        try:
             # A batch has no one rid of its own: naming its first envelope's
             # would tell the client that one was bad and leave the rest unanswered.
-            rid = codec.readable_rid(envelopes[0]) if len(envelopes) == 1 else 0
-            self._bad(conn, codec.BadFrame(
-                f"frame of {len(msg)} bytes exceeds {self.cfg.max_plain_frame_bytes} "
-                "(only a request carrying an upload may be larger)", rid))
+            rid, type_ = codec.peek_request(msg)
+        except codec.BadFrame as bad:
+            self._bad(conn, codec.BadFrame(why, bad.rid))
             return
+        if type_ not in upload_types() or conn.stage < requests.AFTER_LOGIN:
+            self._bad(conn, codec.BadFrame(why, rid))
+            return
+        try:
+            value = self._unpack(msg)
+        except codec.BadFrame as bad:
+            self._bad(conn, codec.BadFrame(bad.reason, rid))
+            return
+        if not self._is_upload([value]):
+            self._bad(conn, codec.BadFrame(why, codec.readable_rid(value)))
+            return
+        self._on_envelope(conn, value)
+
+    def _on_batch(self, conn: Connection, value) -> None:
+        """A frame that is not one envelope: a batch, or junk."""
+        envelopes = codec.split_envelopes(value)
         if len(envelopes) > MAX_BATCH:
             self._bad(conn, codec.BadFrame(f"a batch holds at most {MAX_BATCH} envelopes"))
             return
@@ -248,13 +335,21 @@ class Gateway:
             self._bad(conn, bad)
             return
         self.stats["requests"] += 1
+        # Every request, valid or not, spends from the connection's bucket.
+        wait = conn.bucket.take(self._now())
+        if wait:
+            self.stats["rate_limited"] += 1
+            conn.error(rid, ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait))
+            return
         try:
             body = requests.check(type_, body, conn.stage)
-            # Rate limits: per connection, then per wallet over all its
-            # connections (and nodes, through Redis).
-            wait = conn.bucket.take(self._now())
-            if wait:
-                raise ArenaError(RATE_LIMITED, "too many requests", retry_after_ms=wait)
+        except ArenaError as err:
+            conn.error(rid, err)
+            self._invalid(conn)
+            return
+        try:
+            # Then the per-wallet limit over all the wallet's connections
+            # (and nodes, through Redis).
             wallet_limit = self._wallet_limit
             if wallet_limit is not None and conn.session is not None:
                 wait = wallet_limit(conn.session.wallet, type_)
@@ -286,10 +381,24 @@ class Gateway:
     def _bad(self, conn: Connection, bad: codec.BadFrame) -> None:
         self.stats["bad_frames"] += 1
         conn.error(bad.rid, ArenaError(BAD_FRAME, bad.reason))
-        if conn.bad.add(trio.current_time()) >= self.cfg.bad_frames_before_close:
-            self.stats["closed_abuse"] += 1
-            log.warning("closing abusive connection", extra={"conn": conn.id, "peer": conn.peer})
-            self._close(conn, CLOSE_POLICY)
+        now = trio.current_time()
+        if (conn.bad.add(now) >= self.cfg.bad_frames_before_close
+                or conn.abuse.add(now) >= self.cfg.invalid_requests_before_close):
+            self._abusive(conn)
+
+    def _invalid(self, conn: Connection) -> None:
+        """An unknown_type, unauthenticated or bad_request reply: counted with
+        the bad frames toward the abuse close."""
+        self.stats["invalid_requests"] += 1
+        if conn.abuse.add(trio.current_time()) >= self.cfg.invalid_requests_before_close:
+            self._abusive(conn)
+
+    def _abusive(self, conn: Connection) -> None:
+        if conn.closing is not None:
+            return
+        self.stats["closed_abuse"] += 1
+        _throttle(logging.WARNING, "abuse", "closing abusive connection", conn=conn.id, peer=conn.peer)
+        self._close(conn, CLOSE_POLICY)
 
     def _close(self, conn: Connection, code: int) -> None:
         """Send what is queued, then close with `code`."""
@@ -348,6 +457,10 @@ class Gateway:
         conn.addr = f"{session.id}/{conn.id}"
         self.addrs[conn.addr] = conn
         conn.stage = requests.AFTER_LOGIN
+        admit = getattr(conn.ws, "admit", None)
+        if admit is not None:
+            # Logged in: no login deadline any more, and media frames allowed.
+            admit(self.cfg.max_frame_bytes)
         if self.sessions.attach(session, conn):
             self.world.submit(I.PlayerReconnected(session.wallet), force=True)
 
@@ -635,6 +748,11 @@ class Gateway:
         stats = self.stats
         stats["frames_out"] += frames
         stats["bytes_out"] += nbytes
+        if self.held:
+            held, self.held = self.held, []
+            for conn in held:
+                conn.held = False
+                conn.ws.hold(False)
 
 
 async def _wrap(key: str, coro) -> dict:

@@ -105,6 +105,19 @@ def render(server) -> str:
     if ws is not None:
         metric("arena_net_hub_wakes_total", "counter", "Times the socket hub task woke.", ws.hub_wakes)
         metric("arena_net_hub_events_total", "counter", "Socket events the hub handled.", ws.hub_events)
+        for key, value in ws.stats.items():
+            metric(f"arena_net_ws_{key}_total", "counter", f"Transport counter {key}.", value)
+        metric("arena_net_max_connections", "gauge", "Connection cap in force (config, below the descriptor limit).",
+               ws.max_connections)
+        metric("arena_net_fd_limit", "gauge", "Descriptor limit (soft) after start-up raised it.",
+               getattr(ws, "fd_limit", 0))
+        metric("arena_net_open_sockets", "gauge", "Accepted sockets not yet closed (handshakes included).", ws.sockets)
+        metric("arena_net_buffered_input_bytes", "gauge", "Unfinished input buffered over all connections.",
+               ws.held_bytes)
+        metric("arena_net_backlogged_connections", "gauge", "Connections with output waiting for the socket.",
+               len(ws._writing))
+        metric("arena_net_waiting_output_bytes", "gauge", "Output waiting for slow sockets, all connections.",
+               sum(c.out_bytes for c in ws._writing))
     metric("process_cpu_seconds_total", "counter", "User and system CPU time.", f"{process_cpu_seconds():.3f}")
     metric("process_resident_memory_bytes", "gauge", "Resident memory.", process_rss_bytes())
     return "\n".join(lines) + "\n"
