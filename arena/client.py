@@ -532,6 +532,35 @@ class ArenaClient:
         self.user = body.get("user")
         return body
 
+    async def login_siws(self, keypair: Keypair | None = None, *, statement: str | None = "Sign in to Arena.",
+                         uri: str | None = None, expires_in_s: int | None = 600) -> dict:
+        """auth.siws: a Sign-In With Solana message for the server's domain and
+        this connection's hello nonce, signed with the wallet key."""
+        from datetime import datetime, timedelta, timezone
+
+        from arena.net import siws
+
+        if keypair is not None:
+            self.keypair = keypair
+        if self.keypair is None:
+            self.keypair = Keypair()
+        self.wallet = str(self.keypair.pubkey())
+        if self.nonce is None:
+            await self.hello()
+        nonce, self.nonce = self.nonce, None
+        domain = (self.server_info or {}).get("domain", "localhost")
+        now = datetime.now(timezone.utc)
+        text = siws.build(siws.SiwsMessage(
+            domain=domain, address=self.wallet, statement=statement, uri=uri or f"https://{domain}",
+            version="1", chain_id="mainnet", nonce=nonce,
+            issued_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            expiration_time=(now + timedelta(seconds=expires_in_s)).isoformat(timespec="seconds").replace(
+                "+00:00", "Z") if expires_in_s is not None else None))
+        body = await self.request("auth.siws", {"message": text, "signature": self.sign(text.encode())})
+        self.session = body.get("session")
+        self.user = body.get("user")
+        return body
+
     async def resume(self, session: str | None = None, last_seq: int | None = None) -> dict:
         """session.resume (sends `hello` first if this connection has not).
 

@@ -222,6 +222,8 @@ class ServerConfig:
     # Python modules to import at start, comma-separated: each registers modes
     # (arena.engine.registry) besides the built-in ones.
     mode_modules: str = _key("", TEXT, env="ARENA_MODE_MODULES")
+    # The domain Sign-In With Solana messages must name (auth.siws); the hello reply carries it.
+    domain: str = _key("localhost", NAME, env="ARENA_DOMAIN")
 
 
 @frozen

@@ -165,6 +165,7 @@ class ArenaServer:
         self.is_wallet = is_wallet
         self.tip_fee_bps = cfg.tips.fee_bps
         self.server_name = cfg.server.name
+        self.domain = cfg.server.domain
         self.tick_hz = cfg.server.tick_hz
         # --- persistence (arena/persistence): journal, snapshots, recovery, Redis ---
         self.persistence = ServerPersistence(self, cfg, store=store)

@@ -63,7 +63,7 @@ from arena.engine.errors import (
     ArenaError,
 )
 
-from . import codec, requests
+from . import codec, requests, siws
 from .ratelimit import SlidingCounter, TokenBucket
 from .session import Session, SessionRegistry
 from .ws import LogThrottle, WsServer
@@ -145,6 +145,8 @@ class Gateway:
         self.world = world
         self.host = host
         self.port = port
+        # The domain auth.siws messages must name (`[server] domain`, via the world).
+        self.domain = getattr(world, "domain", "localhost")
         self.sessions = SessionRegistry(cfg.event_buffer, cfg.event_buffer_bytes)
         self.dirty: list[Connection] = []
         self.held: list[Connection] = []  # connections whose reading waits for the flush
@@ -431,7 +433,27 @@ class Gateway:
             "tick_hz": self.world.tick_hz,
             "tick": self.world.state.tick,
             "nonce": conn.nonce,
+            "domain": self.domain,
         })
+
+    def _siws(self, conn, rid, body):
+        """Sign-In With Solana: the wallet-standard message, signed by its address."""
+        if conn.session is not None:
+            raise ArenaError(WRONG_STATE, "this connection is already logged in")
+        nonce, conn.nonce = conn.nonce, None  # one attempt per hello, as for auth.login
+        try:
+            msg = siws.parse(body["message"])
+            siws.check(msg, domain=self.domain, nonce=nonce, now=siws.utc_now())
+        except siws.SiwsError as exc:
+            raise ArenaError(AUTH_FAILED, f"sign-in message refused: {exc}") from None
+        wallet = msg.address
+        if not self.world.is_wallet(wallet):
+            raise ArenaError(AUTH_FAILED, "the message's address is not a wallet")
+        if not self.world.verify_signature(wallet, body["message"].encode(), body["signature"]):
+            raise ArenaError(AUTH_FAILED, "signature does not verify for the message's address")
+        session = self.sessions.create(wallet)
+        self._attach(conn, session)
+        conn.reply(rid, {"session": session.id, "user": {"id": wallet, "wallet": wallet, "username": None}})
 
     def _login(self, conn, rid, body):
         if conn.session is not None:
@@ -766,6 +788,7 @@ def _now_ms() -> int:
 _HANDLERS = {
     "hello": Gateway._hello,
     "auth.login": Gateway._login,
+    "auth.siws": Gateway._siws,
     "session.resume": Gateway._resume,
     "ping": Gateway._ping,
     "wallet.balance": Gateway._balance,
