@@ -340,6 +340,14 @@ class ArenaServer:
                 await trio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         self.submit(I.SettlementDone(eff.key), force=True)
+        # The ledger has applied it: tell the connected wallets it paid.
+        changes: dict[str, int] = {}
+        for t in eff.transfers:
+            for account, delta in ((t.dest, t.amount), (t.source, -t.amount)):
+                if self.is_wallet(account):
+                    changes[account] = changes.get(account, 0) + delta
+        for wallet, change in changes.items():
+            self.gateway.notify_balance(wallet, change, eff.reason, eff.key)
 
 
 async def serve(cfg) -> None:

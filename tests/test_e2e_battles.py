@@ -42,7 +42,7 @@ async def balances(server, *wallets) -> list[int]:
     return [await server.ledger.account_balance(w) for w in wallets]
 
 
-def types_of(client, skip=("reaction:sent",)) -> list[str]:
+def types_of(client, skip=("reaction:sent", "wallet:updated")) -> list[str]:
     return [t for t, _, _ in client.events_seen if t not in skip]
 
 

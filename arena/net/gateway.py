@@ -48,7 +48,7 @@ import trio
 from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.registry import registry
-from arena.engine.outputs import Reply
+from arena.engine.outputs import Event, Reply
 from arena.engine.errors import (
     BAD_FRAME,
     BAD_REQUEST,
@@ -686,6 +686,7 @@ class Gateway:
                 # The money is in escrow now; the engine must hear of it even
                 # under load, or it could never refund it.
                 world.submit(I.EntryFeePaid(match, wallet, res.amount, res.payment_id), force=True)
+                self.notify_balance(wallet, -res.amount, "entry", res.payment_id)
             return {"status": res.status}
 
         self._ledger_call(conn, rid, confirm)
@@ -714,9 +715,33 @@ class Gateway:
             res = await ledger.confirm_tip(wallet, body["tx"], body["signature"])
             if res.status == "confirmed":
                 world.submit(I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id), force=True)
+                self.notify_balance(res.from_wallet, -res.amount, "tip_sent", res.payment_id)
+                self.notify_balance(res.to_wallet, res.amount - res.fee, "tip_received", res.payment_id)
             return {"status": res.status}
 
         self._ledger_call(conn, rid, confirm)
+
+    # --- balance events ------------------------------------------------------------------
+    def notify_balance(self, wallet: str, change: int, reason: str, key: str) -> None:
+        """`wallet:updated` to a connected wallet whose balance the ledger has
+        just changed (a payment, payout or refund it applied): its new balance
+        read from the ledger, off the tick. Nothing for a wallet without a
+        session here, or a change of 0."""
+        if not change or not self.sessions.by_wallet.get(wallet) or self._nursery is None:
+            return
+        ledger = self.world.ledger
+
+        async def send():
+            try:
+                balance = await ledger.balance(wallet)
+            except Exception as exc:  # noqa: BLE001 - a notification, never worth a crash
+                self.stats["balance_events_failed"] = self.stats.get("balance_events_failed", 0) + 1
+                log.warning("balance event not sent", extra={"wallet": wallet, "error": str(exc)[:200]})
+                return
+            self.deliver([Event((wallet,), "wallet:updated",
+                                {"balance": balance, "change": change, "reason": reason, "key": key})])
+
+        self._nursery.start_soon(send)
 
     # --- frames out -------------------------------------------------------------------
     def deliver(self, messages) -> None:
