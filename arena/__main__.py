@@ -17,6 +17,7 @@ COMMANDS = {
     "devnet": ("arena.chain.devnet", "run a local Solana network (LiteSVM) for the solana ledger"),
     "migrate": ("arena.cli_migrate", "apply the store's schema migrations"),
     "replay": ("arena.cli_replay", "rebuild state from a store's journal; print the hash per snapshot"),
+    "keys": ("arena.cli_keys", "API keys for agents and operators: create, list, revoke"),
     "reconcile": ("arena.cli_reconcile", "list escrow and settlements a world's ledger records cannot account for"),
     "bench": ("arena.benchkit.cli", "load-test a server over real sockets (duel, battles, idle)"),
 }

@@ -172,6 +172,9 @@ class ArenaServer:
         # The gateway asks this for every request: the persistence layer's
         # limiter itself, not a method that forwards to it.
         self.wallet_rate_limit = self.persistence.wallet_rate_limit
+        from arena.credentials import Credentials
+
+        self.credentials = Credentials(self.persistence.store)
         self.gateway = Gateway(cfg.net, self, cfg.server.host, cfg.server.port if port is None else port)
         self.metrics = TickMetrics()
         self.supervisors = {
@@ -192,6 +195,16 @@ class ArenaServer:
         self.conflicts: dict[str, str] = {}  # settlement key -> why (ledger key conflicts)
 
     # --- the world interface the gateway uses ------------------------------------------
+    async def audit(self, actor: str, role: str, action: str, detail: dict, result: str) -> None:
+        """An operator action, in the store's audit log (logged if the store fails)."""
+        import json
+
+        try:
+            await self.persistence.store.audit(actor, role, action, json.dumps(detail, sort_keys=True), result)
+        except Exception as exc:  # noqa: BLE001 - the action stands; the log line keeps the record
+            log.error("audit log write failed", extra={"actor": actor, "action": action, "result": result,
+                                                       "error": str(exc)[:200]})
+        log.info("operator action", extra={"actor": actor, "action": action, "result": result})
     def submit(self, inp, force: bool = False) -> bool:
         # Runs for every request: the persistence checks only for the input
         # types they concern (class tests here, not two calls per input).

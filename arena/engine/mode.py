@@ -107,6 +107,10 @@ class GameRequest:
     # True: `make` gets the wall-clock ms at which the request arrived
     # (stamped outside the engine, journaled); else 0.
     stamp_ms: bool = False
+    # "operator" or "agent": only a connection logged in with an API key of
+    # that role may send it (an operator may send agent requests too).
+    # Operator requests are written to the store's audit log.
+    role: str | None = None
 
 
 @frozen

@@ -60,6 +60,7 @@ from arena.engine.errors import (
     UNSUPPORTED_PROTOCOL,
     WRONG_STATE,
     AUTH_FAILED,
+    NOT_ALLOWED,
     ArenaError,
 )
 
@@ -91,7 +92,7 @@ class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox",
         "bad", "abuse", "bucket", "buckets", "inflight", "closing", "peer",
-        "jobs", "working", "addr", "held",
+        "jobs", "working", "addr", "held", "role",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
@@ -117,6 +118,7 @@ class Connection:
         # connection that took the session over meanwhile.
         self.addr: str | None = None
         self.closing: int | None = None
+        self.role: str | None = None  # "agent" / "operator" after auth.key
         self.peer = ws.peer if ws is not None else ""
         self.held = False  # reading stopped until the flush ([net] max_replies_per_tick)
 
@@ -436,6 +438,40 @@ class Gateway:
             "domain": self.domain,
         })
 
+    def _key_login(self, conn, rid, body):
+        """auth.key: an agent or operator logs in with an API key (checked off the tick)."""
+        if conn.session is not None:
+            raise ArenaError(WRONG_STATE, "this connection is already logged in")
+        credentials = getattr(self.world, "credentials", None)
+        if credentials is None:
+            raise ArenaError(AUTH_FAILED, "this server takes no API keys")
+
+        async def check():
+            found = await credentials.check(body["key"])
+            if found is None:
+                self.stats["key_logins_refused"] = self.stats.get("key_logins_refused", 0) + 1
+                conn.error(rid, ArenaError(AUTH_FAILED, "unknown or revoked API key"))
+                return
+            if conn.session is not None or conn.closing is not None:
+                return
+            name, role = found
+            user = f"key:{name}"
+            session = self.sessions.create(user)
+            self._attach(conn, session)
+            conn.role = role
+            conn.reply(rid, {"session": session.id, "user": {"id": user, "name": name, "role": role}})
+
+        self._spawn(conn, check)
+
+    def _audit(self, conn, type_: str, body: dict, result: str) -> None:
+        """One row of the store's audit log: who (the key), what, the result."""
+        audit = getattr(self.world, "audit", None)
+        if audit is None or self._nursery is None:
+            return
+        detail = {k: (v if isinstance(v, (int, str, bool)) or v is None else f"<{type(v).__name__}>")
+                  for k, v in body.items()}
+        self._nursery.start_soon(audit, conn.wallet or "", conn.role or "", type_, detail, result)
+
     def _siws(self, conn, rid, body):
         """Sign-In With Solana: the wallet-standard message, signed by its address."""
         if conn.session is not None:
@@ -532,6 +568,12 @@ class Gateway:
         with an upload, the upload is stored first if the mode would accept
         the request now (`Upload.accepts`)."""
         mode, req = registry.requests[type_]
+        if req.role is not None and conn.role != req.role and conn.role != "operator":
+            if req.role == "operator":
+                self._audit(conn, type_, body, "refused: no operator role")
+            raise ArenaError(NOT_ALLOWED, f"{type_} needs an API key with the {req.role} role")
+        if req.role == "operator":
+            self._audit(conn, type_, body, "submitted")
         if req.bucket is not None:
             bucket = conn.buckets.get(req.bucket)
             if bucket is None:
@@ -814,6 +856,7 @@ _HANDLERS = {
     "hello": Gateway._hello,
     "auth.login": Gateway._login,
     "auth.siws": Gateway._siws,
+    "auth.key": Gateway._key_login,
     "session.resume": Gateway._resume,
     "ping": Gateway._ping,
     "wallet.balance": Gateway._balance,

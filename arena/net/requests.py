@@ -37,6 +37,7 @@ def _f(name, kind, required=True, max_len=None):
 REQUESTS: dict[str, Spec] = {
     "hello": Spec(ANY, (_f("protocol", int), _f("client", str, max_len=MAX_ID_CHARS))),
     "auth.login": Spec(AFTER_HELLO, (_f("wallet", str, max_len=64), _f("signature", bytes, max_len=64))),
+    "auth.key": Spec(AFTER_HELLO, (_f("key", str, max_len=128),)),
     "auth.siws": Spec(AFTER_HELLO, (_f("message", str, max_len=4096), _f("signature", bytes, max_len=64))),
     "session.resume": Spec(AFTER_HELLO, (_f("session", str, max_len=MAX_ID_CHARS), _f("last_seq", int))),
     "ping": Spec(AFTER_HELLO),

@@ -30,6 +30,8 @@ class MemoryStore:
         self.sessions: dict[str, tuple] = {}
         self.mode_records: dict[tuple, dict] = {}
         self.mode_tables: dict[str, dict] = {}  # mode -> its tables (`Tables.memory_apply`)
+        self.api_keys: dict[str, dict] = {}
+        self.audit_log: list[dict] = []
         self.stats = {"writes": 0}
 
     def _check(self):
@@ -159,8 +161,34 @@ class MemoryStore:
         self._check()
         return list(self.entries), sorted(self.keys)
 
+    async def add_api_key(self, key_id: str, name: str, role: str, hashed: str) -> bool:
+        if any(k["name"] == name for k in self.api_keys.values()):
+            return False
+        self.api_keys[key_id] = {"id": key_id, "name": name, "role": role, "hash": hashed, "revoked_at": None}
+        return True
+
+    async def api_key(self, key_id: str) -> dict | None:
+        k = self.api_keys.get(key_id)
+        return dict(k) if k else None
+
+    async def revoke_api_key(self, name: str) -> bool:
+        for k in self.api_keys.values():
+            if k["name"] == name and k["revoked_at"] is None:
+                k["revoked_at"] = "revoked"
+                return True
+        return False
+
+    async def audit(self, actor: str, role: str, action: str, detail: str, result: str) -> None:
+        self.audit_log.append({"id": len(self.audit_log) + 1, "actor": actor, "role": role, "action": action,
+                               "detail": detail, "result": result})
+
     async def query(self, name: str, **args) -> list[dict]:
         self._check()
+        if name == "api_keys":
+            return [{k: v for k, v in r.items() if k != "hash"} for r in sorted(self.api_keys.values(),
+                                                                               key=lambda r: r["name"])]
+        if name == "audit_log":
+            return list(self.audit_log)
         if name == "mode_records":
             return [self.mode_records[k] for k in sorted(self.mode_records)]
         if name == "outbox":

@@ -30,6 +30,10 @@ _QUERIES = {
     "inbox": "SELECT key, done_tick FROM inbox ORDER BY key",
     "sessions": "SELECT id, wallet, seq FROM sessions ORDER BY id",
     "mode_records": "SELECT mode, kind, key, tick, data::text AS data FROM mode_records ORDER BY mode, kind, key",
+    "api_keys": "SELECT id, name, role, created_at::text AS created_at, revoked_at::text AS revoked_at FROM api_keys"
+                " ORDER BY name",
+    "audit_log": "SELECT id, at::text AS at, actor, role, action, detail::text AS detail, result FROM audit_log"
+                 " ORDER BY id",
 }
 
 
@@ -351,6 +355,37 @@ class PostgresStore:
                                        batch.inbox)
 
         await self._with_conn(run)
+
+    # --- credentials and the audit log ----------------------------------------------------
+    async def add_api_key(self, key_id: str, name: str, role: str, hashed: str) -> bool:
+        """False if a key of that name exists already."""
+        async def go(conn):
+            done = await conn.execute("INSERT INTO api_keys (id, name, role, hash) VALUES ($1, $2, $3, $4)"
+                                      " ON CONFLICT DO NOTHING", key_id, name, role, hashed)
+            return done.endswith(" 1")
+
+        return await self._with_conn(go)
+
+    async def api_key(self, key_id: str) -> dict | None:
+        async def go(conn):
+            row = await conn.fetchrow("SELECT id, name, role, hash, revoked_at::text AS revoked_at FROM api_keys"
+                                      " WHERE id = $1", key_id)
+            return dict(row) if row else None
+
+        return await self._with_conn(go, transaction=False)
+
+    async def revoke_api_key(self, name: str) -> bool:
+        async def go(conn):
+            done = await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
+                                      name)
+            return done.endswith(" 1")
+
+        return await self._with_conn(go)
+
+    async def audit(self, actor: str, role: str, action: str, detail: str, result: str) -> None:
+        await self._with_conn(lambda conn: conn.execute(
+            "INSERT INTO audit_log (actor, role, action, detail, result) VALUES ($1, $2, $3, $4::jsonb, $5)",
+            actor, role, action, detail, result))
 
     # --- reads for operators ---------------------------------------------------------
     async def query(self, name: str, **args) -> list[dict]:

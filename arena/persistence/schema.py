@@ -26,6 +26,10 @@ Tables (both stores):
   it is written with.
 - `mode_records` (mode, kind, key, tick, data JSON): the rows any mode keeps
   (`arena.engine.mode.Record`), replaced when written again (version 2).
+- `api_keys` (id, name, role, hash, created_at, revoked_at) and `audit_log`
+  (at, actor, role, action, detail JSON, result): agents' and operators'
+  credentials (only a hash of each secret) and every operator action
+  (version 4).
 - `mode_migrations` (mode, version): which of each mode's own migrations
   (`arena.engine.mode.Tables`) are applied (version 3). A mode's tables are
   the mode's: the tables of the two-player battle records that version 1
@@ -74,6 +78,13 @@ SQLITE: list[tuple[int, list[str]]] = [
         "CREATE TABLE IF NOT EXISTS mode_migrations (mode TEXT NOT NULL, version INTEGER NOT NULL,"
         " applied_at TEXT NOT NULL DEFAULT (datetime('now')), PRIMARY KEY (mode, version))",
     ]),
+    (4, [
+        "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
+        " hash TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT (datetime('now')), revoked_at TEXT)",
+        "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), actor TEXT NOT NULL,"
+        " role TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL)",
+    ]),
 ]
 
 POSTGRES: list[tuple[int, list[str]]] = [
@@ -118,6 +129,12 @@ POSTGRES: list[tuple[int, list[str]]] = [
     (3, [
         "CREATE TABLE IF NOT EXISTS mode_migrations (mode TEXT NOT NULL, version INTEGER NOT NULL,"
         " applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (mode, version))",
+    ]),
+    (4, [
+        "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
+        " hash TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now(), revoked_at TIMESTAMPTZ)",
+        "CREATE TABLE IF NOT EXISTS audit_log (id BIGSERIAL PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+        " actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, detail JSONB NOT NULL, result TEXT NOT NULL)",
     ]),
 ]
 

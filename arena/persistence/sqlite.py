@@ -26,6 +26,8 @@ _QUERIES = {
     "inbox": "SELECT key, done_tick FROM inbox ORDER BY key",
     "sessions": "SELECT id, wallet, seq FROM sessions ORDER BY id",
     "mode_records": "SELECT mode, kind, key, tick, data FROM mode_records ORDER BY mode, kind, key",
+    "api_keys": "SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY name",
+    "audit_log": "SELECT id, at, actor, role, action, detail, result FROM audit_log ORDER BY id",
 }
 
 
@@ -248,6 +250,37 @@ class SqliteStore:
                            batch.entries)
             db.executemany("INSERT OR IGNORE INTO ledger_keys (key) VALUES (?)", [(k,) for k in batch.keys])
             db.executemany("INSERT OR IGNORE INTO inbox (key, input) VALUES (?, ?)", batch.inbox)
+
+        await self._run(lambda: self._tx(apply))
+
+    # --- credentials and the audit log ----------------------------------------------------
+    async def add_api_key(self, key_id: str, name: str, role: str, hashed: str) -> bool:
+        """False if a key of that name exists already."""
+        def apply(db):
+            return db.execute("INSERT OR IGNORE INTO api_keys (id, name, role, hash) VALUES (?, ?, ?, ?)",
+                              (key_id, name, role, hashed)).rowcount == 1
+
+        return await self._run(lambda: self._tx(apply))
+
+    async def api_key(self, key_id: str) -> dict | None:
+        def run():
+            row = self.db.execute("SELECT id, name, role, hash, revoked_at FROM api_keys WHERE id = ?",
+                                  (key_id,)).fetchone()
+            return dict(zip(("id", "name", "role", "hash", "revoked_at"), row)) if row else None
+
+        return await self._run(run)
+
+    async def revoke_api_key(self, name: str) -> bool:
+        def apply(db):
+            return db.execute("UPDATE api_keys SET revoked_at = datetime('now') WHERE name = ? AND revoked_at IS NULL",
+                              (name,)).rowcount == 1
+
+        return await self._run(lambda: self._tx(apply))
+
+    async def audit(self, actor: str, role: str, action: str, detail: str, result: str) -> None:
+        def apply(db):
+            db.execute("INSERT INTO audit_log (actor, role, action, detail, result) VALUES (?, ?, ?, ?, ?)",
+                       (actor, role, action, detail, result))
 
         await self._run(lambda: self._tx(apply))
 
