@@ -513,11 +513,9 @@ class ArenaClient:
         self.tick_hz = body.get("tick_hz")
         return body
 
-    async def login(self, keypair: Keypair | None = None) -> dict:
-        """auth.login with the wallet key (given, the client's, or a fresh one).
-
-        Sends `hello` first if no unused nonce is at hand. The nonce is used up
-        either way. Returns the reply body; sets `session`, `wallet`, `user`."""
+    async def _key_and_nonce(self, keypair: Keypair | None) -> str:
+        """Take `keypair` (or keep the client's, or make one) and use up an
+        unused hello nonce (sending hello if there is none)."""
         if keypair is not None:
             self.keypair = keypair
         if self.keypair is None:
@@ -526,6 +524,14 @@ class ArenaClient:
         if self.nonce is None:
             await self.hello()
         nonce, self.nonce = self.nonce, None
+        return nonce
+
+    async def login(self, keypair: Keypair | None = None) -> dict:
+        """auth.login with the wallet key (given, the client's, or a fresh one).
+
+        Sends `hello` first if no unused nonce is at hand. The nonce is used up
+        either way. Returns the reply body; sets `session`, `wallet`, `user`."""
+        nonce = await self._key_and_nonce(keypair)
         sig = self.sign(("arena:login:" + nonce).encode("utf-8"))
         body = await self.request("auth.login", {"wallet": self.wallet, "signature": sig})
         self.session = body.get("session")
@@ -540,14 +546,7 @@ class ArenaClient:
 
         from arena.net import siws
 
-        if keypair is not None:
-            self.keypair = keypair
-        if self.keypair is None:
-            self.keypair = Keypair()
-        self.wallet = str(self.keypair.pubkey())
-        if self.nonce is None:
-            await self.hello()
-        nonce, self.nonce = self.nonce, None
+        nonce = await self._key_and_nonce(keypair)
         domain = (self.server_info or {}).get("domain", "localhost")
         now = datetime.now(timezone.utc)
         text = siws.build(siws.SiwsMessage(
