@@ -62,9 +62,9 @@ class ReconcileError(Exception):
 async def world_history(store) -> tuple[object, dict[str, list], int]:
     """(the state at the durable tick, every Settle the world issued since its
     oldest snapshot as key -> [[source, dest, amount], ...], that snapshot's tick)."""
-    from arena.engine import core
     from arena.engine.outputs import Settle
     from arena.persistence import codec
+    from arena.persistence.durable import replay
 
     snaps = await store.snapshot_list()
     if not snaps:
@@ -73,15 +73,15 @@ async def world_history(store) -> tuple[object, dict[str, list], int]:
     durable = await store.durable_tick()
     state = codec.load_snapshot(await store.load_snapshot(first))
     issued: dict[str, list] = {}
+
+    def collect(tick, effects):
+        for eff in effects:
+            if isinstance(eff, Settle):
+                issued[eff.key] = [[t.source, t.dest, t.amount] for t in eff.transfers]
+
     stops = [t for t, _ in snaps if first < t <= durable] + [durable]
     for stop in stops:  # one stretch between snapshots at a time: the journal may be long
-        rows = dict(await store.load_journal(state.tick, stop))
-        for tick in range(state.tick + 1, stop + 1):
-            inputs = codec.decode_inputs(rows[tick]) if tick in rows else []
-            _, effects = core.step(state, tick, inputs)
-            for eff in effects:
-                if isinstance(eff, Settle):
-                    issued[eff.key] = [[t.source, t.dest, t.amount] for t in eff.transfers]
+        replay(state, await store.load_journal(state.tick, stop), stop, on_step=collect)
     return state, issued, first
 
 

@@ -113,13 +113,13 @@ def test_a_mode_whose_records_fail_cannot_stop_the_tick(coinflip):
     and counted, the other modes' records are kept."""
     from arena.engine import core
     from arena.engine.config import EngineConfig
-    from arena.persistence import durable
 
     state = core.new_state(EngineConfig(seed=1))
     bad = Event(("w1", "w2", "w3"), "match.found", {"match": "ro-x", "players": ["w1", "w2", "w3"],
                                                     "mode": "roast", "tier": "bronze", "entry_fee": 1})
     flip = Event(("a", "b"), "coinflip:result", {"match": "co-1", "winner": "a", "pot": 4, "landed": "heads"})
-    ops = mode_records(state, 5, [bad, flip])  # a three-player battle: roast records nothing for it
+    failures: dict[str, int] = {}
+    ops = mode_records(state, 5, [bad, flip], failures)  # a three-player battle: roast records nothing for it
     assert ops == [("mode_record", "coinflip", "flip", "co-1", '{"landed":"heads","pot":4,"winner":"a"}', 5)]
 
     class Broken(coinflip.CoinFlip):
@@ -129,9 +129,8 @@ def test_a_mode_whose_records_fail_cannot_stop_the_tick(coinflip):
     mode = registry.modes()["coinflip"]
     registry.modes()["coinflip"] = Broken()
     try:
-        before = durable.RECORD_FAILURES.get("coinflip", 0)
-        assert mode_records(state, 6, [flip]) == []
-        assert durable.RECORD_FAILURES["coinflip"] == before + 1
+        assert mode_records(state, 6, [flip], failures) == []
+        assert failures == {"coinflip": 1}
     finally:
         registry.modes()["coinflip"] = mode
 

@@ -180,13 +180,18 @@ class SolanaStore:
 
     def contents(self) -> dict[str, int]:
         """How much these records hold (for the messages that refuse them)."""
+        with self._lock:
+            return self._contents(self._db)
+
+    @staticmethod
+    def _contents(db) -> dict[str, int]:
         def one(sql):
-            return self._read(sql)[0][0]
+            return db.execute(sql).fetchone()[0]
 
         return {"payments": one("SELECT COUNT(*) FROM payments"),
                 "settlements": one("SELECT COUNT(*) FROM settlements"),
                 "escrow_matches": one("SELECT COUNT(*) FROM escrow WHERE balance != 0"),
-                "escrow_total": one("SELECT COALESCE(SUM(balance), 0) FROM escrow")}
+                "escrow_total": one("SELECT COALESCE(SUM(balance), 0) FROM escrow WHERE balance != 0")}
 
     def bind(self, world: str, mint: str, escrow: str, *, adopt: str = "", legacy: bool = False) -> str:
         """Bind these records to `world` (with `mint` and `escrow`), or refuse.
@@ -216,12 +221,11 @@ class SolanaStore:
                         f"configured with {k} {want}: give it another [ledger] records_path")
             if have == world:
                 return "kept"
-            n = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("payments", "settlements")}
-            held = db.execute("SELECT COUNT(*), COALESCE(SUM(balance), 0) FROM escrow WHERE balance != 0").fetchone()
+            n = self._contents(db)
             what = (f"{n['payments']} payments, {n['settlements']} settlements, "
-                    f"{held[1]} base units in escrow for {held[0]} matches")
+                    f"{n['escrow_total']} base units in escrow for {n['escrow_matches']} matches")
             if have is None:
-                empty = not (n["payments"] or n["settlements"] or held[0])
+                empty = not (n["payments"] or n["settlements"] or n["escrow_matches"])
                 if empty:
                     outcome = "bound"
                 elif legacy or adopt == UNBOUND:

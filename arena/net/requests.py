@@ -76,11 +76,6 @@ def _rebuild() -> None:
     _QUEUE_FIELDS.clear()
 
 
-def names() -> list[str]:
-    """Every request type this server knows (the framework's and the modes')."""
-    return list(_COMPILED)
-
-
 def check(type_: str, body: dict, stage: int) -> dict:
     """Return the validated body, or raise ArenaError with the protocol's code."""
     spec = _COMPILED.get(type_)

@@ -86,12 +86,12 @@ def wallets_to_disconnect(state) -> list[str]:
     return list(wallets)
 
 
-def mode_records(state, tick: int, messages) -> list[tuple]:
+def mode_records(state, tick: int, messages, failures: dict[str, int]) -> list[tuple]:
     """Every mode's store operations for one tick's messages.
 
-    A mode's `records` failing is logged and counted, never raised: a derived
-    record must not stop the tick loop (the journal is the truth, and the
-    records can be rebuilt from it)."""
+    A mode's `records` failing is logged and counted in `failures` (mode ->
+    ticks lost), never raised: a derived record must not stop the tick loop
+    (the journal is the truth, and the records can be rebuilt from it)."""
     ops: list[tuple] = []
     for name, mode in registry.modes().items():
         try:
@@ -101,19 +101,17 @@ def mode_records(state, tick: int, messages) -> list[tuple]:
                 else:  # an operation on the mode's own tables (`Mode.tables`)
                     ops.append(("mode_op", name, op))
         except Exception:  # noqa: BLE001
-            RECORD_FAILURES[name] = RECORD_FAILURES.get(name, 0) + 1
+            failures[name] = failures.get(name, 0) + 1
             log.exception("a mode's records failed; its rows for this tick are skipped",
                           extra={"mode": name, "tick": tick})
     return ops
 
 
-RECORD_FAILURES: dict[str, int] = {}
-
-
-def replay(state, journal, upto: int, on_tick=None):
+def replay(state, journal, upto: int, on_step=None):
     """Step `state` through every tick up to `upto`, with the journal's inputs
     ((tick, encoded inputs), in order) on their ticks and none on the others.
-    (`core.upgrade` first: a state from before a mode was registered gets it.)"""
+    (`core.upgrade` first: a state from before a mode was registered gets it.)
+    `on_step(tick, effects)`, if given, sees each tick's effects."""
     core.upgrade(state)
     rows = iter(journal)
     nxt = next(rows, None)
@@ -124,9 +122,9 @@ def replay(state, journal, upto: int, on_tick=None):
         if nxt is not None and nxt[0] == tick:
             inputs = codec.decode_inputs(nxt[1])
             nxt = next(rows, None)
-        core.step(state, tick, inputs)
-        if on_tick is not None:
-            on_tick(state, tick)
+        _, effects = core.step(state, tick, inputs)
+        if on_step is not None:
+            on_step(tick, effects)
     if nxt is not None:
         raise ValueError(f"journal has tick {nxt[0]} after the durable tick {upto}")
     return state
@@ -159,7 +157,8 @@ class Durability:
         self.world: str | None = None  # the store's world id, once recovered
         self.stats = {"ticks_written": 0, "batches": 0, "max_batch_ticks": 0, "snapshots": 0,
                       "write_failures": 0, "held_money_effects_max": 0, "buffered_inputs_max": 0,
-                      "snapshot_dump_ms_last": 0.0}
+                      "snapshot_dump_ms_last": 0.0,
+                      "record_failures": {}}  # mode -> ticks whose records it could not make
 
     # --- the tick loop's side -------------------------------------------------------------
     @property
@@ -197,7 +196,7 @@ class Durability:
         if self.held:
             self.stats["held_money_effects_max"] = max(self.stats["held_money_effects_max"], len(self.held))
         if messages:
-            p.records += mode_records(state, tick, messages)
+            p.records += mode_records(state, tick, messages, self.stats["record_failures"])
         if tick % self.snapshot_every == 0:
             # Only the newest unwritten snapshot matters: an older one adds nothing.
             # The state is turned into bytes here (it changes next tick); its hash

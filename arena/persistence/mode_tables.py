@@ -27,12 +27,6 @@ def pending_migrations(dialect: str, have: set) -> list[tuple[str, int, tuple]]:
     return out
 
 
-def latest(dialect: str) -> dict[str, int]:
-    """Each mode's newest migration version in `dialect`."""
-    return {name: max(v for v, _ in tables.migrations[dialect])
-            for name, tables in _with_tables() if tables.migrations.get(dialect)}
-
-
 def statements(dialect: str, op: tuple) -> list[tuple[str, tuple]]:
     """The (sql, parameters) of a ("mode_op", mode, operation) record."""
     _, name, inner = op
