@@ -224,6 +224,9 @@ class ServerConfig:
     mode_modules: str = _key("", TEXT, env="ARENA_MODE_MODULES")
     # The domain Sign-In With Solana messages must name (auth.siws); the hello reply carries it.
     domain: str = _key("localhost", NAME, env="ARENA_DOMAIN")
+    # Engine time (`ctx.now_ms`) is re-anchored on the wall clock, with a
+    # journaled input, when it has fallen this far behind.
+    clock_tolerance_ms: int = _key(250, POSITIVE)
 
 
 @frozen

@@ -27,6 +27,7 @@ import trio
 from arena.ai.service import JudgeService
 from arena.engine import core
 from arena.engine import inputs as I
+from arena.engine.clock import now_ms
 from arena.engine.errors import KEY_CONFLICT, ArenaError
 from arena.engine.outputs import Settle
 from arena.engine.registry import registry
@@ -35,6 +36,7 @@ from arena.persistence.ledger import INBOX_INPUTS
 from arena.persistence.runtime import SHED_INPUTS, ServerPersistence
 from arena.net.metrics import Histogram, serve_metrics
 from arena.supervisor import Supervisor
+from arena.wallclock import system_clock
 
 log = logging.getLogger("arena.server")
 
@@ -138,7 +140,7 @@ def make_media(cfg):
 
 class ArenaServer:
     def __init__(self, cfg, *, ledger=None, judge=None, media=None, journal=None, store=None,
-                 port: int | None = None):
+                 port: int | None = None, clock=None):
         from arena.chain.keys import is_wallet, verify_wallet_signature
 
         self.cfg = cfg
@@ -167,6 +169,9 @@ class ArenaServer:
         self.server_name = cfg.server.name
         self.domain = cfg.server.domain
         self.tick_hz = cfg.server.tick_hz
+        # The wall clock (epoch ms) engine time and the schedules come from.
+        self.clock = clock if clock is not None else system_clock
+        self.clock_tolerance_ms = cfg.server.clock_tolerance_ms
         # --- persistence (arena/persistence): journal, snapshots, recovery, Redis ---
         self.persistence = ServerPersistence(self, cfg, store=store)
         # The gateway asks this for every request: the persistence layer's
@@ -276,9 +281,15 @@ class ArenaServer:
             now = trio.current_time()
             lateness = max(0.0, now - deadline)
             inputs, self.pending = self.pending, []
+            tick = state.tick + 1
+            wall = self.clock()
+            if state.clock is None or wall - now_ms(state, tick) > self.clock_tolerance_ms:
+                # Engine time, journaled: on a world's first tick, after a
+                # restart (ticks stopped meanwhile) and when the loop fell behind.
+                inputs.insert(0, I.ClockSet(wall))
             t0 = time.perf_counter()
             c0 = time.thread_time()  # bench: CPU time of the tick, apart from its wall time
-            messages, effects = core.step(state, state.tick + 1, inputs)
+            messages, effects = core.step(state, tick, inputs)
             # Frames first: the journal write is asynchronous anyway (events
             # never waited for it), so encoding the tick for the store before
             # sending would only delay every frame. Money effects still wait

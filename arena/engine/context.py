@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 
 from . import rng
+from .clock import now_ms
 from .errors import ArenaError
 from .outputs import Event, Reply, Settle
 from .state import EngineState
@@ -72,6 +73,12 @@ class Ctx:
             heapq.heappush(self.state.timer_heap, at_tick)
         else:
             slot.append(match.id)
+
+    @property
+    def now_ms(self) -> int:
+        """This tick's wall-clock time, Unix epoch ms (`arena.engine.clock`):
+        journaled, so a replay sees the same; 0 before the first `ClockSet`."""
+        return now_ms(self.state, self.tick)
 
     def ticks(self, ms: int) -> int:
         return self.config.ticks(ms)

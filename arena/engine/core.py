@@ -17,6 +17,7 @@ import heapq
 
 from . import inputs as I
 from .canonical import state_hash
+from .clock import set_clock
 from .config import EngineConfig
 from .context import Ctx
 from .errors import BAD_REQUEST, NOT_FOUND
@@ -105,6 +106,12 @@ def _apply_other(ctx: Ctx, inp) -> None:
         if state.world is None and isinstance(inp.world, str) and inp.world:
             state.world = inp.world
         return
+    if isinstance(inp, I.ClockSet):
+        set_clock(state, ctx.tick, inp.ms)
+        return
+    if isinstance(inp, I.ScheduleFired):
+        _schedule_fired(ctx, inp)
+        return
     if isinstance(inp, I.SettingsChanged):
         ctx.change_settings(inp.mode, inp.settings)
         return
@@ -160,6 +167,23 @@ def _apply_other(ctx: Ctx, inp) -> None:
             mode.route(ctx, inp)
             return
     raise TypeError(f"no handler for input {type(inp).__name__}")
+
+
+def _schedule_fired(ctx: Ctx, inp: I.ScheduleFired) -> None:
+    """Apply a calendar occurrence once: only if it is after its rule's mark."""
+    mode = MODES.get(inp.mode)
+    if mode is None or not isinstance(inp.at_ms, int) or not isinstance(inp.rule, str):
+        return
+    marks = ctx.state.schedule_marks
+    if marks is None:
+        marks = ctx.state.schedule_marks = {}
+    key = f"{inp.mode}:{inp.rule}"
+    mark = marks.get(key)
+    if mark is not None and inp.at_ms <= mark:
+        return  # fired, skipped or armed already
+    marks[key] = inp.at_ms
+    if inp.kind in ("on_time", "late"):
+        mode.on_schedule(ctx, ctx.state.modes.get(inp.mode), inp)
 
 
 def _late_refund(inp: I.EntryFeePaid) -> Settle:

@@ -133,13 +133,43 @@ class WorldNamed:
     world: str
 
 
+@frozen
+class ClockSet:
+    """The host's wall-clock time (Unix epoch ms) on this tick: the anchor of
+    engine time (`arena.engine.clock`). Fed by the tick loop, first in its
+    tick, on a run's first tick and when the engine's reckoning drifts."""
+
+    ms: int
+
+
+@frozen
+class ScheduleFired:
+    """An occurrence of a mode's calendar rule (`arena.schedule`), from the
+    scheduler side task.
+
+    `at_ms` is the occurrence; `kind` is "on_time", "late" (it was missed
+    while the server was down and fires once on start-up), "skipped" (missed,
+    and the rule's policy is to skip: the mode is not called) or "armed" (the
+    rule was first seen: nothing fires, later occurrences count from here).
+    `missed` counts earlier occurrences since the rule's mark that were not
+    fired. The engine applies an occurrence only if it is after the rule's
+    mark (`EngineState.schedule_marks`), so a repeat changes nothing.
+    """
+
+    mode: str
+    rule: str
+    at_ms: int
+    kind: str
+    missed: int = 0
+
+
 # The framework's inputs; each mode adds its own (`Mode.inputs`, registered
 # with the mode by `arena.engine.registry`).
 INPUT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         QueueJoin, QueueLeave, MatchWatch, PlayerDisconnected, PlayerReconnected,
-        EntryFeePaid, TipSent, SettlementDone, SettingsChanged, WorldNamed,
+        EntryFeePaid, TipSent, SettlementDone, SettingsChanged, WorldNamed, ClockSet, ScheduleFired,
     )
 }
 

@@ -217,5 +217,18 @@ class Mode:
     def winner_of(self, event) -> str | None:
         return None
 
+    def schedules(self, settings, shared) -> tuple:
+        """The calendar rules (`arena.schedule.Rule`) this mode has now, from
+        its settings and shared state: recurring ones ("weekly SAT 09:00
+        America/New_York") and one-off instants (a round's lock time). The
+        scheduler side task reads them between ticks and feeds each
+        occurrence back as a journaled `ScheduleFired`; a rule's name is its
+        identity (its mark lives under "<mode>:<name>")."""
+        return ()
+
+    def on_schedule(self, ctx, shared, fired) -> None:
+        """An occurrence of one of this mode's rules (`fired.kind` "on_time"
+        or "late"), exactly once per occurrence."""
+
     def waiting_wallets(self, shared) -> list[str]:
         return []

@@ -40,3 +40,10 @@ class EngineState:
     bindings: dict = field(factory=dict)
     # Money effects issued and not yet reported done: key -> match id.
     unsettled: dict = field(factory=dict)
+    # Engine time: [tick, wall-clock ms] of the newest journaled `ClockSet`
+    # (`arena.engine.clock`). None until the first one.
+    clock: list | None = field(default=None, metadata={OMIT_IF_NONE: True})
+    # Calendar rules (`arena.schedule`): "<mode>:<rule>" -> the newest
+    # occurrence (ms) fired, skipped or armed. An occurrence at or before its
+    # rule's mark is never applied again: each fires exactly once.
+    schedule_marks: dict | None = field(default=None, metadata={OMIT_IF_NONE: True})
