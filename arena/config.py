@@ -57,6 +57,7 @@ __all__ = [
     "ServerConfig",
     "StoreConfig",
     "TipsConfig",
+    "ScheduleConfig",
     "ENV_OVERRIDES",
     "describe",
     "default_config",
@@ -326,6 +327,15 @@ class TipsConfig:
 
 
 @frozen
+class ScheduleConfig:
+    # How often the scheduler side task looks for due occurrences.
+    poll_ms: int = _key(250, POSITIVE)
+    # An occurrence older than this when found was missed (the server was
+    # down or stalled): the rule's `missed` policy decides (late or skip).
+    late_after_ms: int = _key(60_000, POSITIVE)
+
+
+@frozen
 class ArenaConfig:
     server: ServerConfig = field(factory=ServerConfig)
     net: NetConfig = field(factory=NetConfig)
@@ -337,6 +347,7 @@ class ArenaConfig:
     store: StoreConfig = field(factory=StoreConfig)
     redis: RedisConfig = field(factory=RedisConfig)
     tips: TipsConfig = field(factory=TipsConfig)
+    schedule: ScheduleConfig = field(factory=ScheduleConfig)
     # Each mode's rate buckets: (mode, bucket) -> (per second, burst), from
     # `[<mode>] <bucket>_per_s` / `<bucket>_burst` (`Mode.buckets`).
     buckets: dict = field(factory=lambda: default_buckets())
@@ -452,6 +463,7 @@ def _build_schema() -> dict[str, _Section]:
         _owned("store", StoreConfig),
         _owned("redis", RedisConfig),
         _owned("tips", TipsConfig),
+        _owned("schedule", ScheduleConfig),
     ]
     return {s.name: s for s in sections}
 
@@ -650,6 +662,7 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
             store=StoreConfig(**values["store"]),
             redis=RedisConfig(**values["redis"]),
             tips=TipsConfig(**values["tips"]),
+            schedule=ScheduleConfig(**values["schedule"]),
             buckets=buckets,
             source=label,
         )

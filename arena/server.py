@@ -191,6 +191,13 @@ class ArenaServer:
         self.judge_service = JudgeService.from_config(
             cfg, self.judge, supervisor=self.supervisors["judge"], media=self.media, engine_cfg=engine_cfg)
         self.supervisors.update(self.persistence.supervisors)
+        # Calendar rules of every mode -> journaled ScheduleFired inputs.
+        from arena.scheduler import Scheduler
+
+        self.supervisors["schedule"] = Supervisor("schedule")
+        self.scheduler = Scheduler(lambda: self.state, lambda inp: self.submit(inp, force=True), self.clock,
+                                   poll_ms=cfg.schedule.poll_ms, late_after_ms=cfg.schedule.late_after_ms,
+                                   supervisor=self.supervisors["schedule"])
         self._judge_send, self._judge_recv = trio.open_memory_channel(math.inf)
         self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
         # Side tasks by the names modes give them in `Mode.effects`.
@@ -235,7 +242,8 @@ class ArenaServer:
             "tick_metrics": self.metrics.snapshot(),
             "net": dict(self.gateway.stats),
             "side_tasks": {**{name: s.health() for name, s in self.supervisors.items()},
-                           "judge": self.judge_service.health()},
+                           "judge": self.judge_service.health(),
+                           "schedule": {**self.supervisors["schedule"].health(), **self.scheduler.health()}},
             "unsettled": len(self.state.unsettled),
             "world": self.state.world,
             # settlement keys the ledger applied with other transfers (alert)
@@ -266,6 +274,7 @@ class ArenaServer:
                 # Its announcements go through the store's inbox (exactly once, durably).
                 nursery.start_soon(chain.run, lambda: self.ledger.run(self.persistence.announce))
             nursery.start_soon(self._tick_loop)
+            nursery.start_soon(self.supervisors["schedule"].run, self.scheduler.run)
             if self.cfg.server.metrics_port:
                 self.metrics_port = await nursery.start(
                     serve_metrics, self, self.cfg.server.host, self.cfg.server.metrics_port)
