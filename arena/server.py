@@ -272,7 +272,7 @@ class ArenaServer:
                 # answered "pending" (solana) feeds EntryFeePaid / TipSent here.
                 chain = self.supervisors.setdefault("chain", Supervisor("chain"))
                 # Its announcements go through the store's inbox (exactly once, durably).
-                nursery.start_soon(chain.run, lambda: self.ledger.run(self.persistence.announce))
+                nursery.start_soon(chain.run, lambda: self.ledger.run(self._announce))
             nursery.start_soon(self._tick_loop)
             nursery.start_soon(self.supervisors["schedule"].run, self.scheduler.run)
             if self.cfg.server.metrics_port:
@@ -333,6 +333,18 @@ class ArenaServer:
             log.error("effect with no side task", extra={"effect": type(eff).__name__})
 
     # --- side tasks ------------------------------------------------------------------
+    async def _announce(self, inp) -> None:
+        """A payment the chain confirmed after `entry/tip.confirm` answered
+        "pending": to the engine exactly once (the store's inbox), and to the
+        connected wallets whose balance it changed."""
+        if not await self.persistence.announce(inp):
+            return
+        if isinstance(inp, I.EntryFeePaid):
+            self.gateway.notify_balance(inp.wallet, -inp.amount, "entry", inp.payment_id)
+        elif isinstance(inp, I.TipSent):
+            self.gateway.notify_balance(inp.from_wallet, -inp.amount, "tip_sent", inp.payment_id)
+            self.gateway.notify_balance(inp.to_wallet, inp.amount - inp.fee, "tip_received", inp.payment_id)
+
     async def _judge_worker(self) -> None:
         await self.judge_service.serve(self._judge_recv, lambda result: self.submit(result, force=True))
 

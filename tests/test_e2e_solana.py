@@ -170,3 +170,11 @@ async def test_pending_entry_reaches_the_engine_through_the_chain_side_task(aren
         assert start["roundNumber"] == 1
         assert await ledger.account_balance(f"escrow:{match}") == 2 * found["entry_fee"]
         assert server.supervisors["chain"].health()["state"] == "active"
+        # A payment that landed later still tells its wallet, once, with the
+        # balance the chain has now.
+        for c in (a, b):
+            _, upd = await c.next_event("wallet:updated", where=lambda body: body["reason"] == "entry", timeout=30)
+            assert upd["change"] == -found["entry_fee"]
+            assert upd["balance"] == await ledger.balance(c.wallet) == FAUCET - found["entry_fee"]
+            await trio.sleep(0.3)
+            assert not [e for e in c.buffered if e[0] == "wallet:updated" and e[1]["key"] == upd["key"]]

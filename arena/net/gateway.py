@@ -85,6 +85,8 @@ def upload_types() -> frozenset:
     return frozenset(name for name, (_mode, req) in registry.requests.items() if req.upload is not None)
 
 MAX_INFLIGHT = 16
+# Balance events remembered, so one payment reported twice is told once.
+BALANCE_TOLD_MAX = 4096
 PROTOCOL_VERSION = 1
 
 
@@ -164,6 +166,7 @@ class Gateway:
         self.listen_port: int | None = None
         self.server: WsServer | None = None
         self._nursery = None
+        self._balance_told: dict[tuple, None] = {}  # (wallet, key, reason), oldest first
         self._max_plain_frame = cfg.max_plain_frame_bytes
         self._decoder = codec.Decoder(
             max_depth=cfg.max_depth, max_containers=cfg.max_containers,
@@ -771,6 +774,14 @@ class Gateway:
         session here, or a change of 0."""
         if not change or not self.sessions.by_wallet.get(wallet) or self._nursery is None:
             return
+        # One event per (wallet, payment or settlement key, reason): the
+        # confirm call and the chain watcher may both report one payment.
+        told = (wallet, key, reason)
+        if told in self._balance_told:
+            return
+        self._balance_told[told] = None
+        if len(self._balance_told) > BALANCE_TOLD_MAX:
+            del self._balance_told[next(iter(self._balance_told))]
         ledger = self.world.ledger
 
         async def send():

@@ -201,7 +201,7 @@ class ServerPersistence:
             self.delivered.pop(next(iter(self.delivered)))
         self.server.pending.append(inp)
 
-    async def announce(self, inp) -> None:
+    async def announce(self, inp) -> bool:
         """A payment result a chain reports (`EntryFeePaid`, `TipSent`): into the
         store's inbox first, then to the engine, exactly once.
 
@@ -210,14 +210,17 @@ class ServerPersistence:
         only the one that adds the row hands the input over; a row that exists
         was handed over already, or is fed again by recovery until the engine
         has consumed it. Raises if the store cannot take it (the caller retries).
+        True if this announcement is the one that handed the input over.
         """
         key = inbox_key(inp)
         if key is None:
             raise TypeError(f"{type(inp).__name__} is not a payment result")
         if key in self.delivered:
-            return  # this process handed it over already
+            return False  # this process handed it over already
         if await self.store.add_inbox(key, codec.encode_inputs([inp])):
             self.deliver_result(inp)
+            return True
+        return False
 
     def duplicate(self, inp) -> bool:
         """True for an adapter result already handed to the engine by `deliver_result`."""
