@@ -19,6 +19,7 @@ COMMANDS = {
     "replay": ("arena.cli_replay", "rebuild state from a store's journal; print the hash per snapshot"),
     "keys": ("arena.cli_keys", "API keys for agents and operators: create, list, revoke"),
     "reconcile": ("arena.cli_reconcile", "list escrow and settlements a world's ledger records cannot account for"),
+    "simulate": ("arena.sim.cli", "run seeded worlds of the whole server with injected faults and invariants"),
     "bench": ("arena.benchkit.cli", "load-test a server over real sockets (duel, battles, idle)"),
 }
 

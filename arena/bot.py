@@ -130,10 +130,16 @@ class Fleet:
 
 class Bot:
     def __init__(self, index: int, fleet: Fleet, url: str, tier: str, battles: int, seed: int,
-                 log: Callable[[str], None], react: bool, stall_timeout: float):
+                 log: Callable[[str], None], react: bool, stall_timeout: float, *,
+                 keypair=None, connect=None):
         from solders.keypair import Keypair
 
         self.name = f"bot{index}"
+        # connect(bot) -> an async context manager yielding a connected
+        # ArenaClient: a WebSocket to `url` unless told otherwise (the simulator
+        # gives an in-memory link to its gateway).
+        self.connect = connect or (lambda bot: open_client(bot.url, keypair=bot.keypair,
+                                                           client_name=f"arena-bot/{bot.name}", connect_timeout=5))
         self.fleet = fleet
         self.url = url
         self.tier = tier
@@ -142,7 +148,7 @@ class Bot:
         self._log = log
         self.react_enabled = react
         self.stall_timeout = stall_timeout
-        self.keypair = Keypair()
+        self.keypair = keypair or Keypair()
         self.wallet = str(self.keypair.pubkey())
         # session
         self.session: str | None = None
@@ -222,8 +228,7 @@ class Bot:
         attempt = 0
         while not self.finished():
             try:
-                async with open_client(self.url, keypair=self.keypair, client_name=f"arena-bot/{self.name}",
-                                       connect_timeout=5) as c:
+                async with self.connect(self) as c:
                     self.client = c
                     attempt = 0
                     await self._start_session(c)
@@ -237,6 +242,10 @@ class Bot:
                             pass
                     return
             except (ArenaConnectionClosed, trio_websocket.HandshakeError, OSError) as exc:
+                if self.client is not None:
+                    # Events received but not yet handled count as seen: a
+                    # resume asks for what came after them.
+                    self.last_seq = max(self.last_seq, self.client.last_seq)
                 now = trio.current_time()
                 what = _describe(exc)
                 if self.client is None:  # never connected: the server is not there

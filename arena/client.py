@@ -648,22 +648,30 @@ async def open_client(url: str = DEFAULT_URL, *, keypair: Keypair | None = None,
     ) as ws:
         client = ArenaClient(ws, keypair=keypair, client_name=client_name,
                              keep_events=keep_events, buffer_events=buffer_events)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(client._reader)
-                try:
-                    yield client
-                finally:
-                    nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # The caller's own exception (the reader never raises): give it back as
-            # raised, not wrapped, so `except ArenaRequestError` works around the block.
-            if len(group.exceptions) != 1:
-                raise
-            exc = group.exceptions[0]
-            context = exc.__context__
+        async with running(client):
+            yield client
+
+
+@asynccontextmanager
+async def running(client: ArenaClient) -> AsyncIterator[ArenaClient]:
+    """Run `client`'s reader until the block exits (any transport: a real
+    WebSocket in `open_client`, an in-memory link in the simulator)."""
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client._reader)
             try:
-                raise exc
+                yield client
             finally:
-                exc.__context__ = context
-                del exc, context
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The caller's own exception (the reader never raises): give it back as
+        # raised, not wrapped, so `except ArenaRequestError` works around the block.
+        if len(group.exceptions) != 1:
+            raise
+        exc = group.exceptions[0]
+        context = exc.__context__
+        try:
+            raise exc
+        finally:
+            exc.__context__ = context
+            del exc, context

@@ -230,5 +230,12 @@ class Mode:
         """An occurrence of one of this mode's rules (`fired.kind` "on_time"
         or "late"), exactly once per occurrence."""
 
+    def simulation(self):
+        """This mode's part of the whole-server simulation (`arena.sim`): an
+        object with `bots(world, n) -> [bot]` (bots that play it through the
+        protocol) and `invariants(world, phase) -> [problem]` ("continuous"
+        or "final"), or None for a mode that brings none."""
+        return None
+
     def waiting_wallets(self, shared) -> list[str]:
         return []

@@ -532,6 +532,8 @@ class Gateway:
         if session is None:
             raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
         last_seq = body["last_seq"]
+        if last_seq < 0:
+            raise ArenaError(BAD_REQUEST, f"last_seq must be between 0 and {session.seq}")
         restored = self.sessions.resume_restored(session, last_seq)  # after a restart: snapshots
         if not 0 <= last_seq <= session.seq:
             raise ArenaError(BAD_REQUEST, f"last_seq must be between 0 and {session.seq}")

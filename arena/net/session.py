@@ -178,10 +178,13 @@ class SessionRegistry:
 
     def resume_restored(self, s: Session, last_seq: int) -> bool:
         """True (once) if `s` was restored after a restart: its first resume
-        gets fresh snapshots, and since the client may have seen events the
-        store had not yet counted, numbering goes on from the higher seq."""
+        gets fresh snapshots in place of the events lost with the process,
+        numbered on from the client's `last_seq`. The store's count may be
+        ahead of it (events buffered for a detached session) or behind it
+        (events sent after the count was last written): either way the
+        client sees no gap, and no number twice."""
         if not self.restored or s.id not in self.restored:
             return False
         self.restored.discard(s.id)
-        s.seq = max(s.seq, last_seq)
+        s.seq = last_seq
         return True

@@ -198,6 +198,11 @@ class RoastMode(Mode):
     def waiting_wallets(self, shared) -> list[str]:
         return list(shared.queued)
 
+    def simulation(self):
+        from .sim import RoastSimulation
+
+        return RoastSimulation()
+
     def setup(self, config):
         return RoastQueues()
 
