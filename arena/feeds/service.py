@@ -16,9 +16,10 @@ One fetch, for an http feed:
 2. Apply the feed's consensus rule to the latest answer of every source.
 3. Decided: submit status "ok" with the value. Not decided: wait (backoff
    from `retry_ms`, doubling, at most 10 s, and not past a rate limit's end
-   when only rate-limited sources are missing) and go to 1, until
-   `deadline_ms`; then submit "no_consensus" (some source answered) or
-   "unavailable" (none did), with every answer.
+   when only rate-limited sources are missing) and go to 1, as long as the
+   next round starts before `deadline_ms`; then submit "no_consensus" (some
+   source answered) or "unavailable" (none did), with every answer. (No
+   round starts just to be cut short by the deadline.)
 
 Outcomes feed the breakers (per source, per feed; `arena.feeds.breaker`);
 an open feed breaker answers "unavailable" at once. A background loop probes
@@ -190,10 +191,10 @@ class FeedService:
             if decision.decided:
                 fb.record_success()
                 return self._result(eff, FEED_OK, decision.value, decision.answers)
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                break
-            await trio.sleep(min(self._wait(name, feed, latest, delay), remaining))
+            wait = self._wait(name, feed, latest, delay)
+            if self.clock() + wait >= deadline:
+                break  # the next round would start at or past the deadline: give the answer now
+            await trio.sleep(wait)
             delay = min(delay * 2, BACKOFF_MAX_S)
         fb.record_failure("no decision by the deadline")
         answers = decision.answers if decision is not None else tuple(latest[s.name] for s in feed.sources)
