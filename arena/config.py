@@ -685,11 +685,11 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
             values[sec][name] = _to_float(value) if key.rule.type is float else value
         else:
             errors.append(f"{where} must be {key.rule.text}, got {_show(value, key.mask)}")
+    feeds = _feeds(values["feeds"]["kind"], feed_tables, label, errors)
     if errors:
         raise ConfigError(errors)
 
     errors.extend(_cross_checks(values, given, label))
-    feeds = _feeds(values["feeds"]["kind"], feed_tables, label, errors)
     if errors:
         raise ConfigError(errors)
 
