@@ -6,8 +6,6 @@ an un-done fetch is dispatched again after a restart."""
 
 from __future__ import annotations
 
-import importlib
-
 import attrs
 import pytest
 import trio
@@ -15,23 +13,18 @@ import trio
 from arena.config import FeedConfig, FeedsConfig, FeedSourceConfig
 from arena.engine import inputs as I
 from arena.engine.canonical import state_hash
-from arena.engine.registry import registry
 from arena.persistence import codec
 from arena.persistence.durable import replay
 from arena.persistence.memory import MemoryStore
-from arena.server import ArenaServer
-from conftest import make_config, player, wait_until
+from conftest import make_config, player, registered_mode, wait_until
 from feed_http import FeedSources, json_body
+from test_persistence_recovery import start  # a server in its own cancel scope (to crash it)
 
 
 @pytest.fixture
 def feedprobe():
-    module = importlib.import_module("feedprobe_mode")
-    registry.register(module.MODE)
-    try:
+    with registered_mode("feedprobe_mode") as module:
         yield module
-    finally:
-        registry.unregister("feedprobe")
 
 
 @pytest.fixture
@@ -47,18 +40,6 @@ def draw_feed(sources, deadline_ms=5_000) -> FeedsConfig:
     return FeedsConfig(kind="simulated", feeds={"draw": FeedConfig(
         kind="http", consensus="agree", k=2, deadline_ms=deadline_ms, timeout_ms=1_000, retry_ms=200,
         sources=srcs)})
-
-
-async def start(nursery, cfg, store):
-    srv = ArenaServer(cfg, store=store)
-    scope = trio.CancelScope()
-
-    async def run(task_status=trio.TASK_STATUS_IGNORED):
-        with scope:
-            await srv.run(task_status=task_status)
-
-    port = await nursery.start(run)
-    return srv, scope, f"ws://127.0.0.1:{port}/v1"
 
 
 def journaled_results(journal) -> list:

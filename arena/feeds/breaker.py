@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 from attrs import field, frozen
 
+from arena.engine.config import positive
 from arena.supervisor import ACTIVE, CIRCUIT_OPEN, DEGRADED, RECOVERING
 
 log = logging.getLogger("arena.feeds")
@@ -44,20 +45,15 @@ log = logging.getLogger("arena.feeds")
 INITIALIZING = "initializing"
 
 
-def _positive_int(inst, attribute, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
-
-
 @frozen
 class BreakerConfig:
     """The DegenDuel defaults; each feed may override them in its table."""
 
-    failure_threshold: int = field(default=5, validator=_positive_int)
-    reset_s: int = field(default=60, validator=_positive_int)
-    min_healthy_s: int = field(default=120, validator=_positive_int)
-    window_s: int = field(default=300, validator=_positive_int)
-    health_check_s: int = field(default=30, validator=_positive_int)
+    failure_threshold: int = field(default=5, validator=positive)
+    reset_s: int = field(default=60, validator=positive)
+    min_healthy_s: int = field(default=120, validator=positive)
+    window_s: int = field(default=300, validator=positive)
+    health_check_s: int = field(default=30, validator=positive)
 
 
 class Breaker:

@@ -29,6 +29,7 @@ from collections import Counter
 import attrs
 from attrs import field, frozen
 
+from arena.engine.config import bps, non_negative, positive
 from arena.engine.outputs import freeze
 
 OK = "ok"
@@ -47,16 +48,6 @@ RULES = (AGREE, MEDIAN, FIRST)
 BPS = 10_000
 
 
-def _status(inst, attribute, value):
-    if value not in ANSWER_STATUSES:
-        raise ValueError(f"{attribute.name} must be one of {', '.join(ANSWER_STATUSES)}, got {value!r}")
-
-
-def _non_negative(inst, attribute, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{attribute.name} must be a non-negative integer, got {value!r}")
-
-
 @frozen
 class Answer:
     """One source's answer to one fetch.
@@ -68,11 +59,11 @@ class Answer:
     """
 
     source: str
-    status: str = field(validator=_status)
+    status: str = field(validator=attrs.validators.in_(ANSWER_STATUSES))
     value: object = field(default=None, converter=freeze)
     detail: str = ""
-    fetched_at_ms: int = field(default=0, validator=_non_negative)
-    observed_at_ms: int = field(default=0, validator=_non_negative)
+    fetched_at_ms: int = field(default=0, validator=non_negative)
+    observed_at_ms: int = field(default=0, validator=non_negative)
 
     @property
     def ok(self) -> bool:
@@ -100,16 +91,6 @@ class Decision:
     answers: tuple[Answer, ...] = ()
 
 
-def _positive(inst, attribute, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
-
-
-def _rule(inst, attribute, value):
-    if value not in RULES:
-        raise ValueError(f"{attribute.name} must be one of {', '.join(RULES)}, got {value!r}")
-
-
 @frozen
 class Rule:
     """A feed's consensus rule and its parameters (from its config table).
@@ -118,11 +99,11 @@ class Rule:
     `max_deviation_bps` and `min_sources` for `median`.
     """
 
-    kind: str = field(default=AGREE, validator=_rule)
-    k: int = field(default=1, validator=_positive)
-    max_deviation_bps: int = field(default=200, validator=_non_negative)
-    max_age_ms: int = field(default=0, validator=_non_negative)
-    min_sources: int = field(default=1, validator=_positive)
+    kind: str = field(default=AGREE, validator=attrs.validators.in_(RULES))
+    k: int = field(default=1, validator=positive)
+    max_deviation_bps: int = field(default=200, validator=bps)
+    max_age_ms: int = field(default=0, validator=non_negative)
+    min_sources: int = field(default=1, validator=positive)
 
     def decide(self, answers, now_ms: int) -> Decision:
         _, marked = mark_stale(answers, now_ms, self.max_age_ms)

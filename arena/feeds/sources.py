@@ -22,7 +22,6 @@ import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from urllib.parse import quote
 
-import attrs
 import httpx
 import trio
 
@@ -195,8 +194,3 @@ async def fetch(client: httpx.AsyncClient, source, query, *, timeout_ms: int, de
         return Answer(name, ERROR, None, _short(f"{type(exc).__name__}: {exc}"), wall_ms()), None
     return parse_response(source, resp.status_code, resp.headers, body, wall_ms(), decimals)
 
-
-def with_detail(answer: Answer, note: str) -> Answer:
-    """The answer with `note` added to its detail."""
-    detail = f"{answer.detail}; {note}" if answer.detail else note
-    return attrs.evolve(answer, detail=_short(detail))
