@@ -1,6 +1,7 @@
 """HTTP feed sources: the sans-IO parsing, then the feed service against real
 HTTP servers on 127.0.0.1 (agreement, a liar, a source down, all down, slow,
-malformed JSON, 429 with Retry-After, median prices, an open circuit)."""
+malformed JSON, a huge body, 429 with Retry-After, median prices, an open
+circuit and its health checks)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import time
 from decimal import Decimal
 
+import attrs
 import pytest
 import trio
 
@@ -257,3 +259,44 @@ async def test_unknown_feed_and_simulated_feeds():
     assert a.status == "ok" and a.value == b.value != c.value and len(a.value) == 6
     assert a.answers[0][0] == "simulated:draw" and a.answers[0][3] == "simulated"
     assert service.counters["http_requests"] == 0 and service.counters["simulated"] == 3
+
+
+async def test_a_huge_body_is_cut_off_and_refused(sources):
+    huge = b'{"results": [{"numbers": [' + b"1," * 700_000 + b"1]}]}"
+    cfg = FeedsConfig(kind="http", feeds={"draw": feed(
+        *sources_of(sources, a=numbers(3), huge=lambda p: (200, {}, huge), c=numbers(3)))})
+    result = await fetch_one(FeedService(cfg), draw_eff())
+    assert result.status == "ok" and result.value == (3,)
+    assert by_name(result)["huge"].detail == "body over 1048576 bytes"
+
+
+async def test_feed_breakers_initialize_and_health_checks_probe_an_open_source(sources):
+    state = {"up": False}
+
+    def flaky(path):
+        return numbers(2)(path) if state["up"] else (500, {}, b"")
+
+    cfg = FeedsConfig(kind="http", feeds={"draw": feed(
+        *sources_of(sources, a=numbers(2), b=numbers(2), flaky=flaky), failure_threshold=1, health_check_s=1)})
+    service = FeedService(cfg)
+    assert service.health()["feeds"]["draw"]["state"] == "initializing"  # no HTTP client yet
+    send, recv = trio.open_memory_channel(10)
+    out_send, out_recv = trio.open_memory_channel(10)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(service.serve, recv, out_send.send_nowait)
+        await send.send(draw_eff())
+        first = await out_recv.receive()
+        assert first.status == "ok" and by_name(first)["flaky"].detail == "HTTP 500"
+        assert service.health()["feeds"]["draw"]["state"] == "active"
+        breaker = service.source_breakers[("draw", "flaky")]
+        assert breaker.current() == "circuit_open"
+        state["up"] = True
+        with trio.fail_after(5):
+            while breaker.current() != "recovering":  # the health loop probed it (reset_s is 60 s)
+                await trio.sleep(0.05)
+        assert service.counters["probes"] >= 1 and sources.paths["flaky"][-1] == "/flaky?round=7"
+        await send.send(attrs.evolve(draw_eff(), key="feed:m1:draw:2"))
+        second = await out_recv.receive()
+        assert by_name(second)["flaky"].status == OK  # asked again while recovering
+        assert not breaker.closed  # but not trusted as closed before min_healthy_s
+        nursery.cancel_scope.cancel()

@@ -18,6 +18,8 @@ from typing import ClassVar
 import attrs
 from attrs import field, frozen
 
+from .outputs import freeze
+
 # --- requests from a logged-in client --------------------------------------
 # `session` and `rid` address the reply; `wallet` is the authenticated player.
 
@@ -107,12 +109,6 @@ FEED_NO_CONSENSUS = "no_consensus"
 FEED_UNAVAILABLE = "unavailable"
 
 
-def _frozen_value(value):
-    from .outputs import freeze
-
-    return freeze(value)
-
-
 @frozen
 class FeedResult:
     """The answer to the `FetchFeed` effect with this `key`.
@@ -133,8 +129,8 @@ class FeedResult:
     match: str
     feed: str
     status: str
-    value: object = field(default=None, converter=_frozen_value)
-    answers: tuple = field(default=(), converter=_frozen_value)
+    value: object = field(default=None, converter=freeze)
+    answers: tuple = field(default=(), converter=freeze)
 
 
 def pairs(value) -> tuple:

@@ -87,6 +87,12 @@ class FeedService:
         self.last_query: dict[tuple[str, str], tuple] = {}
         self.in_flight: set[str] = set()
         self.ready = False
+        # Every configured http feed's breaker exists from the start, so health
+        # shows it initializing until `serve` has its HTTP client up.
+        for name in self.cfg.feeds:
+            feed = self.cfg.feed(name)
+            if feed.kind == "http":
+                self.feed_breaker(name, feed)
         self.counters = {"fetches": 0, "http_requests": 0, "simulated": 0, "probes": 0,
                          FEED_OK: 0, FEED_NO_CONSENSUS: 0, FEED_UNAVAILABLE: 0, "internal_errors": 0}
 

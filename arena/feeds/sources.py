@@ -169,6 +169,18 @@ def parse_response(source, status: int, headers, body: bytes, fetched_at_ms: int
     return Answer(name, OK, value, "", fetched_at_ms, observed), None
 
 
+async def _read_limited(resp) -> bytes:
+    """The body, but never more than one byte past MAX_BODY_BYTES (a source
+    sending endless data is cut off; `parse_response` then refuses it)."""
+    chunks, size = [], 0
+    async for chunk in resp.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            break
+    return b"".join(chunks)
+
+
 async def fetch(client: httpx.AsyncClient, source, query, *, timeout_ms: int, decimals: int,
                 wall_ms) -> tuple[Answer, float | None]:
     """GET the source's URL for `query`; never raises for a bad source.
@@ -184,8 +196,8 @@ async def fetch(client: httpx.AsyncClient, source, query, *, timeout_ms: int, de
     seconds = timeout_ms / 1000
     try:
         with trio.fail_after(seconds):
-            resp = await client.get(url, timeout=seconds)
-            body = resp.content
+            async with client.stream("GET", url, timeout=seconds) as resp:
+                body = await _read_limited(resp)
     except (trio.TooSlowError, httpx.TimeoutException):
         return Answer(name, TIMEOUT, None, f"no answer within {timeout_ms} ms", wall_ms()), None
     except httpx.ConnectError as exc:
