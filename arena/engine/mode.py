@@ -28,6 +28,12 @@ Callbacks and when the core calls them:
 - `entry_quote(match, wallet)`: the entry fee `wallet` owes now (raise
   ArenaError otherwise); used by `entry.build` / `entry.confirm`.
 
+Outside data comes from the framework's feed port: the mode issues a
+`FetchFeed` effect (no need to declare it in `effects`) and gets one
+journaled `FeedResult` with the same key, through `input` for a live match,
+`route` when its `match` is "", `orphan_input` when the match is gone
+(docs/FEEDS.md).
+
 Matches are created by the mode itself (from `route`, e.g. when matchmaking
 pairs two players) and ended by it; `ctx.drop_match` forgets them.
 

@@ -170,6 +170,10 @@ class FeedService:
                                 [Answer("config", ERROR, None, f"no feed named {eff.feed!r} is configured",
                                         self.wall())])
         if feed.kind == "simulated":
+            if feed.simulate not in simulated.KINDS:  # only a config built in code can get here
+                return self._result(eff, FEED_UNAVAILABLE, None,
+                                    [Answer("config", ERROR, None, f"no simulation named {feed.simulate!r}",
+                                            self.wall())])
             answer = simulated.answer(feed.simulate, eff.query, self.wall())
             self.counters["simulated"] += 1
             log.info("SIMULATED feed value (not real data)",

@@ -95,6 +95,8 @@ def answer(kind: str, query, now_ms: int) -> Answer:
         value = draw(query)
     elif kind == PRICE:
         value = price(query, now_ms)
-    else:
+    elif kind == BLOCK_HEIGHT:
         value = block_height(query, now_ms)
+    else:
+        raise ValueError(f"no simulation named {kind!r} (known: {', '.join(KINDS)})")
     return Answer(source_name(kind), OK, value, SIMULATED, now_ms, now_ms)
