@@ -2,8 +2,8 @@
 
 `ArenaServer.run` opens one trio nursery holding everything the server does:
 the WebSocket gateway, the fixed-rate tick loop, and the side tasks (judge,
-ledger settlements, data feeds) each under a `Supervisor`. Cancel the nursery and the
-whole server stops; nothing runs outside it.
+ledger settlements, data feeds) each under a `Supervisor`. Cancel the nursery
+and the whole server stops; nothing runs outside it.
 
 The tick loop, each tick: take the queued inputs, `step` the engine, record
 the tick's inputs in the journal, hand the engine's messages to the gateway

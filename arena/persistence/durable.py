@@ -22,9 +22,9 @@ effects leave.
 snapshot, checks its hash, replays the journal after it, restores the
 ledger's book, the sessions, re-dispatches every effect issued and not done
 (money through the ledger's idempotent settle, judge requests and feed
-fetches again since their answers may be lost), feeds again the adapter results the engine never
-consumed (inbox), and marks every wallet bound to a live match disconnected
-(the disconnect grace period covers the restart).
+fetches again since their answers may be lost), feeds again the adapter
+results the engine never consumed (inbox), and marks every wallet bound to a
+live match disconnected (the disconnect grace period covers the restart).
 """
 
 from __future__ import annotations
