@@ -300,3 +300,18 @@ async def test_feed_breakers_initialize_and_health_checks_probe_an_open_source(s
         assert by_name(second)["flaky"].status == OK  # asked again while recovering
         assert not breaker.closed  # but not trusted as closed before min_healthy_s
         nursery.cancel_scope.cancel()
+
+
+async def test_an_open_feed_circuit_answers_unavailable_at_once():
+    cfg = FeedsConfig(kind="http", feeds={"draw": feed(
+        *(src(n, refused_url(), "v") for n in "ab"), deadline_ms=250, failure_threshold=1)})
+    service = FeedService(cfg)
+    first = await fetch_one(service, draw_eff())
+    assert first.status == "unavailable" and service.health()["feeds"]["draw"]["state"] == "circuit_open"
+    asked = service.counters["http_requests"]
+    t0 = time.monotonic()
+    second = await fetch_one(service, attrs.evolve(draw_eff(), key="feed:m1:draw:2"))
+    assert time.monotonic() - t0 < 0.2 and service.counters["http_requests"] == asked
+    assert second.status == "unavailable"
+    assert [(a[0], a[1], a[3]) for a in second.answers] == [
+        ("a", CIRCUIT_OPEN, "feed draw circuit open"), ("b", CIRCUIT_OPEN, "feed draw circuit open")]
