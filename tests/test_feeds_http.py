@@ -173,6 +173,16 @@ async def test_disagreement_until_the_deadline_is_no_consensus(sources):
     assert [a[2] for a in result.answers] == [(1,), (2,), (3,)]
 
 
+async def test_disagreeing_sources_are_asked_again_and_a_lagging_one_catches_up(sources):
+    lagging = iter([numbers(3), numbers(1)])
+    cfg = FeedsConfig(kind="http", feeds={"draw": feed(
+        *sources_of(sources, a=numbers(1), b=numbers(2), lag=lambda path: next(lagging)(path)))})
+    result = await fetch_one(FeedService(cfg), draw_eff())
+    assert result.status == "ok" and result.value == (1,)
+    assert sources.hits == {"a": 2, "b": 2, "lag": 2}
+    assert by_name(result)["b"].detail == "disagrees"
+
+
 async def test_slow_source_times_out(sources):
     def slow(path):
         time.sleep(1.5)

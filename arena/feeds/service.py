@@ -9,8 +9,9 @@ dispatched again (the key makes a repeat harmless).
 
 One fetch, for an http feed:
 
-1. Ask every source whose last answer is not a fresh ok one, concurrently,
-   each within its timeout and the feed's deadline. A source whose breaker
+1. Ask every source whose last answer is not a fresh ok one (all of them
+   if they all answered and disagree), concurrently, each within its
+   timeout and the feed's deadline. A source whose breaker
    is open is not asked (its answer: `circuit_open`); one that answered 429
    is not asked again before its Retry-After (its answer: `rate_limited`).
 2. Apply the feed's consensus rule to the latest answer of every source.
@@ -227,10 +228,14 @@ class FeedService:
         return feed.max_age_ms > 0 and answer.age_ms(self.wall()) > feed.max_age_ms
 
     async def _round(self, name: str, feed, query, latest: dict, deadline: float) -> None:
+        ask = [s for s in feed.sources if self._needs_asking(feed, latest.get(s.name))]
+        if not ask:
+            # Every source answered, fresh, and the rule still decides nothing
+            # (they disagree): ask them all again, a lagging one may catch up.
+            ask = list(feed.sources)
         async with trio.open_nursery() as nursery:
-            for source in feed.sources:
-                if self._needs_asking(feed, latest.get(source.name)):
-                    nursery.start_soon(self._ask, name, feed, source, query, latest, deadline)
+            for source in ask:
+                nursery.start_soon(self._ask, name, feed, source, query, latest, deadline)
 
     async def _ask(self, name: str, feed, source, query, latest: dict, deadline: float) -> None:
         from .sources import fetch
