@@ -319,9 +319,13 @@ async def test_an_open_feed_circuit_answers_unavailable_at_once():
     first = await fetch_one(service, draw_eff())
     assert first.status == "unavailable" and service.health()["feeds"]["draw"]["state"] == "circuit_open"
     asked = service.counters["http_requests"]
+    opened_at = service.feed_breakers["draw"].opened_at
     t0 = time.monotonic()
     second = await fetch_one(service, attrs.evolve(draw_eff(), key="feed:m1:draw:2"))
     assert time.monotonic() - t0 < 0.2 and service.counters["http_requests"] == asked
+    # A refused fetch is not a failure: the circuit's reset time is not pushed back.
+    assert service.feed_breakers["draw"].opened_at == opened_at
+    assert service.health()["feeds"]["draw"]["failures"] == 1
     assert second.status == "unavailable"
     assert [(a[0], a[1], a[3]) for a in second.answers] == [
         ("a", CIRCUIT_OPEN, "feed draw circuit open"), ("b", CIRCUIT_OPEN, "feed draw circuit open")]

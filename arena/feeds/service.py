@@ -195,7 +195,9 @@ class FeedService:
                 for s in feed.sources:
                     latest.setdefault(s.name, Answer(s.name, CIRCUIT_OPEN, None, f"feed {name} circuit open",
                                                      self.wall()))
-                break
+                # Not a failure of its own: counting it would keep the circuit
+                # open for as long as modes keep asking.
+                return self._undecided(eff, decision, latest, feed)
             await self._round(name, feed, eff.query, latest, deadline)
             answers = [latest[s.name] for s in feed.sources]
             decision = rule.decide(answers, self.wall())
@@ -208,6 +210,11 @@ class FeedService:
             await trio.sleep(wait)
             delay = min(delay * 2, BACKOFF_MAX_S)
         fb.record_failure("no decision by the deadline")
+        return self._undecided(eff, decision, latest, feed)
+
+    def _undecided(self, eff: FetchFeed, decision, latest: dict, feed) -> FeedResult:
+        """"no_consensus" if some source answered, else "unavailable", with
+        every answer (the rule's annotated ones if it ran)."""
         answers = decision.answers if decision is not None else tuple(latest[s.name] for s in feed.sources)
         status = FEED_NO_CONSENSUS if any(a.status == OK for a in answers) else FEED_UNAVAILABLE
         return self._result(eff, status, None, answers)
