@@ -127,11 +127,12 @@ class Breaker:
         self._prune(now)
         if self.state == INITIALIZING:
             return
+        if self.state == CIRCUIT_OPEN:
+            return  # a call begun before it opened: the reset time runs from the opening
         if self.state == RECOVERING or len(self.failures) >= self.config.failure_threshold:
-            if self.state != CIRCUIT_OPEN:
-                self.counters["opened"] += 1
-                log.warning("breaker open", extra={"breaker": self.name, "error": self.last_error,
-                                                   "failures_in_window": len(self.failures)})
+            self.counters["opened"] += 1
+            log.warning("breaker open", extra={"breaker": self.name, "error": self.last_error,
+                                               "failures_in_window": len(self.failures)})
             self.state = CIRCUIT_OPEN
             self.opened_at = now
             self.healthy_since = None
