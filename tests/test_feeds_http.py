@@ -59,6 +59,16 @@ def test_numbers_become_integers_or_decimal_strings_never_floats():
     assert to_ms(Decimal("1700000000.5"), "s") == 1_700_000_000_500 and to_ms("5", "ms") == 5
 
 
+def test_values_that_could_not_be_journaled_or_would_bloat_it_are_refused():
+    for raw, decimals in ((2**63, 0), (Decimal("1e30"), 6), (Decimal("1e-999999"), 0), ("x" * 1025, 0),
+                          (list(range(1025)), 0), ([[[[[[[[[1]]]]]]]]], 0)):
+        with pytest.raises(BadData):
+            to_value(raw, decimals)
+    assert to_value(2**63 - 1) == 2**63 - 1 and to_value(-(2**63)) == -(2**63)
+    with pytest.raises(BadData, match="not a time"):
+        to_ms(10**30, "s")
+
+
 def test_responses_become_answers():
     s = src(time_path="data.ts")
     body = json.dumps({"data": {"price": 1.5, "ts": 1_700_000_000}}).encode()

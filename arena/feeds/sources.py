@@ -19,7 +19,7 @@ import email.utils
 import json
 import logging
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from urllib.parse import quote
 
 import httpx
@@ -78,17 +78,29 @@ def json_path(doc, path: str):
     return here
 
 
-def to_value(raw, decimals: int = 0):
+# A value is journaled with the result: bounded, so a source cannot bloat
+# the journal, and integers within MessagePack's (a bigger one could not be
+# journaled at all).
+MAX_TEXT_CHARS = 1024
+MAX_LIST_ITEMS = 1024
+MAX_DEPTH = 8
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def to_value(raw, decimals: int = 0, depth: int = 0):
     """A JSON value as plain engine data. Numbers (parsed as Decimal, never
     float) are multiplied by 10**decimals (prices in base units) and rounded
     half-even to an integer when `decimals` > 0; with 0, an integral number
     is an int and any other a decimal string. Numeric strings are scaled the
-    same way when `decimals` > 0. Lists become tuples; maps are refused."""
+    same way when `decimals` > 0. Lists become tuples; maps are refused, and
+    so is anything past the size limits above."""
     if isinstance(raw, bool) or raw is None:
         return raw
     if isinstance(raw, (int, Decimal)):
         return _number(Decimal(raw), decimals)
     if isinstance(raw, str):
+        if len(raw) > MAX_TEXT_CHARS:
+            raise BadData(f"a string over {MAX_TEXT_CHARS} characters")
         if decimals > 0:
             try:
                 return _number(Decimal(raw.strip()), decimals)
@@ -96,18 +108,28 @@ def to_value(raw, decimals: int = 0):
                 raise BadData(f"{raw[:40]!r} is not a number") from None
         return raw
     if isinstance(raw, list):
-        return tuple(to_value(v, decimals) for v in raw)
+        if len(raw) > MAX_LIST_ITEMS or depth >= MAX_DEPTH:
+            raise BadData(f"a list over {MAX_LIST_ITEMS} items or {MAX_DEPTH} levels deep")
+        return tuple(to_value(v, decimals, depth + 1) for v in raw)
     raise BadData("the value is an object, not a number, string or list")
 
 
 def _number(d: Decimal, decimals: int):
     if not d.is_finite():
         raise BadData(f"{d} is not a finite number")
+    if abs(d.adjusted()) > 40:
+        raise BadData("the number is out of range")
     if decimals > 0:
-        return int((d.scaleb(decimals)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-    if d == d.to_integral_value():
-        return int(d)
-    return str(d.normalize())
+        with localcontext() as ctx:
+            ctx.prec = 80  # exact: |exponent| <= 40 and decimals <= 18
+            n = int(d.scaleb(decimals).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    elif d == d.to_integral_value():
+        n = int(d)
+    else:
+        return str(d.normalize())
+    if not INT_MIN <= n <= INT_MAX:
+        raise BadData("the number is out of range")
+    return n
 
 
 def to_ms(raw, unit: str) -> int:
@@ -119,7 +141,7 @@ def to_ms(raw, unit: str) -> int:
         d = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw)
     except (InvalidOperation, TypeError, ValueError):
         raise BadData("the timestamp is not a number") from None
-    if not d.is_finite() or d < 0:
+    if not d.is_finite() or d < 0 or d.adjusted() > 15:
         raise BadData("the timestamp is not a time")
     return int(d * 1000) if unit == "s" else int(d)
 
