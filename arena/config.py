@@ -45,6 +45,7 @@ from attrs import field, frozen
 
 from arena.engine.config import CONFIG_ITEMS, EngineConfig
 from arena.engine.registry import registry
+from arena.feeds.breaker import BreakerConfig
 from arena.feeds.consensus import RULES as FEED_RULES
 from arena.feeds.simulated import KINDS as SIMULATED_FEEDS
 
@@ -328,6 +329,7 @@ class TipsConfig:
 
 
 FEED_KINDS = ("simulated", "http")
+_BREAKER = BreakerConfig()
 
 
 @frozen
@@ -364,11 +366,13 @@ class FeedConfig:
     deadline_ms: int = _key(30_000, POSITIVE)
     timeout_ms: int = _key(5_000, POSITIVE)
     retry_ms: int = _key(1_000, POSITIVE)
-    failure_threshold: int = _key(5, POSITIVE)
-    reset_s: int = _key(60, POSITIVE)
-    min_healthy_s: int = _key(120, POSITIVE)
-    window_s: int = _key(300, POSITIVE)
-    health_check_s: int = _key(30, POSITIVE)
+    # Circuit breakers of the feed and of each of its sources (the defaults are
+    # arena.feeds.breaker's, DegenDuel's).
+    failure_threshold: int = _key(_BREAKER.failure_threshold, POSITIVE)
+    reset_s: int = _key(_BREAKER.reset_s, POSITIVE)
+    min_healthy_s: int = _key(_BREAKER.min_healthy_s, POSITIVE)
+    window_s: int = _key(_BREAKER.window_s, POSITIVE)
+    health_check_s: int = _key(_BREAKER.health_check_s, POSITIVE)
     sources: tuple = field(default=(), converter=_sources)
 
 

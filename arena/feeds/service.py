@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import trio
 
 from arena.engine.inputs import FEED_NO_CONSENSUS, FEED_OK, FEED_UNAVAILABLE, FeedResult
@@ -62,9 +63,8 @@ def wall_ms() -> int:
 
 
 def breaker_config(feed) -> BreakerConfig:
-    return BreakerConfig(failure_threshold=feed.failure_threshold, reset_s=feed.reset_s,
-                         min_healthy_s=feed.min_healthy_s, window_s=feed.window_s,
-                         health_check_s=feed.health_check_s)
+    """A feed's `[feeds.<feed>]` breaker keys (the same names as BreakerConfig's)."""
+    return BreakerConfig(**{a.name: getattr(feed, a.name) for a in attrs.fields(BreakerConfig)})
 
 
 def rule_of(feed) -> Rule:
