@@ -45,11 +45,17 @@ from attrs import field, frozen
 
 from arena.engine.config import CONFIG_ITEMS, EngineConfig
 from arena.engine.registry import registry
+from arena.feeds.breaker import BreakerConfig
+from arena.feeds.consensus import RULES as FEED_RULES
+from arena.feeds.simulated import KINDS as SIMULATED_FEEDS
 
 __all__ = [
     "AIConfig",
     "ArenaConfig",
     "ConfigError",
+    "FeedConfig",
+    "FeedSourceConfig",
+    "FeedsConfig",
     "LedgerConfig",
     "MediaConfig",
     "NetConfig",
@@ -326,6 +332,76 @@ class TipsConfig:
     fee_bps: int = _key(200, BPS)
 
 
+FEED_KINDS = ("simulated", "http")
+_BREAKER = BreakerConfig()
+
+
+@frozen
+class FeedSourceConfig:
+    """One HTTP source of a feed: an entry of `[feeds.<feed>] sources`."""
+
+    name: str = _key("", NAME)
+    # `{name}` placeholders are filled from the fetch's query; may carry an
+    # API key, so it is masked when shown.
+    url: str = _key("", Rule(str, "a URL starting with http:// or https://",
+                             lambda v: v.lower().startswith(("http://", "https://"))), mask=_mask_url)
+    value_path: str = _key("", NAME)
+    time_path: str = _key("", TEXT)  # "" = the source gives no timestamp
+    time_unit: str = _key("s", _choice("s", "ms"))
+    timeout_ms: int = _key(0, NON_NEGATIVE)  # 0 = the feed's timeout_ms
+
+
+def _sources(value) -> tuple:
+    return tuple(value)
+
+
+@frozen
+class FeedConfig:
+    """One `[feeds.<feed>]` table: how the feed is fetched and decided."""
+
+    kind: str = _key("", _choice("", *FEED_KINDS))  # "" = [feeds] kind
+    simulate: str = _key("", _choice("", *SIMULATED_FEEDS))  # "" = the feed's name
+    consensus: str = _key("agree", _choice(*FEED_RULES))
+    k: int = _key(1, POSITIVE)
+    max_deviation_bps: int = _key(200, BPS)
+    max_age_ms: int = _key(0, NON_NEGATIVE)  # 0 = answers never go stale
+    min_sources: int = _key(1, POSITIVE)
+    decimals: int = _key(0, Rule(int, "an integer 0..18", lambda v: 0 <= v <= 18))
+    deadline_ms: int = _key(30_000, POSITIVE)
+    timeout_ms: int = _key(5_000, POSITIVE)
+    retry_ms: int = _key(1_000, POSITIVE)
+    # Circuit breakers of the feed and of each of its sources (the defaults are
+    # arena.feeds.breaker's, DegenDuel's).
+    failure_threshold: int = _key(_BREAKER.failure_threshold, POSITIVE)
+    reset_s: int = _key(_BREAKER.reset_s, POSITIVE)
+    min_healthy_s: int = _key(_BREAKER.min_healthy_s, POSITIVE)
+    window_s: int = _key(_BREAKER.window_s, POSITIVE)
+    health_check_s: int = _key(_BREAKER.health_check_s, POSITIVE)
+    sources: tuple = field(default=(), converter=_sources)
+
+
+@frozen
+class FeedsConfig:
+    """`[feeds]`: the default kind, and the `[feeds.<feed>]` tables by name."""
+
+    kind: str = _key("simulated", _choice(*FEED_KINDS))
+    feeds: dict = field(factory=dict)
+
+    def feed(self, name: str) -> FeedConfig | None:
+        """The feed's config with its kind resolved, or None for a feed with
+        no table that the default kind cannot serve either."""
+        table = self.feeds.get(name)
+        if table is None:
+            if self.kind == "simulated" and name in SIMULATED_FEEDS:
+                return FeedConfig(kind="simulated", simulate=name)
+            return None
+        if table.kind == "":
+            table = attrs.evolve(table, kind=self.kind)
+        if table.kind == "simulated" and table.simulate == "":
+            table = attrs.evolve(table, simulate=name)
+        return table
+
+
 @frozen
 class ScheduleConfig:
     # How often the scheduler side task looks for due occurrences.
@@ -348,6 +424,7 @@ class ArenaConfig:
     redis: RedisConfig = field(factory=RedisConfig)
     tips: TipsConfig = field(factory=TipsConfig)
     schedule: ScheduleConfig = field(factory=ScheduleConfig)
+    feeds: FeedsConfig = field(factory=FeedsConfig)
     # Each mode's rate buckets: (mode, bucket) -> (per second, burst), from
     # `[<mode>] <bucket>_per_s` / `<bucket>_burst` (`Mode.buckets`).
     buckets: dict = field(factory=lambda: default_buckets())
@@ -379,6 +456,8 @@ class _Section:
 def _owned(name: str, cls: type) -> _Section:
     keys = {}
     for a in attrs.fields(cls):
+        if _META not in a.metadata:
+            continue  # read its own way (the `[feeds.<feed>]` tables)
         meta: _Meta = a.metadata[_META]
         keys[a.name] = _Key(name, a.name, meta.rule, a.default, meta.env, meta.mask)
     return _Section(name, keys, lambda cfg, key: getattr(getattr(cfg, name), key))
@@ -464,6 +543,7 @@ def _build_schema() -> dict[str, _Section]:
         _owned("redis", RedisConfig),
         _owned("tips", TipsConfig),
         _owned("schedule", ScheduleConfig),
+        _owned("feeds", FeedsConfig),
     ]
     return {s.name: s for s in sections}
 
@@ -613,6 +693,7 @@ def _import_mode_modules(data: Mapping[str, Any], label: str, env: Mapping[str, 
 def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> ArenaConfig:
     errors: list[str] = []
     _import_mode_modules(data, label, env)
+    data, feed_tables = _split_feed_tables(data)
     given = _from_file(data, label, errors)
     given |= _from_env(env)
 
@@ -623,6 +704,7 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
             values[sec][name] = _to_float(value) if key.rule.type is float else value
         else:
             errors.append(f"{where} must be {key.rule.text}, got {_show(value, key.mask)}")
+    feeds = _feeds(values["feeds"]["kind"], feed_tables, label, errors)
     if errors:
         raise ConfigError(errors)
 
@@ -663,6 +745,7 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
             redis=RedisConfig(**values["redis"]),
             tips=TipsConfig(**values["tips"]),
             schedule=ScheduleConfig(**values["schedule"]),
+            feeds=feeds,
             buckets=buckets,
             source=label,
         )
@@ -714,6 +797,112 @@ def _from_file(data: Mapping[str, Any], label: str, errors: list[str]) -> dict:
         else:
             walk(name, value)
     return given
+
+
+# --- [feeds.<feed>]: tables named by the operator, so read apart from SCHEMA.
+
+
+def _split_feed_tables(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict]:
+    """(the file without the `[feeds.<feed>]` tables, those tables by feed name).
+
+    A feed's name is the operator's choice, so its table cannot be a fixed
+    SCHEMA section; every table inside `[feeds]` is a feed."""
+    feeds = data.get("feeds")
+    if not isinstance(feeds, dict):
+        return data, {}
+    tables = {k: v for k, v in feeds.items() if isinstance(v, dict)}
+    rest = {k: v for k, v in feeds.items() if k not in tables}
+    return {**data, "feeds": rest}, tables
+
+
+def _owned_keys(cls: type) -> dict[str, _Meta]:
+    return {a.name: a.metadata[_META] for a in attrs.fields(cls) if _META in a.metadata}
+
+
+def _check_table(table: Mapping[str, Any], cls: type, where: str, errors: list[str],
+                 extra: tuple[str, ...] = ()) -> dict:
+    """The keys of `table` that `cls` declares, each checked against its rule;
+    unknown keys and bad values go to `errors`, addressed to `where`."""
+    metas = _owned_keys(cls)
+    known = sorted([*metas, *extra])
+    out = {}
+    for k, value in table.items():
+        if k in extra:
+            continue
+        meta = metas.get(k)
+        if meta is None:
+            errors.append(f"{where} unknown key {k} (known: {', '.join(known)})" + _hint(k, known, None))
+        elif not meta.rule.accepts(value):
+            errors.append(f"{where} {k} must be {meta.rule.text}, got {_show(value, meta.mask)}")
+        else:
+            out[k] = value
+    return out
+
+
+def _feed_sources(raw: Any, where: str, errors: list[str]) -> tuple[FeedSourceConfig, ...]:
+    if not isinstance(raw, list) or not all(isinstance(s, dict) for s in raw):
+        errors.append(f"{where} sources must be an array of tables "
+                      "({name = ..., url = ..., value_path = ...}), got " + _show(raw))
+        return ()
+    out, names = [], set()
+    for i, table in enumerate(raw):
+        at = f"{where} sources[{i}]"
+        n = len(errors)
+        kwargs = _check_table(table, FeedSourceConfig, at, errors)
+        for required in ("name", "url", "value_path"):
+            if required not in table:
+                errors.append(f"{at} {required} is missing")
+        if len(errors) > n:
+            continue
+        if kwargs["name"] in names:
+            errors.append(f"{at} name {_show(kwargs['name'])} is used by another source of the feed")
+            continue
+        names.add(kwargs["name"])
+        out.append(FeedSourceConfig(**kwargs))
+    return tuple(out)
+
+
+def _feeds(default_kind: str, tables: dict, label: str, errors: list[str]) -> FeedsConfig:
+    """`[feeds]` with its `[feeds.<feed>]` tables, each checked like an owned
+    section (unknown keys, bad values), then for consistency: an http feed
+    needs sources enough for its rule, a simulated one a known simulation."""
+    feeds = {}
+    for name, table in tables.items():
+        where = f"{label}: [feeds.{name}]"
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            errors.append(f"{where} a feed name must be 1..64 letters, digits, '_' or '-'")
+            continue
+        n = len(errors)
+        kwargs = _check_table(table, FeedConfig, where, errors, extra=("sources",))
+        sources = _feed_sources(table["sources"], where, errors) if "sources" in table else ()
+        if len(errors) > n:
+            continue
+        feed = FeedConfig(**kwargs, sources=sources)
+        kind = feed.kind or default_kind
+        if kind == "http":
+            if not sources:
+                errors.append(f'{where} sources must list at least one source when kind is "http"')
+            elif feed.consensus == "agree" and feed.k > len(sources):
+                errors.append(f"{where} k ({feed.k}) must not exceed the number of sources ({len(sources)})")
+            elif feed.consensus == "median" and feed.min_sources > len(sources):
+                errors.append(f"{where} min_sources ({feed.min_sources}) must not exceed "
+                              f"the number of sources ({len(sources)})")
+        elif feed.simulate == "" and name not in SIMULATED_FEEDS:
+            errors.append(f'{where} simulate must be one of {", ".join(SIMULATED_FEEDS)} when the feed '
+                          f'is simulated and not named after one')
+        feeds[name] = feed
+    return FeedsConfig(kind=default_kind, feeds=feeds)
+
+
+def _describe_feeds(feeds: FeedsConfig) -> dict:
+    out = {}
+    for name, feed in feeds.feeds.items():
+        table = {k: getattr(feed, k) for k in _owned_keys(FeedConfig)}
+        table["sources"] = [
+            {k: (m.mask(getattr(s, k)) if m.mask else getattr(s, k)) for k, m in _owned_keys(FeedSourceConfig).items()}
+            for s in feed.sources]
+        out[name] = table
+    return out
 
 
 def _hint(name: str, known: list[str], section: str | None) -> str:
@@ -802,4 +991,5 @@ def describe(cfg: ArenaConfig) -> dict:
         for name, key in section.keys.items():
             value = section.read(cfg, name)
             table[name] = key.mask(value) if key.mask and isinstance(value, str) else value
+    out["feeds"].update(_describe_feeds(cfg.feeds))
     return out

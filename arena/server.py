@@ -2,8 +2,8 @@
 
 `ArenaServer.run` opens one trio nursery holding everything the server does:
 the WebSocket gateway, the fixed-rate tick loop, and the side tasks (judge,
-ledger settlements) each under a `Supervisor`. Cancel the nursery and the
-whole server stops; nothing runs outside it.
+ledger settlements, data feeds) each under a `Supervisor`. Cancel the nursery
+and the whole server stops; nothing runs outside it.
 
 The tick loop, each tick: take the queued inputs, `step` the engine, record
 the tick's inputs in the journal, hand the engine's messages to the gateway
@@ -30,7 +30,8 @@ from arena.engine import inputs as I
 from arena.engine.clock import now_ms
 from arena.engine.errors import KEY_CONFLICT, ArenaError
 from arena.engine.outputs import Settle
-from arena.engine.registry import registry
+from arena.engine.registry import FEED_WORKER, registry
+from arena.feeds.service import FeedService
 from arena.net.gateway import Gateway
 from arena.persistence.ledger import INBOX_INPUTS
 from arena.persistence.runtime import SHED_INPUTS, ServerPersistence
@@ -186,10 +187,13 @@ class ArenaServer:
             "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,
                                 reset_after=cfg.ai.circuit_reset_ms / 1000),
             "ledger": Supervisor("ledger"),
+            FEED_WORKER: Supervisor(FEED_WORKER),
         }
         # AI judge side task: deadline, fallback, circuit, counters (arena/ai/service.py).
         self.judge_service = JudgeService.from_config(
             cfg, self.judge, supervisor=self.supervisors["judge"], media=self.media, engine_cfg=engine_cfg)
+        # Data feeds (`FetchFeed` -> `FeedResult`): sources, consensus, breakers (arena/feeds).
+        self.feed_service = FeedService(cfg.feeds, supervisor=self.supervisors[FEED_WORKER])
         self.supervisors.update(self.persistence.supervisors)
         # Calendar rules of every mode -> journaled ScheduleFired inputs.
         from arena.scheduler import Scheduler
@@ -200,8 +204,9 @@ class ArenaServer:
                                    supervisor=self.supervisors["schedule"])
         self._judge_send, self._judge_recv = trio.open_memory_channel(math.inf)
         self._ledger_send, self._ledger_recv = trio.open_memory_channel(math.inf)
+        self._feed_send, self._feed_recv = trio.open_memory_channel(math.inf)
         # Side tasks by the names modes give them in `Mode.effects`.
-        self._workers = {"ledger": self._ledger_send, "judge": self._judge_send}
+        self._workers = {"ledger": self._ledger_send, "judge": self._judge_send, FEED_WORKER: self._feed_send}
         self.started = trio.Event()
         self.metrics_port: int | None = None
         self.conflicts: dict[str, str] = {}  # settlement key -> why (ledger key conflicts)
@@ -243,7 +248,8 @@ class ArenaServer:
             "net": dict(self.gateway.stats),
             "side_tasks": {**{name: s.health() for name, s in self.supervisors.items()},
                            "judge": self.judge_service.health(),
-                           "schedule": {**self.supervisors["schedule"].health(), **self.scheduler.health()}},
+                           "schedule": {**self.supervisors["schedule"].health(), **self.scheduler.health()},
+                           FEED_WORKER: self.feed_service.health()},
             "unsettled": len(self.state.unsettled),
             "world": self.state.world,
             # settlement keys the ledger applied with other transfers (alert)
@@ -267,6 +273,7 @@ class ArenaServer:
             port = await nursery.start(self.gateway.serve)
             nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
             nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
+            nursery.start_soon(self.supervisors[FEED_WORKER].run, self._feed_worker)
             if hasattr(self.ledger, "run"):
                 # A ledger whose payments can confirm after entry/tip.confirm
                 # answered "pending" (solana) feeds EntryFeePaid / TipSent here.
@@ -347,6 +354,9 @@ class ArenaServer:
 
     async def _judge_worker(self) -> None:
         await self.judge_service.serve(self._judge_recv, lambda result: self.submit(result, force=True))
+
+    async def _feed_worker(self) -> None:
+        await self.feed_service.serve(self._feed_recv, lambda result: self.submit(result, force=True))
 
     async def _ledger_worker(self) -> None:
         async with trio.open_nursery() as nursery:

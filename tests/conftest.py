@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import attrs
@@ -73,6 +73,22 @@ async def player(url, *, faucet=True, **kwargs):
         if faucet:
             await c.faucet()
         yield c
+
+
+@contextmanager
+def registered_mode(module_name: str):
+    """Import a test's mode module and keep its `MODE` registered inside the
+    block only (the registry is global: other tests must not see the mode)."""
+    import importlib
+
+    from arena.engine.registry import registry
+
+    module = importlib.import_module(module_name)
+    registry.register(module.MODE)
+    try:
+        yield module
+    finally:
+        registry.unregister(module.MODE.name)
 
 
 async def wait_until(predicate, timeout=10.0, interval=0.02):

@@ -127,6 +127,12 @@ def _apply_other(ctx: Ctx, inp) -> None:
             {"from": inp.from_wallet, "to": inp.to_wallet, "amount": inp.amount, "fee": inp.fee},
         )
         return
+    if isinstance(inp, I.FeedResult) and inp.match == "":
+        # A mode-level fetch (no match asked): the mode that asked gets it.
+        mode = MODES.get(inp.mode)
+        if mode is not None:
+            mode.route(ctx, inp)
+        return
     if isinstance(inp, I.SettlementDone):
         if inp.ok:
             state.unsettled.pop(inp.key, None)

@@ -18,6 +18,8 @@ from typing import ClassVar
 import attrs
 from attrs import field, frozen
 
+from .outputs import freeze
+
 # --- requests from a logged-in client --------------------------------------
 # `session` and `rid` address the reply; `wallet` is the authenticated player.
 
@@ -101,6 +103,36 @@ class SettlementDone:
     detail: str = ""
 
 
+# How a `FeedResult` came out.
+FEED_OK = "ok"
+FEED_NO_CONSENSUS = "no_consensus"
+FEED_UNAVAILABLE = "unavailable"
+
+
+@frozen
+class FeedResult:
+    """The answer to the `FetchFeed` effect with this `key`.
+
+    `status` is "ok" (then `value` is the decided value: str, int or a tuple
+    of them; prices are integers in base units or decimal strings, never
+    floats), "no_consensus" (sources answered but the feed's rule decided
+    nothing) or "unavailable" (too few sources answered by the deadline).
+    `answers` keeps every source's last answer, as
+    (source, status, value, detail, fetched_at_ms, observed_at_ms) tuples,
+    so the decision can be audited and a replay never asks a source again.
+    A live `match` gets it through its mode's `input`; match "" through the
+    mode's `route`; a match that is gone through the modes' `orphan_input`.
+    """
+
+    key: str
+    mode: str
+    match: str
+    feed: str
+    status: str
+    value: object = field(default=None, converter=freeze)
+    answers: tuple = field(default=(), converter=freeze)
+
+
 def pairs(value) -> tuple:
     return tuple((str(k), v) for k, v in value)
 
@@ -169,7 +201,7 @@ INPUT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         QueueJoin, QueueLeave, MatchWatch, PlayerDisconnected, PlayerReconnected,
-        EntryFeePaid, TipSent, SettlementDone, SettingsChanged, WorldNamed, ClockSet, ScheduleFired,
+        EntryFeePaid, TipSent, SettlementDone, SettingsChanged, WorldNamed, ClockSet, ScheduleFired, FeedResult,
     )
 }
 

@@ -28,6 +28,12 @@ Callbacks and when the core calls them:
 - `entry_quote(match, wallet)`: the entry fee `wallet` owes now (raise
   ArenaError otherwise); used by `entry.build` / `entry.confirm`.
 
+Outside data comes from the framework's feed port: the mode issues a
+`FetchFeed` effect (no need to declare it in `effects`) and gets one
+journaled `FeedResult` with the same key, through `input` for a live match,
+`route` when its `match` is "", `orphan_input` when the match is gone
+(docs/FEEDS.md).
+
 Matches are created by the mode itself (from `route`, e.g. when matchmaking
 pairs two players) and ended by it; `ctx.drop_match` forgets them.
 
@@ -172,6 +178,11 @@ class Mode:
     result_keys: dict = {}
     requests: tuple[GameRequest, ...] = ()
     queue_fields: tuple[RequestField, ...] = ()
+    # The module holding this mode's part of the whole-server simulation
+    # (`arena.sim`): its `PLUGIN` has `bots(world, n)` and
+    # `invariants(world, phase)`. A name, not an import, so the mode's own
+    # package stays free of the simulator and its bots.
+    simulation: str = ""
     # Input types (classes) `route` wants to see, besides connection changes.
     routed_inputs: tuple[type, ...] = ()
     quiet_events: frozenset = frozenset()
@@ -229,13 +240,6 @@ class Mode:
     def on_schedule(self, ctx, shared, fired) -> None:
         """An occurrence of one of this mode's rules (`fired.kind` "on_time"
         or "late"), exactly once per occurrence."""
-
-    def simulation(self):
-        """This mode's part of the whole-server simulation (`arena.sim`): an
-        object with `bots(world, n) -> [bot]` (bots that play it through the
-        protocol) and `invariants(world, phase) -> [problem]` ("continuous"
-        or "final"), or None for a mode that brings none."""
-        return None
 
     def waiting_wallets(self, shared) -> list[str]:
         return []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from attrs import frozen
+from attrs import field, frozen
 
 # Reply and Event are made by the thousand every tick under load (one per
 # reaction), so they are named tuples: immutable like the frozen attrs
@@ -59,6 +59,36 @@ class Settle:
     match: str
     transfers: tuple[Transfer, ...]
     reason: str
+
+
+def freeze(value):
+    """Lists (as MessagePack decodes arrays) back to tuples, all the way down:
+    a value decoded from the journal or the outbox equals the one issued."""
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def _query(value) -> tuple:
+    return tuple((str(k), str(v)) for k, v in value)
+
+
+@frozen
+class FetchFeed:
+    """Ask the feed side task for one value of data feed `feed` (an oracle:
+    a draw result, a price, a block height), at most once per `key`.
+
+    `query` is (name, value) pairs the feed's sources need (they fill the
+    `{name}` placeholders of a source URL). `match` is the match that wants
+    the value, or "" for the mode itself; the answer comes back as one
+    journaled `FeedResult` with the same key, so a replay never fetches.
+    """
+
+    key: str
+    mode: str
+    match: str
+    feed: str
+    query: tuple = field(default=(), converter=_query)
 
 
 MONEY_EFFECTS = (Settle,)

@@ -19,7 +19,10 @@ import importlib
 
 from . import inputs as I
 from .mode import Mode
-from .outputs import Settle
+from .outputs import FetchFeed, Settle
+
+# The side task that fetches data feeds (`FetchFeed`), for every mode.
+FEED_WORKER = "feed"
 
 BUILTIN_PACKAGE = "arena.modes"
 
@@ -31,7 +34,7 @@ class Registry:
         self._loaded = False
         # Derived once per registration, read on hot paths.
         self.effects: dict[type, tuple[str, str]] = {}   # effect class -> (mode, worker)
-        self.effect_types: dict[str, type] = {Settle.__name__: Settle}
+        self.effect_types: dict[str, type] = {Settle.__name__: Settle, FetchFeed.__name__: FetchFeed}
         self.result_keys: dict[type, object] = {}        # result input class -> key function
         self.requests: dict[str, tuple[str, object]] = {}  # request type -> (mode, GameRequest)
         # Called after every change, so readers can keep flat tables for hot paths.
@@ -112,10 +115,13 @@ class Registry:
         return self.modes().get(name)
 
     def worker_of(self, effect) -> str | None:
-        """The side task ("ledger", or what the mode declared) that carries out `effect`."""
-        if type(effect) is Settle:
+        """The side task ("ledger", "feed", or what the mode declared) that carries out `effect`."""
+        t = type(effect)
+        if t is Settle:
             return "ledger"
-        found = self.effects.get(type(effect))
+        if t is FetchFeed:
+            return FEED_WORKER
+        found = self.effects.get(t)
         return found[1] if found is not None else None
 
 

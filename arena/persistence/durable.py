@@ -21,10 +21,10 @@ effects leave.
 `recover(server)` runs before the server listens: it loads the newest
 snapshot, checks its hash, replays the journal after it, restores the
 ledger's book, the sessions, re-dispatches every effect issued and not done
-(money through the ledger's idempotent settle, judge requests again since
-their answers may be lost), feeds again the adapter results the engine never
-consumed (inbox), and marks every wallet bound to a live match disconnected
-(the disconnect grace period covers the restart).
+(money through the ledger's idempotent settle, judge requests and feed
+fetches again since their answers may be lost), feeds again the adapter
+results the engine never consumed (inbox), and marks every wallet bound to a
+live match disconnected (the disconnect grace period covers the restart).
 """
 
 from __future__ import annotations
@@ -53,15 +53,16 @@ SESSION_FLUSH_S = 5.0
 
 
 def is_outbox_effect(eff) -> bool:
-    """Every effect the engine issues goes to the outbox: `Settle`, and each
-    mode's declared effects (each carries its idempotency key)."""
+    """Every effect the engine issues goes to the outbox: `Settle`, `FetchFeed`,
+    and each mode's declared effects (each carries its idempotency key)."""
     return registry.effect_types.get(type(eff).__name__) is type(eff)
 
 
 def is_keyed_input(inp) -> bool:
     """An input that completes an outbox or inbox entry (a side task's result)."""
     cls = inp.__class__
-    return cls is I.SettlementDone or cls in registry.result_keys or cls in INBOX_INPUTS
+    return (cls is I.SettlementDone or cls is I.FeedResult or cls in registry.result_keys
+            or cls in INBOX_INPUTS)
 
 
 def done_key(inp) -> str | None:
@@ -71,6 +72,10 @@ def done_key(inp) -> str | None:
     t = type(inp)
     if t is I.SettlementDone:
         return inp.key if inp.ok else None
+    if t is I.FeedResult:
+        # Every status completes the fetch: "unavailable" is an answer too
+        # (the feed side task gave up at its deadline), not a lost one.
+        return inp.key
     key_of = registry.result_keys.get(t)
     return key_of(inp) if key_of is not None else None
 

@@ -3,8 +3,8 @@
 Each check takes the `World` and returns a list of problems (empty: holds).
 `continuous` runs every few ticks on the live server; `final` once the
 world has settled (no more faults, no new matches); `replay` rebuilds the
-state from the store. A mode adds its own through `Mode.simulation()`
-(its plugin's `invariants(world) -> problems`).
+state from the store. A mode adds its own through the plugin its `Mode.simulation` names
+(`invariants(world, phase) -> problems`).
 
 - Money is conserved: the embedded ledger's book audits (balances sum to
   zero with the mint accounts, none negative, the entries rebuild them),
@@ -26,6 +26,7 @@ state from the store. A mode adds its own through `Mode.simulation()`
 from __future__ import annotations
 
 import hashlib
+import importlib
 
 from arena.chain.embedded import LedgerCorrupt
 from arena.engine.canonical import state_hash
@@ -36,11 +37,15 @@ from arena.persistence.durable import replay as replay_journal
 
 def _mode_checks(world, phase: str) -> list[str]:
     problems = []
-    for mode in registry.modes().values():
-        plugin = mode.simulation()
-        if plugin is not None:
-            problems += plugin.invariants(world, phase)
+    for plugin in plugins():
+        problems += plugin.invariants(world, phase)
     return problems
+
+
+def plugins() -> list:
+    """The simulation plugin of every registered mode that names one."""
+    return [importlib.import_module(mode.simulation).PLUGIN
+            for mode in registry.modes().values() if mode.simulation]
 
 
 def continuous(world) -> list[str]:

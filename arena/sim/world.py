@@ -4,7 +4,7 @@
 (simulated seconds cost nothing while every task waits), the real
 `ArenaServer`: tick loop, engine, gateway, sessions, persistence (on a
 `SimStore`), the embedded ledger, the embedded judge, the scheduler. Bots
-play every registered mode that brings them (`Mode.simulation()`), through
+play every registered mode that brings them (`Mode.simulation`), through
 the real protocol and the real `ArenaClient`, over in-memory links
 (`arena.sim.transport`). The seed decides everything: the bots' choices,
 the fault plan, the ids the server draws (`secrets` is seeded for the run)
@@ -39,7 +39,6 @@ import trio.testing
 from attrs import define, field, frozen
 
 from arena.client import ArenaClient, running
-from arena.engine.registry import registry
 
 from . import invariants
 from .faults import FaultPlan, Flaky, SimStore
@@ -248,10 +247,8 @@ async def _conductor(world: World, cfg) -> None:
 
         await top.start(serve)
         bots = []
-        for mode in registry.modes().values():
-            plugin = mode.simulation()
-            if plugin is not None:
-                bots += plugin.bots(world, s.bots)
+        for plugin in invariants.plugins():
+            bots += plugin.bots(world, s.bots)
         world.bots = bots
         for bot in bots:
             top.start_soon(_keep_playing, world, bot)

@@ -157,6 +157,7 @@ def match_terms(state, m: RoastMatch) -> RoastConfig:
 
 
 class RoastMode(Mode):
+    simulation = "arena.sim.roast"
     name = "roast"
     settings = RoastConfig
     inputs = R.INPUTS
@@ -197,11 +198,6 @@ class RoastMode(Mode):
 
     def waiting_wallets(self, shared) -> list[str]:
         return list(shared.queued)
-
-    def simulation(self):
-        from .sim import RoastSimulation
-
-        return RoastSimulation()
 
     def setup(self, config):
         return RoastQueues()

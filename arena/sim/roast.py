@@ -1,4 +1,5 @@
-"""Roast in the whole-server simulation (`arena.sim`): its bots and invariants.
+"""Roast in the whole-server simulation (`arena.sim`): its bots and invariants
+(named by `RoastMode.simulation`).
 
 The bots are the real roast bot (`arena.bot.Bot`, the one `python -m arena
 bot` runs), connected over the simulator's in-memory links, with wallets and
@@ -57,3 +58,6 @@ class RoastSimulation:
             if held > 2 * match.entry_fee:
                 problems.append(f"escrow:{mid} holds {held} > 2 x {match.entry_fee}")
         return problems
+
+
+PLUGIN = RoastSimulation()
