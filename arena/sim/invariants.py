@@ -11,6 +11,8 @@ state from the store. A mode adds its own through the plugin its `Mode.simulatio
   and after settling every escrow is empty and what the faucet minted is
   exactly what the wallets and fee accounts hold: nothing created, lost or
   stuck.
+- Money waits for the journal: every settlement the ledger applied is in
+  the store's outbox, written with the tick that issued it.
 - Every effect is carried out exactly once per key: after settling nothing
   is unsettled in the engine and every outbox row in the store is done (the
   ledger applies a key at most once by construction; a key applied with
@@ -55,6 +57,12 @@ def continuous(world) -> list[str]:
         world.book.audit()
     except LedgerCorrupt as exc:
         problems.append(f"ledger book corrupt: {exc}")
+    # Write-ahead: a settlement the ledger applied was issued by a durable
+    # tick (its outbox row is in the store).
+    early = [k for k in world.book.applied_keys
+             if k.startswith("settle:") and k[len("settle:"):] not in world.store.outbox]
+    if early:
+        problems.append(f"the ledger applied settlements no durable tick issued: {sorted(early)[:3]}")
     state = srv.state
     for mid, match in state.matches.items():
         if match.wake_at < state.tick:

@@ -259,6 +259,8 @@ async def _conductor(world: World, cfg) -> None:
                 continue
             tick = srv.state.tick
             world.last_tick = max(world.last_tick, tick)
+            world.stats["ticks"] = world.last_tick
+            world.stats["matches"] = srv.state.match_counter
             while faults and faults[0].tick <= world.last_tick:
                 fault = faults.pop(0)
                 crash = await _apply(world, fault)
