@@ -17,7 +17,7 @@ from pathlib import Path
 
 import trio
 
-from . import mode_tables, schema
+from . import mode_tables, reads, schema
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
 from .world import FileWriterLock, new_world_id
 
@@ -29,6 +29,10 @@ _QUERIES = {
     "api_keys": "SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY name",
     "audit_log": "SELECT id, at, actor, role, action, detail, result FROM audit_log ORDER BY id",
 }
+
+
+_BOARD_PAGE = reads.lite(reads.BOARD_PAGE)
+_BOARD_POSITION = reads.lite(reads.BOARD_POSITION)
 
 
 class SqliteStore:
@@ -300,6 +304,67 @@ class SqliteStore:
     async def refresh_leaderboard(self) -> None:
         return None  # a plain view: always current
 
+    # --- the platform's reads (leaderboards, history, profiles; see `reads`) -----------
+    async def _rows(self, sql: str, params: tuple) -> list:
+        return await self._run(lambda: [tuple(r) for r in self.db.execute(sql, params)])
+
+    async def leaderboard(self, board: str, period_key: str, limit: int, around: str | None = None) -> list[dict]:
+        """A page of `limit` rows of a board: the top, or the page around
+        wallet `around` (empty if it has no score there)."""
+        def run():
+            db = self.db
+            start = 0
+            if around is not None:
+                row = db.execute(_BOARD_POSITION, (board, period_key, around)).fetchone()
+                if row is None:
+                    return []
+                start = reads.page_start(row[0], row[1], limit)
+            cur = db.execute(_BOARD_PAGE, (board, period_key, start, limit))
+            return [dict(zip(("rank", "wallet", "username", "score"), r)) for r in cur]
+
+        return await self._run(run)
+
+    async def scores_of(self, wallet: str, period_key: str = "all") -> dict:
+        return dict(await self._rows(reads.SCORES_OF, (wallet, period_key)))
+
+    async def history(self, wallet: str, mode: str | None, limit: int, before: tuple | None = None) -> list[dict]:
+        """`wallet`'s finished matches, newest first, those before `before`
+        ((ended tick, match id), exclusive) only if given."""
+        sql = reads.history_sql("sqlite", mode=mode is not None, before=before is not None)
+        return reads.decode_history(await self._rows(sql, reads.history_params(wallet, mode, before, limit)))
+
+    async def history_details(self, mode: str, matches: list[str]) -> list[dict]:
+        """The mode's detail rows (`Tables.history_details`) of `matches`."""
+        sql = mode_tables.history_sql("sqlite", mode)
+        if sql is None or not matches:
+            return []
+
+        def run():
+            cur = self.db.execute(sql, (json.dumps(list(matches)),))
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r)) for r in cur]
+
+        return await self._run(run)
+
+    async def profile(self, wallet: str) -> dict | None:
+        rows = await self._rows(reads.PROFILE, (wallet,))
+        return dict(zip(("wallet", "username", "avatar_url"), rows[0])) if rows else None
+
+    async def set_profile(self, wallet: str, *, username=reads.KEEP, avatar_url=reads.KEEP) -> dict:
+        """Change the given fields of `wallet`'s profile (made if it has none);
+        `reads.Duplicate` if the username is another wallet's (nothing changes)."""
+        def apply(db):
+            row = db.execute(reads.PROFILE, (wallet,)).fetchone()
+            old = dict(zip(("wallet", "username", "avatar_url"), row)) if row else None
+            new = reads.merged_profile(wallet, old, username, avatar_url)
+            try:
+                db.execute(reads.PROFILE_UPSERT, reads.upsert_params(new))
+            except sqlite3.IntegrityError:
+                raise reads.Duplicate(new["username"]) from None
+            return new
+
+        return await self._run(lambda: self._tx(apply))
+
     def health(self) -> dict:
         return {"kind": self.kind, "path": str(self.path), **self.stats}
 
@@ -314,6 +379,14 @@ def _write_records(db: sqlite3.Connection, ops: list[tuple]) -> None:
         elif kind == "mode_op":  # on a mode's own tables: its statements
             for sql, params in mode_tables.statements("sqlite", op):
                 db.execute(sql, params)
+        elif kind == "board_add":
+            _, board, period, wallet, points, source = op
+            if db.execute(reads.BOARD_SOURCE_SQLITE, (board, period, wallet, source)).rowcount == 1:
+                db.execute(reads.BOARD_ADD_SQLITE, (board, period, wallet, points))
+        elif kind == "match_result":
+            _, mode, match, players, ended_at_ms, tick, result = op
+            db.execute(reads.RESULT_SQLITE, (match, mode, ended_at_ms, tick, result))
+            db.executemany(reads.PLAYER_SQLITE, [(w, match, mode, tick) for w in players])
         else:
             raise ValueError(f"unknown record op {kind!r}")
 
