@@ -423,14 +423,17 @@ class PostgresStore:
         async def q(conn):
             start = 0
             if around is not None:
-                row = await conn.fetchrow(_BOARD_POSITION, board, period_key, around)
+                row = await conn.fetchrow(_BOARD_POSITION, *((board, period_key) * 3), around)
                 if row is None:
                     return []
                 start = reads.page_start(row[0], row[1], limit)
-            rows = await conn.fetch(_BOARD_PAGE, board, period_key, start, limit)
-            return [{"rank": r[0], "wallet": r[1], "username": r[2], "score": r[3]} for r in rows]
+            rows = [tuple(r) for r in await conn.fetch(_BOARD_PAGE, board, period_key, limit, start)]
+            if not rows:
+                return []
+            above = await conn.fetchval(_BOARD_ABOVE, board, period_key, rows[0][1])
+            return reads.ranked_page(rows, start, above)
 
-        # One snapshot for both statements, so the page matches the position.
+        # One snapshot for the statements, so the page matches the position.
         async def tx(conn):
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 return await q(conn)
@@ -487,6 +490,7 @@ async def _ledger(conn):
 
 _BOARD_PAGE = reads.pg(reads.BOARD_PAGE)
 _BOARD_POSITION = reads.pg(reads.BOARD_POSITION)
+_BOARD_ABOVE = reads.pg(reads.BOARD_ABOVE)
 _SCORES_OF = reads.pg(reads.SCORES_OF)
 _PROFILE = reads.pg(reads.PROFILE)
 _PROFILE_UPSERT = reads.pg(reads.PROFILE_UPSERT)
