@@ -11,7 +11,7 @@ from PIL import Image
 from arena.engine.clock import now_ms
 from arena.engine.periods import week_key
 from conftest import player, wait_until
-from test_e2e_support import TIMEOUT, error_code, play_battle, queue_pair
+from test_e2e_support import TIMEOUT, error_code, play_battle, queue_pair, wait_phase
 
 
 def png(w: int = 32, h: int = 32, color=(200, 30, 30)) -> bytes:
@@ -110,3 +110,8 @@ async def test_match_list_reads_live_battles(arena_server):
         assert (await w.list_matches(phase="entry"))[0]["watchers"] == 1
         assert await w.list_matches(phase="recording") == []
         assert await w.list_matches(limit=1) == [dict(row, watchers=1)]
+        # Into the rounds: the list follows the live state.
+        assert await a.pay_entry(match) == "confirmed" and await b.pay_entry(match) == "confirmed"
+        await wait_phase(server, match, "recording", 1)
+        [live] = await w.list_matches(phase="recording")
+        assert live["match"] == match and live["round"] == 1 and live["started_at_ms"] == row["started_at_ms"]

@@ -9,28 +9,10 @@ import json
 
 import pytest
 
-from arena.persistence.memory import MemoryStore
 from arena.persistence.reads import Duplicate
 from arena.persistence.sqlite import SqliteStore
 from arena.persistence.store import TickBatch
-
-
-@pytest.fixture(params=["sqlite", "postgres", "memory"])
-async def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = SqliteStore(tmp_path / "store.sqlite")
-    elif request.param == "memory":
-        s = MemoryStore()
-    else:
-        from arena.persistence.postgres import PostgresStore
-
-        s = PostgresStore(request.getfixturevalue("pg_schema"))
-        await s.migrate()
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
+from test_store_contract import store  # noqa: F401 - the contract's fixture: SQLite, PostgreSQL, memory
 
 
 def add(board, wallet, points, source, period="all"):
@@ -45,6 +27,23 @@ async def test_board_points_count_once_per_source(store):
     assert await store.leaderboard("b.x", "all", 10) == [{"rank": 1, "wallet": "w1", "username": None, "score": 6}]
     assert await store.leaderboard("b.x", "week:2026-11-30", 10) == []
     assert await store.leaderboard("nope", "all", 10) == []
+
+
+async def test_a_week_board_starts_empty_each_week(store):
+    from arena.persistence.durable import board_ops
+    from arena.engine.mode import Board
+    from arena.engine.outputs import Event
+    from test_reads_unit import _Cfg, _State, ms
+
+    boards = {"b.x": Board(frozenset({"won"}), lambda e: [(e.to[0], 1)])}
+    won = [Event(("w1",), "won", {})]
+    sunday = _State(clock=[0, ms("2026-12-06T23:59:00+00:00")], config=_Cfg())
+    monday = _State(clock=[0, ms("2026-12-07T00:01:00+00:00")], config=_Cfg())
+    await store.write(TickBatch(durable_tick=1, records=board_ops(boards, sunday, 1, won * 2, "UTC")))
+    await store.write(TickBatch(durable_tick=2, records=board_ops(boards, monday, 2, won, "UTC")))
+    assert (await store.leaderboard("b.x", "all", 10))[0]["score"] == 3
+    assert (await store.leaderboard("b.x", "week:2026-11-30", 10))[0]["score"] == 2
+    assert (await store.leaderboard("b.x", "week:2026-12-07", 10))[0]["score"] == 1
 
 
 async def test_ranking_ties_and_pages_around_a_wallet(store):

@@ -680,7 +680,7 @@ class Gateway:
         faucet's money, and of two confirms of one tx the first wins.
         """
         if conn.inflight >= MAX_INFLIGHT:
-            raise ArenaError(RATE_LIMITED, "too many payment requests in flight", retry_after_ms=200)
+            raise ArenaError(RATE_LIMITED, "too many wallet or read requests in flight", retry_after_ms=200)
         conn.inflight += 1
         conn.jobs.append(fn)
         if not conn.working:
