@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import trio
 from PIL import Image
 
@@ -33,8 +34,20 @@ async def written(server, check, timeout: float = TIMEOUT) -> None:
             await trio.sleep(0.05)
 
 
-async def test_boards_history_and_profiles_after_two_battles(arena_server):
-    server, url = await arena_server()
+@pytest.fixture(params=["embedded", "postgres"])
+async def store_kwargs(request):
+    """The server's store: the default SQLite file, or PostgreSQL (a schema of its own)."""
+    if request.param == "embedded":
+        return {}
+    from arena.persistence.postgres import PostgresStore
+
+    store = PostgresStore(request.getfixturevalue("pg_schema"))
+    await store.migrate()
+    return {"store": store}
+
+
+async def test_boards_history_and_profiles_after_two_battles(arena_server, store_kwargs):
+    server, url = await arena_server(server_kwargs=store_kwargs)
     async with player(url) as a, player(url) as b, player(url) as c:
         m1, fee, end1 = await play_battle(server, a, b)
         m2, _, end2 = await play_battle(server, c, b)

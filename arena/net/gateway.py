@@ -171,6 +171,9 @@ class Gateway:
         # stored and submitted but not yet applied by the engine (True).
         self.audio_claims: dict[tuple, bool] = {}
         self._next_conn = 0
+        # Avatars are decoded and re-encoded one at a time, in one worker
+        # thread: that CPU is bounded however many connections upload at once.
+        self._image_limiter = trio.CapacityLimiter(1)
         self.listen_port: int | None = None
         self.server: WsServer | None = None
         self._nursery = None
@@ -874,7 +877,7 @@ class Gateway:
         async def change(store):
             avatar_url = KEEP
             if data is not None:
-                png = await trio.to_thread.run_sync(reads.check_avatar, data, limits)
+                png = await trio.to_thread.run_sync(reads.check_avatar, data, limits, limiter=self._image_limiter)
                 avatar_url = await media.store_avatar(wallet, png)
             try:
                 await store.set_profile(wallet, username=username, avatar_url=avatar_url)
