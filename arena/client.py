@@ -629,6 +629,37 @@ class ArenaClient:
         """match.watch; the `match.snapshot` event that follows stays in the event buffer."""
         return await self.request("match.watch", {"match": match})
 
+    # -- helpers: the platform's reads -----------------------------------------------
+
+    async def list_matches(self, mode: str = "roast", *, phase: str | None = None,
+                           limit: int | None = None) -> list[dict]:
+        """match.list: the live matches of a mode, newest first."""
+        body = _given(mode=mode, phase=phase, limit=limit)
+        return (await self.request("match.list", body))["matches"]
+
+    async def leaderboard(self, board: str, *, period: str | None = None, limit: int | None = None,
+                          around: str | None = None) -> dict:
+        """leaderboard.get: {"board", "period", "entries": [{"rank", "wallet", "username", "score"}]}."""
+        return await self.request("leaderboard.get", _given(board=board, period=period, limit=limit, around=around))
+
+    async def history(self, wallet: str | None = None, *, mode: str | None = None, limit: int | None = None,
+                      before: str | None = None) -> dict:
+        """history.get: {"matches": [...], "next": cursor or None} (default: this wallet's)."""
+        return await self.request("history.get", _given(wallet=wallet, mode=mode, limit=limit, before=before))
+
+    async def profile(self, wallet: str | None = None) -> dict:
+        """profile.get (default: this wallet's)."""
+        return await self.request("profile.get", {"wallet": wallet or self.wallet})
+
+    async def set_profile(self, *, username: str | None = None, avatar: bytes | None = None) -> dict:
+        """profile.set: this wallet's username and/or avatar; the new profile."""
+        return await self.request("profile.set", _given(username=username, avatar=avatar))
+
+
+def _given(**fields: Any) -> dict:
+    """A body of the fields that are not None (absent fields take the server's defaults)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
 
 @asynccontextmanager
 async def open_client(url: str = DEFAULT_URL, *, keypair: Keypair | None = None,

@@ -135,6 +135,19 @@ BOOL = Rule(bool, "true or false")
 TEMPERATURE = Rule(float, "a number 0..2", lambda v: 0 <= v <= 2)
 
 
+def _is_zone(value: str) -> bool:
+    from arena.engine.periods import zone
+
+    try:
+        zone(value)
+    except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError, a bad path
+        return False
+    return True
+
+
+ZONE = Rule(str, 'an IANA time zone name ("UTC", "Europe/Paris", ...)', _is_zone)
+
+
 # ---------------------------------------------------------------------------
 # Masks: how a value that may hold a credential is shown.
 
@@ -265,6 +278,11 @@ class NetConfig:
     max_connections_per_address: int = _key(1024, NON_NEGATIVE)
     max_handshake_bytes: int = _key(8192, POSITIVE)
     max_replies_per_tick: int = _key(1024, POSITIVE)
+    # Read requests (match.list, leaderboard.get, history.get, profile.get,
+    # profile.set) also take from a per-connection bucket of their own, so a
+    # client cannot keep the store busy with reads.
+    reads_per_s: int = _key(20, POSITIVE)
+    reads_burst: int = _key(40, POSITIVE)
 
 
 @frozen
@@ -412,6 +430,20 @@ class ScheduleConfig:
 
 
 @frozen
+class LeaderboardsConfig:
+    # Weekly boards start Monday 00:00 in this zone.
+    week_zone: str = _key("UTC", ZONE)
+
+
+@frozen
+class ProfilesConfig:
+    # An avatar (profile.set) is at most this many bytes, and at most this many
+    # pixels wide and high; it must decode as PNG, JPEG, WebP or GIF.
+    max_avatar_bytes: int = _key(262_144, POSITIVE)
+    max_avatar_pixels: int = _key(1024, POSITIVE)
+
+
+@frozen
 class ArenaConfig:
     server: ServerConfig = field(factory=ServerConfig)
     net: NetConfig = field(factory=NetConfig)
@@ -425,6 +457,8 @@ class ArenaConfig:
     tips: TipsConfig = field(factory=TipsConfig)
     schedule: ScheduleConfig = field(factory=ScheduleConfig)
     feeds: FeedsConfig = field(factory=FeedsConfig)
+    leaderboards: LeaderboardsConfig = field(factory=LeaderboardsConfig)
+    profiles: ProfilesConfig = field(factory=ProfilesConfig)
     # Each mode's rate buckets: (mode, bucket) -> (per second, burst), from
     # `[<mode>] <bucket>_per_s` / `<bucket>_burst` (`Mode.buckets`).
     buckets: dict = field(factory=lambda: default_buckets())
@@ -544,6 +578,8 @@ def _build_schema() -> dict[str, _Section]:
         _owned("tips", TipsConfig),
         _owned("schedule", ScheduleConfig),
         _owned("feeds", FeedsConfig),
+        _owned("leaderboards", LeaderboardsConfig),
+        _owned("profiles", ProfilesConfig),
     ]
     return {s.name: s for s in sections}
 
@@ -620,6 +656,7 @@ _NEEDS = {
 _NOT_ABOVE = (
     (("net", "max_plain_frame_bytes"), ("net", "max_frame_bytes")),
     (("net", "max_audio_bytes"), ("net", "max_frame_bytes")),
+    (("profiles", "max_avatar_bytes"), ("net", "max_frame_bytes")),
     (("net", "max_depth"), ("net", "max_containers")),
     (("net", "max_frame_bytes"), ("net", "max_buffered_input_bytes")),
 )
@@ -746,6 +783,8 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
             tips=TipsConfig(**values["tips"]),
             schedule=ScheduleConfig(**values["schedule"]),
             feeds=feeds,
+            leaderboards=LeaderboardsConfig(**values["leaderboards"]),
+            profiles=ProfilesConfig(**values["profiles"]),
             buckets=buckets,
             source=label,
         )

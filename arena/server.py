@@ -175,6 +175,7 @@ class ArenaServer:
         self.clock_tolerance_ms = cfg.server.clock_tolerance_ms
         # --- persistence (arena/persistence): journal, snapshots, recovery, Redis ---
         self.persistence = ServerPersistence(self, cfg, store=store)
+        self.store = self.persistence.store  # the gateway's read requests query it
         # The gateway asks this for every request: the persistence layer's
         # limiter itself, not a method that forwards to it.
         self.wallet_rate_limit = self.persistence.wallet_rate_limit

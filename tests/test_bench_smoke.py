@@ -78,6 +78,21 @@ def test_duel_smoke(tmp_path, sender):
     assert 4 <= step["msgs_in_per_client_s"] <= 6  # --rate 5
 
 
+def test_duel_with_reads_smoke(tmp_path):
+    """--reads: each step twice, the second with a reader's leaderboard.get next to the duel."""
+    report = bench(tmp_path, "duel", "--matches", "2", "--duration", "2", "--rate", "5", "--reads", "50",
+                   "--read-conns", "2", "--read-board-rows", "300", timeout=120)
+    plain, with_reads = report["steps"]
+    assert plain["reads"] is None and plain["matches"] == with_reads["matches"] == 2
+    r = with_reads["reads"]
+    assert r["rate"] == 50 and r["connections"] == 2 and r["errors"] == 0
+    assert r["sent"] == r["ok"] > 0 and 0 < r["latency_ms_p50"] <= r["latency_ms_p99"] <= r["latency_ms_max"]
+    c, s = with_reads["client"], with_reads["server"]
+    # The reader's frames are counted on both ends too.
+    assert s["net_frames_in"] == c["frames_out"] and s["net_frames_out"] == c["frames_in"]
+    assert with_reads["sla"]["errors"] == 0 and "tick_rate_hz" in s
+
+
 def test_battles_smoke(tmp_path):
     report = bench(tmp_path, "battles", "--matches", "2", "--duration", "5")
     step = check_common(report, 2)

@@ -10,6 +10,12 @@ Scenarios (see bench/README.md):
   profile  no sockets: the duel's per-input Python cost by stage (read, step,
            deliver, flush, journal), in process, steady enough for A/B runs
 
+With `--reads R` (duel), every step is measured twice on the same battles:
+without reads, then with a reader process sending R `leaderboard.get` per
+second over `--read-conns` more connections (the store's board seeded with
+`--read-board-rows` wallets), so the table shows tick rate and input
+latency with and without the reads.
+
 Modes: one step (`--matches N`) or a ladder (`--ladder`: N rising until the
 service level breaks, or `--max-matches`). The server is started here, pinned
 to one core (`taskset`), unless `--url` names a running one. Load generators
@@ -67,6 +73,11 @@ def add_arguments(p) -> None:
     p.add_argument("--baseline", default=None,
                    help="profile: another checkout (its root folder) to compare with: runs alternate between it "
                         "and this one, each in a fresh process, and the table ends with the means and the change")
+    p.add_argument("--reads", type=float, default=0.0,
+                   help="duel: measure each step again with this many leaderboard.get per second (default 0: off)")
+    p.add_argument("--read-conns", type=int, default=25, help="--reads: reader connections (default 25)")
+    p.add_argument("--read-board-rows", type=int, default=10_000,
+                   help="--reads: wallets on the board read, seeded into the started server's store (default 10000)")
     p.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
     p.add_argument("--plot", dest="plot_path", default=None, help="write a PNG plot here (matplotlib, Agg)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -185,6 +196,7 @@ class Bench:
         self.args = args
         self.server = None
         self.gens: list = []
+        self.reader = None  # (process, pipe) of the reads step's generator, with --reads
         self.progress = not args.quiet and sys.stderr.isatty()
 
     # --- set-up -------------------------------------------------------------------------
@@ -204,7 +216,8 @@ class Bench:
 
             if server_cpus is None and ncpu > 1:
                 server_cpus = [0]
-            self.server = ServerProcess(tick_hz=args.tick_hz, cpus=server_cpus, src=args.server_src)
+            self.server = ServerProcess(tick_hz=args.tick_hz, cpus=server_cpus, src=args.server_src,
+                                        board_rows=args.read_board_rows if args.reads else 0)
             has_metrics = self.server.wait_ready()
             self.url = self.server.url
             self.metrics_url = self.server.metrics_url if has_metrics else None
@@ -237,9 +250,20 @@ class Bench:
                 "split_sender": args.split_sender}), daemon=True)
             proc.start()
             self.gens.append((proc, parent))
+        if args.reads:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=generator_main, args=(child, len(self.gens), {
+                "url": self.url, "scenario": "reads", "cpus": gen_cpus}), daemon=True)
+            proc.start()
+            self.reader = (proc, parent)
+            parent.send(("grow", args.read_conns))
+            info["reader"] = {"connections": args.read_conns, "reads_per_s": args.reads}
         return info
 
     def close(self) -> None:
+        if self.reader is not None:
+            self.gens.append(self.reader)
+            self.reader = None
         for proc, pipe in self.gens:
             try:
                 pipe.send(("stop",))
@@ -261,15 +285,17 @@ class Bench:
             sys.stderr.write("\r\x1b[2K" + text)
             sys.stderr.flush()
 
-    def _collect(self, kind: str, timeout: float, label: str) -> list:
-        """Wait for one `kind` message from every generator, showing progress."""
+    def _collect(self, kind: str, timeout: float, label: str, gens: list | None = None) -> list:
+        """Wait for one `kind` message from every generator (or those of
+        `gens`), showing progress."""
+        gens = self.gens if gens is None else gens
         out: dict[int, object] = {}
         prog: dict[int, int] = {}
         deadline = time.monotonic() + timeout
-        while len(out) < len(self.gens):
+        while len(out) < len(gens):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"load generators did not answer {kind!r} within {timeout:.0f}s")
-            for i, (proc, pipe) in enumerate(self.gens):
+            for i, (proc, pipe) in enumerate(gens):
                 if i in out:
                     continue
                 if not proc.is_alive():
@@ -283,7 +309,7 @@ class Bench:
                         break
             if label:
                 self._say(f"{label} {sum(prog.values())} clients ready" if kind == "ready" else label)
-        return [out[i] for i in range(len(self.gens))]
+        return [out[i] for i in range(len(gens))]
 
     def _proc_usage(self):
         if self.server_pid is None:
@@ -334,6 +360,8 @@ class Bench:
                 ladder = [n for n in ladder if n <= args.max_matches]
         else:
             ladder = [args.matches or 100]
+        if self.reader is not None:
+            self._collect("ready", 120, "reader:", [self.reader])
         for i, n in enumerate(ladder):
             step = self.step(n, i + 1, len(ladder), report["idle_rss_bytes"])
             report["steps"].append(step)
@@ -341,6 +369,11 @@ class Bench:
                 self._say("")
                 sys.stderr.write("\r\x1b[2K")
             print(_row(step, header=(i == 0)), flush=True)
+            if self.reader is not None:
+                # The same battles again, with the reads next to them.
+                with_reads = self.step(n, i + 1, len(ladder), report["idle_rss_bytes"], reads=args.reads)
+                report["steps"].append(with_reads)
+                print(_row(with_reads), flush=True)
             if args.ladder and not step["sla"]["pass"] and not args.keep_going:
                 break
         passing = [s["matches"] for s in report["steps"] if s["sla"]["pass"]]
@@ -356,7 +389,7 @@ class Bench:
         report["host"]["load_avg_end"] = _loadavg()
         return report
 
-    def step(self, n_matches: int, index: int, total: int, idle_rss) -> dict:
+    def step(self, n_matches: int, index: int, total: int, idle_rss, reads: float = 0.0) -> dict:
         from .serverproc import hist_delta, hist_max, hist_quantile, scrape
 
         args = self.args
@@ -381,6 +414,8 @@ class Bench:
         t1 = t0 + args.duration
         for proc, pipe in self.gens:
             pipe.send(("run", t0, t1, args.rate))
+        if reads:
+            self.reader[1].send(("run", t0, t1, reads))
         time.sleep(max(0.0, t0 - time.monotonic()))
         m0 = scrape(self.metrics_url)
         u0 = self._proc_usage()
@@ -396,6 +431,7 @@ class Bench:
         s1 = _proc_stat()
         w1 = time.monotonic()
         results = self._collect("result", 60 + args.duration + 40, f"[{index}/{total}] draining")
+        read = self._collect("result", 60, "", [self.reader])[0] if reads else None
         m_after = scrape(self.metrics_url)
         wall = w1 - w0
 
@@ -407,6 +443,14 @@ class Bench:
         codes: dict = {}
         for r in results:
             for key, v in r["error_codes"].items():
+                codes[key] = codes.get(key, 0) + v
+        if read is not None:
+            # Its frames are on the wire too (both ends must count the same);
+            # its replies count toward the errors; its latencies are its own.
+            for key in ("frames_out", "bytes_out", "frames_in", "bytes_in", "envelopes_in", "replies_error",
+                        "protocol_errors", "closed"):
+                tot[key] += read[key]
+            for key, v in read["error_codes"].items():
                 codes[key] = codes.get(key, 0) + v
         gen_cpu = [r["cpu_s"] / r["wall_s"] if r["wall_s"] > 0 else 0.0 for r in results]
         step = {
@@ -438,6 +482,19 @@ class Bench:
             "load_avg": _loadavg(),
             "cpu_pressure_some_avg10": _pressure(),
         }
+        if read is not None:
+            rl = sorted(read["latencies"])
+            step["reads"] = {
+                "rate": reads, "connections": read["clients"], "sent": read["frames_out"],
+                "per_s": round(read["frames_out"] / wall, 1) if wall > 0 else None,
+                "ok": read["replies_ok"], "errors": read["replies_error"], "error_codes": read["error_codes"],
+                "latency_ms_p50": _ms(_pct(rl, 0.50)), "latency_ms_p99": _ms(_pct(rl, 0.99)),
+                "latency_ms_max": _ms(rl[-1] if rl else None),
+                "reader_lag_ms_max": round(read["lag_max_s"] * 1000, 1),
+                "reader_cpu_pct": round(read["cpu_s"] / read["wall_s"] * 100, 1) if read["wall_s"] > 0 else None,
+            }
+        else:
+            step["reads"] = None
         step["gen_saturated"] = any(c >= GEN_SATURATED_CPU for c in gen_cpu)
         step["gen_lagged"] = step["gen_lag_ms_max"] > 50  # its sends ran late (its core was busy)
         if args.scenario == "battles":
@@ -604,6 +661,11 @@ def _row(step: dict, header: bool = False) -> str:
     ]
     line = "  ".join(v.rjust(w) for v, (_, w) in zip(vals, COLUMNS))
     extra = []
+    r = step.get("reads")
+    if r:
+        extra.append(f"with reads: {r['per_s']} leaderboard.get/s, {r['ok']} ok, {r['errors']} errors, "
+                     f"read latency p50/p99/max {_f(r['latency_ms_p50'])}/{_f(r['latency_ms_p99'])}/"
+                     f"{_f(r['latency_ms_max'])} ms")
     if step.get("battles_per_s") is not None:
         extra.append(f"battles/s={step['battles_per_s']}")
     sla = step["sla"]

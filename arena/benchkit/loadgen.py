@@ -9,6 +9,11 @@ multiprocessing and drives each over a pipe:
                               drain and answer ("result", {...})
     ("stop",)                 close every connection and exit
 
+The "reads" scenario is a reader next to another scenario's generators:
+its clients only log in, and in the window send `leaderboard.get` at `rate`
+per second in total (spread over its clients, on a fixed schedule);
+latency = request -> reply.
+
 Setup (duel, idle) is the real protocol: hello, login (ed25519), faucet,
 queue.join, match.found, entry payment (build, sign, confirm), and the first
 `battle:round_start`; it is part of the preparation, never of the window.
@@ -148,7 +153,7 @@ class Generator:
         await c.call("wallet.faucet", {})
         c.ready_at = 0.0
         c.match = None
-        if self.scenario == "battles":
+        if self.scenario in ("battles", "reads"):
             return c
         await c.call("queue.join", {"mode": "roast", "tier": self.tier})
         _, found = await c.next_event(("match.found",), timeout=60)
@@ -190,6 +195,8 @@ class Generator:
             await self.duel(t0, t1, rate, lag)
         elif self.scenario == "battles":
             extra = await self.battles(t0, t1, steps)
+        elif self.scenario == "reads":
+            await self.reads(t0, t1, rate, lag)
         else:
             await asyncio.sleep(max(0.0, t1 - time.monotonic()))
         w1 = time.monotonic()
@@ -214,6 +221,33 @@ class Generator:
             **extra,
         })
         self.send(("result", result))
+
+    async def reads(self, t0: float, t1: float, rate: float, lag: dict) -> None:
+        """`rate` leaderboard.get per second in total, round-robin over the
+        clients; every request due is sent at each wake-up, so a late loop
+        catches up instead of lowering the rate (its lateness is `lag`)."""
+        live = [c for c in self.clients if not c.closed]
+        if not live or rate <= 0:
+            await asyncio.sleep(max(0.0, t1 - time.monotonic()))
+            return
+        body = {"board": self.opts.get("board", "roast.wins"), "limit": 10}
+        interval = 1.0 / rate
+        latencies = self.stats.latencies
+        n = 0
+        while True:
+            due = t0 + n * interval
+            if due >= t1:
+                break
+            now = time.monotonic()
+            if due > now:
+                await asyncio.sleep(due - now)
+                now = time.monotonic()
+            lag["max"] = max(lag["max"], now - due)
+            while t0 + n * interval <= min(now, t1 - 1e-9):
+                sent = time.monotonic()
+                fut = live[n % len(live)].request("leaderboard.get", body)
+                fut.add_done_callback(lambda f, sent=sent: latencies.append(time.monotonic() - sent))
+                n += 1
 
     async def duel(self, t0: float, t1: float, rate: float, lag: dict) -> None:
         st = self.stats

@@ -29,6 +29,8 @@ metrics_port = {metrics_port}
 [net]
 session_ttl_ms = 3600000
 max_connections_per_address = 0  # every bench client comes from 127.0.0.1
+reads_per_s = 100                # the reads step's clients send 40/s each
+reads_burst = 200
 
 [roast]
 countdown_ms = 100
@@ -70,7 +72,7 @@ class ServerProcess:
     """`python -m arena serve` with the bench config, pinned to `cpus`."""
 
     def __init__(self, *, tick_hz: int = 20, cpus: list[int] | None = None, src: str | None = None,
-                 log_path: str | None = None, extra_config: str = ""):
+                 log_path: str | None = None, extra_config: str = "", board_rows: int = 0):
         self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-"))
         self.port = free_port()
         self.metrics_port = free_port()
@@ -80,6 +82,8 @@ class ServerProcess:
                                   media=self.dir / "media", store=self.dir / "arena.sqlite")
         self.config_path = self.dir / "bench-config.toml"
         self.config_path.write_text(cfg + extra_config)
+        if board_rows:
+            seed_board(self.dir / "arena.sqlite", board_rows)
         self.log_path = log_path or str(self.dir / "server.log")
         cmd = [sys.executable, "-m", "arena", "serve", "--config", str(self.config_path), "--log-level", "WARNING"]
         self.pinned = False
@@ -121,6 +125,31 @@ class ServerProcess:
         self.log.close()
         if not crashed and self.log_path.startswith(str(self.dir)):
             shutil.rmtree(self.dir, ignore_errors=True)  # keep the log only when it crashed
+
+
+SEED_BOARD = "roast.wins"
+
+
+def seed_board(path: Path, rows: int, board: str = SEED_BOARD) -> None:
+    """A store whose board already has `rows` wallets (scores 0..999, many
+    ties), so the reads step ranks a board of a realistic size rather than
+    an empty one. Written through the store itself (it migrates the file)."""
+    import trio
+
+    from arena.persistence.sqlite import SqliteStore
+    from arena.persistence.store import TickBatch
+
+    ops = [("board_add", board, "all", f"seed{i:06d}", i * 7919 % 1000, "seed") for i in range(rows)]
+
+    async def go():
+        store = SqliteStore(path)
+        await store.open()
+        try:
+            await store.write(TickBatch(records=ops))
+        finally:
+            await store.close()
+
+    trio.run(go)
 
 
 def scrape(url: str | None, timeout: float = 5.0, attempts: int = 3) -> dict | None:

@@ -62,6 +62,16 @@ What a mode declares (class attributes; all optional but `name`):
   (the mirrored leaderboard counts it).
 - `waiting_wallets(shared)`: wallets the mode believes connected outside
   any match (queued), told they are gone after a restart.
+- `boards`: leaderboard name ("<mode>.<what>") -> `Board`: which events move
+  it and by how many points per wallet. The framework turns those into rows
+  of the store's generic `board_scores` table (one per period) in the
+  tick's journal transaction; `leaderboard.get` reads them.
+- `summary(state, match)`: the public one-line view of a live match for
+  `match.list` (phase, players, watchers, started_at_ms), read between ticks.
+- `MatchResult` records (from `records`): a finished match for
+  `history.get`; `history_result(result, rows)` completes one with the rows
+  of the mode's `Tables.history_details` query (per-round detail kept in its
+  own tables).
 """
 
 from __future__ import annotations
@@ -154,7 +164,9 @@ class Tables:
     - `refresh`: dialect -> statements run on the store's refresh schedule
       (a materialized view);
     - `memory_apply(tables, op)` / `memory_query(tables, name)`: the same
-      over plain dicts, for the in-memory store.
+      over plain dicts, for the in-memory store;
+    - `history_details` / `memory_history_details(tables, match_ids)`: the
+      detail rows `Mode.history_result` folds into a finished match's result.
     """
 
     migrations: dict
@@ -163,6 +175,36 @@ class Tables:
     refresh: dict = field(factory=dict)
     memory_apply: Callable | None = None
     memory_query: Callable | None = None
+    # dialect -> SELECT of the detail rows of some finished matches (each row
+    # has a `match` column), for `history.get`: its one parameter is the match
+    # ids (SQLite: a JSON array, for `json_each(?)`; PostgreSQL: a text[]).
+    history_details: dict = field(factory=dict)
+    memory_history_details: Callable | None = None
+
+
+@frozen
+class Board:
+    """A leaderboard a mode keeps: `points(event)` gives ((wallet, points), ...)
+    for an event whose type is in `events` (nothing for an event that does not
+    count, e.g. a cancelled match). The framework adds the points to the
+    wallet's score for every period ("all", "week"), exactly once per event
+    (a batch written twice does not count twice)."""
+
+    events: frozenset
+    points: Callable
+    description: str = ""
+
+
+@frozen
+class MatchResult:
+    """A finished match for `history.get`, returned by a mode's `records` on
+    the tick the match ends: its players (whose histories list it) and a
+    JSON-able `result` map. The framework stamps it with the engine time of
+    the tick (`ended_at_ms`) and writes it with the tick's journal rows."""
+
+    match: str
+    players: tuple = field(converter=tuple)
+    result: dict = field(factory=dict)
 
 
 class Mode:
@@ -186,6 +228,7 @@ class Mode:
     # Input types (classes) `route` wants to see, besides connection changes.
     routed_inputs: tuple[type, ...] = ()
     quiet_events: frozenset = frozenset()
+    boards: dict = {}  # leaderboard name -> Board
 
     def setup(self, config):
         return None
@@ -243,3 +286,22 @@ class Mode:
 
     def waiting_wallets(self, shared) -> list[str]:
         return []
+
+    def summary(self, state, match) -> dict:
+        """The public summary of a live match for `match.list`: read between
+        ticks, so it must be cheap and change nothing. The default reads the
+        conventional fields (`phase`, `players`, `watchers`, `created_tick`)."""
+        from .clock import now_ms
+
+        return {
+            "phase": str(getattr(match, "phase", "")),
+            "players": list(getattr(match, "players", ())),
+            "watchers": len(getattr(match, "watchers", ())),
+            "started_at_ms": now_ms(state, getattr(match, "created_tick", state.tick)),
+        }
+
+    def history_result(self, result: dict, rows: list[dict]) -> dict:
+        """A finished match's result for `history.get`: the `MatchResult`
+        map, completed with its rows of `Tables.history_details` (none by
+        default)."""
+        return result

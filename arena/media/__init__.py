@@ -3,7 +3,9 @@
 `store_audio(match, round, player_index, data) -> url` stores one recording
 under `audio/{match}/round{n}_player{m}.webm` and returns the URL clients get
 in `battle:roast_submitted`. `fetch(url) -> bytes` reads it back (the judge
-transcribes from it).
+transcribes from it). `store_avatar(wallet, png) -> url` keeps a profile
+picture (checked and re-encoded as PNG by the gateway) under
+`avatars/{wallet}/{content digest}.png`.
 
 Two implementations, chosen by `[media] kind`: `local` (files under
 `[media] path`, the default; arena/media/local.py) and `s3` (any

@@ -20,6 +20,17 @@ def audio_key(match: str, round_: int, player_index: int) -> str:
     return f"audio/{match}/round{round_}_player{player_index}.webm"
 
 
+def avatar_key(wallet: str, data: bytes) -> str:
+    """`avatars/{wallet}/{digest}.png`: named by its content, so a new avatar
+    gets a new URL (caches never show the old one) and storing the same
+    image twice is harmless."""
+    import hashlib
+
+    if not _SAFE.match(wallet) or ".." in wallet:
+        raise ArenaError(BAD_REQUEST, "wallet not usable as a media key")
+    return f"avatars/{wallet}/{hashlib.sha256(data).hexdigest()[:32]}.png"
+
+
 class LocalMedia:
     name = "local"
 
@@ -33,7 +44,13 @@ class LocalMedia:
         return (self.root / key).as_uri()
 
     async def store_audio(self, match: str, round_: int, player_index: int, data: bytes) -> str:
-        key = audio_key(match, round_, player_index)
+        return await self._put(audio_key(match, round_, player_index), data)
+
+    async def store_avatar(self, wallet: str, png: bytes) -> str:
+        """A profile picture, already checked and re-encoded as PNG (`arena.net.reads`)."""
+        return await self._put(avatar_key(wallet, png), png)
+
+    async def _put(self, key: str, data: bytes) -> str:
         path = trio.Path(self.root / key)
         await path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 import trio
 
 from arena.engine.errors import NOT_FOUND, ArenaError
-from arena.media.local import audio_key
+from arena.media.local import audio_key, avatar_key
 
 CONTENT_TYPE = "audio/webm"
 
@@ -99,9 +99,15 @@ class S3Media:
         return key
 
     async def store_audio(self, match: str, round_: int, player_index: int, data: bytes) -> str:
-        key = audio_key(match, round_, player_index)
+        return await self._put(audio_key(match, round_, player_index), data, CONTENT_TYPE)
+
+    async def store_avatar(self, wallet: str, png: bytes) -> str:
+        """A profile picture, already checked and re-encoded as PNG (`arena.net.reads`)."""
+        return await self._put(avatar_key(wallet, png), png, "image/png")
+
+    async def _put(self, key: str, data: bytes, content_type: str) -> str:
         put = functools.partial(self._client.put_object, Bucket=self.bucket, Key=key, Body=bytes(data),
-                                ContentType=CONTENT_TYPE)
+                                ContentType=content_type)
         await trio.to_thread.run_sync(put, abandon_on_cancel=True)
         return self.url_for(key)
 

@@ -33,7 +33,10 @@ The gateway talks to the rest of the server through a `world` object:
   `world.is_wallet(text) -> bool`;
 - `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`;
 - optionally `world.wallet_rate_limit(wallet, request type) -> ms to wait`
-  (0 = go), a per-wallet limit over all the wallet's connections.
+  (0 = go), a per-wallet limit over all the wallet's connections;
+- `world.store`: the store the read requests query (`leaderboard`,
+  `history`, `profile`, ...; see `arena.net.reads`), and `world.cfg`, the
+  whole config (`[leaderboards]`, `[profiles]`).
 """
 
 from __future__ import annotations
@@ -64,7 +67,11 @@ from arena.engine.errors import (
     ArenaError,
 )
 
-from . import codec, requests, siws
+from arena.engine.clock import now_ms
+from arena.engine.periods import ALL_KEY, period_key
+from arena.persistence.reads import KEEP, Duplicate
+
+from . import codec, reads, requests, siws
 from .ratelimit import SlidingCounter, TokenBucket
 from .session import Session, SessionRegistry
 from .ws import LogThrottle, WsServer
@@ -81,12 +88,15 @@ MAX_BATCH = 64
 
 def upload_types() -> frozenset:
     """Requests that may come in a frame over `max_plain_frame_bytes` (logged
-    in only): the modes' requests with an upload field (`GameRequest.upload`)."""
-    return frozenset(name for name, (_mode, req) in registry.requests.items() if req.upload is not None)
+    in only): the modes' requests with an upload field (`GameRequest.upload`)
+    and the framework's (`requests.UPLOADS`: an avatar)."""
+    modes = (name for name, (_mode, req) in registry.requests.items() if req.upload is not None)
+    return frozenset(modes) | frozenset(requests.UPLOADS)
 
 MAX_INFLIGHT = 16
 # Balance events remembered, so one payment reported twice is told once.
 BALANCE_TOLD_MAX = 4096
+READ_BUCKET = ":reads"  # a name no mode's bucket can have (`Connection.buckets`)
 PROTOCOL_VERSION = 1
 
 
@@ -163,6 +173,9 @@ class Gateway:
         # stored and submitted but not yet applied by the engine (True).
         self.audio_claims: dict[tuple, bool] = {}
         self._next_conn = 0
+        # Avatars are decoded and re-encoded one at a time, in one worker
+        # thread: that CPU is bounded however many connections upload at once.
+        self._image_limiter = trio.CapacityLimiter(1)
         self.listen_port: int | None = None
         self.server: WsServer | None = None
         self._nursery = None
@@ -381,9 +394,14 @@ class Gateway:
         env = envelopes[0]
         if not (isinstance(env, list) and len(env) == 4 and isinstance(env[3], dict)):
             return False
-        found = registry.requests.get(env[2]) if isinstance(env[2], str) else None
-        upload = found[1].upload if found is not None else None
-        return upload is not None and isinstance(env[3].get(upload.field), bytes)
+        if not isinstance(env[2], str):
+            return False
+        field = requests.UPLOADS.get(env[2])
+        if field is None:
+            found = registry.requests.get(env[2])
+            upload = found[1].upload if found is not None else None
+            field = upload.field if upload is not None else None
+        return field is not None and isinstance(env[3].get(field), bytes)
 
     def _bad(self, conn: Connection, bad: codec.BadFrame) -> None:
         self.stats["bad_frames"] += 1
@@ -670,7 +688,7 @@ class Gateway:
         faucet's money, and of two confirms of one tx the first wins.
         """
         if conn.inflight >= MAX_INFLIGHT:
-            raise ArenaError(RATE_LIMITED, "too many payment requests in flight", retry_after_ms=200)
+            raise ArenaError(RATE_LIMITED, "too many wallet or read requests in flight", retry_after_ms=200)
         conn.inflight += 1
         conn.jobs.append(fn)
         if not conn.working:
@@ -689,15 +707,17 @@ class Gateway:
         finally:
             conn.working = False
 
-    def _ledger_call(self, conn, rid, fn) -> None:
+    def _ledger_call(self, conn, rid, fn, what: str = "ledger") -> None:
+        """Answer `rid` with what `fn()` returns, in the connection's jobs
+        (off the tick); `what` names the port in the log and the error."""
         async def call():
             try:
                 body = await fn()
             except ArenaError as err:
                 conn.error(rid, err)
-            except Exception:  # noqa: BLE001 - never crash a connection on a ledger bug
-                log.exception("ledger call failed", extra={"conn": conn.id})
-                conn.error(rid, ArenaError(INTERNAL, "ledger error"))
+            except Exception:  # noqa: BLE001 - never crash a connection on a port's bug
+                log.exception(f"{what} call failed", extra={"conn": conn.id})
+                conn.error(rid, ArenaError(INTERNAL, f"{what} error"))
             else:
                 conn.reply(rid, body)
 
@@ -767,6 +787,116 @@ class Gateway:
             return {"status": res.status}
 
         self._ledger_call(conn, rid, confirm)
+
+    # --- reads (arena.net.reads): rate-limited per connection, off the tick ----------------
+    def _read_bucket(self, conn: Connection) -> None:
+        """Every read takes from the connection's read bucket (`[net] reads_per_s`,
+        `reads_burst`) besides the request bucket: reads cost the store work."""
+        bucket = conn.buckets.get(READ_BUCKET)
+        if bucket is None:
+            bucket = conn.buckets[READ_BUCKET] = TokenBucket(self.cfg.reads_per_s, self.cfg.reads_burst, self._now())
+        wait = bucket.take(self._now())
+        if wait:
+            self.stats["reads_limited"] = self.stats.get("reads_limited", 0) + 1
+            raise ArenaError(RATE_LIMITED, "too many reads", retry_after_ms=wait)
+
+    def _store_read(self, conn, rid, fn) -> None:
+        self._read_bucket(conn)
+        store = getattr(self.world, "store", None)
+        if store is None:
+            raise ArenaError(NOT_FOUND, "this server keeps no store to read")
+        self._ledger_call(conn, rid, lambda: fn(store), "store")
+
+    def _wallet_arg(self, conn, body: dict, name: str) -> str:
+        """A wallet named in a body: the caller's own, or a wallet address."""
+        wallet = body.get(name, conn.wallet)
+        if wallet != conn.wallet and not self.world.is_wallet(wallet):
+            raise ArenaError(BAD_REQUEST, f"{name!r} must be a wallet address (base58 ed25519 key)")
+        return wallet
+
+    def _match_list(self, conn, rid, body):
+        # Live state, between ticks: a scan in memory, answered at once.
+        self._read_bucket(conn)
+        mode = reads.check_mode(body["mode"])
+        limit = reads.limit_of(body)
+        conn.reply(rid, {"matches": reads.match_list(self.world.state, mode, body.get("phase"), limit)})
+
+    def _leaderboard(self, conn, rid, body):
+        board, period = reads.check_board(body)
+        limit = reads.limit_of(body)
+        around = self._wallet_arg(conn, body, "around") if "around" in body else None
+        # The period key of engine time now: the same clock the records use.
+        key = period_key(period, now_ms(self.world.state), self._setting("leaderboards", "week_zone", "UTC"))
+
+        async def get(store):
+            entries = await store.leaderboard(board, key, limit, around)
+            return {"board": board, "period": period, "period_key": key, "entries": entries}
+
+        self._store_read(conn, rid, get)
+
+    def _history(self, conn, rid, body):
+        wallet = self._wallet_arg(conn, body, "wallet")
+        mode = reads.check_mode(body["mode"]) if "mode" in body else None
+        limit = reads.limit_of(body)
+        before = reads.parse_cursor(body["before"]) if "before" in body else None
+
+        async def get(store):
+            rows = await store.history(wallet, mode, limit, before)
+            details: dict[str, list] = {}
+            for name in dict.fromkeys(r["mode"] for r in rows):
+                for d in await store.history_details(name, [r["match"] for r in rows if r["mode"] == name]):
+                    details.setdefault(d["match"], []).append(d)
+            items = []
+            for r in rows:
+                m = registry.get(r["mode"])
+                result = r["result"] if m is None else m.history_result(r["result"], details.get(r["match"], []))
+                items.append({"match": r["match"], "mode": r["mode"], "ended_at_ms": r["ended_at_ms"],
+                              "result": result})
+            last = rows[-1] if len(rows) == limit else None
+            return {"matches": items, "next": reads.cursor_of(last["ended_tick"], last["match"]) if last else None}
+
+        self._store_read(conn, rid, get)
+
+    def _profile_get(self, conn, rid, body):
+        wallet = self._wallet_arg(conn, body, "wallet")
+        self._store_read(conn, rid, lambda store: _profile_of(store, wallet))
+
+    def _profile_set(self, conn, rid, body):
+        """Only the caller's own profile: the body names no wallet."""
+        wallet = conn.wallet
+        if not self.world.is_wallet(wallet):
+            raise ArenaError(NOT_ALLOWED, "profiles belong to wallets; this session is an API key's")
+        if "username" not in body and "avatar" not in body:
+            raise ArenaError(BAD_REQUEST, "profile.set needs 'username' or 'avatar'")
+        username = reads.check_username(body["username"]) if "username" in body else KEEP
+        data = body.get("avatar")
+        limits = reads.AvatarLimits(self._setting("profiles", "max_avatar_bytes", 262_144),
+                                    self._setting("profiles", "max_avatar_pixels", 1024))
+        media = self.world.media
+        if data is not None:
+            if len(data) > limits.max_bytes:
+                raise ArenaError(BAD_REQUEST, f"avatar larger than {limits.max_bytes} bytes")
+            if media is None:
+                raise ArenaError(BAD_REQUEST, "this server does not accept avatars")
+
+        async def change(store):
+            avatar_url = KEEP
+            if data is not None:
+                png = await trio.to_thread.run_sync(reads.check_avatar, data, limits, limiter=self._image_limiter)
+                avatar_url = await media.store_avatar(wallet, png)
+            try:
+                await store.set_profile(wallet, username=username, avatar_url=avatar_url)
+            except Duplicate:
+                raise ArenaError(DUPLICATE, "that username is taken") from None
+            log.info("profile changed", extra={"wallet": wallet, "username": username is not KEEP,
+                                               "avatar": data is not None})
+            return await _profile_of(store, wallet)
+
+        self._store_read(conn, rid, change)
+
+    def _setting(self, section: str, key: str, default):
+        """A key of the world's config outside `[net]` (a world without one: the default)."""
+        return getattr(getattr(getattr(self.world, "cfg", None), section, None), key, default)
 
     # --- balance events ------------------------------------------------------------------
     def notify_balance(self, wallet: str, change: int, reason: str, key: str) -> None:
@@ -857,6 +987,13 @@ class Gateway:
                 conn.ws.hold(False)
 
 
+async def _profile_of(store, wallet: str) -> dict:
+    """profile.get's answer: a wallet with no profile yet has one with nothing set."""
+    found = await store.profile(wallet) or {}
+    return {"wallet": wallet, "username": found.get("username"), "avatar_url": found.get("avatar_url"),
+            "stats": await store.scores_of(wallet, ALL_KEY)}
+
+
 async def _wrap(key: str, coro) -> dict:
     return {key: await coro}
 
@@ -881,6 +1018,11 @@ _HANDLERS = {
     "queue.join": Gateway._queue_join,
     "queue.leave": Gateway._queue_leave,
     "match.watch": Gateway._watch,
+    "match.list": Gateway._match_list,
+    "leaderboard.get": Gateway._leaderboard,
+    "history.get": Gateway._history,
+    "profile.get": Gateway._profile_get,
+    "profile.set": Gateway._profile_set,
 }
 # Every other request type is a mode's (`Gateway._game_request`).
 assert set(_HANDLERS) == set(requests.REQUESTS)

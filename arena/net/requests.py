@@ -54,7 +54,21 @@ REQUESTS: dict[str, Spec] = {
     "queue.join": Spec(AFTER_LOGIN, (_f("mode", str, max_len=32),)),
     "queue.leave": Spec(AFTER_LOGIN),
     "match.watch": Spec(AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS),)),
+    # The platform's reads (`arena.net.reads`); the values' rules are checked there.
+    "match.list": Spec(AFTER_LOGIN, (_f("mode", str, max_len=32), _f("phase", str, False, 32),
+                                     _f("limit", int, False))),
+    "leaderboard.get": Spec(AFTER_LOGIN, (_f("board", str, max_len=64), _f("period", str, False, 8),
+                                          _f("limit", int, False), _f("around", str, False, 64))),
+    "history.get": Spec(AFTER_LOGIN, (_f("wallet", str, False, 64), _f("mode", str, False, 32),
+                                      _f("limit", int, False), _f("before", str, False, 2 * MAX_ID_CHARS))),
+    "profile.get": Spec(AFTER_LOGIN, (_f("wallet", str, max_len=64),)),
+    "profile.set": Spec(AFTER_LOGIN, (_f("username", str, False, 64), _f("avatar", bytes, False))),
 }
+
+# The framework's requests that may carry an upload (a frame over the plain
+# limit, logged in only): request -> its binary field. The modes' are their
+# `GameRequest.upload`s.
+UPLOADS = {"profile.set": "avatar"}
 
 
 def _compile(fields) -> tuple:

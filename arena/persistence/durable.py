@@ -38,8 +38,10 @@ import trio
 from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.canonical import state_hash
-from arena.engine.mode import Record
-from arena.engine.outputs import Settle
+from arena.engine.clock import now_ms
+from arena.engine.mode import MatchResult, Record
+from arena.engine.outputs import Event, Settle
+from arena.engine.periods import period_keys
 from arena.engine.registry import registry
 
 from . import codec
@@ -91,8 +93,10 @@ def wallets_to_disconnect(state) -> list[str]:
     return list(wallets)
 
 
-def mode_records(state, tick: int, messages, failures: dict[str, int]) -> list[tuple]:
-    """Every mode's store operations for one tick's messages.
+def mode_records(state, tick: int, messages, failures: dict[str, int], week_zone: str = "UTC") -> list[tuple]:
+    """Every mode's store operations for one tick's messages: its `records`
+    (`Record`s, `MatchResult`s, operations on its own tables) and the points
+    of its `boards`.
 
     A mode's `records` failing is logged and counted in `failures` (mode ->
     ticks lost), never raised: a derived record must not stop the tick loop
@@ -103,12 +107,44 @@ def mode_records(state, tick: int, messages, failures: dict[str, int]) -> list[t
             for op in mode.records(state, tick, messages):
                 if isinstance(op, Record):
                     ops.append(("mode_record", name, op.kind, op.key, codec.record_json(op.data), tick))
+                elif isinstance(op, MatchResult):
+                    ops.append(("match_result", name, op.match, op.players, now_ms(state, tick), tick,
+                                codec.record_json(op.result)))
                 else:  # an operation on the mode's own tables (`Mode.tables`)
                     ops.append(("mode_op", name, op))
+            if mode.boards:
+                ops += board_ops(mode.boards, state, tick, messages, week_zone)
         except Exception:  # noqa: BLE001
             failures[name] = failures.get(name, 0) + 1
             log.exception("a mode's records failed; its rows for this tick are skipped",
                           extra={"mode": name, "tick": tick})
+    return ops
+
+
+def board_ops(boards: dict, state, tick: int, messages, week_zone: str) -> list[tuple]:
+    """("board_add", board, period key, wallet, points, source) for every
+    point a tick's events give on `boards`, once per period. `source` (the
+    tick and the event's place in it) names the contribution, so the store
+    adds it once however often the batch is written; a replay of the tick
+    makes the same events in the same order, hence the same sources."""
+    ops: list[tuple] = []
+    keys = None
+    for i, m in enumerate(messages):
+        if m.__class__ is not Event:
+            continue
+        for board_name, board in boards.items():
+            if m.type not in board.events:
+                continue
+            totals: dict[str, int] = {}
+            for wallet, points in board.points(m):
+                totals[wallet] = totals.get(wallet, 0) + int(points)
+            if not totals:
+                continue
+            if keys is None:
+                keys = period_keys(now_ms(state, tick), week_zone)
+            for wallet, points in totals.items():
+                for key in keys:
+                    ops.append(("board_add", board_name, key, wallet, points, f"{tick}:{i}"))
     return ops
 
 
@@ -141,8 +177,10 @@ class RecoveryError(Exception):
 
 class Durability:
     def __init__(self, store, *, snapshot_every_ticks: int, journal_buffer_max: int, supervisor=None,
-                 tick_hz: int = 20, keep_snapshots: int = 0):
+                 tick_hz: int = 20, keep_snapshots: int = 0, week_zone: str = "UTC"):
         self.store = store
+        # The zone whose Monday midnight starts a leaderboard week (`[leaderboards] week_zone`).
+        self.week_zone = week_zone
         self.snapshot_every = snapshot_every_ticks
         self.keep_snapshots = keep_snapshots
         self.buffer_max = journal_buffer_max
@@ -201,7 +239,7 @@ class Durability:
         if self.held:
             self.stats["held_money_effects_max"] = max(self.stats["held_money_effects_max"], len(self.held))
         if messages:
-            p.records += mode_records(state, tick, messages, self.stats["record_failures"])
+            p.records += mode_records(state, tick, messages, self.stats["record_failures"], self.week_zone)
         if tick % self.snapshot_every == 0:
             # Only the newest unwritten snapshot matters: an older one adds nothing.
             # The state is turned into bytes here (it changes next tick); its hash

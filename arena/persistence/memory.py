@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from . import mode_tables
+from . import mode_tables, reads
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
 
 
@@ -32,6 +32,7 @@ class MemoryStore:
         self.mode_tables: dict[str, dict] = {}  # mode -> its tables (`Tables.memory_apply`)
         self.api_keys: dict[str, dict] = {}
         self.audit_log: list[dict] = []
+        self.reads = reads.MemoryReads()  # board_scores, match_results, profiles (schema 5)
         self.stats = {"writes": 0}
 
     def _check(self):
@@ -118,6 +119,8 @@ class MemoryStore:
                                                      "data": data}
         elif kind == "mode_op":  # a mode's own tables, as plain dicts
             mode_tables.memory_apply(self.mode_tables, op)
+        elif kind in ("board_add", "match_result"):
+            self.reads.apply(op)
         else:
             raise ValueError(f"unknown record op {kind!r}")
 
@@ -202,6 +205,38 @@ class MemoryStore:
         if rows is None:
             raise KeyError(name)
         return rows
+
+    # --- the platform's reads (see `reads.MemoryReads`) -------------------------------
+    async def leaderboard(self, board: str, period_key: str, limit: int, around: str | None = None) -> list[dict]:
+        self._check()
+        return self.reads.leaderboard(board, period_key, limit, around)
+
+    async def scores_of(self, wallet: str, period_key: str = "all") -> dict:
+        self._check()
+        return self.reads.scores_of(wallet, period_key)
+
+    async def history(self, wallet: str, mode: str | None, limit: int, before: tuple | None = None) -> list[dict]:
+        self._check()
+        return self.reads.history(wallet, mode, limit, before)
+
+    async def history_details(self, mode: str, matches: list[str]) -> list[dict]:
+        self._check()
+        return mode_tables.memory_history_details(self.mode_tables, mode, matches)
+
+    async def profile(self, wallet: str) -> dict | None:
+        self._check()
+        found = self.reads.profiles.get(wallet)
+        return dict(found) if found else None
+
+    async def set_profile(self, wallet: str, *, username=reads.KEEP, avatar_url=reads.KEEP) -> dict:
+        self._check()
+        new = reads.merged_profile(wallet, self.reads.profiles.get(wallet), username, avatar_url)
+        name = new["username"]
+        if name is not None and any(w != wallet and (p["username"] or "").lower() == name.lower()
+                                    for w, p in self.reads.profiles.items()):
+            raise reads.Duplicate(name)
+        self.reads.profiles[wallet] = new
+        return dict(new)
 
     def outbox_rows(self) -> list[dict]:
         return [{"key": k, "kind": r[0], "tick": r[1], "done_tick": r[3]} for k, r in self.outbox.items()]

@@ -61,3 +61,18 @@ def memory_query(store_tables: dict, name: str) -> list[dict] | None:
         if name in tables.queries and tables.memory_query is not None:
             return tables.memory_query(store_tables.get(mode_name, {}), name)
     return None
+
+
+def history_sql(dialect: str, mode: str) -> str | None:
+    """The SELECT of mode `mode`'s history detail rows (`Tables.history_details`)."""
+    found = registry.get(mode)
+    tables = found.tables if found is not None else None
+    return tables.history_details.get(dialect) if tables is not None else None
+
+
+def memory_history_details(store_tables: dict, mode: str, matches: list[str]) -> list[dict]:
+    found = registry.get(mode)
+    tables = found.tables if found is not None else None
+    if tables is None or tables.memory_history_details is None:
+        return []
+    return tables.memory_history_details(store_tables.get(mode, {}), matches)

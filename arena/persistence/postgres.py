@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-from . import mode_tables, schema
+from . import mode_tables, reads, schema
 from .aiobridge import AsyncioThread
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
 from .world import WriterLockHeld, holder_info, new_world_id
@@ -410,6 +410,73 @@ class PostgresStore:
 
         await self._with_conn(go, transaction=False)
 
+    # --- the platform's reads (leaderboards, history, profiles; see `reads`) -----------
+    async def _rows(self, sql: str, *params) -> list:
+        async def q(conn):
+            return [tuple(r) for r in await conn.fetch(sql, *params)]
+
+        return await self._with_conn(q, transaction=False)
+
+    async def leaderboard(self, board: str, period_key: str, limit: int, around: str | None = None) -> list[dict]:
+        """A page of `limit` rows of a board: the top, or the page around
+        wallet `around` (empty if it has no score there)."""
+        async def q(conn):
+            start = 0
+            if around is not None:
+                row = await conn.fetchrow(_BOARD_POSITION, *((board, period_key) * 3), around)
+                if row is None:
+                    return []
+                start = reads.page_start(row[0], row[1], limit)
+            rows = [tuple(r) for r in await conn.fetch(_BOARD_PAGE, board, period_key, limit, start)]
+            if not rows:
+                return []
+            above = await conn.fetchval(_BOARD_ABOVE, board, period_key, rows[0][1])
+            return reads.ranked_page(rows, start, above)
+
+        # One snapshot for the statements, so the page matches the position.
+        async def tx(conn):
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return await q(conn)
+
+        return await self._with_conn(tx, transaction=False)
+
+    async def scores_of(self, wallet: str, period_key: str = "all") -> dict:
+        return dict(await self._rows(_SCORES_OF, wallet, period_key))
+
+    async def history(self, wallet: str, mode: str | None, limit: int, before: tuple | None = None) -> list[dict]:
+        sql = reads.history_sql("postgres", mode=mode is not None, before=before is not None)
+        return reads.decode_history(await self._rows(sql, *reads.history_params(wallet, mode, before, limit)))
+
+    async def history_details(self, mode: str, matches: list[str]) -> list[dict]:
+        sql = mode_tables.history_sql("postgres", mode)
+        if sql is None or not matches:
+            return []
+
+        async def q(conn):
+            return [dict(r) for r in await conn.fetch(sql, list(matches))]
+
+        return await self._with_conn(q, transaction=False)
+
+    async def profile(self, wallet: str) -> dict | None:
+        rows = await self._rows(_PROFILE, wallet)
+        return dict(zip(("wallet", "username", "avatar_url"), rows[0])) if rows else None
+
+    async def set_profile(self, wallet: str, *, username=reads.KEEP, avatar_url=reads.KEEP) -> dict:
+        """Change the given fields of `wallet`'s profile (made if it has none);
+        `reads.Duplicate` if the username is another wallet's (nothing changes)."""
+        import asyncpg
+
+        async def go(conn):
+            row = await conn.fetchrow(_PROFILE + " FOR UPDATE", wallet)
+            new = reads.merged_profile(wallet, dict(row) if row else None, username, avatar_url)
+            try:
+                await conn.execute(_PROFILE_UPSERT, *reads.upsert_params(new))
+            except asyncpg.UniqueViolationError:
+                raise reads.Duplicate(new["username"]) from None
+            return new
+
+        return await self._with_conn(go)
+
     def health(self) -> dict:
         return {"kind": self.kind, "schema": self.schema, "last_error": self.last_error, **self.stats}
 
@@ -420,6 +487,13 @@ async def _ledger(conn):
     keys = [r[0] for r in await conn.fetch("SELECT key FROM ledger_keys")]
     return entries, keys
 
+
+_BOARD_PAGE = reads.pg(reads.BOARD_PAGE)
+_BOARD_POSITION = reads.pg(reads.BOARD_POSITION)
+_BOARD_ABOVE = reads.pg(reads.BOARD_ABOVE)
+_SCORES_OF = reads.pg(reads.SCORES_OF)
+_PROFILE = reads.pg(reads.PROFILE)
+_PROFILE_UPSERT = reads.pg(reads.PROFILE_UPSERT)
 
 _MODE_RECORD_SQL = ("INSERT INTO mode_records (mode, kind, key, data, tick) VALUES ($1, $2, $3, $4::jsonb, $5)"
                     " ON CONFLICT (mode, kind, key) DO UPDATE SET data = excluded.data, tick = excluded.tick")
@@ -436,6 +510,13 @@ async def _write_records(conn, ops: list[tuple]) -> None:
             todo = [(_MODE_RECORD_SQL, (mode, rkind, key, data, tick))]
         elif kind == "mode_op":  # on a mode's own tables: its statements
             todo = mode_tables.statements("postgres", op)
+        elif kind == "board_add":
+            _, board, period, wallet, points, source = op
+            todo = [(reads.BOARD_ADD_PG, (board, period, wallet, points, source))]
+        elif kind == "match_result":
+            _, mode, match, players, ended_at_ms, tick, result = op
+            todo = [(reads.RESULT_PG, (match, mode, ended_at_ms, tick, result))]
+            todo += [(reads.PLAYER_PG, (w, match, mode, tick)) for w in players]
         else:
             raise ValueError(f"unknown record op {kind!r}")
         for sql, params in todo:

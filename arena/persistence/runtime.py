@@ -83,6 +83,7 @@ class ServerPersistence:
             journal_buffer_max=cfg.store.journal_buffer_max,
             supervisor=self.supervisor,
             tick_hz=cfg.server.tick_hz,
+            week_zone=cfg.leaderboards.week_zone,
         )
         self.redis = redis
         self.delivered: dict[str, None] = {}  # inbox keys handed to the engine (insertion-ordered)

@@ -30,6 +30,13 @@ Tables (both stores):
   (at, actor, role, action, detail JSON, result): agents' and operators'
   credentials (only a hash of each secret) and every operator action
   (version 4).
+- `board_scores` (board, period_key, wallet, score) and `board_sources`
+  (board, period_key, wallet, source): every mode's leaderboards, per period
+  ("all", "week:<Monday>"), each contribution counted once; `match_results`
+  (match, mode, ended_at_ms, ended_tick, result JSON) and `match_players`
+  (wallet, match, mode, ended_tick): finished matches for `history.get`;
+  `profiles` (wallet, username, username_key, avatar_url): usernames unique
+  regardless of case (version 5; see `arena.persistence.reads`).
 - `mode_migrations` (mode, version): which of each mode's own migrations
   (`arena.engine.mode.Tables`) are applied (version 3). A mode's tables are
   the mode's: the tables of the two-player battle records that version 1
@@ -85,6 +92,21 @@ SQLITE: list[tuple[int, list[str]]] = [
         " at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), actor TEXT NOT NULL,"
         " role TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL)",
     ]),
+    (5, [
+        "CREATE TABLE IF NOT EXISTS board_scores (board TEXT NOT NULL, period_key TEXT NOT NULL,"
+        " wallet TEXT NOT NULL, score INTEGER NOT NULL, PRIMARY KEY (board, period_key, wallet))",
+        "CREATE INDEX IF NOT EXISTS board_scores_rank ON board_scores (board, period_key, score DESC, wallet)",
+        "CREATE INDEX IF NOT EXISTS board_scores_wallet ON board_scores (wallet, period_key)",
+        "CREATE TABLE IF NOT EXISTS board_sources (board TEXT NOT NULL, period_key TEXT NOT NULL,"
+        " wallet TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (board, period_key, wallet, source))",
+        "CREATE TABLE IF NOT EXISTS match_results (match TEXT PRIMARY KEY, mode TEXT NOT NULL,"
+        " ended_at_ms INTEGER NOT NULL, ended_tick INTEGER NOT NULL, result TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS match_players (wallet TEXT NOT NULL, match TEXT NOT NULL, mode TEXT NOT NULL,"
+        " ended_tick INTEGER NOT NULL, PRIMARY KEY (wallet, match))",
+        "CREATE INDEX IF NOT EXISTS match_players_recent ON match_players (wallet, ended_tick DESC, match DESC)",
+        "CREATE TABLE IF NOT EXISTS profiles (wallet TEXT PRIMARY KEY, username TEXT, username_key TEXT UNIQUE,"
+        " avatar_url TEXT, updated_at TEXT NOT NULL DEFAULT (datetime('now')))",
+    ]),
 ]
 
 POSTGRES: list[tuple[int, list[str]]] = [
@@ -135,6 +157,23 @@ POSTGRES: list[tuple[int, list[str]]] = [
         " hash TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now(), revoked_at TIMESTAMPTZ)",
         "CREATE TABLE IF NOT EXISTS audit_log (id BIGSERIAL PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now(),"
         " actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, detail JSONB NOT NULL, result TEXT NOT NULL)",
+    ]),
+    (5, [
+        "CREATE TABLE IF NOT EXISTS board_scores (board TEXT NOT NULL, period_key TEXT NOT NULL,"
+        " wallet TEXT NOT NULL, score BIGINT NOT NULL, PRIMARY KEY (board, period_key, wallet))",
+        "CREATE INDEX IF NOT EXISTS board_scores_rank ON board_scores (board, period_key, score DESC,"
+        ' wallet COLLATE "C")',
+        "CREATE INDEX IF NOT EXISTS board_scores_wallet ON board_scores (wallet, period_key)",
+        "CREATE TABLE IF NOT EXISTS board_sources (board TEXT NOT NULL, period_key TEXT NOT NULL,"
+        " wallet TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (board, period_key, wallet, source))",
+        "CREATE TABLE IF NOT EXISTS match_results (match TEXT PRIMARY KEY, mode TEXT NOT NULL,"
+        " ended_at_ms BIGINT NOT NULL, ended_tick BIGINT NOT NULL, result JSONB NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS match_players (wallet TEXT NOT NULL, match TEXT NOT NULL, mode TEXT NOT NULL,"
+        " ended_tick BIGINT NOT NULL, PRIMARY KEY (wallet, match))",
+        "CREATE INDEX IF NOT EXISTS match_players_recent ON match_players (wallet, ended_tick DESC,"
+        ' match COLLATE "C" DESC)',
+        "CREATE TABLE IF NOT EXISTS profiles (wallet TEXT PRIMARY KEY, username TEXT, username_key TEXT UNIQUE,"
+        " avatar_url TEXT, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())",
     ]),
 ]
 

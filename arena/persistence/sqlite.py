@@ -2,7 +2,10 @@
 
 Every call runs in a worker thread (`trio.to_thread`, one at a time through a
 capacity limiter of 1), so the tick loop never waits on the disk; each
-`write` is one transaction. The database is in WAL mode with
+`write` is one transaction. The platform's read requests (leaderboards,
+history, profiles) run on a second, read-only connection behind a limiter
+of their own: in WAL mode a reader never blocks the writer, so a flood of
+reads cannot queue in front of the journal. The database is in WAL mode with
 `synchronous=FULL`: a committed transaction survives a killed process and a
 power cut.
 """
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from . import mode_tables, schema
+from . import mode_tables, reads, schema
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
 from .world import FileWriterLock, new_world_id
 
@@ -31,6 +34,10 @@ _QUERIES = {
 }
 
 
+_BOARD_PAGE = reads.lite(reads.BOARD_PAGE)
+_BOARD_POSITION = reads.lite(reads.BOARD_POSITION)
+
+
 class SqliteStore:
     kind = "embedded"
 
@@ -39,12 +46,35 @@ class SqliteStore:
         self.synchronous = synchronous
         self._db: sqlite3.Connection | None = None
         self._limiter = trio.CapacityLimiter(1)
+        self._read_limiter = trio.CapacityLimiter(1)
+        self._read_db: sqlite3.Connection | None = None
         self._writer_lock = FileWriterLock(self.path) if str(path) != ":memory:" else None
         self.stats = {"writes": 0, "rows": 0, "write_ms_max": 0.0, "write_ms_last": 0.0}
 
     # --- plumbing ---------------------------------------------------------------------
     async def _run(self, fn, *args):
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def _read(self, fn):
+        """`fn(connection)` in one read transaction on the read connection
+        (on the one connection for an in-memory database, which no second
+        connection can see)."""
+        if str(self.path) == ":memory:":
+            return await self._run(lambda: fn(self.db))
+        return await trio.to_thread.run_sync(self._on_reader, fn, limiter=self._read_limiter)
+
+    def _on_reader(self, fn):
+        self.db  # noqa: B018 - raises StoreError when the store is not open
+        if self._read_db is None:
+            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA query_only=ON")
+            self._read_db = db
+        db = self._read_db
+        db.execute("BEGIN")  # one snapshot for every statement of `fn`
+        try:
+            return fn(db)
+        finally:
+            db.execute("COMMIT")
 
     def _connect(self) -> None:
         if self._db is not None:
@@ -80,6 +110,9 @@ class SqliteStore:
         await self.migrate()
 
     async def close(self) -> None:
+        reader, self._read_db = self._read_db, None
+        if reader is not None:
+            await trio.to_thread.run_sync(reader.close, limiter=self._read_limiter)
         db, self._db = self._db, None
         if db is not None:
             await self._run(db.close)
@@ -300,6 +333,69 @@ class SqliteStore:
     async def refresh_leaderboard(self) -> None:
         return None  # a plain view: always current
 
+    # --- the platform's reads (leaderboards, history, profiles; see `reads`) -----------
+    async def _rows(self, sql: str, params: tuple) -> list:
+        return await self._read(lambda db: [tuple(r) for r in db.execute(sql, params)])
+
+    async def leaderboard(self, board: str, period_key: str, limit: int, around: str | None = None) -> list[dict]:
+        """A page of `limit` rows of a board: the top, or the page around
+        wallet `around` (empty if it has no score there)."""
+        def run(db):
+            start = 0
+            if around is not None:
+                row = db.execute(_BOARD_POSITION, (board, period_key) * 3 + (around,)).fetchone()
+                if row is None:
+                    return []
+                start = reads.page_start(row[0], row[1], limit)
+            rows = db.execute(_BOARD_PAGE, (board, period_key, limit, start)).fetchall()
+            if not rows:
+                return []
+            above = db.execute(reads.BOARD_ABOVE, (board, period_key, rows[0][1])).fetchone()[0]
+            return reads.ranked_page(rows, start, above)
+
+        return await self._read(run)
+
+    async def scores_of(self, wallet: str, period_key: str = "all") -> dict:
+        return dict(await self._rows(reads.SCORES_OF, (wallet, period_key)))
+
+    async def history(self, wallet: str, mode: str | None, limit: int, before: tuple | None = None) -> list[dict]:
+        """`wallet`'s finished matches, newest first, those before `before`
+        ((ended tick, match id), exclusive) only if given."""
+        sql = reads.history_sql("sqlite", mode=mode is not None, before=before is not None)
+        return reads.decode_history(await self._rows(sql, reads.history_params(wallet, mode, before, limit)))
+
+    async def history_details(self, mode: str, matches: list[str]) -> list[dict]:
+        """The mode's detail rows (`Tables.history_details`) of `matches`."""
+        sql = mode_tables.history_sql("sqlite", mode)
+        if sql is None or not matches:
+            return []
+
+        def run(db):
+            cur = db.execute(sql, (json.dumps(list(matches)),))
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r)) for r in cur]
+
+        return await self._read(run)
+
+    async def profile(self, wallet: str) -> dict | None:
+        rows = await self._rows(reads.PROFILE, (wallet,))
+        return dict(zip(("wallet", "username", "avatar_url"), rows[0])) if rows else None
+
+    async def set_profile(self, wallet: str, *, username=reads.KEEP, avatar_url=reads.KEEP) -> dict:
+        """Change the given fields of `wallet`'s profile (made if it has none);
+        `reads.Duplicate` if the username is another wallet's (nothing changes)."""
+        def apply(db):
+            row = db.execute(reads.PROFILE, (wallet,)).fetchone()
+            old = dict(zip(("wallet", "username", "avatar_url"), row)) if row else None
+            new = reads.merged_profile(wallet, old, username, avatar_url)
+            try:
+                db.execute(reads.PROFILE_UPSERT, reads.upsert_params(new))
+            except sqlite3.IntegrityError:
+                raise reads.Duplicate(new["username"]) from None
+            return new
+
+        return await self._run(lambda: self._tx(apply))
+
     def health(self) -> dict:
         return {"kind": self.kind, "path": str(self.path), **self.stats}
 
@@ -314,6 +410,14 @@ def _write_records(db: sqlite3.Connection, ops: list[tuple]) -> None:
         elif kind == "mode_op":  # on a mode's own tables: its statements
             for sql, params in mode_tables.statements("sqlite", op):
                 db.execute(sql, params)
+        elif kind == "board_add":
+            _, board, period, wallet, points, source = op
+            if db.execute(reads.BOARD_SOURCE_SQLITE, (board, period, wallet, source)).rowcount == 1:
+                db.execute(reads.BOARD_ADD_SQLITE, (board, period, wallet, points))
+        elif kind == "match_result":
+            _, mode, match, players, ended_at_ms, tick, result = op
+            db.execute(reads.RESULT_SQLITE, (match, mode, ended_at_ms, tick, result))
+            db.executemany(reads.PLAYER_SQLITE, [(w, match, mode, tick) for w in players])
         else:
             raise ValueError(f"unknown record op {kind!r}")
 

@@ -10,7 +10,7 @@ Everything the tick loop writes for a run of ticks goes in one `TickBatch`,
 written in one transaction: the journal rows, the newest durable tick, a
 snapshot when one is due, the effects issued (outbox) and the ones now done,
 the adapter results now consumed (inbox), session changes and the derived
-records (users, battles, rounds, clips). Ledger entries are written by
+records (each mode's tables, leaderboard points, finished matches). Ledger entries are written by
 `write_ledger`, before the ledger's caller hears back.
 """
 
@@ -148,5 +148,26 @@ class Store(Protocol):
         "leaderboard", "outbox", "sessions"."""
 
     async def refresh_leaderboard(self) -> None: ...
+
+    # The platform's reads (schema 5; `arena.persistence.reads`), for the
+    # gateway's read requests, off the tick loop.
+    async def leaderboard(self, board: str, period_key: str, limit: int, around: str | None = None) -> list[dict]:
+        """[{"rank", "wallet", "username", "score"}]: the top `limit`, or the
+        page around wallet `around` (empty if it has no score there)."""
+
+    async def scores_of(self, wallet: str, period_key: str = "all") -> dict:
+        """{board: score} of `wallet` in one period."""
+
+    async def history(self, wallet: str, mode: str | None, limit: int, before: tuple | None = None) -> list[dict]:
+        """[{"match", "mode", "ended_at_ms", "ended_tick", "result"}], newest first,
+        only those before `before` ((ended tick, match), exclusive) if given."""
+
+    async def history_details(self, mode: str, matches: list[str]) -> list[dict]:
+        """A mode's detail rows of some finished matches (`Tables.history_details`)."""
+
+    async def profile(self, wallet: str) -> dict | None: ...
+
+    async def set_profile(self, wallet: str, *, username=..., avatar_url=...) -> dict:
+        """Change the fields given; `reads.Duplicate` if the username is taken."""
 
     def health(self) -> dict: ...

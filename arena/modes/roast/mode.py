@@ -190,6 +190,24 @@ class RoastMode(Mode):
 
         return from_events(tick, messages, round_of)
 
+    @property
+    def boards(self):
+        from .records import BOARDS
+
+        return BOARDS
+
+    def history_result(self, result: dict, rows: list[dict]) -> dict:
+        from .records import history_result
+
+        return history_result(result, rows)
+
+    def summary(self, state, m: RoastMatch) -> dict:
+        """`match.list`'s view of a battle: the common fields, plus its tier and round."""
+        from arena.engine.clock import now_ms
+
+        return {"phase": m.phase, "players": list(m.players), "watchers": len(m.watchers),
+                "started_at_ms": now_ms(state, m.created_tick), "tier": m.tier, "round": m.round}
+
     def mirror_queues(self, shared) -> dict:
         return {tier: tuple(waiting) for tier, waiting in shared.queues.items()}
 

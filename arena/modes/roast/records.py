@@ -11,18 +11,27 @@ generic `mode_records` table; the stores write these operations into them:
   (and both users exist);
 - `battle:roast_submitted` with an audio URL -> ("clip", id, round, player, url, tick);
 - `battle:score_revealed` -> ("round", id, round, player, score, breakdown JSON, commentary, tick);
+- `battle:round_start` -> ("prompt", id, round, prompt, tick) (history);
 - `battle:ended` -> ("ended", id, winner, prize, reason, score1, score2, tick);
   users' battles / wins / earnings counters move once per battle
-  (cancelled battles do not count).
+  (cancelled battles do not count); and a `MatchResult` for the players'
+  histories (`history.get`), whose rounds `history_result` adds from the
+  rounds, prompts and clips tables.
+
+`battle:ended` goes to the battle's audience, players first (`_audience`),
+so its first two recipients are the players: the event body does not
+repeat them.
 """
 
 from __future__ import annotations
 
 import json
 
+from arena.engine.mode import Board, MatchResult
 from arena.engine.outputs import Event
 
-INTERESTING = frozenset({"match.found", "battle:roast_submitted", "battle:score_revealed", "battle:ended"})
+INTERESTING = frozenset({"match.found", "battle:roast_submitted", "battle:score_revealed", "battle:ended",
+                         "battle:round_start"})
 
 
 def from_events(tick: int, messages, round_of) -> list[tuple]:
@@ -50,8 +59,68 @@ def from_events(tick: int, messages, round_of) -> list[tuple]:
                 "round", b["match"], b["roundNumber"], b["playerId"], b["score"],
                 json.dumps(b["breakdown"], sort_keys=True), b["commentary"], tick,
             ))
+        elif m.type == "battle:round_start":
+            ops.append(("prompt", b["match"], b["roundNumber"], b["prompt"], tick))
         elif m.type == "battle:ended":
             s = b["finalScores"]
             ops.append(("ended", b["match"], b["winnerId"], b["prizeAmount"], b["reason"],
                         s["player1"], s["player2"], tick))
+            ops.append(MatchResult(b["match"], players_of(m), result_of(m)))
     return ops
+
+
+def players_of(ended: Event) -> tuple:
+    return tuple(ended.to[:2])
+
+
+def result_of(ended: Event) -> dict:
+    """A battle's result as `history.get` shows it (before its rounds).
+
+    The settlement key is the one the mode's `Settle` used: `payout:<match>`
+    when there is a winner, else `refund:<match>` (a draw or a cancelled
+    battle refunds every confirmed fee)."""
+    b = ended.body
+    winner = b["winnerId"]
+    p1, p2 = players_of(ended)
+    return {
+        "winner": winner,
+        "prize": b["prizeAmount"],
+        "reason": b["reason"],
+        "players": [p1, p2],
+        "scores": {p1: b["finalScores"]["player1"], p2: b["finalScores"]["player2"]},
+        "settlement_key": f"{'payout' if winner is not None else 'refund'}:{b['match']}",
+    }
+
+
+def _counted(ended: Event) -> bool:
+    return ended.body["reason"] != "cancelled"
+
+
+# The roast leaderboards (`Mode.boards`): points per wallet from each
+# `battle:ended`. Cancelled battles count on no board (as in `users`).
+ENDED = frozenset({"battle:ended"})
+BOARDS = {
+    "roast.wins": Board(ENDED, lambda e: [(e.body["winnerId"], 1)] if e.body["winnerId"] else [],
+                        "battles won"),
+    "roast.earnings": Board(ENDED, lambda e: [(e.body["winnerId"], e.body["prizeAmount"])]
+                            if e.body["winnerId"] and e.body["prizeAmount"] > 0 else [],
+                            "prizes won, in base units"),
+    "roast.battles": Board(ENDED, lambda e: [(w, 1) for w in players_of(e)] if _counted(e) else [],
+                           "battles played to the end (draws and forfeits included)"),
+}
+
+
+def history_result(result: dict, rows: list[dict]) -> dict:
+    """`result` with its `rounds`: per round, the prompt and each player's
+    score, breakdown, commentary and recording URL (None without one)."""
+    rounds: dict[int, dict] = {}
+    for r in rows:
+        rnd = rounds.setdefault(r["round"], {"round": r["round"], "prompt": r["prompt"], "scores": {}})
+        breakdown = r["breakdown"]
+        rnd["scores"][r["player"]] = {
+            "score": r["score"],
+            "breakdown": json.loads(breakdown) if isinstance(breakdown, str) else breakdown,
+            "commentary": r["commentary"],
+            "clip": r["clip"],
+        }
+    return {**result, "rounds": [rounds[n] for n in sorted(rounds)]}

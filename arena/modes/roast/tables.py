@@ -56,6 +56,23 @@ POSTGRES_1 = (
     "CREATE UNIQUE INDEX IF NOT EXISTS leaderboard_wallet ON leaderboard (wallet)",
 )
 
+# Migration 2: the prompt of each round (for `history.get`).
+SQLITE_2 = ("CREATE TABLE IF NOT EXISTS round_prompts (battle_id TEXT NOT NULL, round INTEGER NOT NULL,"
+            " prompt TEXT NOT NULL, tick INTEGER NOT NULL, PRIMARY KEY (battle_id, round))",)
+POSTGRES_2 = ("CREATE TABLE IF NOT EXISTS round_prompts (battle_id TEXT NOT NULL, round INTEGER NOT NULL,"
+              " prompt TEXT NOT NULL, tick BIGINT NOT NULL, PRIMARY KEY (battle_id, round))",)
+
+# Each round of some battles, with its prompt and recording (`history.get`).
+_DETAILS = ("SELECT r.battle_id AS match, r.round, r.player, r.score, {breakdown}, r.commentary, p.prompt,"
+            " c.url AS clip FROM rounds r"
+            " LEFT JOIN round_prompts p ON p.battle_id = r.battle_id AND p.round = r.round"
+            " LEFT JOIN clips c ON c.battle_id = r.battle_id AND c.round = r.round AND c.player = r.player"
+            " WHERE {which} ORDER BY r.battle_id, r.round, r.player")
+HISTORY_DETAILS = {
+    "sqlite": _DETAILS.format(breakdown="r.breakdown", which="r.battle_id IN (SELECT value FROM json_each(?))"),
+    "postgres": _DETAILS.format(breakdown="r.breakdown::text AS breakdown", which="r.battle_id = ANY($1::text[])"),
+}
+
 QUERIES = {
     "battles": {"sqlite": "SELECT * FROM battles ORDER BY started_tick, id",
                 "postgres": "SELECT * FROM battles ORDER BY started_tick, id"},
@@ -121,6 +138,13 @@ def statements(dialect: str, op: tuple) -> list[tuple[str, tuple]]:
                if pg else
                "INSERT OR REPLACE INTO clips (battle_id, round, player, url, tick) VALUES (?, ?, ?, ?, ?)")
         return [(sql, (bid, rnd, player, url, tick))]
+    if kind == "prompt":
+        _, bid, rnd, prompt, tick = op
+        sql = ("INSERT INTO round_prompts (battle_id, round, prompt, tick) VALUES ($1, $2, $3, $4)"
+               " ON CONFLICT (battle_id, round) DO NOTHING"
+               if pg else
+               "INSERT OR IGNORE INTO round_prompts (battle_id, round, prompt, tick) VALUES (?, ?, ?, ?)")
+        return [(sql, (bid, rnd, prompt, tick))]
     if kind == "ended":
         _, bid, winner, prize, reason, s1, s2, tick = op
         if pg:
@@ -154,6 +178,9 @@ def memory_apply(tables: dict, op: tuple) -> None:
         _, bid, rnd, player, url, tick = op
         tables.setdefault("clips", {})[(bid, rnd, player)] = {
             "battle_id": bid, "round": rnd, "player": player, "url": url, "tick": tick}
+    elif kind == "prompt":
+        _, bid, rnd, prompt, tick = op
+        tables.setdefault("prompts", {}).setdefault((bid, rnd), prompt)
     elif kind == "ended":
         _, bid, winner, prize, reason, s1, s2, tick = op
         b = battles.get(bid)
@@ -187,11 +214,23 @@ def memory_query(tables: dict, name: str) -> list[dict]:
     raise KeyError(name)
 
 
+def memory_history_details(tables: dict, matches: list[str]) -> list[dict]:
+    wanted = set(matches)
+    prompts, clips = tables.get("prompts", {}), tables.get("clips", {})
+    rows = tables.get("rounds", {})
+    return [{"match": bid, "round": rnd, "player": player, "score": r["score"], "breakdown": r["breakdown"],
+             "commentary": r["commentary"], "prompt": prompts.get((bid, rnd)),
+             "clip": clips.get((bid, rnd, player), {}).get("url")}
+            for (bid, rnd, player), r in sorted(rows.items()) if bid in wanted]
+
+
 TABLES = Tables(
-    migrations={"sqlite": ((1, SQLITE_1),), "postgres": ((1, POSTGRES_1),)},
+    migrations={"sqlite": ((1, SQLITE_1), (2, SQLITE_2)), "postgres": ((1, POSTGRES_1), (2, POSTGRES_2))},
     statements=statements,
     queries=QUERIES,
     refresh={"postgres": ("REFRESH MATERIALIZED VIEW CONCURRENTLY leaderboard",)},
     memory_apply=memory_apply,
     memory_query=memory_query,
+    history_details=HISTORY_DETAILS,
+    memory_history_details=memory_history_details,
 )
