@@ -1,0 +1,134 @@
+"""The whole server under simulation (`arena.sim`): seeded worlds with faults.
+
+The bounded run here is what every `make test` runs; the long one is for
+nightly use (docs/SIMULATION.md). `ARENA_SIM_SEEDS` changes how many worlds
+the bounded run has.
+
+Three defects that once existed (or could) are put back by monkeypatching,
+and each must be caught by the seeds recorded in docs/SIMULATION.md: a
+payout released before its tick is durable, a resume that skips an event,
+a cancelled battle whose refunds are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from arena.sim import run_seed, shrink
+from arena.sim.faults import Fault, FaultPlan
+
+SEEDS = int(os.environ.get("ARENA_SIM_SEEDS", "300"))
+TICKS = 1200
+
+
+def test_bounded_run_of_seeded_worlds(capsys):
+    totals = {"ticks": 0, "faults": 0, "checks": 0, "lives": 0, "matches": 0}
+    failed = []
+    for seed in range(1, SEEDS + 1):
+        r = run_seed(seed, TICKS)
+        for k in totals:
+            totals[k] += r.stats.get(k, 0)
+        if not r.ok:
+            failed.append(r.summary() + "\n  replay: python -m arena simulate --seed "
+                          f"{seed} --ticks {TICKS}\n  " + "\n  ".join(r.notes[-10:]))
+    with capsys.disabled():
+        print(f"\nsimulation: {SEEDS} worlds, {totals['ticks']} simulated ticks, {totals['lives']} server lives, "
+              f"{totals['faults']} faults injected, {totals['checks']} invariant checks, "
+              f"{totals['matches']} matches")
+    assert not failed, "\n".join(failed)
+    # The worlds did something: battles were played, faults and restarts happened.
+    assert totals["matches"] >= SEEDS * 2
+    assert totals["faults"] >= SEEDS and totals["lives"] > SEEDS
+
+
+def test_a_seed_replays_exactly():
+    a, b = run_seed(23, 900), run_seed(23, 900)
+    assert a.ok and b.ok
+    assert a.stats == b.stats and a.stats["digest"]
+    assert a.plan == b.plan and a.plan.faults
+
+
+def test_another_plan_makes_another_world():
+    base = run_seed(23, 900)
+    other = run_seed(23, 900, plan=FaultPlan((Fault(100, "crash", 10), Fault(300, "store_fail", 50))))
+    assert other.ok and other.stats["lives"] == 2
+    assert other.stats["digest"] != base.stats["digest"]
+
+
+def test_fault_plans_read_back_what_they_print():
+    plan = FaultPlan.draw(7, 1200, 4)
+    assert FaultPlan.parse(plan.text()) == plan
+    with pytest.raises(ValueError):
+        Fault(1, "meteor", 0)
+
+
+# --- three defects, put back: each is caught ---------------------------------------------
+
+
+def _early_payout(monkeypatch):
+    """Money effects leave at once instead of waiting for their tick to be durable."""
+    import arena.persistence.durable as durable
+
+    class NeverHeld:
+        pass
+
+    monkeypatch.setattr(durable, "Settle", NeverHeld)
+
+
+def _resume_skips_an_event(monkeypatch):
+    """A resume replays every missed event but the first."""
+    from arena.net.session import Session
+
+    missed_since = Session.missed_since
+
+    def skipping(self, last_seq):
+        got = missed_since(self, last_seq)
+        return got[1:] if got else got
+
+    monkeypatch.setattr(Session, "missed_since", skipping)
+
+
+def _refund_skipped(monkeypatch):
+    """A cancelled battle's refunds are silently dropped."""
+    from arena.engine.context import Ctx
+
+    effect = Ctx.effect
+
+    def dropping(self, eff):
+        if getattr(eff, "key", "").startswith("refund:"):
+            return
+        effect(self, eff)
+
+    monkeypatch.setattr(Ctx, "effect", dropping)
+
+
+DEFECTS = {
+    # defect: (put it back, seeds that catch it (docs/SIMULATION.md), what the failure says)
+    "early_payout": (_early_payout, (1, 5, 25), "no durable tick issued"),
+    "resume_skips_an_event": (_resume_skips_an_event, (4, 5, 16), "seq gaps"),
+    "refund_skipped": (_refund_skipped, (7, 8, 16), "stuck in escrow"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEFECTS))
+def test_a_put_back_defect_is_caught_by_its_seeds(name, monkeypatch):
+    put_back, seeds, says = DEFECTS[name]
+    for seed in seeds:
+        assert run_seed(seed, TICKS).ok, f"seed {seed} fails even without the defect"
+    put_back(monkeypatch)
+    for seed in seeds:
+        r = run_seed(seed, TICKS)
+        assert not r.ok and says in r.failure, f"seed {seed} did not catch {name}: {r.summary()}"
+
+
+def test_a_failure_shrinks_to_a_shorter_world_that_still_fails(monkeypatch):
+    _refund_skipped(monkeypatch)
+    r = run_seed(8, TICKS)
+    assert not r.ok
+    small = shrink(r, max_runs=16)
+    assert not small.ok and "stuck in escrow" in small.failure
+    assert small.ticks < r.ticks or len(small.plan.faults) < len(r.plan.faults)
+    again = run_seed(8, small.ticks, plan=small.plan)  # what the printed replay command runs
+    assert not again.ok and again.failure == small.failure
