@@ -80,6 +80,8 @@ async def test_boards_history_and_profiles_after_two_battles(arena_server, store
         r = first["result"]
         assert r["winner"] == a.wallet and r["prize"] == prize and r["reason"] == "completed"
         assert r["settlement_key"] == f"payout:{m1}" and r["players"] == [a.wallet, b.wallet]
+        # What the ledger did with it (the embedded ledger has no transaction signatures).
+        assert r["settlement"] == {"ledger": "embedded", "status": "done", "signature": None}
         assert [rnd["round"] for rnd in r["rounds"]] == [1, 2, 3]
         for rnd in r["rounds"]:
             assert rnd["prompt"] and set(rnd["scores"]) == {a.wallet, b.wallet}

@@ -106,6 +106,14 @@ async def test_battle_for_real_spl_tokens(arena_server, solana_devnet, tmp_path)
         await wait_until(lambda: not server.state.unsettled, timeout=30)  # the engine heard it is done
         assert await server.ledger.account_balance(f"escrow:{match}") == 0
         assert await a.balance() == FAUCET - fee + end["prizeAmount"]  # wallet.balance reads the chain
+        # The battle's history carries the payout's transaction signature.
+        with trio.fail_after(30):
+            while not (hist := (await a.history())["matches"]):
+                await trio.sleep(0.1)
+        receipt = hist[0]["result"]["settlement"]
+        assert receipt["ledger"] == "solana" and receipt["status"] == "done"
+        assert isinstance(receipt["signature"], str) and len(receipt["signature"]) > 60
+        assert (await server.ledger.settlement_receipt(f"payout:{match}"))["signature"] == receipt["signature"]
 
 
 async def test_cancelled_battle_refunds_on_chain(arena_server, solana_devnet, tmp_path):

@@ -531,6 +531,14 @@ class EmbeddedLedger:
             raise
         self.stats["settled"] += 1
 
+    async def settlement_receipt(self, key: str) -> dict | None:
+        """What became of settlement `key`: "done" once applied. The embedded
+        ledger has no transactions, so no signature (`None`); None if the key
+        was never applied here."""
+        if not self.book.is_applied(f"settle:{key}"):
+            return None
+        return {"ledger": self.name, "status": "done", "signature": None}
+
     # --- operations ----------------------------------------------------------------
 
     def health(self) -> dict:

@@ -98,6 +98,12 @@ class Ledger(Protocol):
         """Check the signed tip `tx` (it must be `wallet`'s) and carry it out."""
         ...
 
+    async def settlement_receipt(self, key: str) -> dict | None:
+        """What became of settlement `key`: {"ledger", "status" ("done" once
+        carried out), "signature" (the chain transaction's, or None)}, or None
+        if this ledger never saw the key (for `history.get`)."""
+        ...
+
     async def settle(self, settle: Settle) -> None:
         """Carry out all of `settle.transfers` atomically, at most once per `settle.key`.
 

@@ -983,6 +983,15 @@ class SolanaLedger:
             "world": world, "records": self.store.path, "outcome": outcome,
             "adopted_from": self.store.binding().get("adopted_from") if outcome == "adopted" else None})
 
+    async def settlement_receipt(self, key: str) -> dict | None:
+        """What became of settlement `key`: its state in the record store and
+        the signature of the transaction that carried it ("done": landed).
+        None if this ledger never saw the key."""
+        row = await trio.to_thread.run_sync(self.store.settlement, key)
+        if row is None:
+            return None
+        return {"ledger": self.name, "status": row.state, "signature": row.sig}
+
     # --- operations ------------------------------------------------------------------------------------
     def health(self) -> dict:
         tok = self.token

@@ -847,9 +847,15 @@ class Gateway:
                 for d in await store.history_details(name, [r["match"] for r in rows if r["mode"] == name]):
                     details.setdefault(d["match"], []).append(d)
             items = []
+            ledger = self.world.ledger
             for r in rows:
                 m = registry.get(r["mode"])
                 result = r["result"] if m is None else m.history_result(r["result"], details.get(r["match"], []))
+                key = result.get("settlement_key") if isinstance(result, dict) else None
+                if isinstance(key, str) and key:
+                    # What the ledger did with the match's payout or refund
+                    # (the chain transaction's signature, where there is one).
+                    result = {**result, "settlement": await _receipt(ledger, key)}
                 items.append({"match": r["match"], "mode": r["mode"], "ended_at_ms": r["ended_at_ms"],
                               "result": result})
             last = rows[-1] if len(rows) == limit else None
@@ -992,6 +998,20 @@ async def _profile_of(store, wallet: str) -> dict:
     found = await store.profile(wallet) or {}
     return {"wallet": wallet, "username": found.get("username"), "avatar_url": found.get("avatar_url"),
             "stats": await store.scores_of(wallet, ALL_KEY)}
+
+
+async def _receipt(ledger, key: str) -> dict | None:
+    """The ledger's receipt of settlement `key`, or None (not carried out yet,
+    a ledger without receipts, or one that cannot answer now: a read never
+    fails for it)."""
+    receipt = getattr(ledger, "settlement_receipt", None)
+    if receipt is None:
+        return None
+    try:
+        return await receipt(key)
+    except Exception as exc:  # noqa: BLE001 - history is served without it
+        log.warning("settlement receipt unavailable", extra={"key": key, "error": str(exc)[:200]})
+        return None
 
 
 async def _wrap(key: str, coro) -> dict:
