@@ -601,11 +601,12 @@ class ArenaClient:
         body = await self.request("entry.confirm", {"match": match, "tx": tx, "signature": self.sign(tx)})
         return body["status"]
 
-    async def tip(self, to: str, amount: int) -> tuple[str, int, int]:
-        """tip.build → sign → tip.confirm; returns (status, amount, fee)."""
+    async def tip(self, to: str, amount: int, match: str | None = None) -> tuple[str, int, int]:
+        """tip.build → sign → tip.confirm; returns (status, amount, fee).
+        `match`: the battle being watched, to tie the tip to it."""
         built = await self.request("tip.build", {"to": to, "amount": amount})
         tx = built["tx"]
-        body = await self.request("tip.confirm", {"tx": tx, "signature": self.sign(tx)})
+        body = await self.request("tip.confirm", {"tx": tx, "signature": self.sign(tx), **_given(match=match)})
         return body["status"], built["amount"], built["fee"]
 
     # -- helpers: roast battles -----------------------------------------------------

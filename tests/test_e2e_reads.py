@@ -130,3 +130,33 @@ async def test_match_list_reads_live_battles(arena_server):
         await wait_phase(server, match, "recording", 1)
         [live] = await w.list_matches(phase="recording")
         assert live["match"] == match and live["round"] == 1 and live["started_at_ms"] == row["started_at_ms"]
+
+
+async def test_a_tip_sent_while_watching_is_in_the_battles_history(arena_server, store_kwargs):
+    from test_e2e_support import play_round, start_battle
+
+    server, url = await arena_server(server_kwargs=store_kwargs)
+    async with player(url) as a, player(url) as b, player(url) as fan:
+        match, _ = await start_battle(a, b)
+        await fan.watch(match)
+        status, amount, fee = await fan.tip(a.wallet, 100, match=match)
+        assert status == "confirmed"
+        _, got = await a.next_event("tip:received", timeout=TIMEOUT)
+        assert got == {"from": fan.wallet, "to": a.wallet, "amount": amount, "fee": fee, "match": match}
+        # A tip naming no live battle, or none at all, is tied to nothing.
+        await fan.tip(a.wallet, 10, match="ro-0000000000000000")
+        _, loose = await a.next_event("tip:received", timeout=TIMEOUT)
+        assert "match" not in loose
+        await fan.tip(a.wallet, 10)
+        for rnd in (1, 2, 3):
+            await play_round(server, a, b, match, rnd)
+        await a.next_event("battle:ended", match=match, timeout=TIMEOUT)
+
+        async def recorded():
+            return bool((await a.history())["matches"])
+
+        await written(server, recorded)
+        [item] = (await fan.history(a.wallet))["matches"]
+        assert item["result"]["tips"] == [{"from": fan.wallet, "to": a.wallet, "amount": amount, "fee": fee}]
+        assert await error_code(fan.request("tip.confirm", {"tx": b"x", "signature": b"y", "match": 5})) \
+            == "bad_request"

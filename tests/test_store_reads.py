@@ -99,8 +99,13 @@ async def test_a_modes_history_details(store):
         ("mode_op", "roast", ("round", "ro-1", 1, "w1", 10, bd, "Ouch.", 4)),
         ("mode_op", "roast", ("round", "ro-1", 1, "w2", 0, bd, "None.", 4)),
         ("mode_op", "roast", ("round", "ro-2", 1, "w3", 7, bd, "Other.", 4)),
+        ("mode_op", "roast", ("tip", "ro-1", "w9", "w1", 100, 2, 4)),
+        ("mode_op", "roast", ("tip", "ro-2", "w9", "w3", 50, 1, 4)),
     ]))
-    rows = await store.history_details("roast", ["ro-1"])
+    got = await store.history_details("roast", ["ro-1"])
+    tips = [(r["match"], r["player"], r["to_wallet"], r["amount"], r["fee"]) for r in got if r["kind"] == "tip"]
+    assert tips == [("ro-1", "w9", "w1", 100, 2)]
+    rows = [r for r in got if r["kind"] == "round"]
     assert [(r["match"], r["round"], r["player"], r["score"], r["prompt"], r["clip"]) for r in rows] == [
         ("ro-1", 1, "w1", 10, "Roast their haircut", "file:///a.webm"),
         ("ro-1", 1, "w2", 0, "Roast their haircut", None)]

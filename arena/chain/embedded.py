@@ -475,7 +475,7 @@ class EmbeddedLedger:
         return PaymentResult(status="confirmed", payment_id=pid, match=match,
                              wallet=wallet, amount=amount)
 
-    async def confirm_tip(self, wallet: str, tx: bytes, signature: bytes) -> TipResult:
+    async def confirm_tip(self, wallet: str, tx: bytes, signature: bytes, *, match: str = "") -> TipResult:
         body = decode_tx(tx)
         tx = bytes(tx)
         if body["kind"] != "tip":

@@ -94,8 +94,10 @@ class Ledger(Protocol):
         `fee` goes to `fee:protocol` and `amount - fee` to `to`."""
         ...
 
-    async def confirm_tip(self, wallet: str, tx: bytes, signature: bytes) -> TipResult:
-        """Check the signed tip `tx` (it must be `wallet`'s) and carry it out."""
+    async def confirm_tip(self, wallet: str, tx: bytes, signature: bytes, *, match: str = "") -> TipResult:
+        """Check the signed tip `tx` (it must be `wallet`'s) and carry it out.
+        `match`: the battle the tipper was watching, if any (a label for the
+        records; the engine ties the tip to it while it is live)."""
         ...
 
     async def settlement_receipt(self, key: str) -> dict | None:

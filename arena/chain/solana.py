@@ -512,7 +512,7 @@ class SolanaLedger:
         self.stats["entries_confirmed" if status == "confirmed" else "entries_pending"] += 1
         return PaymentResult(status=status, payment_id=p.sig, match=match, wallet=wallet, amount=amount)
 
-    async def confirm_tip(self, wallet: str, tx: bytes, signature: bytes) -> TipResult:
+    async def confirm_tip(self, wallet: str, tx: bytes, signature: bytes, *, match: str = "") -> TipResult:
         tok = await self._ready()
         body = parse_payment(tok, tx)
         if not isinstance(body, TipTx):

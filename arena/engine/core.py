@@ -121,11 +121,10 @@ def _apply_other(ctx: Ctx, inp) -> None:
         ctx.effect(_late_refund(inp))
         return
     if isinstance(inp, I.TipSent):
-        ctx.emit(
-            dict.fromkeys((inp.from_wallet, inp.to_wallet)),
-            "tip:received",
-            {"from": inp.from_wallet, "to": inp.to_wallet, "amount": inp.amount, "fee": inp.fee},
-        )
+        body = {"from": inp.from_wallet, "to": inp.to_wallet, "amount": inp.amount, "fee": inp.fee}
+        if inp.match and inp.match in state.matches:
+            body["match"] = inp.match  # tied to the live match it was sent from
+        ctx.emit(dict.fromkeys((inp.from_wallet, inp.to_wallet)), "tip:received", body)
         return
     if isinstance(inp, I.FeedResult) and inp.match == "":
         # A mode-level fetch (no match asked): the mode that asked gets it.

@@ -92,6 +92,9 @@ class TipSent:
     amount: int
     fee: int
     payment_id: str
+    # The battle the tipper was watching (`tip.confirm` "match"), if any: the
+    # tip is tied to it while it is live.
+    match: str = ""
 
 
 @frozen

@@ -779,9 +779,12 @@ class Gateway:
         ledger, world, wallet = self.world.ledger, self.world, conn.wallet
 
         async def confirm():
-            res = await ledger.confirm_tip(wallet, body["tx"], body["signature"])
+            watched = body.get("match", "")
+            res = await ledger.confirm_tip(wallet, body["tx"], body["signature"],
+                                           **({"match": watched} if watched else {}))
             if res.status == "confirmed":
-                world.submit(I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id), force=True)
+                world.submit(I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id,
+                                       watched), force=True)
                 self.notify_balance(res.from_wallet, -res.amount, "tip_sent", res.payment_id)
                 self.notify_balance(res.to_wallet, res.amount - res.fee, "tip_received", res.payment_id)
             return {"status": res.status}

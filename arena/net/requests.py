@@ -48,7 +48,8 @@ REQUESTS: dict[str, Spec] = {
         AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS), _f("tx", bytes), _f("signature", bytes, max_len=64))
     ),
     "tip.build": Spec(AFTER_LOGIN, (_f("to", str, max_len=64), _f("amount", int))),
-    "tip.confirm": Spec(AFTER_LOGIN, (_f("tx", bytes), _f("signature", bytes, max_len=64))),
+    "tip.confirm": Spec(AFTER_LOGIN, (_f("tx", bytes), _f("signature", bytes, max_len=64),
+                                      _f("match", str, required=False, max_len=64))),
     # `mode` picks the mode; the mode's own `queue_fields` are checked after
     # these (`check_fields`), once the mode is known.
     "queue.join": Spec(AFTER_LOGIN, (_f("mode", str, max_len=32),)),

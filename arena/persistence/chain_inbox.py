@@ -42,10 +42,10 @@ class ChainAnnouncements:
                 res = attrs.evolve(res, status="pending")
         return res
 
-    async def confirm_tip(self, wallet, tx, signature):
+    async def confirm_tip(self, wallet, tx, signature, *, match: str = ""):
         res = await self.inner.confirm_tip(wallet, tx, signature)
         if res.status == "confirmed":
-            inp = I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id)
+            inp = I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id, match)
             if not await self._durably(inp, res.payment_id):
                 res = attrs.evolve(res, status="pending")
         return res

@@ -188,7 +188,7 @@ class DurableLedger:
         await self._durable(inp)
         return res
 
-    async def confirm_tip(self, wallet, tx, signature):
+    async def confirm_tip(self, wallet, tx, signature, *, match: str = ""):
         try:
             res = await self.inner.confirm_tip(wallet, tx, signature)
         except BaseException:
@@ -196,7 +196,7 @@ class DurableLedger:
             raise
         inp = None
         if res.status == "confirmed":
-            inp = I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id)
+            inp = I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id, match)
         await self._durable(inp)
         return res
 

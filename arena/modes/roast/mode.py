@@ -188,7 +188,11 @@ class RoastMode(Mode):
             m = state.matches.get(mid)
             return m.round if m is not None else 0
 
-        return from_events(tick, messages, round_of)
+        def is_battle(mid):
+            m = state.matches.get(mid)
+            return m is not None and m.mode == self.name
+
+        return from_events(tick, messages, round_of, is_battle)
 
     @property
     def boards(self):

@@ -31,14 +31,15 @@ from arena.engine.mode import Board, MatchResult
 from arena.engine.outputs import Event
 
 INTERESTING = frozenset({"match.found", "battle:roast_submitted", "battle:score_revealed", "battle:ended",
-                         "battle:round_start"})
+                         "battle:round_start", "tip:received"})
 
 
-def from_events(tick: int, messages, round_of) -> list[tuple]:
+def from_events(tick: int, messages, round_of, is_battle=lambda _mid: False) -> list[tuple]:
     """Record operations for one tick's messages.
 
     `round_of(battle id)` gives a live battle's current round (for clips: the
-    submitted event does not carry it).
+    submitted event does not carry it); `is_battle(match id)` says whether a
+    live match is a roast battle (a tip tied to one is kept with it).
     """
     ops: list[tuple] = []
     for m in messages:
@@ -59,6 +60,9 @@ def from_events(tick: int, messages, round_of) -> list[tuple]:
                 "round", b["match"], b["roundNumber"], b["playerId"], b["score"],
                 json.dumps(b["breakdown"], sort_keys=True), b["commentary"], tick,
             ))
+        elif m.type == "tip:received":
+            if b.get("match") and is_battle(b["match"]):
+                ops.append(("tip", b["match"], b["from"], b["to"], b["amount"], b["fee"], tick))
         elif m.type == "battle:round_start":
             ops.append(("prompt", b["match"], b["roundNumber"], b["prompt"], tick))
         elif m.type == "battle:ended":
@@ -111,10 +115,15 @@ BOARDS = {
 
 
 def history_result(result: dict, rows: list[dict]) -> dict:
-    """`result` with its `rounds`: per round, the prompt and each player's
-    score, breakdown, commentary and recording URL (None without one)."""
+    """`result` with its `rounds` (per round, the prompt and each player's
+    score, breakdown, commentary and recording URL, None without one) and
+    its `tips` (those sent while watching it: from, to, amount, fee)."""
     rounds: dict[int, dict] = {}
+    tips = []
     for r in rows:
+        if r.get("kind") == "tip":
+            tips.append({"from": r["player"], "to": r["to_wallet"], "amount": r["amount"], "fee": r["fee"]})
+            continue
         rnd = rounds.setdefault(r["round"], {"round": r["round"], "prompt": r["prompt"], "scores": {}})
         breakdown = r["breakdown"]
         rnd["scores"][r["player"]] = {
@@ -123,4 +132,4 @@ def history_result(result: dict, rows: list[dict]) -> dict:
             "commentary": r["commentary"],
             "clip": r["clip"],
         }
-    return {**result, "rounds": [rounds[n] for n in sorted(rounds)]}
+    return {**result, "rounds": [rounds[n] for n in sorted(rounds)], "tips": tips}

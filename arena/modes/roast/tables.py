@@ -62,15 +62,28 @@ SQLITE_2 = ("CREATE TABLE IF NOT EXISTS round_prompts (battle_id TEXT NOT NULL, 
 POSTGRES_2 = ("CREATE TABLE IF NOT EXISTS round_prompts (battle_id TEXT NOT NULL, round INTEGER NOT NULL,"
               " prompt TEXT NOT NULL, tick BIGINT NOT NULL, PRIMARY KEY (battle_id, round))",)
 
-# Each round of some battles, with its prompt and recording (`history.get`).
-_DETAILS = ("SELECT r.battle_id AS match, r.round, r.player, r.score, {breakdown}, r.commentary, p.prompt,"
-            " c.url AS clip FROM rounds r"
+# Migration 3: tips sent while watching a battle (`tip.confirm` "match").
+SQLITE_3 = ("CREATE TABLE IF NOT EXISTS tips (battle_id TEXT NOT NULL, from_wallet TEXT NOT NULL,"
+            " to_wallet TEXT NOT NULL, amount INTEGER NOT NULL, fee INTEGER NOT NULL, tick INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS tips_battle ON tips (battle_id)")
+POSTGRES_3 = ("CREATE TABLE IF NOT EXISTS tips (battle_id TEXT NOT NULL, from_wallet TEXT NOT NULL,"
+              " to_wallet TEXT NOT NULL, amount BIGINT NOT NULL, fee BIGINT NOT NULL, tick BIGINT NOT NULL)",
+              "CREATE INDEX IF NOT EXISTS tips_battle ON tips (battle_id)")
+
+# Each round of some battles, with its prompt and recording, and the tips
+# sent while watching them (`history.get`): one row shape, told apart by `kind`.
+_DETAILS = ("SELECT 'round' AS kind, r.battle_id AS match, r.round, r.player, r.score, {breakdown},"
+            " r.commentary, p.prompt, c.url AS clip, NULL AS to_wallet, NULL AS amount, NULL AS fee, r.tick"
+            " FROM rounds r"
             " LEFT JOIN round_prompts p ON p.battle_id = r.battle_id AND p.round = r.round"
             " LEFT JOIN clips c ON c.battle_id = r.battle_id AND c.round = r.round AND c.player = r.player"
-            " WHERE {which} ORDER BY r.battle_id, r.round, r.player")
+            " WHERE r.battle_id {which}"
+            " UNION ALL SELECT 'tip', t.battle_id, NULL, t.from_wallet, NULL, NULL, NULL, NULL, NULL,"
+            " t.to_wallet, t.amount, t.fee, t.tick FROM tips t WHERE t.battle_id {which}"
+            " ORDER BY 2, 1, 3, 4, 13")
 HISTORY_DETAILS = {
-    "sqlite": _DETAILS.format(breakdown="r.breakdown", which="r.battle_id IN (SELECT value FROM json_each(?))"),
-    "postgres": _DETAILS.format(breakdown="r.breakdown::text AS breakdown", which="r.battle_id = ANY($1::text[])"),
+    "sqlite": _DETAILS.format(breakdown="r.breakdown", which="IN (SELECT value FROM json_each(?1))"),
+    "postgres": _DETAILS.format(breakdown="r.breakdown::text AS breakdown", which="= ANY($1::text[])"),
 }
 
 QUERIES = {
@@ -145,6 +158,12 @@ def statements(dialect: str, op: tuple) -> list[tuple[str, tuple]]:
                if pg else
                "INSERT OR IGNORE INTO round_prompts (battle_id, round, prompt, tick) VALUES (?, ?, ?, ?)")
         return [(sql, (bid, rnd, prompt, tick))]
+    if kind == "tip":
+        _, bid, frm, to, amount, fee, tick = op
+        sql = ("INSERT INTO tips (battle_id, from_wallet, to_wallet, amount, fee, tick) VALUES ($1, $2, $3, $4, $5, $6)"
+               if pg else
+               "INSERT INTO tips (battle_id, from_wallet, to_wallet, amount, fee, tick) VALUES (?, ?, ?, ?, ?, ?)")
+        return [(sql, (bid, frm, to, amount, fee, tick))]
     if kind == "ended":
         _, bid, winner, prize, reason, s1, s2, tick = op
         if pg:
@@ -181,6 +200,10 @@ def memory_apply(tables: dict, op: tuple) -> None:
     elif kind == "prompt":
         _, bid, rnd, prompt, tick = op
         tables.setdefault("prompts", {}).setdefault((bid, rnd), prompt)
+    elif kind == "tip":
+        _, bid, frm, to, amount, fee, tick = op
+        tables.setdefault("tips", []).append({"battle_id": bid, "from_wallet": frm, "to_wallet": to,
+                                              "amount": amount, "fee": fee, "tick": tick})
     elif kind == "ended":
         _, bid, winner, prize, reason, s1, s2, tick = op
         b = battles.get(bid)
@@ -218,14 +241,21 @@ def memory_history_details(tables: dict, matches: list[str]) -> list[dict]:
     wanted = set(matches)
     prompts, clips = tables.get("prompts", {}), tables.get("clips", {})
     rows = tables.get("rounds", {})
-    return [{"match": bid, "round": rnd, "player": player, "score": r["score"], "breakdown": r["breakdown"],
-             "commentary": r["commentary"], "prompt": prompts.get((bid, rnd)),
-             "clip": clips.get((bid, rnd, player), {}).get("url")}
-            for (bid, rnd, player), r in sorted(rows.items()) if bid in wanted]
+    out = [{"kind": "round", "match": bid, "round": rnd, "player": player, "score": r["score"],
+            "breakdown": r["breakdown"], "commentary": r["commentary"], "prompt": prompts.get((bid, rnd)),
+            "clip": clips.get((bid, rnd, player), {}).get("url"), "to_wallet": None, "amount": None, "fee": None,
+            "tick": r["tick"]}
+           for (bid, rnd, player), r in sorted(rows.items()) if bid in wanted]
+    out += [{"kind": "tip", "match": t["battle_id"], "round": None, "player": t["from_wallet"], "score": None,
+             "breakdown": None, "commentary": None, "prompt": None, "clip": None, "to_wallet": t["to_wallet"],
+             "amount": t["amount"], "fee": t["fee"], "tick": t["tick"]}
+            for t in tables.get("tips", []) if t["battle_id"] in wanted]
+    return out
 
 
 TABLES = Tables(
-    migrations={"sqlite": ((1, SQLITE_1), (2, SQLITE_2)), "postgres": ((1, POSTGRES_1), (2, POSTGRES_2))},
+    migrations={"sqlite": ((1, SQLITE_1), (2, SQLITE_2), (3, SQLITE_3)),
+                "postgres": ((1, POSTGRES_1), (2, POSTGRES_2), (3, POSTGRES_3))},
     statements=statements,
     queries=QUERIES,
     refresh={"postgres": ("REFRESH MATERIALIZED VIEW CONCURRENTLY leaderboard",)},
