@@ -450,3 +450,36 @@ async def test_an_unopenable_judge_leaves_the_fallback_answering():
             nursery.cancel_scope.cancel()
     assert answers[0].judge == "embedded" and answers[1].source == "embedded"
     assert svc.health()["fallback_reasons"] == {"unavailable": 2}
+
+
+async def test_a_judge_that_answers_garbage_is_a_failing_judge():
+    """Found by the simulator: a score that is not a RoastScore (strings,
+    out-of-range numbers) reached the engine and stopped the tick loop."""
+    import types
+
+    class Liar:
+        name = "liar"
+
+        async def score(self, *args, **kwargs):
+            return types.SimpleNamespace(savagery="lots", creativity=99, delivery=-5, relevance=None,
+                                         commentary=12345, judge=None)
+
+        async def generate_prompt(self, *args):
+            return 12345
+
+    svc = JudgeService(Liar(), score_budget=1, prompt_budget=1)
+    send, recv = trio.open_memory_channel(10)
+    answers = []
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(svc.serve, recv, answers.append)
+            await send.send(score_eff())
+            await send.send(prompt_eff())
+            while len(answers) < 2:
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+    scored, prompt = answers
+    assert scored.judge == "embedded" and prompt.source == "embedded"
+    assert all(type(getattr(scored, d)) is int and 0 <= getattr(scored, d) <= 10
+               for d in ("savagery", "creativity", "delivery", "relevance"))
+    assert isinstance(prompt.prompt, str) and prompt.prompt

@@ -460,6 +460,17 @@ def test_scores_are_revealed_together_with_breakdown():
     assert d.state.matches[mid].totals == {"alice": 30, "bob": 13}
 
 
+def test_a_score_of_the_wrong_types_scores_zero_and_never_stops_the_tick():
+    d = Driver(scores=None)
+    mid = d.start()
+    d.play_round(mid)
+    d.step(R.RoastScored(mid, 1, "alice", "lots", None, 3.5, 7, 12345, judge=None))
+    out = d.step(R.RoastScored(mid, 1, "bob", 1, 2, 3, 4, "fine", judge="j"))
+    a, _ = (e.body for e in out.events("battle:score_revealed"))
+    assert a["breakdown"] == {"savagery": 0, "creativity": 0, "delivery": 0, "relevance": 7}
+    assert a["score"] == 7 and a["commentary"] == ""
+
+
 def test_repeated_late_or_foreign_scores_are_ignored():
     d = Driver(scores=None)
     mid = d.start()

@@ -129,9 +129,12 @@ async def answer_prompt(judge: Judge, eff: GeneratePrompt) -> PromptGenerated:
     """Carry out a `GeneratePrompt` effect; the result is the input for the engine.
 
     The prompt is squashed to one line of at most `PROMPT_MAX` characters; an
-    empty answer raises `ValueError` so the caller can fall back to another judge.
+    empty answer, or one that is not text, raises `ValueError` so the caller
+    can fall back to another judge.
     """
     raw = await judge.generate_prompt(eff.match, eff.round, eff.seed, tuple(eff.used))
+    if not isinstance(raw, str):
+        raise ValueError(f"judge {judge.name!r} answered a {type(raw).__name__}, not a prompt")
     prompt = one_line(raw, limit=PROMPT_MAX, fallback="")
     if not prompt:
         raise ValueError(f"judge {judge.name!r} returned an empty prompt")

@@ -223,6 +223,11 @@ class JudgeService:
                                       transcript=transcript)
             else:
                 s = await judge.score(eff.match, eff.round, eff.wallet, eff.prompt, eff.text, eff.audio_url)
+            if not isinstance(s, RoastScore):
+                # A judge that answers something else is a failing judge: the
+                # fallback scores the roast (garbage never reaches the engine).
+                raise TypeError(f"judge {getattr(judge, 'name', '?')!r} answered a {type(s).__name__}, "
+                                "not a RoastScore")
             return _scored(eff, s)
 
         try:

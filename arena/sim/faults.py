@@ -12,6 +12,7 @@ judge whose calls fail, time out, or apply and then lose their answer).
 from __future__ import annotations
 
 import random
+import types
 
 import attrs
 import trio
@@ -33,6 +34,8 @@ KINDS = {
     "ledger_lost_answer": "ledger settlements that apply and then fail (the answer is lost)",
     "ledger_slow": "ledger calls that take 20 s",
     "judge_fail": "judge calls that fail",
+    "judge_garbage": "judge calls that answer garbage (wrong types, out-of-range scores)",
+    "flood": "bot index: its connection sends `arg2` requests at once",
     "clock_jump": "seconds the wall clock jumps forward",
 }
 
@@ -70,6 +73,8 @@ class FaultPlan:
             kind = rng.choice(sorted(KINDS))
             if kind in ("drop_client", "abort_client", "garbage"):
                 faults.append(Fault(tick, kind, rng.randrange(bots)))
+            elif kind == "flood":
+                faults.append(Fault(tick, kind, rng.randrange(bots), rng.randint(50, 2000)))
             elif kind == "slow_reader":
                 faults.append(Fault(tick, kind, rng.randrange(bots), rng.randint(20, 400)))
             elif kind in ("store_fail", "store_stall"):
@@ -118,6 +123,16 @@ class SimulatedFault(Exception):
     """A failure the simulator injected (never a real one)."""
 
 
+# What a lying or broken outsider answers (`Flaky.garbage_next`).
+GARBAGE = {
+    "score": types.SimpleNamespace(savagery="lots", creativity=99, delivery=-5, relevance=None,
+                                   commentary=12345, judge=None),
+    "generate_prompt": 12345,
+    "transcribe": b"\xff",
+    "moderate": "yes",
+}
+
+
 class Flaky:
     """A ledger or judge whose next calls fail, stall or lose their answers.
 
@@ -130,6 +145,7 @@ class Flaky:
         self.fail_next = 0
         self.lose_next = 0  # settle: apply, then fail
         self.slow_next = 0
+        self.garbage_next = 0
         self.injected = 0
 
     def __getattr__(self, name):
@@ -146,6 +162,10 @@ class Flaky:
                 self.fail_next -= 1
                 self.injected += 1
                 raise SimulatedFault(f"simulated: {name} failed")
+            if self.garbage_next:
+                self.garbage_next -= 1
+                self.injected += 1
+                return GARBAGE.get(name, None)
             result = await value(*args, **kwargs)
             if self.lose_next and name == "settle":
                 self.lose_next -= 1

@@ -34,6 +34,7 @@ import time
 from contextlib import asynccontextmanager
 
 import attrs
+import msgpack
 import trio
 import trio.testing
 from attrs import define, field, frozen
@@ -199,7 +200,7 @@ async def _life(world: World, cfg, task_status=trio.TASK_STATUS_IGNORED):
     from arena.ai.service import make_judge
     from arena.server import ArenaServer
 
-    judge = Flaky(make_judge(cfg), ("score", "prompt", "transcribe", "moderate"))
+    judge = Flaky(make_judge(cfg), ("score", "generate_prompt", "transcribe", "moderate"))
     srv = ArenaServer(cfg, store=world.store, judge=judge, clock=world.clock)
     srv.gateway = SimGateway(cfg.net, srv, cfg.server.host, 0)
     srv.persistence.rate_limits.clock = trio.current_time
@@ -311,7 +312,7 @@ def _clear_faults(world: World) -> None:
     world.store.stall_s = 0.0
     for flaky in (world.ledger, world.judge):
         if flaky is not None:
-            flaky.fail_next = flaky.lose_next = flaky.slow_next = 0
+            flaky.fail_next = flaky.lose_next = flaky.slow_next = flaky.garbage_next = 0
 
 
 async def _apply(world: World, fault) -> bool:
@@ -320,7 +321,8 @@ async def _apply(world: World, fault) -> bool:
     world.applied_faults.append(fault.text())
     k, period = fault.kind, 1.0 / world.settings.tick_hz
     bots = world.bots
-    bot = bots[fault.arg % len(bots)] if bots and k in ("drop_client", "abort_client", "slow_reader", "garbage") else None
+    bot = (bots[fault.arg % len(bots)] if bots and k in ("drop_client", "abort_client", "slow_reader", "garbage", "flood")
+           else None)
     if k == "crash":
         return True
     if k == "drop_client" and bot is not None and getattr(bot, "link", None) is not None:
@@ -349,6 +351,17 @@ async def _apply(world: World, fault) -> bool:
         world.ledger.slow_next += fault.arg
     elif k == "judge_fail" and world.judge is not None:
         world.judge.fail_next += fault.arg
+    elif k == "judge_garbage" and world.judge is not None:
+        world.judge.garbage_next += fault.arg
+    elif k == "flood" and bot is not None and getattr(bot, "link", None) is not None:
+        link = bot.link
+        for n in range(fault.arg2):
+            if link.is_closed:
+                break
+            kind = ("ping", "wallet.balance", "queue.join", "reaction.send")[n % 4]
+            body = {"mode": "roast", "tier": "bronze"} if kind == "queue.join" else (
+                {"match": "ro-0000000000000000", "emoji": "🔥"} if kind == "reaction.send" else {})
+            link.gateway._on_message(link.server, msgpack.packb([1, 900_000 + n, kind, body]), False)
     elif k == "clock_jump":
         world.clock_jump[0] += fault.arg * 1000
     return False

@@ -427,8 +427,11 @@ class RoastMode(Mode):
     def _scored(self, ctx, m: RoastMatch, inp: R.RoastScored) -> None:
         if m.phase != SCORING or inp.round != m.round or inp.wallet not in m.players or inp.wallet in m.scores:
             return  # a late or repeated answer; the round has moved on
-        values = {d: min(10, max(0, int(getattr(inp, d)))) for d in DIMENSIONS}
-        self._record_score(m, inp.wallet, values, inp.commentary, inp.judge)
+        # An input never stops the tick: a value that is not an integer (a
+        # broken judge, an old journal) scores 0, and every value is 0..10.
+        values = {d: min(10, max(0, v)) if type(v := getattr(inp, d)) is int else 0 for d in DIMENSIONS}
+        commentary = inp.commentary if isinstance(inp.commentary, str) else ""
+        self._record_score(m, inp.wallet, values, commentary, inp.judge if isinstance(inp.judge, str) else "")
         if len(m.scores) == len(m.players):
             self._reveal(ctx, m)
 
