@@ -87,6 +87,23 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
+# Framework modules outside `arena.engine` that a mode may import because they
+# are pure (standard library and attrs only, no clock, no I/O) and name the
+# vocabulary a mode must speak: `arena.schedule` holds `Rule`, the type
+# `Mode.schedules` returns, and `parse`, which a mode's settings use to check
+# rule text. Checked below to stay pure.
+PURE_HELPERS = frozenset({"arena.schedule"})
+
+
+def test_the_pure_helpers_modes_may_import_stay_pure():
+    for name in PURE_HELPERS:
+        path = ROOT / (name.replace(".", "/") + ".py")
+        for imported in _imports(path):
+            top = imported.split(".")[0]
+            assert top in sys.stdlib_module_names or top == "attrs" or imported == "__future__", (
+                f"{name} imports {imported}: modes may no longer import it")
+
+
 def test_mode_packages_import_only_the_standard_library_attrs_and_the_engine(coinflip):
     for name, mode in registry.modes().items():
         module = sys.modules[type(mode).__module__]
@@ -96,7 +113,8 @@ def test_mode_packages_import_only_the_standard_library_attrs_and_the_engine(coi
             for imported in _imports(f):
                 top = imported.split(".")[0]
                 ok = (top in sys.stdlib_module_names or top == "attrs" or imported.startswith("arena.engine")
-                      or imported.startswith(package) or imported == "__future__")
+                      or imported.startswith(package) or imported == "__future__"
+                      or imported in PURE_HELPERS)
                 assert ok, f"mode {name}: {f.name} imports {imported}"
 
 

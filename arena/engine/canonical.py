@@ -2,9 +2,10 @@
 
 Two states are the same if and only if their canonical encodings are the same
 bytes. The encoding walks attrs instances, dicts (keys sorted), lists, tuples
-and scalars; anything else is a bug and raises, so that a stray float or
-object cannot slip into the state unnoticed. The hash (blake2b-256 of the
-encoding) is what replay tests compare.
+and scalars (a bytearray encodes exactly as the bytes it holds); anything
+else is a bug and raises, so that a stray float or object cannot slip into
+the state unnoticed. The hash (blake2b-256 of the encoding) is what replay
+tests compare.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def to_plain(obj: object) -> object:
     """attrs instances -> dicts, tuples -> lists, recursively; scalars as is."""
     if obj is None or isinstance(obj, (bool, int, str, bytes)):
         return obj
+    if type(obj) is bytearray:
+        # A mutable buffer (a mode's big board, changed in place) is the same
+        # value as the bytes it holds: encoded as bytes, so whether a state
+        # keeps bytes or a bytearray never changes its hash. Not copied here:
+        # `_enc` reads it as it is.
+        return obj
     if attrs.has(type(obj)):
         out = {}
         for name, value in fields_of(obj):
@@ -69,9 +76,9 @@ def _enc(obj: object, out: list[bytes]) -> None:
         b = obj.encode()
         out.append(b"s%d:" % len(b))
         out.append(b)
-    elif isinstance(obj, bytes):
+    elif isinstance(obj, (bytes, bytearray)):
         out.append(b"b%d:" % len(obj))
-        out.append(obj)
+        out.append(obj)  # b"".join takes a bytearray as it is (one copy, into the encoding)
     elif isinstance(obj, dict):
         keys = sorted(obj, key=lambda k: (type(k).__name__, k))
         out.append(b"d%d:" % len(keys))

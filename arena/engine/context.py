@@ -38,8 +38,10 @@ class Ctx:
         # function, and this runs once per request.
         self.messages.append(_new(Reply, (inp.session, inp.rid, True, body if body is not None else {})))
 
-    def error(self, inp, code: str, message: str) -> None:
-        self.messages.append(Reply(inp.session, inp.rid, False, ArenaError(code, message).body()))
+    def error(self, inp, code: str, message: str, retry_after_ms: int | None = None) -> None:
+        """An error reply; `retry_after_ms` (e.g. with `cooldown_active`) tells
+        the client when the same request would be taken."""
+        self.messages.append(Reply(inp.session, inp.rid, False, ArenaError(code, message, retry_after_ms).body()))
 
     def emit(self, to, type_: str, body: dict) -> None:
         to = tuple(to)

@@ -16,6 +16,7 @@ its type, a scalar is itself.
     ["D", key, value, key, value, ...]  dict, in insertion order, any key type
     ["S", item, ...]                    set / frozenset (sorted by canonical form)
     ["A", "ClassName", "field", value, ...]   an attrs instance of a registered class
+    ["B", bytes]                        bytearray (a mutable buffer; bytes stay a scalar)
 
 Only the classes registered here (`register`) can be loaded: a snapshot
 never names arbitrary code. Modes register their own state classes.
@@ -71,6 +72,10 @@ def to_data(obj: object) -> object:
         return out
     if t is tuple:
         return ["T", *[to_data(v) for v in obj]]
+    if t is bytearray:
+        # Tagged, so it loads as a bytearray again (a mode mutates it in
+        # place); the copy to bytes is the one the snapshot needs anyway.
+        return ["B", bytes(obj)]
     if t in (set, frozenset):
         return ["S", *sorted((to_data(v) for v in obj), key=canonical_encode)]
     if attrs.has(t):
@@ -107,6 +112,10 @@ def from_data(data: object) -> object:
         return {_hashable(from_data(k)): from_data(v) for k, v in zip(it, it)}
     if tag == "S":
         return {_hashable(from_data(v)) for v in data[1:]}
+    if tag == "B":
+        if len(data) != 2 or not isinstance(data[1], (bytes, bytearray)):
+            raise SnapshotError("bad bytearray record")
+        return bytearray(data[1])
     if tag == "A":
         if len(data) < 2 or len(data) % 2 != 0:
             raise SnapshotError("bad attrs record")

@@ -1,0 +1,324 @@
+"""The weekly canvas (r/place) as an engine mode: phase 1.
+
+One canvas at a time, shared by every wallet. A week:
+
+- begins (`_begin`) in a game mode (`settings.GAME_MODES`: size, palette,
+  cooldown) with every pixel colour 0, lazily on the world's first canvas
+  request, then at every reset;
+- `canvas.join` makes the wallet a watcher and answers with the whole canvas
+  (zlib, compressed once per canvas version: `_bitmap`);
+- `canvas.place` sets one pixel, at most once per cooldown per wallet (engine
+  time, `ctx.now_ms`, so a replay decides the same);
+- the placements of a broadcast window (`broadcast_every_ticks`) go to every
+  watcher in one `canvas:pixels` event, built once;
+- ends on the reset rule (`schedules` / `on_schedule`) or an operator's
+  `canvas.reset`: the canvas is archived (a record), the next game mode drawn
+  (`_next_mode`), the buffer and cooldowns start afresh, and the watchers are
+  told (`week_reset`, `mode_changed`) and must join again.
+
+State (`CanvasState`, `state.modes["canvas"]`): the canvas is ONE bytearray
+of width × height palette indices, row-major, mutated in place (a placement
+is O(1); the canonical and snapshot encodings carry a bytearray as bytes).
+
+Broadcast windows run on the core's timers, which are per match: while
+placements are pending, a tiny `CanvasWindow` "match" (id `canvas`) is live
+with its timer on the window's last tick; the timer sends the window and
+drops it. No window is live while nothing is pending.
+
+Invariant (tests/test_canvas_machine.py, arena/sim/canvas.py): the canvas
+equals colour 0 everywhere overwritten, in order, by every placement sent
+in the week's `canvas:pixels` events and the pending ones. Re-applying a
+prefix of a window on a canvas that already has it changes nothing
+(placements are overwrites), so a wallet that joins mid-window and then gets
+the whole window's event still converges.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import weakref
+import zlib
+from zoneinfo import ZoneInfo
+
+from attrs import define, field
+
+from arena.engine import rng
+from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_FOUND, WRONG_STATE
+from arena.engine.mode import Bucket, Mode
+from arena.engine.outputs import Event
+from arena.engine.snapshot import register
+
+from . import messages as M
+from .messages import PIXEL
+from .settings import FALLBACK_MODE, GAME_MODES, CanvasConfig
+
+NAME = "canvas"
+WINDOW = "canvas"  # the id of the broadcast window's timer match (never a new_match_id: no "xx-" prefix)
+RESET_RULE = "reset"  # the reset rule's name: its mark is "canvas:reset"
+
+
+@register
+@define
+class CanvasState:
+    seq: int = 0  # canvases begun in this world; 0: none yet
+    canvas: str = ""  # "canvas:<iso year>-<iso week>"
+    year: int = 0
+    week: int = 0
+    mode: str = ""  # the week's game mode (slug)
+    started_ms: int = 0
+    # The week's size, palette and cooldown, fixed when it began.
+    width: int = 0
+    height: int = 0
+    palette: list = field(factory=list)
+    cooldown_ms: int = 0
+    pixels: bytearray = field(factory=bytearray)  # width × height colour indices, row-major
+    placed: int = 0  # placements this week (also the canvas's version)
+    next_place: dict = field(factory=dict)  # wallet -> engine ms from which it may place again
+    watchers: dict = field(factory=dict)  # wallet -> None (ordered set): who gets `canvas:pixels`
+    pending: bytearray = field(factory=bytearray)  # the open window's placements, 5 bytes each
+    tally: dict = field(factory=dict)  # wallet -> placements in the open window (the board)
+    recent: list = field(factory=list)  # the game modes of the last weeks, oldest first
+
+
+@register
+@define
+class CanvasWindow:
+    """The open broadcast window, as the core's timers need it: a match with
+    an id, a mode and a wake tick. Live only while placements are pending."""
+
+    id: str = WINDOW
+    mode: str = NAME
+    wake_at: int = -1
+    created_tick: int = 0
+
+
+def iso_week(now_ms: int, zone: str) -> tuple[int, int]:
+    """(ISO year, ISO week) of an engine time in `zone`."""
+    year, week, _ = dt.datetime.fromtimestamp(now_ms // 1000, ZoneInfo(zone)).isocalendar()
+    return year, week
+
+
+class CanvasMode(Mode):
+    name = NAME
+    settings = CanvasConfig
+    inputs = M.INPUTS
+    routed_inputs = M.INPUTS
+    simulation = "arena.sim.canvas"
+    # Placements are the chattiest request: a connection places at most this
+    # fast whatever the cooldown says (a flood never reaches the engine).
+    buckets = {"place": Bucket(per_s=5, burst=10)}
+    quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed"})
+
+    def __init__(self) -> None:
+        # (weak ref to the CanvasState, seq, placed, zlib bytes): the last
+        # bitmap sent, so thousands of joins between two placements compress
+        # once. Outside the state: it is derived, and a replay rebuilds it.
+        self._bitmap_cache: tuple | None = None
+        self._rules: dict[str, object] = {}
+
+    @property
+    def requests(self):
+        from .requests import REQUESTS
+
+        return REQUESTS
+
+    @property
+    def boards(self):
+        from .records import BOARDS
+
+        return BOARDS
+
+    def records(self, state, tick, messages) -> list:
+        from .records import from_events
+
+        return from_events(messages)
+
+    def setup(self, config):
+        return CanvasState()
+
+    # --- rules ------------------------------------------------------------------
+    def _rule(self, text: str):
+        from arena.schedule import parse
+
+        rule = self._rules.get(text)
+        if rule is None:
+            rule = self._rules[text] = parse(RESET_RULE, text)
+        return rule
+
+    def schedules(self, settings, shared) -> tuple:
+        return (self._rule(settings.reset_rule),)
+
+    def on_schedule(self, ctx, shared, fired) -> None:
+        if fired.rule == RESET_RULE:
+            self._reset(ctx, shared, None)
+
+    def _resets_at_ms(self, ctx) -> int:
+        from arena.schedule import next_after
+
+        at = next_after(self._rule(ctx.settings(NAME).reset_rule), ctx.now_ms)
+        return at if at is not None else 0
+
+    # --- requests ---------------------------------------------------------------
+    def route(self, ctx, inp) -> None:
+        cls = inp.__class__
+        if cls is M.CanvasPlace:
+            self._place(ctx, ctx.state.modes[NAME], inp)
+        elif cls is M.CanvasJoin:
+            self._join(ctx, ctx.state.modes[NAME], inp)
+        elif cls is M.CanvasReset:
+            self._operator_reset(ctx, ctx.state.modes[NAME], inp)
+        # connection changes: a watcher stays one while it is away, so a
+        # resumed session's buffer has every placement it missed.
+
+    def _join(self, ctx, shared: CanvasState, inp: M.CanvasJoin) -> None:
+        self._ensure_begun(ctx, shared)
+        shared.watchers[inp.wallet] = None
+        ctx.reply(inp, {
+            "canvas": shared.canvas, "year": shared.year, "week": shared.week, "mode": shared.mode,
+            "width": shared.width, "height": shared.height, "palette": list(shared.palette),
+            "cooldown_ms": shared.cooldown_ms, "bitmap": self._bitmap(shared),
+            "next_place_ms": max(0, shared.next_place.get(inp.wallet, 0) - ctx.now_ms),
+            "resets_at_ms": self._resets_at_ms(ctx),
+        })
+
+    def _place(self, ctx, shared: CanvasState, inp: M.CanvasPlace) -> None:
+        # The protocol's order: joined, then bounds and palette, then cooldown.
+        if inp.wallet not in shared.watchers:
+            ctx.error(inp, WRONG_STATE, "canvas.join first (again after a week_reset)")
+            return
+        x, y, color = inp.x, inp.y, inp.color
+        if not (0 <= x < shared.width and 0 <= y < shared.height):
+            ctx.error(inp, BAD_REQUEST, f"({x}, {y}) is outside the {shared.width}x{shared.height} canvas")
+            return
+        if not 0 <= color < len(shared.palette):
+            ctx.error(inp, BAD_REQUEST, f"color must be a palette index 0..{len(shared.palette) - 1}")
+            return
+        now = ctx.now_ms
+        allowed = shared.next_place.get(inp.wallet, 0)
+        if now < allowed:
+            ctx.error(inp, COOLDOWN_ACTIVE, "wait for the cooldown", retry_after_ms=allowed - now)
+            return
+        shared.pixels[y * shared.width + x] = color
+        shared.next_place[inp.wallet] = now + shared.cooldown_ms
+        shared.placed += 1
+        shared.pending += PIXEL.pack(x, y, color)
+        shared.tally[inp.wallet] = shared.tally.get(inp.wallet, 0) + 1
+        if WINDOW not in ctx.state.matches:
+            window = ctx.state.matches[WINDOW] = CanvasWindow(created_tick=ctx.tick)
+            # Called while inputs apply: a window of one tick is sent in this
+            # tick's timer pass, after every input of the tick.
+            ctx.wake(window, ctx.tick + ctx.settings(NAME).broadcast_every_ticks - 1)
+        ctx.reply(inp, {"next_place_ms": shared.cooldown_ms})
+
+    def _operator_reset(self, ctx, shared: CanvasState, inp: M.CanvasReset) -> None:
+        if inp.mode and inp.mode not in GAME_MODES:
+            ctx.error(inp, BAD_REQUEST, f"mode must be one of {', '.join(GAME_MODES)}")
+            return
+        self._reset(ctx, shared, inp.mode or None)
+        ctx.reply(inp, {"year": shared.year, "week": shared.week, "mode": shared.mode})
+
+    # --- the broadcast window ---------------------------------------------------------
+    def tick(self, ctx, window) -> None:
+        self._flush(ctx, ctx.state.modes[NAME])
+
+    def _flush(self, ctx, shared: CanvasState) -> None:
+        """Send the open window's placements (one event for every watcher)
+        and its tally (for the board), and close the window."""
+        window = ctx.state.matches.get(WINDOW)
+        if window is not None:
+            ctx.drop_match(window, ())
+        if not shared.pending:
+            return
+        ctx.emit(shared.watchers, "canvas:pixels", {"canvas": shared.canvas, "pixels": bytes(shared.pending)})
+        self._record_event(ctx, "canvas:tally", {"canvas": shared.canvas, "wallets": shared.tally})
+        shared.pending = bytearray()
+        shared.tally = {}
+
+    @staticmethod
+    def _record_event(ctx, type_: str, body: dict) -> None:
+        """An event for no one: only the store's records and boards read it
+        (`records.py`). `ctx.emit` drops events without recipients."""
+        ctx.messages.append(Event((), type_, body))
+
+    def input(self, ctx, match, inp) -> None:
+        # `match.watch` naming the window: the canvas is joined, not watched.
+        if hasattr(inp, "session"):
+            ctx.error(inp, NOT_FOUND, "the canvas is joined with canvas.join, not watched")
+
+    def snapshot(self, ctx, match, wallet: str) -> dict:
+        shared = ctx.state.modes[NAME]
+        return {"canvas": shared.canvas, "pending": len(shared.pending) // PIXEL.size}
+
+    def summary(self, state, match) -> dict:
+        shared = state.modes[NAME]
+        return {"phase": "window", "players": [], "watchers": len(shared.watchers),
+                "started_at_ms": shared.started_ms}
+
+    # --- weeks ------------------------------------------------------------------------
+    def _ensure_begun(self, ctx, shared: CanvasState) -> None:
+        if shared.seq == 0:
+            self._begin(ctx, shared, ctx.settings(NAME).default_mode)
+
+    def _begin(self, ctx, shared: CanvasState, slug: str) -> None:
+        cfg: CanvasConfig = ctx.settings(NAME)
+        gm = GAME_MODES[slug]
+        now = ctx.now_ms
+        shared.seq += 1
+        shared.year, shared.week = iso_week(now, self._rule(cfg.reset_rule).zone)
+        shared.canvas = f"canvas:{shared.year}-{shared.week}"
+        shared.mode = slug
+        shared.started_ms = now
+        shared.width = cfg.width or gm.width
+        shared.height = cfg.height or gm.height
+        shared.palette = list(gm.palette)
+        shared.cooldown_ms = gm.cooldown_ms if cfg.cooldown_ms < 0 else cfg.cooldown_ms
+        shared.pixels = bytearray(shared.width * shared.height)
+        shared.placed = 0
+        shared.next_place = {}
+        shared.watchers = {}
+        shared.pending = bytearray()
+        shared.tally = {}
+        shared.recent.append(slug)
+        del shared.recent[:-max(cfg.recent_weeks, 1)]
+
+    def _next_mode(self, ctx, shared: CanvasState) -> str:
+        """The next week's game mode: drawn (the engine's seeded generator,
+        by canvas number) among those not played in the last `recent_weeks`
+        weeks; the fallback when every mode was played recently."""
+        cfg: CanvasConfig = ctx.settings(NAME)
+        if shared.seq == 0:
+            return cfg.default_mode
+        recent = set(shared.recent[-cfg.recent_weeks:]) if cfg.recent_weeks else set()
+        candidates = [slug for slug in GAME_MODES if slug not in recent]
+        if not candidates:
+            return FALLBACK_MODE
+        return candidates[rng.below(ctx.config.seed, len(candidates), "canvas-mode", shared.seq)]
+
+    def _reset(self, ctx, shared: CanvasState, slug: str | None) -> None:
+        """End the week (if one began): send its last window, archive it, then
+        begin the next in `slug` (or a drawn mode) and tell the watchers."""
+        if shared.seq == 0:
+            self._begin(ctx, shared, slug or ctx.settings(NAME).default_mode)
+            return
+        self._flush(ctx, shared)
+        watchers = list(shared.watchers)
+        archive = {"year": shared.year, "week": shared.week, "mode": shared.mode}
+        self._record_event(ctx, "canvas:archived", {
+            "seq": shared.seq, "canvas": shared.canvas, **archive, "width": shared.width,
+            "height": shared.height, "pixels": shared.placed, "started_ms": shared.started_ms,
+            "ended_ms": ctx.now_ms, "bitmap": zlib.compress(shared.pixels, 9),
+        })
+        self._begin(ctx, shared, slug or self._next_mode(ctx, shared))
+        ctx.emit(watchers, "week_reset", {"archive": archive, "next_mode": shared.mode})
+        ctx.emit(watchers, "mode_changed", {"mode": shared.mode, "starts_at_ms": shared.started_ms})
+
+    # --- the bitmap -------------------------------------------------------------------
+    def _bitmap(self, shared: CanvasState) -> bytes:
+        """zlib of the canvas, compressed once per version (seq, placed) of
+        this state object."""
+        c = self._bitmap_cache
+        if c is not None and c[0]() is shared and c[1] == shared.seq and c[2] == shared.placed:
+            return c[3]
+        blob = zlib.compress(shared.pixels, 1)  # fast: a join must not stall the tick
+        self._bitmap_cache = (weakref.ref(shared), shared.seq, shared.placed, blob)
+        return blob
