@@ -1,0 +1,157 @@
+"""The weekly canvas end to end, over real sockets on a real server
+(127.0.0.1): several watchers see every placement in the same order in
+`canvas:pixels` events and a late joiner's bitmap equals their replay; an
+agent places; hostile input (place before join, out of bounds, bad colour,
+wrong types, a flood, a placement inside the cooldown); and an operator's
+reset, which every watcher is told of."""
+
+from __future__ import annotations
+
+import zlib
+
+import attrs
+import pytest
+import trio
+
+from arena.client import open_client
+from arena.modes.canvas.settings import CanvasConfig
+from canvas_support import pixels_of
+from conftest import make_config, player, wait_until
+from test_e2e_support import error_code
+
+pytestmark = pytest.mark.trio
+
+W, H = 16, 8
+
+
+@pytest.fixture
+def canvas_server(nursery, tmp_path):
+    """`server, url = await canvas_server(cooldown_ms=..., place=(per_s, burst))`:
+    a server whose canvas is W × H."""
+    from arena.server import ArenaServer
+
+    async def start(*, place=(50, 50), **canvas):
+        cfg = make_config(tmp_path)
+        settings = CanvasConfig(width=W, height=H, **canvas)
+        cfg = attrs.evolve(cfg, engine=cfg.engine.with_mode("canvas", settings),
+                           buckets={**cfg.buckets, ("canvas", "place"): place})
+        srv = ArenaServer(cfg)
+        port = await nursery.start(srv.run)
+        return srv, f"ws://127.0.0.1:{port}/v1"
+
+    return start
+
+
+def _seen(client) -> list[tuple[int, int, int]]:
+    """Every placement in the client's `canvas:pixels` events so far, in order."""
+    out = []
+    for type_, body, _seq in client.events_seen:
+        if type_ == "canvas:pixels":
+            out += pixels_of(body)
+    return out
+
+
+async def test_watchers_see_every_placement_in_order(canvas_server):
+    server, url = await canvas_server(cooldown_ms=0)
+    async with player(url, faucet=False) as a, player(url, faucet=False) as b, player(url, faucet=False) as c:
+        joined = [await p.request("canvas.join") for p in (a, b, c)]
+        assert {j["canvas"] for j in joined} == {server.state.modes["canvas"].canvas}
+        assert all(zlib.decompress(j["bitmap"]) == bytes(W * H) for j in joined)
+        plans = {p: [(x, y, (x + y + i) % 32) for x, y in [(i * 3 + k, k % H) for k in range(6)]]
+                 for i, p in enumerate((a, b, c))}
+
+        async def play(p):
+            for x, y, color in plans[p]:
+                assert (await p.request("canvas.place", {"x": x, "y": y, "color": color})) == {"next_place_ms": 0}
+
+        async with trio.open_nursery() as n:
+            for p in (a, b, c):
+                n.start_soon(play, p)
+        total = sum(len(v) for v in plans.values())
+        await wait_until(lambda: all(len(_seen(p)) == total for p in (a, b, c)))
+        order = _seen(a)
+        assert _seen(b) == order and _seen(c) == order  # one order, for everyone
+        for p, plan in plans.items():
+            assert [q for q in order if q in plan] == plan  # each placer's own order kept
+        replay = bytearray(W * H)
+        for x, y, color in order:
+            replay[y * W + x] = color
+        async with player(url, faucet=False) as late:
+            bitmap = zlib.decompress((await late.request("canvas.join"))["bitmap"])
+        assert bitmap == replay == server.state.modes["canvas"].pixels
+
+
+async def test_an_agent_places_too(canvas_server):
+    server, url = await canvas_server()
+    key = await server.credentials.create("painter", "agent")
+    async with open_client(url) as agent:
+        await agent.hello()
+        await agent.request("auth.key", {"key": key})
+        await agent.request("canvas.join")
+        assert (await agent.request("canvas.place", {"x": 1, "y": 1, "color": 2}))["next_place_ms"] > 0
+    assert server.state.modes["canvas"].pixels[1 * W + 1] == 2
+
+
+async def test_hostile_placements_are_refused(canvas_server):
+    server, url = await canvas_server(cooldown_ms=60_000, place=(2, 4))
+    async with player(url, faucet=False) as p, player(url, faucet=False) as q:
+        assert await error_code(p.request("canvas.place", {"x": 0, "y": 0, "color": 1})) == "wrong_state"
+        await p.request("canvas.join")
+        for body in ({"x": W, "y": 0, "color": 1}, {"x": 0, "y": -1, "color": 1}, {"x": 0, "y": 0, "color": 32},
+                     {"x": "0", "y": 0, "color": 1}, {"x": 0, "y": 0}, {"x": True, "y": 0, "color": 1},
+                     {"x": 0, "y": 0, "color": 1.5}, {"x": 2**40, "y": 0, "color": 1}):
+            assert await error_code(p.request("canvas.place", body)) in ("bad_request", "rate_limited"), body
+        await trio.sleep(2.1)  # the bucket refills
+        assert (await p.request("canvas.place", {"x": 3, "y": 4, "color": 5}))["next_place_ms"] == 60_000
+        try:
+            await p.request("canvas.place", {"x": 3, "y": 5, "color": 5})
+            raise AssertionError("a placement inside the cooldown was taken")
+        except Exception as exc:  # noqa: BLE001
+            assert getattr(exc, "code", None) == "cooldown_active", exc
+            assert 0 < exc.retry_after_ms <= 60_000
+        # A flood: the place bucket (2/s, burst 4) refuses at the gateway.
+        await q.request("canvas.join")
+        codes = [(await q.request_raw("canvas.place", {"x": i, "y": 0, "color": 1}))[1] for i in range(10)]
+        got = [c.get("code") if isinstance(c, dict) and "code" in c else "ok" for c in codes]
+        assert got.count("rate_limited") >= 5 and got[0] == "ok", got
+        assert set(got) <= {"ok", "cooldown_active", "rate_limited"}
+    c = server.state.modes["canvas"]
+    assert c.placed == 2 and c.pixels[4 * W + 3] == 5
+
+
+async def test_an_operator_resets_the_week_and_watchers_are_told(canvas_server):
+    server, url = await canvas_server()
+    key = await server.credentials.create("ops", "operator")
+    async with player(url, faucet=False) as w, open_client(url) as op:
+        await op.hello()
+        await op.request("auth.key", {"key": key})
+        first = await w.request("canvas.join")
+        await w.request("canvas.place", {"x": 2, "y": 2, "color": 3})
+        assert await error_code(w.request("canvas.reset", {"mode": "speed"})) == "not_allowed"
+        assert await error_code(op.request("canvas.reset", {"mode": "nope"})) == "bad_request"
+        done = await op.request("canvas.reset", {"mode": "speed"})
+        assert done["mode"] == "speed" and {"year", "week"} <= set(done)
+        _, reset = await w.next_event("week_reset")
+        assert reset == {"archive": {"year": first["year"], "week": first["week"], "mode": "classic"},
+                         "next_mode": "speed"}
+        _, changed = await w.next_event("mode_changed")
+        assert changed["mode"] == "speed" and changed["starts_at_ms"] > 0
+        assert await error_code(w.request("canvas.place", {"x": 0, "y": 0, "color": 1})) == "wrong_state"
+        again = await w.request("canvas.join")
+        assert again["mode"] == "speed" and zlib.decompress(again["bitmap"]) == bytes(W * H)
+        assert again["next_place_ms"] == 0  # cooldowns start afresh
+    rows = await _archives(server)
+    assert rows and rows[-1]["mode"] == "classic" and rows[-1]["pixels"] == 1
+
+
+async def _archives(server):
+    """The store's canvas archive records (written with their tick's journal rows)."""
+    import json
+
+    store = server.persistence.store
+    for _ in range(100):
+        rows = [r for r in await store.query("mode_records") if r["mode"] == "canvas" and r["kind"] == "archive"]
+        if rows:
+            return [json.loads(r["data"]) if isinstance(r["data"], str) else r["data"] for r in rows]
+        await trio.sleep(0.05)
+    return []
