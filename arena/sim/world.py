@@ -220,6 +220,11 @@ def make_config(settings: SimSettings, media_dir: str):
 
     base = default_config()
     engine = attrs.evolve(base.engine, seed=settings.seed % (2**62) + 1, tick_hz=settings.tick_hz)
+    for plugin in invariants.plugins():
+        # A mode's plugin may size its part of the world (`configure(engine)`).
+        configure = getattr(plugin, "configure", None)
+        if configure is not None:
+            engine = configure(engine)
     return attrs.evolve(
         base,
         server=attrs.evolve(base.server, port=0, tick_hz=settings.tick_hz, metrics_port=0),
