@@ -41,10 +41,27 @@ class CanvasBot:
         self.world = world
         self.rng = random.Random(rng.randbytes(16))
         self.keypair = Keypair.from_seed(rng.randbytes(32))
-        self.stop = False
+        self._stopped: trio.Event | None = None
+        self._stop = False
         self.link = None
         self.client = None
         self.placed = 0
+
+    @property
+    def stop(self) -> bool:
+        return self._stop
+
+    @stop.setter
+    def stop(self, value: bool) -> None:
+        """Set when the world stops: a pause ends at once, so the bot leaves
+        while the server still serves (the world then settles and ends)."""
+        self._stop = value
+        if value and self._stopped is not None:
+            self._stopped.set()
+
+    async def _pause(self, seconds: float) -> None:
+        with trio.move_on_after(seconds):
+            await self._stopped.wait()
 
     def reset(self) -> None:
         """Start again after giving up: same wallet, a new connection."""
@@ -52,6 +69,9 @@ class CanvasBot:
         self.client = None
 
     async def run(self) -> bool:
+        self._stopped = trio.Event()
+        if self._stop:
+            return True
         try:
             async with self.world.connect(self) as client:
                 self.client = client
@@ -64,12 +84,12 @@ class CanvasBot:
                     try:
                         await client.request("canvas.place", body)
                         self.placed += 1
-                        await trio.sleep(self.rng.uniform(0.05, 3.0))
+                        await self._pause(self.rng.uniform(0.05, 3.0))
                     except ArenaRequestError as exc:
                         if exc.code == "wrong_state":  # the week was reset: join the new one
                             joined = await client.request("canvas.join")
                         elif exc.code in ("cooldown_active", "rate_limited", "overloaded"):
-                            await trio.sleep((exc.retry_after_ms or 500) / 1000 + self.rng.uniform(0, 0.3))
+                            await self._pause((exc.retry_after_ms or 500) / 1000 + self.rng.uniform(0, 0.3))
                         else:
                             self.world.note(f"{self.name}: canvas.place {body} refused: {exc}")
                             return False
