@@ -50,6 +50,8 @@ from arena.engine.snapshot import register
 
 from . import messages as M
 from .messages import PIXEL
+from .records import BOARDS, from_events
+from .requests import REQUESTS
 from .settings import FALLBACK_MODE, GAME_MODES, CanvasConfig
 
 NAME = "canvas"
@@ -108,6 +110,9 @@ class CanvasMode(Mode):
     # fast whatever the cooldown says (a flood never reaches the engine).
     buckets = {"place": Bucket(per_s=5, burst=10)}
     quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed"})
+    # Plain attributes: neither module imports this one, so no import is deferred.
+    requests = REQUESTS
+    boards = BOARDS
 
     def __init__(self) -> None:
         # (weak ref to the CanvasState, seq, placed, zlib bytes): the last
@@ -116,21 +121,7 @@ class CanvasMode(Mode):
         self._bitmap_cache: tuple | None = None
         self._rules: dict[str, object] = {}
 
-    @property
-    def requests(self):
-        from .requests import REQUESTS
-
-        return REQUESTS
-
-    @property
-    def boards(self):
-        from .records import BOARDS
-
-        return BOARDS
-
     def records(self, state, tick, messages) -> list:
-        from .records import from_events
-
         return from_events(messages)
 
     def setup(self, config):
