@@ -146,7 +146,11 @@ def test_decide_a_one_off_instant():
 
 
 @pytest.fixture
-def ticker():
+def ticker(monkeypatch):
+    # Only the ticker's rules: a built-in mode's own (the canvas's weekly
+    # reset) would otherwise be armed and fire alongside them.
+    for mode in registry.modes().values():
+        monkeypatch.setattr(mode, "schedules", lambda settings, shared: ())
     module = importlib.import_module("ticker_mode")
     registry.register(module.MODE)
     module.RULES[:] = []
