@@ -26,16 +26,17 @@ W, H = 16, 8
 
 @pytest.fixture
 def canvas_server(nursery, tmp_path):
-    """`server, url = await canvas_server(cooldown_ms=..., place=(per_s, burst))`:
-    a server whose canvas is W × H."""
+    """`server, url = await canvas_server(cooldown_ms=..., place=(per_s, burst), clock=...)`:
+    a server whose canvas is W × H (and whose scheduler polls every 20 ms)."""
     from arena.server import ArenaServer
 
-    async def start(*, place=(50, 50), **canvas):
+    async def start(*, place=(50, 50), clock=None, **canvas):
         cfg = make_config(tmp_path)
         settings = CanvasConfig(width=W, height=H, **canvas)
         cfg = attrs.evolve(cfg, engine=cfg.engine.with_mode("canvas", settings),
-                           buckets={**cfg.buckets, ("canvas", "place"): place})
-        srv = ArenaServer(cfg)
+                           buckets={**cfg.buckets, ("canvas", "place"): place},
+                           schedule=attrs.evolve(cfg.schedule, poll_ms=20))
+        srv = ArenaServer(cfg, **({"clock": clock} if clock is not None else {}))
         port = await nursery.start(srv.run)
         return srv, f"ws://127.0.0.1:{port}/v1"
 
@@ -142,6 +143,34 @@ async def test_an_operator_resets_the_week_and_watchers_are_told(canvas_server):
         assert again["next_place_ms"] == 0  # cooldowns start afresh
     rows = await _archives(server)
     assert rows and rows[-1]["mode"] == "classic" and rows[-1]["pixels"] == 1
+
+
+async def test_the_weekly_rule_resets_the_canvas_on_saturday(canvas_server):
+    """A manual wall clock crosses Saturday 09:00 New York: the scheduler
+    fires the reset rule once, on time; the watcher is told and joins the
+    drawn week, whose resets_at_ms is a week later."""
+    import datetime as dt
+
+    from arena.wallclock import ManualClock
+
+    sat = int(dt.datetime(2026, 11, 7, 14, tzinfo=dt.timezone.utc).timestamp()) * 1000  # 09:00 EST
+    clock = ManualClock(sat - 60_000)
+    server, url = await canvas_server(clock=clock)
+    async with player(url, faucet=False) as w:
+        first = await w.request("canvas.join")
+        assert first["resets_at_ms"] == sat and first["mode"] == "classic"
+        await w.request("canvas.place", {"x": 5, "y": 5, "color": 7})
+        clock.set(sat + 200)
+        _, reset = await w.next_event("week_reset", timeout=10)
+        assert reset["archive"] == {"year": first["year"], "week": first["week"], "mode": "classic"}
+        assert reset["next_mode"] != "classic"  # not one of the last weeks' modes
+        again = await w.request("canvas.join")
+        assert again["mode"] == reset["next_mode"] and again["resets_at_ms"] == sat + 7 * 86_400_000
+        assert zlib.decompress(again["bitmap"]) == bytes(W * H)
+    assert server.state.modes["canvas"].seq == 2
+    assert server.health()["side_tasks"]["schedule"]["on_time"] == 1
+    rows = await _archives(server)
+    assert [(r["mode"], r["pixels"]) for r in rows] == [("classic", 1)]
 
 
 async def _archives(server):

@@ -273,3 +273,16 @@ def test_every_game_mode_fits_the_wire():
     assert {"classic", "speed", "eight", "territory"} <= set(GAME_MODES)
     assert GAME_MODES["classic"].cooldown_ms == 300_000 and len(GAME_MODES["classic"].palette) == 32
     assert GAME_MODES["speed"].cooldown_ms == 30_000 and len(GAME_MODES["eight"].palette) == 8
+
+
+def test_resets_at_is_the_next_occurrence_of_the_rule():
+    from arena.schedule import next_after, parse
+
+    rule = parse("reset", "weekly SAT 09:00 America/New_York")
+    w = World()
+    first = w.join("a").body["resets_at_ms"]
+    assert first == next_after(rule, w.now_ms)
+    assert w.join("b").body["resets_at_ms"] == first
+    w.advance_ms(first - w.now_ms + 1)
+    w.step()
+    assert w.join("a").body["resets_at_ms"] == first + 7 * 86_400_000  # no DST change between these two

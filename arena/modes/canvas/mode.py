@@ -120,6 +120,7 @@ class CanvasMode(Mode):
         # once. Outside the state: it is derived, and a replay rebuilds it.
         self._bitmap_cache: tuple | None = None
         self._rules: dict[str, object] = {}
+        self._next_reset: tuple | None = None  # (rule text, from ms, next reset ms)
 
     def records(self, state, tick, messages) -> list:
         return from_events(messages)
@@ -144,10 +145,19 @@ class CanvasMode(Mode):
             self._reset(ctx, shared, None)
 
     def _resets_at_ms(self, ctx) -> int:
+        """The next reset instant after now (for `canvas.join`): computed once
+        per occurrence, not per join (a pure function of the rule and now)."""
         from arena.schedule import next_after
 
-        at = next_after(self._rule(ctx.settings(NAME).reset_rule), ctx.now_ms)
-        return at if at is not None else 0
+        text, now = ctx.settings(NAME).reset_rule, ctx.now_ms
+        c = self._next_reset
+        if c is not None and c[0] == text and c[1] <= now < c[2]:
+            return c[2]
+        at = next_after(self._rule(text), now)
+        if at is None:
+            return 0
+        self._next_reset = (text, now, at)
+        return at
 
     # --- requests ---------------------------------------------------------------
     def route(self, ctx, inp) -> None:
