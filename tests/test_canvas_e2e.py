@@ -13,7 +13,7 @@ import attrs
 import pytest
 import trio
 
-from arena.client import open_client
+from arena.client import ArenaRequestError, open_client
 from arena.modes.canvas.settings import CanvasConfig
 from canvas_support import pixels_of
 from conftest import make_config, player, wait_until
@@ -94,27 +94,23 @@ async def test_an_agent_places_too(canvas_server):
 
 
 async def test_hostile_placements_are_refused(canvas_server):
-    server, url = await canvas_server(cooldown_ms=60_000, place=(2, 4))
+    server, url = await canvas_server(cooldown_ms=60_000, place=(2, 10))
     async with player(url, faucet=False) as p, player(url, faucet=False) as q:
         assert await error_code(p.request("canvas.place", {"x": 0, "y": 0, "color": 1})) == "wrong_state"
         await p.request("canvas.join")
         for body in ({"x": W, "y": 0, "color": 1}, {"x": 0, "y": -1, "color": 1}, {"x": 0, "y": 0, "color": 32},
                      {"x": "0", "y": 0, "color": 1}, {"x": 0, "y": 0}, {"x": True, "y": 0, "color": 1},
                      {"x": 0, "y": 0, "color": 1.5}, {"x": 2**40, "y": 0, "color": 1}):
-            assert await error_code(p.request("canvas.place", body)) in ("bad_request", "rate_limited"), body
-        await trio.sleep(2.1)  # the bucket refills
+            assert await error_code(p.request("canvas.place", body)) == "bad_request", body
         assert (await p.request("canvas.place", {"x": 3, "y": 4, "color": 5}))["next_place_ms"] == 60_000
-        try:
+        with pytest.raises(ArenaRequestError) as refused:  # inside the cooldown
             await p.request("canvas.place", {"x": 3, "y": 5, "color": 5})
-            raise AssertionError("a placement inside the cooldown was taken")
-        except Exception as exc:  # noqa: BLE001
-            assert getattr(exc, "code", None) == "cooldown_active", exc
-            assert 0 < exc.retry_after_ms <= 60_000
-        # A flood: the place bucket (2/s, burst 4) refuses at the gateway.
+        assert refused.value.code == "cooldown_active" and 0 < refused.value.retry_after_ms <= 60_000
+        # A flood: the place bucket (2/s, burst 10) refuses at the gateway.
         await q.request("canvas.join")
-        codes = [(await q.request_raw("canvas.place", {"x": i, "y": 0, "color": 1}))[1] for i in range(10)]
+        codes = [(await q.request_raw("canvas.place", {"x": i % W, "y": 0, "color": 1}))[1] for i in range(25)]
         got = [c.get("code") if isinstance(c, dict) and "code" in c else "ok" for c in codes]
-        assert got.count("rate_limited") >= 5 and got[0] == "ok", got
+        assert got.count("rate_limited") >= 10 and got[0] == "ok", got
         assert set(got) <= {"ok", "cooldown_active", "rate_limited"}
     c = server.state.modes["canvas"]
     assert c.placed == 2 and c.pixels[4 * W + 3] == 5
