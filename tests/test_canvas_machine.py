@@ -14,7 +14,7 @@ against a model after every step:
 from __future__ import annotations
 
 from hypothesis import HealthCheck, settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from arena.engine import inputs as I
 from arena.engine.canonical import state_hash
@@ -32,7 +32,12 @@ W, H = 5, 4
 class CanvasMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.config = canvas_config(width=W, height=H, cooldown_ms=300, broadcast_every_ticks=2)
+        self.world = None
+
+    @initialize(window=st.sampled_from((1, 2, 3)))
+    def begin(self, window):
+        """A world whose broadcast windows last `window` ticks."""
+        self.config = canvas_config(width=W, height=H, cooldown_ms=300, broadcast_every_ticks=window)
         self.world = World(self.config)
         self.seen = 0  # messages of self.world.events already folded into the model
         self.replayed = bytearray(W * H)  # what a watcher rebuilds from the events
@@ -107,6 +112,8 @@ class CanvasMachine(RuleBasedStateMachine):
     # --- the model --------------------------------------------------------------------
     @invariant()
     def canvas_is_the_replay_of_its_events(self):
+        if self.world is None:
+            return
         c = self.world.canvas
         events = self.world.events
         for ev in events[self.seen:]:
