@@ -286,3 +286,18 @@ def test_resets_at_is_the_next_occurrence_of_the_rule():
     w.advance_ms(first - w.now_ms + 1)
     w.step()
     assert w.join("a").body["resets_at_ms"] == first + 7 * 86_400_000  # no DST change between these two
+
+
+def test_the_window_is_not_a_match_to_watch_and_a_watcher_stays_while_away():
+    w = World(canvas_config(broadcast_every_ticks=3))
+    w.join("a")
+    w.place("a", 0, 0, 1)
+    assert WINDOW in w.state.matches  # open: its timer sends it
+    r = w.request(I.MatchWatch, "b", WINDOW)
+    assert not r.ok and r.body["code"] == "not_found"
+    mode = registry.get("canvas")
+    assert mode.summary(w.state, w.state.matches[WINDOW])["watchers"] == 1
+    w.step(I.PlayerDisconnected("a"))
+    assert "a" in w.canvas.watchers  # its resumed session's buffer has what it missed
+    w.step()
+    assert WINDOW not in w.state.matches and w.events_of("canvas:pixels", "a")
