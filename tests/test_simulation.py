@@ -5,9 +5,9 @@ nightly use (docs/SIMULATION.md). `ARENA_SIM_SEEDS` changes how many worlds
 the bounded run has.
 
 Three defects that once existed (or could) are put back by monkeypatching,
-and each must be caught by the seeds recorded in docs/SIMULATION.md: a
-payout released before its tick is durable, a resume that skips an event,
-a cancelled battle whose refunds are skipped.
+and each must be caught by seeds of the bounded run (docs/SIMULATION.md
+records which): a payout released before its tick is durable, a resume that
+skips an event, a cancelled battle whose refunds are skipped.
 """
 
 from __future__ import annotations
@@ -105,22 +105,31 @@ def _refund_skipped(monkeypatch):
 
 
 DEFECTS = {
-    # defect: (put it back, seeds that catch it (docs/SIMULATION.md), what the failure says)
-    "early_payout": (_early_payout, (3, 29, 44), "no durable tick issued"),
-    "resume_skips_an_event": (_resume_skips_an_event, (3, 5, 16), "seq gaps"),
-    "refund_skipped": (_refund_skipped, (6, 17, 18), "stuck in escrow"),
+    # defect: (put it back, what the failure says)
+    "early_payout": (_early_payout, "no durable tick issued"),
+    "resume_skips_an_event": (_resume_skips_an_event, "seq gaps"),
+    "refund_skipped": (_refund_skipped, "stuck in escrow"),
 }
+# Each defect must be caught by a seed among the first SEARCH, the seeds that
+# pass the bounded run above. Which seeds catch it moves as modes bring their
+# bots (a seed names a whole world); docs/SIMULATION.md records this
+# release's.
+SEARCH = 150
 
 
 @pytest.mark.parametrize("name", sorted(DEFECTS))
-def test_a_put_back_defect_is_caught_by_its_seeds(name, monkeypatch):
-    put_back, seeds, says = DEFECTS[name]
-    for seed in seeds:
-        assert run_seed(seed, TICKS).ok, f"seed {seed} fails even without the defect"
+def test_a_put_back_defect_is_caught_by_a_seed(name, monkeypatch):
+    put_back, says = DEFECTS[name]
     put_back(monkeypatch)
-    for seed in seeds:
+    caught = []
+    for seed in range(1, SEARCH + 1):
         r = run_seed(seed, TICKS)
-        assert not r.ok and says in r.failure, f"seed {seed} did not catch {name}: {r.summary()}"
+        if not r.ok:
+            assert says in r.failure, f"seed {seed} failed otherwise: {r.summary()}"
+            caught.append(seed)
+            if len(caught) == 2:
+                break
+    assert len(caught) == 2, f"{name}: caught by seeds {caught} of 1..{SEARCH}"
 
 
 def test_a_failure_shrinks_to_a_shorter_world_that_still_fails(monkeypatch):

@@ -138,8 +138,14 @@ class Link:
         self.server.close_code = code
         self.inbox_send.close()
         # As the real transport's hub does: the gateway hears of the close on
-        # its own turn, never from inside one of its calls.
-        self.gateway._nursery.start_soon(self._closed)
+        # its own turn, never from inside one of its calls. A gateway that is
+        # gone (the server stopped or crashed) has nobody left to tell.
+        nursery = self.gateway._nursery
+        if nursery is not None:
+            try:
+                nursery.start_soon(self._closed)
+            except RuntimeError:  # its nursery is closed: the server is gone
+                pass
 
     async def _closed(self) -> None:
         self.gateway._on_closed(self.server)

@@ -165,6 +165,7 @@ class World:
         self.stats = {"ticks": 0, "lives": 0, "faults": 0, "checks": 0, "matches": 0, "bot_errors": 0}
         self.applied_faults: list[str] = []
         self.stopping = False
+        self.torn_down = False  # the run is over and its tasks are being cancelled
         self.last_tick = 0  # the highest tick any life reached
         self.notes: list[str] = []  # the bots' last log lines, for a failure report
 
@@ -297,6 +298,7 @@ async def _conductor(world: World, cfg) -> None:
         _check(world, invariants.final)
         _check(world, invariants.replay)
         world.stats["digest"] = invariants.digest(world)
+        world.torn_down = True
         top.cancel_scope.cancel()
 
 
@@ -396,7 +398,12 @@ async def _keep_playing(world: World, bot) -> None:
     """Run a bot; a bot that gives up (a fault can make it) starts again
     with the same wallet, until the world stops."""
     while not world.stopping:
-        ok = await bot.run()
+        try:
+            ok = await bot.run()
+        except BaseException:
+            if world.torn_down:
+                return  # the world is being taken down around the bot: nothing to report
+            raise
         if world.stopping:
             return
         if not ok:
