@@ -318,6 +318,8 @@ export class ArenaClient {
    */
   async request(type, body = {}, { timeoutMs } = {}) {
     await this._whenUsable();
+    // The server uses the hello nonce up with any login attempt, even a raw one.
+    if (type === "auth.login" || type === "auth.siws") this.nonce = null;
     return this._send(type, body, false, timeoutMs ?? this.requestTimeoutMs);
   }
 

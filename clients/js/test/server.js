@@ -1,0 +1,99 @@
+// Start a real Arena server (python -m arena serve) for the tests, on a port
+// the OS picks, with a temporary store, a faucet and fast roast timers (as
+// tests/conftest.py FAST_ROAST). The Python is $ARENA_PYTHON, else the
+// repository's .venv when it exists, else python3.
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../../..");
+
+export function pythonPath() {
+  if (process.env.ARENA_PYTHON) return process.env.ARENA_PYTHON;
+  const venv = join(repo, ".venv/bin/python");
+  return existsSync(venv) ? venv : "python3";
+}
+
+const FAST_ROAST = `
+countdown_ms = 100
+time_limit_ms = 3000
+entry_deadline_ms = 5000
+disconnect_grace_ms = 1500
+scoring_timeout_ms = 5000
+prompt_timeout_ms = 5000
+`;
+
+/**
+ * Start a server; resolves with {url, port, stop(), log()} once it listens.
+ * `extra`: more TOML appended to the config.
+ */
+export async function startServer({ extra = "", timeoutMs = 30_000 } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "arena-js-"));
+  const config = join(dir, "config.toml");
+  writeFileSync(config, `
+[server]
+host = "127.0.0.1"
+port = 0
+[engine]
+seed = 7
+[store]
+path = "${join(dir, "arena.sqlite")}"
+[media]
+path = "${join(dir, "media")}"
+[ledger]
+faucet_amount = 10000
+[roast]
+${FAST_ROAST}
+${extra}
+`);
+  const proc = spawn(pythonPath(), ["-m", "arena", "serve", "--config", config, "--log-level", "INFO"], {
+    cwd: repo,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const port = await new Promise((resolvePort, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const scan = (chunk) => {
+      output += chunk;
+      // The JSON log line {"msg": "listening", ..., "port": N} names the port the OS gave.
+      for (const line of output.split("\n")) {
+        if (!line.includes('"listening"')) continue;
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg === "listening" && rec.port) {
+            clearTimeout(timer);
+            resolvePort(rec.port);
+            return;
+          }
+        } catch {
+          // a partial line: wait for more
+        }
+      }
+    };
+    proc.stdout.on("data", (d) => scan(d.toString()));
+    proc.stderr.on("data", (d) => scan(d.toString()));
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return {
+    port,
+    url: `ws://127.0.0.1:${port}/v1`,
+    log: () => output,
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once("exit", r));
+        proc.kill("SIGINT");
+        const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
