@@ -4,13 +4,20 @@
 /** The server answered a request with status "error". */
 export class ArenaError extends Error {
   constructor(code, message = "", retryAfterMs = undefined, body = undefined) {
-    super(message ? `${code}: ${message}` : code);
+    // `message` is the server's text as sent (the code when it sent none);
+    // toString() and the stack's first line name the code too.
+    super(message || code);
     this.name = "ArenaError";
     this.code = code;
-    /** The server's message, as sent (Error#message is "code: message"). */
+    /** The server's message exactly as sent ("" when none). */
     this.serverMessage = message;
     this.retryAfterMs = retryAfterMs;
     this.body = body ?? { code, message };
+    if (typeof this.stack === "string") this.stack = this.stack.replace(/^[^\n]*/, this.toString());
+  }
+
+  toString() {
+    return `ArenaError(${this.code}): ${this.message}`;
   }
 
   /** Build from an error reply body, tolerating a malformed one. */

@@ -18,7 +18,7 @@ export type ErrorCode =
   | "insufficient_funds" | "duplicate" | "payment_failed" | "overloaded" | "internal"
   | (string & {});
 
-/** The server answered "error". `message` is "code: serverMessage". */
+/** The server answered "error". `message` is the server's text (the code when it sent none). */
 export declare class ArenaError extends Error {
   constructor(code: string, message?: string, retryAfterMs?: number, body?: unknown);
   readonly code: ErrorCode;
