@@ -18,6 +18,9 @@ import { openSocket } from "./transport.js";
 // session taken over by another connection (4000).
 const FINAL_CLOSE_CODES = new Set([1002, 1007, 1008, 1009, 4000]);
 
+// session.resume errors that retrying cannot fix (PROTOCOL.md "Sessions").
+const SESSION_LOST_CODES = new Set(["not_found", "bad_request", "wrong_state", "unknown_type"]);
+
 const DEFAULT_RECONNECT = { enabled: true, attempts: 10, delayMs: 250, maxDelayMs: 5000 };
 
 /** A body of the fields that are not undefined/null (absent: the server's default). */
@@ -146,14 +149,16 @@ export class ArenaClient {
         this._emitStatus({ state: "resumed", replayed: reply.replayed, lastSeq });
         return;
       } catch (err) {
-        if (err instanceof ArenaError) {
-          // not_found: the session expired (or the server lost it): log in again.
+        if (err instanceof ArenaError && SESSION_LOST_CODES.has(err.code)) {
+          // The session expired (not_found) or cannot be taken over: log in again.
           this.session = null;
           this.state = "open";
           this._emitStatus({ state: "session_lost", error: err });
           return;
         }
-        // the new socket closed too: loop
+        // The new socket closed too, or the server is busy (overloaded,
+        // rate_limited, internal): drop this socket and try again.
+        if (err instanceof ArenaError) link.close();
       }
     }
     this._finish(code, reason);
@@ -334,6 +339,7 @@ export class ArenaClient {
     if (list.length > MAX_BATCH) throw new RangeError(`a batch holds at most ${MAX_BATCH} requests`);
     await this._whenUsable();
     if (this.state !== "open") throw new ArenaClosedError(this.closeCode, this.closeReason);
+    if (list.some((it) => it.type === "auth.login" || it.type === "auth.siws")) this.nonce = null;
     const wait = timeoutMs ?? this.requestTimeoutMs;
     const rids = list.map(() => this._rid());
     const promises = rids.map((rid, i) =>
