@@ -54,6 +54,9 @@ ${extra}
     cwd: repo,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  // Never outlive the test process, even when it dies without its after() hooks.
+  const killOnExit = () => proc.exitCode === null && proc.kill("SIGKILL");
+  process.once("exit", killOnExit);
   let output = "";
   const port = await new Promise((resolvePort, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
@@ -93,6 +96,7 @@ ${extra}
         await exited;
         clearTimeout(timer);
       }
+      process.off("exit", killOnExit);
       rmSync(dir, { recursive: true, force: true });
     },
   };
