@@ -3,7 +3,7 @@
 // tests/conftest.py FAST_ROAST). The Python is $ARENA_PYTHON, else the
 // repository's .venv when it exists, else python3.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -88,6 +88,11 @@ ${extra}
     port,
     url: `ws://127.0.0.1:${port}/v1`,
     log: () => output,
+    /** `python -m arena keys create` on this server's store: the new API key. */
+    createKey(role, name) {
+      return execFileSync(pythonPath(), ["-m", "arena", "keys", "create", "--config", config, "--role", role, "--name", name],
+        { cwd: repo, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    },
     async stop() {
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once("exit", r));

@@ -91,6 +91,21 @@ describe("session", () => {
     }
   });
 
+  test("loginKey logs an agent in with an API key made by `arena keys create`", async () => {
+    const key = server.createKey("agent", "js-agent");
+    const c = await connect(server.url, { reconnect: false });
+    try {
+      const body = await c.loginKey(key); // sends hello itself
+      assert.equal(body.session.length > 0, true);
+      assert.deepEqual({ id: body.user.id, name: body.user.name, role: body.user.role },
+        { id: "key:js-agent", name: "js-agent", role: "agent" });
+      // An API key session has no wallet: profile.set is not_allowed.
+      await assert.rejects(c.setProfile({ username: "agent_js" }), { code: "not_allowed" });
+    } finally {
+      c.close();
+    }
+  });
+
   test("loginKey with a wrong key is auth_failed", async () => {
     const c = await connect(server.url, { reconnect: false });
     try {
