@@ -101,3 +101,32 @@ test("an unknown session cannot be resumed: not_found", async () => {
   clients.push(c);
   await assert.rejects(c.resume("no-such-session", 0), { code: "not_found" });
 });
+
+test("after a server restart the client reconnects, resumes, and its numbering goes on", async () => {
+  const opts = { reconnect: { delayMs: 200, maxDelayMs: 1000, attempts: 30 } };
+  const a = await player(server.url, opts);
+  const b = await player(server.url, opts);
+  clients.push(a, b);
+  const statuses = [];
+  a.onStatus((s) => statuses.push(s.state));
+  const seen = [];
+  a.on("*", (_body, ev) => seen.push([ev.type, ev.seq]));
+  const session = a.session;
+  // b's tip gives a events (tip:received, wallet:updated) to number on from.
+  await b.tip(a.wallet, 100);
+  await a.nextEvent("wallet:updated", { timeout: T });
+  const seqBefore = a.lastSeq;
+  assert.ok(seqBefore >= 2, `lastSeq ${seqBefore}`);
+
+  await server.restart(() => sleep(300)); // connections are refused meanwhile: the clients retry
+  assert.equal(await a.balance(), 10_098); // waits for the resume; the ledger kept the money
+  assert.equal(a.session, session);
+  assert.deepEqual(statuses, ["reconnecting", "resumed"]);
+
+  // A new event after the restart takes the next number.
+  await b.tip(a.wallet, 100);
+  const after = await a.nextEvent("wallet:updated", { where: (u) => u.balance === 10_196, timeout: T });
+  assert.ok(after.seq > seqBefore);
+  assert.deepEqual(a.seqGaps, []);
+  assert.deepEqual(seen.map(([, seq]) => seq), seen.map((_, i) => i + 1));
+});

@@ -27,17 +27,12 @@ scoring_timeout_ms = 5000
 prompt_timeout_ms = 5000
 `;
 
-/**
- * Start a server; resolves with {url, port, stop(), log()} once it listens.
- * `extra`: more TOML appended to the config.
- */
-export async function startServer({ extra = "", timeoutMs = 30_000 } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "arena-js-"));
+function writeConfig(dir, port, extra) {
   const config = join(dir, "config.toml");
   writeFileSync(config, `
 [server]
 host = "127.0.0.1"
-port = 0
+port = ${port}
 [engine]
 seed = 7
 [store]
@@ -50,6 +45,11 @@ faucet_amount = 10000
 ${FAST_ROAST}
 ${extra}
 `);
+  return config;
+}
+
+/** Spawn `arena serve`; resolves with {proc, port, output()} once it listens. */
+function launch(config, timeoutMs) {
   const proc = spawn(pythonPath(), ["-m", "arena", "serve", "--config", config, "--log-level", "INFO"], {
     cwd: repo,
     stdio: ["ignore", "pipe", "pipe"],
@@ -57,8 +57,9 @@ ${extra}
   // Never outlive the test process, even when it dies without its after() hooks.
   const killOnExit = () => proc.exitCode === null && proc.kill("SIGKILL");
   process.once("exit", killOnExit);
+  proc.once("exit", () => process.off("exit", killOnExit));
   let output = "";
-  const port = await new Promise((resolvePort, reject) => {
+  const port = new Promise((resolvePort, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
     const scan = (chunk) => {
       output += chunk;
@@ -84,24 +85,46 @@ ${extra}
       reject(new Error(`server exited (${code}) before listening:\n${output}`));
     });
   });
+  return port.then((p) => ({ proc, port: p, output: () => output }));
+}
+
+async function halt(proc) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once("exit", r));
+  proc.kill("SIGINT");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Start a server; resolves with {url, port, stop(), restart(), createKey(), log()}
+ * once it listens. `extra`: more TOML appended to the config (new sections).
+ */
+export async function startServer({ extra = "", timeoutMs = 30_000 } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "arena-js-"));
+  let config = writeConfig(dir, 0, extra);
+  let run = await launch(config, timeoutMs);
+  const port = run.port;
+  config = writeConfig(dir, port, extra); // a restart listens on the same port
   return {
     port,
     url: `ws://127.0.0.1:${port}/v1`,
-    log: () => output,
+    log: () => run.output(),
     /** `python -m arena keys create` on this server's store: the new API key. */
     createKey(role, name) {
       return execFileSync(pythonPath(), ["-m", "arena", "keys", "create", "--config", config, "--role", role, "--name", name],
         { cwd: repo, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
     },
+    /** Stop the process (SIGINT) and start a new one on the same store and port;
+     * `whileDown` runs in between. */
+    async restart(whileDown = async () => {}) {
+      await halt(run.proc);
+      await whileDown();
+      run = await launch(config, timeoutMs);
+    },
     async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once("exit", r));
-        proc.kill("SIGINT");
-        const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      process.off("exit", killOnExit);
+      await halt(run.proc);
       rmSync(dir, { recursive: true, force: true });
     },
   };
