@@ -120,6 +120,7 @@ describe("errors carry stable codes", () => {
   test("unauthenticated before login, unknown_type, bad_request, auth_failed", async () => {
     const c = await connect(server.url, { reconnect: false });
     try {
+      await assert.rejects(c.request("hello", { protocol: 2, client: "js-test" }), { code: "unsupported_protocol" });
       await c.hello();
       await assert.rejects(c.balance(), (e) => {
         assert.ok(e instanceof ArenaError);
