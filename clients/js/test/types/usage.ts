@@ -1,0 +1,35 @@
+// Type-checked (not run) by test/types.test.js: the declarations describe the API.
+import { connect, ArenaError, Keypair, type BattleEnded, type Leaderboard } from "@arena/client";
+
+async function main(): Promise<void> {
+  const c = await connect("ws://127.0.0.1:8765/v1", { keypair: Keypair.generate(), reconnect: { delayMs: 100 } });
+  const hello = await c.hello();
+  const n: number = hello.tick_hz;
+  await c.login();
+  const balance: number = await c.faucet();
+  await c.queue("bronze");
+  const found = await c.nextEvent("match.found", { timeout: 30_000 });
+  const players: [string, string] = found.body.players;
+  const status: "pending" | "confirmed" = await c.payEntry(found.body.match);
+  c.on("battle:score_revealed", (body) => {
+    const s: number = body.breakdown.savagery + body.score;
+    void s;
+  });
+  const ended = await c.nextEvent("battle:ended", { match: found.body.match, where: (b) => b.reason !== "cancelled" });
+  const e: BattleEnded = ended.body;
+  const board: Leaderboard = await c.leaderboard("roast.wins", { period: "week", around: c.wallet ?? undefined });
+  const results = await c.batch([["ping", {}], { type: "wallet.balance" }]);
+  for (const r of results) if (r instanceof ArenaError) console.log(r.code, r.retryAfterMs);
+  try {
+    await c.request("roast.submit", { match: "m", round: 1, text: "x" });
+  } catch (err) {
+    if (err instanceof ArenaError && err.code === "wrong_state") console.log(err.serverMessage);
+  }
+  const unsubscribe = c.onStatus((s) => {
+    if (s.state === "resumed") console.log(s.replayed);
+  });
+  unsubscribe();
+  c.close();
+  void n, balance, players, status, e, board;
+}
+void main;

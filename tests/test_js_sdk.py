@@ -1,0 +1,59 @@
+"""The JavaScript SDK (clients/js): install its npm dependencies and run its
+own test suite (`npm test`), which starts real servers with this Python.
+
+Skipped with the reason when `node`/`npm` are missing or Node is older than
+20, unless `ARENA_REQUIRE_JS=1` (then those fail the test instead).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+JS_DIR = Path(__file__).resolve().parent.parent / "clients" / "js"
+REQUIRE_JS = os.environ.get("ARENA_REQUIRE_JS") == "1"
+MIN_NODE = 20
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _missing(why: str) -> None:
+    if REQUIRE_JS:
+        pytest.fail(f"ARENA_REQUIRE_JS=1 but {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def _tools() -> tuple[str, str]:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        _missing("the JavaScript SDK tests need node and npm on PATH")
+    out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    m = re.match(r"v(\d+)\.", out)
+    if m is None or int(m.group(1)) < MIN_NODE:
+        _missing(f"the JavaScript SDK needs Node {MIN_NODE}+, found {out or 'unknown'}")
+    return node, npm
+
+
+def _run(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_js_sdk_suite():
+    _node, npm = _tools()
+    env = {**os.environ, "ARENA_PYTHON": sys.executable}
+    # npm ci installs exactly the committed lockfile (npm install only without one).
+    install = [npm, "ci"] if (JS_DIR / "package-lock.json").exists() else [npm, "install"]
+    done = _run(install + ["--no-audit", "--no-fund"], env, timeout=300)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(install)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}", pytrace=False)
+    done = _run([npm, "test"], env, timeout=500)
+    summary = "\n".join(line for line in done.stdout.splitlines() if line.startswith("# "))
+    assert done.returncode == 0, f"npm test failed:\n{done.stdout[-8000:]}\n{done.stderr[-4000:]}"
+    assert re.search(r"^# fail 0$", summary, re.M), summary
+    assert re.search(r"^# pass [1-9]\d*$", summary, re.M), summary
