@@ -138,7 +138,7 @@ class LotteryMode(Mode):
     requests = requests.REQUESTS
     boards = records.BOARDS
     quiet_events = frozenset({"lottery:pool"})
-    simulation = ""  # set with arena/sim/lottery.py
+    simulation = "arena.sim.lottery"
 
     def setup(self, config):
         return LotteryShared()
