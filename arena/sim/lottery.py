@@ -90,10 +90,18 @@ class Bettor:
                     self.funded = True
                 while not self.stop:
                     await self._maybe_bet(c)
-                    await trio.sleep(self.rng.uniform(0.3, 2.5))
+                    await self._pause(self.rng.uniform(0.3, 2.5))
             return True
         except (OSError, ArenaConnectionClosed, ArenaRequestError, trio.TooSlowError):
             return False
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but leave at once when the world stops: a bot still
+        connected when the world shuts down would close its link into a
+        server that is gone."""
+        end = trio.current_time() + seconds
+        while not self.stop and trio.current_time() < end:
+            await trio.sleep(min(0.05, end - trio.current_time()))
 
     async def _maybe_bet(self, c) -> None:
         live = [m for m in await c.list_matches("lottery") if m["phase"] == "open"]
