@@ -211,3 +211,18 @@ def test_money_is_conserved_and_nothing_is_unmatched_after_lock(bets, fee_bps, b
     assert r.state in ("settled", "void")
     assert e.escrow.get(f"escrow:{rid}", 0) == 0
     assert r.escrow_in == r.paid_out + r.fees + r.refunded == sum(a for _w, _s, a in bets)
+
+
+def test_watchers_get_the_pool_at_most_once_a_second():
+    e = Engine(pool_interval_ms=1_000)
+    rid = e.create().body["round"]
+    assert e.read("w", "watch", rid).body == {}
+    assert len(e.events_of("lottery:pool")) == 1  # right after the watch
+    for n in range(30):  # 30 bets over 1.5 s (a tick is 50 ms)
+        e.pay(rid, f"p{n % 3}", "yes" if n % 2 else "no", 10)
+    pools = [ev for ev in e.events if ev.type == "lottery:pool"]
+    assert 2 <= len(pools) <= 3 and all(ev.to == ("w",) for ev in pools)
+    e.advance(2_000)
+    last = e.events_of("lottery:pool")[-1]
+    assert last == e.read("w", "pool", rid).body
+    assert last["yes"]["total"] == 150 and last["no"]["matched"] == 150

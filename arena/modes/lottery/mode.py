@@ -28,7 +28,7 @@ from attrs import define, field
 from arena.engine import inputs as I
 from arena.engine.calendar import Rule
 from arena.engine.errors import (
-    BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE, ArenaError,
+    BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE,
 )
 from arena.engine.mode import Mode
 from arena.engine.outputs import FetchFeed, Settle, Transfer
