@@ -199,6 +199,11 @@ async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
                                                           "signature": alice.sign(b"junk")}) == "payment_failed"
         assert await _code(alice, "lottery.bet.confirm", {"round": rid, "tx": built["tx"],
                                                           "signature": eve.sign(built["tx"])}) == "payment_failed"
+        # a tx built for one round, confirmed naming another: refused before any money moves
+        other = (await op.request("lottery.create", {"game": "powerball", "draw_time_ms": DRAW,
+                                                     "proposition": {"kind": "bonus_parity"}}))["round"]
+        assert await _code(alice, "lottery.bet.confirm", {"round": other, "tx": built["tx"],
+                                                          "signature": alice.sign(built["tx"])}) == "bad_request"
         for type_ in ("lottery.round", "lottery.pool", "lottery.watch", "lottery.claim"):
             assert await _code(eve, type_, {"round": "lo-nope"}) == "not_found"
         assert await _code(eve, "lottery.claim", {"round": rid}) == "not_allowed"

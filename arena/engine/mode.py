@@ -51,6 +51,11 @@ What a mode declares (class attributes; all optional but `name`):
   it answers (so recovery knows which outbox entry is done).
 - `requests`: `GameRequest`s: the client requests the mode adds (name, body
   fields, the input each becomes, an optional upload pre-check).
+- `GameRequest.payment`: a `Payment` request pair (build / confirm): money
+  into a match's escrow for an amount the client chooses and the mode
+  validates (`quote`), carried out by the gateway through the ledger port;
+  the money arrives as `EntryFeePaid`, the build's choices as the mode's
+  own input (`paid`).
 - `queue_fields`: extra body fields of `queue.join` for this mode.
 - `buckets`: per-connection rate buckets (`Bucket`) its requests name,
   configured in its section (`<bucket>_per_s`, `<bucket>_burst`).
