@@ -47,6 +47,8 @@ PARTS = ("white", "bonus")
 # The match's timer: deadlines are checked at least this often.
 CHECK_MS = 1_000
 MAX_WATCHERS = 10_000
+# Far beyond any draw (year 2286), and small enough that every sum of it stays an int64.
+MAX_DRAW_TIME_MS = 10**13
 
 
 @snapshot_class
@@ -198,7 +200,10 @@ class LotteryMode(Mode):
             return
         now = ctx.now_ms
         lock = inp.draw_time_ms - cfg.lock_lead_ms
-        if lock <= now or inp.draw_time_ms > 2**53:
+        if inp.draw_time_ms > MAX_DRAW_TIME_MS:
+            ctx.error(inp, BAD_REQUEST, "draw_time_ms is not a plausible Unix time in milliseconds")
+            return
+        if lock <= now:
             ctx.error(inp, BAD_REQUEST, f"draw_time_ms must be more than lock_lead_ms ({cfg.lock_lead_ms}) "
                                         f"after the server's time ({now})")
             return
