@@ -51,6 +51,11 @@ What a mode declares (class attributes; all optional but `name`):
   it answers (so recovery knows which outbox entry is done).
 - `requests`: `GameRequest`s: the client requests the mode adds (name, body
   fields, the input each becomes, an optional upload pre-check).
+- `GameRequest.payment`: a `Payment` request pair (build / confirm): money
+  into a match's escrow for an amount the client chooses and the mode
+  validates (`quote`), carried out by the gateway through the ledger port;
+  the money arrives as `EntryFeePaid`, the build's choices as the mode's
+  own input (`paid`).
 - `queue_fields`: extra body fields of `queue.join` for this mode.
 - `buckets`: per-connection rate buckets (`Bucket`) its requests name,
   configured in its section (`<bucket>_per_s`, `<bucket>_burst`).
@@ -108,14 +113,53 @@ class Upload:
     claim: Callable
 
 
+PAYMENT_STEPS = ("build", "confirm")
+
+
+def _payment_step(_inst, _attr, value) -> None:
+    if value not in PAYMENT_STEPS:
+        raise ValueError(f"a payment step is one of {PAYMENT_STEPS}, got {value!r}")
+
+
+@frozen
+class Payment:
+    """Makes a `GameRequest` a payment into a match's escrow whose amount the
+    client chooses and the mode validates (a bet), through the ledger port's
+    entry payment (`build_entry` / `confirm_entry`), like `entry.build` /
+    `entry.confirm` do for a fixed entry fee.
+
+    - `step` "build": `quote(state, wallet, body) -> (match, amount)` checks
+      the request against the state now (raise ArenaError otherwise); the
+      gateway builds the payment and replies `{"tx", "amount"}`, and keeps
+      the build's body until the confirm (by the tx bytes).
+    - `step` "confirm" (body fields `tx`, `signature` and the match field):
+      the gateway finds the build of that tx (same wallet, same mode), asks
+      `quote(state, wallet, {**build body, **confirm body})` again (it must
+      name the same match and amount), and confirms the payment. On
+      "confirmed" it submits `EntryFeePaid` (the money: the same input and
+      durable inbox as an entry fee) and then, on "confirmed" or "pending",
+      the mode's own input `paid(match, wallet, amount, payment_id, body)`
+      (the build's choices, e.g. a side), if it returns one. The reply is
+      `receipt(status, payment_id)`.
+
+    The mode must expect the two inputs in either order, and money with no
+    choices (the choices' input lost in a crash): refund it."""
+
+    step: str = field(validator=_payment_step)
+    quote: Callable
+    paid: Callable | None = None
+    receipt: Callable | None = None
+
+
 @frozen
 class GameRequest:
     """A client request a mode adds: `make(session, rid, wallet, body, at_ms,
-    url)` builds its input (`url`: the stored upload's, or None)."""
+    url)` builds its input (`url`: the stored upload's, or None). A payment
+    request (`payment`) has no `make`: the gateway carries it out."""
 
     name: str
     fields: tuple[RequestField, ...]
-    make: Callable
+    make: Callable | None
     upload: Upload | None = None
     # A per-connection rate bucket of its own, besides the request bucket:
     # the name of one of the mode's `buckets`, for the chattiest requests.
@@ -127,6 +171,9 @@ class GameRequest:
     # that role may send it (an operator may send agent requests too).
     # Operator requests are written to the store's audit log.
     role: str | None = None
+    # A payment into a match's escrow for an amount the mode validates
+    # (`Payment`): the gateway builds / confirms it through the ledger port.
+    payment: Payment | None = None
 
 
 @frozen

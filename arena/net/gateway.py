@@ -59,6 +59,7 @@ from arena.engine.errors import (
     INTERNAL,
     NOT_FOUND,
     OVERLOADED,
+    PAYMENT_FAILED,
     RATE_LIMITED,
     UNSUPPORTED_PROTOCOL,
     WRONG_STATE,
@@ -94,6 +95,8 @@ def upload_types() -> frozenset:
     return frozenset(modes) | frozenset(requests.UPLOADS)
 
 MAX_INFLIGHT = 16
+# Mode payments built and not yet confirmed, kept for their confirm (`Gateway._payment`).
+MAX_BUILT_PAYMENTS = 4096
 # Balance events remembered, so one payment reported twice is told once.
 BALANCE_TOLD_MAX = 4096
 READ_BUCKET = ":reads"  # a name no mode's bucket can have (`Connection.buckets`)
@@ -172,6 +175,10 @@ class Gateway:
         # Uploads (`Upload.claim` of their request) being stored (False) or
         # stored and submitted but not yet applied by the engine (True).
         self.audio_claims: dict[tuple, bool] = {}
+        # Mode payments built and not yet confirmed (`Payment`): tx bytes ->
+        # (wallet, mode, match, amount, build body), oldest first, at most
+        # MAX_BUILT_PAYMENTS (the ledger expires unconfirmed ones anyway).
+        self.built_payments: dict[bytes, tuple] = {}
         self._next_conn = 0
         # Avatars are decoded and re-encoded one at a time, in one worker
         # thread: that CPU is bounded however many connections upload at once.
@@ -597,6 +604,9 @@ class Gateway:
             raise ArenaError(NOT_ALLOWED, f"{type_} needs an API key with the {req.role} role")
         if req.role == "operator":
             self._audit(conn, type_, body, "submitted")
+        if req.payment is not None:
+            self._payment(conn, rid, mode, req.payment, body)
+            return
         if req.bucket is not None:
             bucket = conn.buckets.get(req.bucket)
             if bucket is None:
@@ -613,6 +623,50 @@ class Gateway:
                 raise ArenaError(OVERLOADED, "server is shedding load; try again", retry_after_ms=1000)
             return
         self._store_upload(conn, rid, req, body, data)
+
+    def _payment(self, conn, rid, mode: str, payment, body) -> None:
+        """A mode's payment request (`arena.engine.mode.Payment`): an entry
+        payment into a match's escrow, for the amount the mode's `quote`
+        accepts now; confirmed money reaches the engine as `EntryFeePaid`
+        (the entry fee's input and durable inbox), followed by the mode's own
+        input with the build's choices."""
+        wallet, ledger, world = conn.wallet, self.world.ledger, self.world
+        if payment.step == "build":
+            match, amount = payment.quote(world.state, wallet, body)
+            built = self.built_payments
+
+            async def build():
+                tx = await ledger.build_entry(wallet, match, amount)
+                built[bytes(tx)] = (wallet, mode, match, amount, dict(body))
+                while len(built) > MAX_BUILT_PAYMENTS:
+                    built.pop(next(iter(built)))
+                return {"tx": tx, "amount": amount}
+
+            self._ledger_call(conn, rid, build)
+            return
+        tx = bytes(body["tx"])
+        found = self.built_payments.get(tx)
+        if found is None or found[0] != wallet or found[1] != mode:
+            raise ArenaError(PAYMENT_FAILED, "unknown or expired transaction")
+        _wallet, _mode, match, amount, built_body = found
+        merged = {**built_body, **body}
+        if payment.quote(world.state, wallet, merged) != (match, amount):
+            raise ArenaError(BAD_REQUEST, "the transaction was built for another match or amount")
+
+        async def confirm():
+            res = await ledger.confirm_entry(wallet, match, amount, tx, body["signature"])
+            if res.status == "confirmed":
+                world.submit(I.EntryFeePaid(match, wallet, res.amount, res.payment_id), force=True)
+                self.notify_balance(wallet, -res.amount, "entry", res.payment_id)
+            self.built_payments.pop(tx, None)
+            choices = payment.paid(match, wallet, amount, res.payment_id, merged) if payment.paid else None
+            if choices is not None:
+                world.submit(choices, force=True)
+            if payment.receipt is not None:
+                return payment.receipt(res.status, res.payment_id)
+            return {"status": res.status}
+
+        self._ledger_call(conn, rid, confirm)
 
     def _bucket(self, mode: str, name: str) -> TokenBucket:
         """A per-connection bucket of a mode (`Mode.buckets`), at the rate the
