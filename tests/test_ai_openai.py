@@ -427,6 +427,21 @@ async def test_the_key_is_never_logged_nor_in_health(fake, caplog):
     assert SECRET not in repr(svc.health()) and SECRET not in repr(svc.judge)
 
 
+async def _served(svc, *effects) -> list:
+    """Run the service on `effects` until each has its answer; the answers in order."""
+    send, recv = trio.open_memory_channel(10)
+    answers = []
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(svc.serve, recv, answers.append)
+            for eff in effects:
+                await send.send(eff)
+            while len(answers) < len(effects):
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+    return answers
+
+
 async def test_an_unopenable_judge_leaves_the_fallback_answering():
     class Broken:
         name = "broken"
@@ -438,16 +453,7 @@ async def test_an_unopenable_judge_leaves_the_fallback_answering():
             return None
 
     svc = JudgeService(Broken(), score_budget=1, prompt_budget=1)
-    send, recv = trio.open_memory_channel(10)
-    answers = []
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(svc.serve, recv, answers.append)
-            await send.send(score_eff())
-            await send.send(prompt_eff())
-            while len(answers) < 2:
-                await trio.sleep(0.01)
-            nursery.cancel_scope.cancel()
+    answers = await _served(svc, score_eff(), prompt_eff())
     assert answers[0].judge == "embedded" and answers[1].source == "embedded"
     assert svc.health()["fallback_reasons"] == {"unavailable": 2}
 
@@ -468,17 +474,7 @@ async def test_a_judge_that_answers_garbage_is_a_failing_judge():
             return 12345
 
     svc = JudgeService(Liar(), score_budget=1, prompt_budget=1)
-    send, recv = trio.open_memory_channel(10)
-    answers = []
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(svc.serve, recv, answers.append)
-            await send.send(score_eff())
-            await send.send(prompt_eff())
-            while len(answers) < 2:
-                await trio.sleep(0.01)
-            nursery.cancel_scope.cancel()
-    scored, prompt = answers
+    scored, prompt = await _served(svc, score_eff(), prompt_eff())
     assert scored.judge == "embedded" and prompt.source == "embedded"
     assert all(type(getattr(scored, d)) is int and 0 <= getattr(scored, d) <= 10
                for d in ("savagery", "creativity", "delivery", "relevance"))
