@@ -345,13 +345,8 @@ class ArenaServer:
         """A payment the chain confirmed after `entry/tip.confirm` answered
         "pending": to the engine exactly once (the store's inbox), and to the
         connected wallets whose balance it changed."""
-        if not await self.persistence.announce(inp):
-            return
-        if isinstance(inp, I.EntryFeePaid):
-            self.gateway.notify_balance(inp.wallet, -inp.amount, "entry", inp.payment_id)
-        elif isinstance(inp, I.TipSent):
-            self.gateway.notify_balance(inp.from_wallet, -inp.amount, "tip_sent", inp.payment_id)
-            self.gateway.notify_balance(inp.to_wallet, inp.amount - inp.fee, "tip_received", inp.payment_id)
+        if await self.persistence.announce(inp):
+            self.gateway.notify_paid(inp)
 
     async def _judge_worker(self) -> None:
         await self.judge_service.serve(self._judge_recv, lambda result: self.submit(result, force=True))

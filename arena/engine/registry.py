@@ -27,6 +27,17 @@ FEED_WORKER = "feed"
 BUILTIN_PACKAGE = "arena.modes"
 
 
+def _settled_key(done: I.SettlementDone) -> str | None:
+    """A settlement completes its own key, once the ledger applied it."""
+    return done.key if done.ok else None
+
+
+def _fetched_key(result: I.FeedResult) -> str:
+    """Every status completes the fetch: "unavailable" is an answer too (the
+    feed side task gave up at its deadline), not a lost one."""
+    return result.key
+
+
 class Registry:
     def __init__(self) -> None:
         self._modes: dict[str, Mode] = {}
@@ -35,7 +46,8 @@ class Registry:
         # Derived once per registration, read on hot paths.
         self.effects: dict[type, tuple[str, str]] = {}   # effect class -> (mode, worker)
         self.effect_types: dict[str, type] = {Settle.__name__: Settle, FetchFeed.__name__: FetchFeed}
-        self.result_keys: dict[type, object] = {}        # result input class -> key function
+        # result input class -> key function: the framework's results, then each mode's
+        self.result_keys: dict[type, object] = {I.SettlementDone: _settled_key, I.FeedResult: _fetched_key}
         self.requests: dict[str, tuple[str, object]] = {}  # request type -> (mode, GameRequest)
         # Called after every change, so readers can keep flat tables for hot paths.
         self.listeners: list = []

@@ -557,10 +557,12 @@ class Gateway:
         if session is None:
             raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
         last_seq = body["last_seq"]
+        # Before a restored session takes the client's last_seq (which it
+        # then equals), so only the bound the client can exceed is left after.
         if last_seq < 0:
             raise ArenaError(BAD_REQUEST, f"last_seq must be between 0 and {session.seq}")
         restored = self.sessions.resume_restored(session, last_seq)  # after a restart: snapshots
-        if not 0 <= last_seq <= session.seq:
+        if last_seq > session.seq:
             raise ArenaError(BAD_REQUEST, f"last_seq must be between 0 and {session.seq}")
         missed = None if restored else session.missed_since(last_seq)
         self._attach(conn, session)
@@ -654,10 +656,7 @@ class Gateway:
             raise ArenaError(BAD_REQUEST, "the transaction was built for another match or amount")
 
         async def confirm():
-            res = await ledger.confirm_entry(wallet, match, amount, tx, body["signature"])
-            if res.status == "confirmed":
-                world.submit(I.EntryFeePaid(match, wallet, res.amount, res.payment_id), force=True)
-                self.notify_balance(wallet, -res.amount, "entry", res.payment_id)
+            res = await self._confirm_entry(wallet, match, amount, tx, body["signature"])
             self.built_payments.pop(tx, None)
             choices = payment.paid(match, wallet, amount, res.payment_id, merged) if payment.paid else None
             if choices is not None:
@@ -799,18 +798,24 @@ class Gateway:
     def _entry_confirm(self, conn, rid, body):
         wallet, match = conn.wallet, body["match"]
         amount = core.entry_quote(self.world.state, match, wallet)
-        ledger, world = self.world.ledger, self.world
 
         async def confirm():
-            res = await ledger.confirm_entry(wallet, match, amount, body["tx"], body["signature"])
-            if res.status == "confirmed":
-                # The money is in escrow now; the engine must hear of it even
-                # under load, or it could never refund it.
-                world.submit(I.EntryFeePaid(match, wallet, res.amount, res.payment_id), force=True)
-                self.notify_balance(wallet, -res.amount, "entry", res.payment_id)
+            res = await self._confirm_entry(wallet, match, amount, body["tx"], body["signature"])
             return {"status": res.status}
 
         self._ledger_call(conn, rid, confirm)
+
+    async def _confirm_entry(self, wallet: str, match: str, amount: int, tx: bytes, signature: bytes):
+        """Confirm a payment into `match`'s escrow (`entry.confirm`, a mode's
+        `Payment`); confirmed money is told to the engine and the wallet."""
+        res = await self.world.ledger.confirm_entry(wallet, match, amount, tx, signature)
+        if res.status == "confirmed":
+            # The money is in escrow now; the engine must hear of it even
+            # under load, or it could never refund it.
+            paid = I.EntryFeePaid(match, wallet, res.amount, res.payment_id)
+            self.world.submit(paid, force=True)
+            self.notify_paid(paid)
+        return res
 
     def _tip_build(self, conn, rid, body):
         to, amount, wallet = body["to"], body["amount"], conn.wallet
@@ -837,10 +842,9 @@ class Gateway:
             res = await ledger.confirm_tip(wallet, body["tx"], body["signature"],
                                            **({"match": watched} if watched else {}))
             if res.status == "confirmed":
-                world.submit(I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id,
-                                       watched), force=True)
-                self.notify_balance(res.from_wallet, -res.amount, "tip_sent", res.payment_id)
-                self.notify_balance(res.to_wallet, res.amount - res.fee, "tip_received", res.payment_id)
+                tip = I.TipSent(res.from_wallet, res.to_wallet, res.amount, res.fee, res.payment_id, watched)
+                world.submit(tip, force=True)
+                self.notify_paid(tip)
             return {"status": res.status}
 
         self._ledger_call(conn, rid, confirm)
@@ -962,6 +966,15 @@ class Gateway:
         return getattr(getattr(getattr(self.world, "cfg", None), section, None), key, default)
 
     # --- balance events ------------------------------------------------------------------
+    def notify_paid(self, inp) -> None:
+        """The balance events of a payment the ledger confirmed (an
+        `EntryFeePaid` or a `TipSent`), however it was reported."""
+        if isinstance(inp, I.EntryFeePaid):
+            self.notify_balance(inp.wallet, -inp.amount, "entry", inp.payment_id)
+        elif isinstance(inp, I.TipSent):
+            self.notify_balance(inp.from_wallet, -inp.amount, "tip_sent", inp.payment_id)
+            self.notify_balance(inp.to_wallet, inp.amount - inp.fee, "tip_received", inp.payment_id)
+
     def notify_balance(self, wallet: str, change: int, reason: str, key: str) -> None:
         """`wallet:updated` to a connected wallet whose balance the ledger has
         just changed (a payment, payout or refund it applied): its new balance

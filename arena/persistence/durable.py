@@ -63,22 +63,15 @@ def is_outbox_effect(eff) -> bool:
 def is_keyed_input(inp) -> bool:
     """An input that completes an outbox or inbox entry (a side task's result)."""
     cls = inp.__class__
-    return (cls is I.SettlementDone or cls is I.FeedResult or cls in registry.result_keys
-            or cls in INBOX_INPUTS)
+    return cls in registry.result_keys or cls in INBOX_INPUTS
 
 
 def done_key(inp) -> str | None:
-    """The outbox key an input completes: a settlement's own key, or the key
-    the input's mode builds for the effect it answers (`Mode.result_keys`,
-    the same function the mode issued the effect with)."""
-    t = type(inp)
-    if t is I.SettlementDone:
-        return inp.key if inp.ok else None
-    if t is I.FeedResult:
-        # Every status completes the fetch: "unavailable" is an answer too
-        # (the feed side task gave up at its deadline), not a lost one.
-        return inp.key
-    key_of = registry.result_keys.get(t)
+    """The outbox key an input completes (`registry.result_keys`): a
+    settlement's or a fetch's own key, or the key the input's mode builds for
+    the effect it answers (`Mode.result_keys`, the same function the mode
+    issued the effect with)."""
+    key_of = registry.result_keys.get(type(inp))
     return key_of(inp) if key_of is not None else None
 
 

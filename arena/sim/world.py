@@ -84,10 +84,10 @@ class SimResult:
 
 
 @contextlib.contextmanager
-def seeded_randomness(seed: int, wall_offset: list):
+def seeded_randomness(seed: int, wall_clock):
     """For one run: `secrets` (session ids, nonces, world ids, seeds) and trio's
     task order drawn from the seed, and the host's clocks simulated
-    (`wall_offset[0]`: ms the wall clock has jumped), so a seed replays
+    (`wall_clock()`: the world's epoch ms), so a seed replays
     exactly; restored after."""
     from trio._core import _run as trio_run
 
@@ -113,7 +113,7 @@ def seeded_randomness(seed: int, wall_offset: list):
 
     def wall_ms():
         try:
-            return EPOCH_MS + int(trio.current_time() * 1000) + wall_offset[0]
+            return wall_clock()
         except RuntimeError:
             return clocks["time_ns"]() // 1_000_000
 
@@ -122,7 +122,7 @@ def seeded_randomness(seed: int, wall_offset: list):
     # world it runs inline instead (it is CPU work: hashing, encoding).
     run_sync = trio.to_thread.run_sync
 
-    async def inline(fn, *args, **kwargs):
+    async def inline(fn, *args, **_options):  # a limiter, abandon_on_cancel: nothing to do inline
         await trio.lowlevel.checkpoint()
         return fn(*args)
 
@@ -154,14 +154,13 @@ class World:
         self.plan = plan
         self.rng = random.Random(f"world:{settings.seed}")
         self.store = SimStore()
-        self.clock_jump = [0]  # ms the wall clock has jumped forward (shared with the patched clocks)
+        self.clock_jump_ms = 0  # how far the wall clock has jumped forward
         self.server = None  # the live ArenaServer, None while "crashed"
         self.ledger: Flaky | None = None
         self.judge: Flaky | None = None
         self.book = None  # the embedded ledger's book (lives in the store across lives)
         self.bots: list = []
         self.links: set = set()
-        self.minted = 0
         self.stats = {"ticks": 0, "lives": 0, "faults": 0, "checks": 0, "matches": 0, "bot_errors": 0}
         self.applied_faults: list[str] = []
         self.stopping = False
@@ -174,7 +173,7 @@ class World:
         del self.notes[:-40]
 
     def clock(self) -> int:
-        return EPOCH_MS + int(trio.current_time() * 1000) + self.clock_jump[0]
+        return EPOCH_MS + int(trio.current_time() * 1000) + self.clock_jump_ms
 
     # --- connections ----------------------------------------------------------------------
     @asynccontextmanager
@@ -370,7 +369,7 @@ async def _apply(world: World, fault) -> bool:
                 {"match": "ro-0000000000000000", "emoji": "🔥"} if kind == "reaction.send" else {})
             link.gateway._on_message(link.server, msgpack.packb([1, 900_000 + n, kind, body]), False)
     elif k == "clock_jump":
-        world.clock_jump[0] += fault.arg * 1000
+        world.clock_jump_ms += fault.arg * 1000
     return False
 
 
@@ -420,7 +419,7 @@ def run_seed(seed: int, ticks: int = 1200, *, bots: int = 4, fault_rate: float =
         plan = FaultPlan.draw(seed, ticks, bots, fault_rate)
     world = World(settings, plan)
     result = SimResult(seed, ticks, plan, ok=True)
-    with seeded_randomness(seed, world.clock_jump), _quiet(), tempfile.TemporaryDirectory(prefix="arena-sim-") as media:
+    with seeded_randomness(seed, world.clock), _quiet(), tempfile.TemporaryDirectory(prefix="arena-sim-") as media:
         cfg = make_config(settings, media)
         try:
             trio.run(_conductor, world, cfg, clock=trio.testing.MockClock(autojump_threshold=0))
