@@ -887,7 +887,7 @@ class Gateway:
         limit = reads.limit_of(body)
         around = self._wallet_arg(conn, body, "around") if "around" in body else None
         # The period key of engine time now: the same clock the records use.
-        key = period_key(period, now_ms(self.world.state), self._setting("leaderboards", "week_zone", "UTC"))
+        key = period_key(period, now_ms(self.world.state), self.world.cfg.leaderboards.week_zone)
 
         async def get(store):
             entries = await store.leaderboard(board, key, limit, around)
@@ -937,8 +937,8 @@ class Gateway:
             raise ArenaError(BAD_REQUEST, "profile.set needs 'username' or 'avatar'")
         username = reads.check_username(body["username"]) if "username" in body else KEEP
         data = body.get("avatar")
-        limits = reads.AvatarLimits(self._setting("profiles", "max_avatar_bytes", 262_144),
-                                    self._setting("profiles", "max_avatar_pixels", 1024))
+        profiles = self.world.cfg.profiles
+        limits = reads.AvatarLimits(profiles.max_avatar_bytes, profiles.max_avatar_pixels)
         media = self.world.media
         if data is not None:
             if len(data) > limits.max_bytes:
@@ -960,10 +960,6 @@ class Gateway:
             return await _profile_of(store, wallet)
 
         self._store_read(conn, rid, change)
-
-    def _setting(self, section: str, key: str, default):
-        """A key of the world's config outside `[net]` (a world without one: the default)."""
-        return getattr(getattr(getattr(self.world, "cfg", None), section, None), key, default)
 
     # --- balance events ------------------------------------------------------------------
     def notify_paid(self, inp) -> None:
