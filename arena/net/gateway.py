@@ -515,9 +515,7 @@ class Gateway:
             raise ArenaError(AUTH_FAILED, "the message's address is not a wallet")
         if not self.world.verify_signature(wallet, body["message"].encode(), body["signature"]):
             raise ArenaError(AUTH_FAILED, "signature does not verify for the message's address")
-        session = self.sessions.create(wallet)
-        self._attach(conn, session)
-        conn.reply(rid, {"session": session.id, "user": {"id": wallet, "wallet": wallet, "username": None}})
+        self._wallet_logged_in(conn, rid, wallet)
 
     def _login(self, conn, rid, body):
         if conn.session is not None:
@@ -529,9 +527,31 @@ class Gateway:
         message = ("arena:login:" + nonce).encode()
         if not self.world.verify_signature(wallet, message, body["signature"]):
             raise ArenaError(AUTH_FAILED, "signature does not verify for this wallet and nonce")
+        self._wallet_logged_in(conn, rid, wallet)
+
+    def _wallet_logged_in(self, conn, rid, wallet: str) -> None:
+        """Bind a verified wallet's new session now; reply once its profile is read.
+
+        The session is attached at once, so the requests that follow the
+        login in the same batch are read as logged in; the reply, which
+        carries the profile's `username`, waits for the store (off the
+        tick, in the connection's ordered jobs). A store that cannot be
+        read gives `username: nil` rather than failing a valid login.
+        """
         session = self.sessions.create(wallet)
         self._attach(conn, session)
-        conn.reply(rid, {"session": session.id, "user": {"id": wallet, "wallet": wallet, "username": None}})
+        store = getattr(self.world, "store", None)
+
+        async def reply():
+            username = None
+            if store is not None:
+                try:
+                    username = ((await store.profile(wallet)) or {}).get("username")
+                except Exception:  # the login stands; only the name is unknown
+                    log.warning("profile unreadable at login", extra={"wallet": wallet}, exc_info=True)
+            conn.reply(rid, {"session": session.id, "user": {"id": wallet, "wallet": wallet, "username": username}})
+
+        self._spawn(conn, reply)
 
     def _attach(self, conn: Connection, session: Session) -> None:
         old = session.conn
