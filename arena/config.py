@@ -60,6 +60,7 @@ __all__ = [
     "MediaConfig",
     "NetConfig",
     "RedisConfig",
+    "ClusterConfig",
     "ServerConfig",
     "StoreConfig",
     "TipsConfig",
@@ -346,6 +347,18 @@ class RedisConfig:
 
 
 @frozen
+class ClusterConfig:
+    # This node's name. Empty: a single node, whose PostgreSQL store is held
+    # by a session advisory lock. Set: the store is held under a lease with a
+    # fencing epoch (docs/SCALING.md), so another node can take it over when
+    # this one stops renewing, and this one can then write nothing more.
+    node: str = _key("", TEXT, env="ARENA_NODE")
+    # A lease not renewed for this long may be taken over; it is renewed
+    # every third of it.
+    lease_ttl_ms: int = _key(5000, POSITIVE)
+
+
+@frozen
 class TipsConfig:
     fee_bps: int = _key(200, BPS)
 
@@ -454,6 +467,7 @@ class ArenaConfig:
     media: MediaConfig = field(factory=MediaConfig)
     store: StoreConfig = field(factory=StoreConfig)
     redis: RedisConfig = field(factory=RedisConfig)
+    cluster: ClusterConfig = field(factory=ClusterConfig)
     tips: TipsConfig = field(factory=TipsConfig)
     schedule: ScheduleConfig = field(factory=ScheduleConfig)
     feeds: FeedsConfig = field(factory=FeedsConfig)
@@ -575,6 +589,7 @@ def _build_schema() -> dict[str, _Section]:
         _owned("media", MediaConfig),
         _owned("store", StoreConfig),
         _owned("redis", RedisConfig),
+        _owned("cluster", ClusterConfig),
         _owned("tips", TipsConfig),
         _owned("schedule", ScheduleConfig),
         _owned("feeds", FeedsConfig),
@@ -780,6 +795,7 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
             media=MediaConfig(**values["media"]),
             store=StoreConfig(**values["store"]),
             redis=RedisConfig(**values["redis"]),
+            cluster=ClusterConfig(**values["cluster"]),
             tips=TipsConfig(**values["tips"]),
             schedule=ScheduleConfig(**values["schedule"]),
             feeds=feeds,
