@@ -80,6 +80,9 @@ def main_from_args(args) -> int:
         why = refusal(exc)
         if why is None:
             raise
-        print(f"arena: cannot start: {why}", file=sys.stderr)
+        # A server that ran and then lost its world to another node stops; the
+        # other refusals come before it serves anything.
+        verb = "stopped" if server.started.is_set() else "cannot start"
+        print(f"arena: {verb}: {why}", file=sys.stderr)
         return 2
     return 0

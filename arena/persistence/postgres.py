@@ -236,7 +236,8 @@ class PostgresStore:
             return
         now = await conn.fetchval(leases.CHECK)
         if now != self.epoch:
-            raise FencedOut(f"write refused: the writer lease is at epoch {now}, this node held {self.epoch}")
+            raise FencedOut(f"write refused: the world was taken over by another node (writer lease epoch {now}, "
+                            f"this node held {self.epoch}); this node stops and writes nothing more to it")
 
     def release_writer(self) -> None:
         """Give up the writer's lock now (the server's run ended, however it ended)."""
