@@ -122,6 +122,113 @@ async def failover_run(tmp_path, dsn: str, *, how: str, seed: int):
     return summary
 
 
+async def serving(nodes: list[ServerProcess], timeout: float = 60) -> ServerProcess:
+    """The node whose port is open (the one holding the lease)."""
+    with trio.fail_after(timeout):
+        while True:
+            for node in nodes:
+                if node.proc is not None and node.proc.poll() is None:
+                    try:
+                        stream = await trio.open_tcp_stream("127.0.0.1", node.port)
+                    except OSError:
+                        continue
+                    await stream.aclose()
+                    return node
+            await trio.sleep(0.05)
+
+
+async def test_three_nodes_random_kills_and_pauses(tmp_path, pg_schema):
+    """Three nodes on one world; at random moments of the battles the serving
+    node is killed or paused, and whoever claims the lease next serves on.
+    A killed node is started again (as a standby); a paused one is resumed
+    after the takeover, must stop by itself, and is started again too.
+    Every battle is finished, each paid once, money conserved."""
+    config = write_config(tmp_path, 1, {"kind": "postgres", "dsn": pg_schema})
+    out = subprocess.run([sys.executable, "-m", "arena", "migrate", "--config", str(config)],
+                         cwd=str(ROOT), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rnd = random.Random(17)
+    nodes = [node_config(tmp_path, f"node-{c}", pg_schema) for c in "abc"]
+    await nodes[0].start()
+    for node in nodes[1:]:
+        node.proc = None
+    target = Failover(nodes[0])
+    moments = Moments()
+    bots = [Bot(f"bot{i}", target, moments, 3) for i in range(4)]
+    faults: list[str] = []
+    fenced_stops = 0
+
+    async def start_standby(node: ServerProcess, nursery) -> None:
+        nursery.start_soon(lambda: node.start(timeout=180))  # returns once it holds the lease
+
+    try:
+        with trio.fail_after(300):
+            async with trio.open_nursery() as nursery:
+                for node in nodes[1:]:
+                    await start_standby(node, nursery)
+                    await trio.sleep(0.3)
+
+                async def chaos():
+                    nonlocal fenced_stops
+                    for _ in range(4):
+                        moment = rnd.choice(["between_entries", "mid_round", "payout", "random"])
+                        if moment == "random":
+                            await trio.sleep(rnd.uniform(0.3, 2.0))
+                        elif not await moments.wait(moment, timeout=30):
+                            break  # the battles are over
+                        await trio.sleep(rnd.uniform(0, 0.1))
+                        holder = await serving(nodes)
+                        how = rnd.choice(["kill", "pause"])
+                        faults.append(f"{how} {holder.config.parent.name} at {moment}")
+                        if how == "kill":
+                            holder.kill()
+                        else:
+                            holder.proc.send_signal(signal.SIGSTOP)
+                        others = [n for n in nodes if n is not holder]
+                        target.node = await serving(others)
+                        if how == "pause":
+                            holder.proc.send_signal(signal.SIGCONT)
+                            with trio.fail_after(30):
+                                while holder.proc.poll() is None:
+                                    await trio.sleep(0.05)
+                            assert "taken over" in holder.log_tail(20_000), holder.log_tail()
+                            fenced_stops += 1
+                        await start_standby(holder, nursery)
+
+                nursery.start_soon(chaos)
+                async with trio.open_nursery() as players:
+                    for p in bots:
+                        players.start_soon(p.run)
+                nursery.cancel_scope.cancel()
+        for node in nodes:
+            node.kill()
+    except BaseException:
+        for node in nodes:
+            node.kill()
+            print(node.log_tail())
+        print("faults:", faults)
+        for p in bots:
+            print(p.name, p.wallet, p.log[-15:])
+        raise
+
+    from arena.persistence.postgres import PostgresStore
+
+    # Let one node finish what was in flight (payouts of the last battles), then check.
+    last = nodes[0]
+    await last.start(timeout=60)
+    await trio.sleep(3)
+    last.kill()
+    state, book, battle_rows, outbox, rec = await read_store(PostgresStore(pg_schema))
+    assert len(faults) >= 2, f"only {faults}"
+    assert state.matches == {} and state.unsettled == {}, (list(state.matches), state.unsettled)
+    assert not [o for o in outbox if o["kind"] == "Settle" and o["done_tick"] is None]
+    assert battle_rows and all(r["status"] == "ended" for r in battle_rows), battle_rows
+    for p in bots:
+        assert len(p.done) == 3
+    summary = check_money(book, [p.wallet for p in bots], battle_rows)
+    print("faults:", faults, "fenced stops:", fenced_stops, "summary:", summary)
+
+
 async def test_a_killed_node_s_battles_finish_on_the_standby(tmp_path, pg_schema):
     await failover_run(tmp_path, pg_schema, how="kill", seed=11)
 
