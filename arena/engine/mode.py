@@ -86,6 +86,11 @@ from collections.abc import Callable
 from attrs import field, frozen
 
 
+# The longest wallet signature of a payment: 64 bytes for a Solana wallet
+# (ed25519), 65 for a BSV wallet (a Bitcoin Signed Message; arena.chain.keys).
+SIGNATURE_MAX_BYTES = 65
+
+
 @frozen
 class RequestField:
     """One body field of a request: its name, type, whether it must be there,

@@ -30,7 +30,9 @@ The gateway talks to the rest of the server through a `world` object:
   the server sheds load);
 - `world.ledger`: the ledger port; `world.media`: the media port or None;
 - `world.verify_signature(wallet, message, signature) -> bool`,
-  `world.is_wallet(text) -> bool`;
+  `world.is_wallet(text) -> bool`, `world.wallet_kind(text) -> "solana",
+  "bsv" or None`, `world.verify_bsv_text(address, text, base64 signature)
+  -> bool` (`arena.chain.keys`);
 - `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`;
 - optionally `world.wallet_rate_limit(wallet, request type) -> ms to wait`
   (0 = go), a per-wallet limit over all the wallet's connections;
@@ -71,6 +73,8 @@ from arena.engine.errors import (
 from arena.engine.clock import now_ms
 from arena.engine.periods import ALL_KEY, period_key
 from arena.persistence.reads import KEEP, Duplicate
+
+from arena.chain.keys import BSV, SOLANA
 
 from . import codec, reads, requests, siws
 from .ratelimit import SlidingCounter, TokenBucket
@@ -511,11 +515,25 @@ class Gateway:
         except siws.SiwsError as exc:
             raise ArenaError(AUTH_FAILED, f"sign-in message refused: {exc}") from None
         wallet = msg.address
-        if not self.world.is_wallet(wallet):
-            raise ArenaError(AUTH_FAILED, "the message's address is not a wallet")
+        if self.world.wallet_kind(wallet) != SOLANA:
+            raise ArenaError(AUTH_FAILED, "the message's address is not a Solana wallet")
         if not self.world.verify_signature(wallet, body["message"].encode(), body["signature"]):
             raise ArenaError(AUTH_FAILED, "signature does not verify for the message's address")
         self._wallet_logged_in(conn, rid, wallet)
+
+    def _bsv_login(self, conn, rid, body):
+        """auth.bsv: a BSV wallet logs in with a Bitcoin Signed Message of the login text."""
+        if conn.session is not None:
+            raise ArenaError(WRONG_STATE, "this connection is already logged in")
+        nonce, conn.nonce = conn.nonce, None  # one attempt per hello, as for auth.login
+        if nonce is None:
+            raise ArenaError(AUTH_FAILED, "no unused login nonce: send hello again")
+        address = body["address"]
+        if self.world.wallet_kind(address) != BSV:
+            raise ArenaError(AUTH_FAILED, "not a BSV address (P2PKH, base58check)")
+        if not self.world.verify_bsv_text(address, "arena:login:" + nonce, body["signature"]):
+            raise ArenaError(AUTH_FAILED, "signature does not verify for this address and nonce")
+        self._wallet_logged_in(conn, rid, address)
 
     def _login(self, conn, rid, body):
         if conn.session is not None:
@@ -1112,6 +1130,7 @@ _HANDLERS = {
     "hello": Gateway._hello,
     "auth.login": Gateway._login,
     "auth.siws": Gateway._siws,
+    "auth.bsv": Gateway._bsv_login,
     "auth.key": Gateway._key_login,
     "session.resume": Gateway._resume,
     "ping": Gateway._ping,
