@@ -248,6 +248,9 @@ class ServerConfig:
     # Engine time (`ctx.now_ms`) is re-anchored on the wall clock, with a
     # journaled input, when it has fallen this far behind.
     clock_tolerance_ms: int = _key(250, POSITIVE)
+    # Serve the web pages (the start page, each mode's page, the bundled SDK)
+    # over HTTP on `port`, beside the protocol at /v1.
+    pages: bool = _key(True, BOOL, env="ARENA_PAGES")
 
 
 @frozen

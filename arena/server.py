@@ -185,6 +185,14 @@ class ArenaServer:
 
         self.credentials = Credentials(self.persistence.store)
         self.gateway = Gateway(cfg.net, self, cfg.server.host, cfg.server.port if port is None else port)
+        # The web pages on the same port: the start page and every registered
+        # mode's declared page (arena/net/pages.py).
+        self.site = None
+        if cfg.server.pages:
+            from arena.net.pages import Site
+
+            self.site = Site.build(registry.modes())
+            self.gateway.http_handler = self.site.answer
         self.metrics = TickMetrics()
         self.supervisors = {
             "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,
