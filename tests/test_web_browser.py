@@ -238,4 +238,8 @@ def test_a_bet_placed_in_the_lottery_page_is_in_the_pool(browser, tmp_path):
                 return await c.request("lottery.pool", {"round": round_id})
 
         assert run(pool)["yes"] == {"total": 250, "matched": 0}
-        assert errors == []
+        # The server goes away: the page says it is reconnecting, not that all is well.
+        server.stop()
+        page.wait_for_selector("#conn[data-state=reconnecting]", timeout=10_000)
+        assert "reconnecting" in page.inner_text("#conn")
+        assert [e for e in errors if "WebSocket" not in e] == []

@@ -8,6 +8,7 @@ The pages' behaviour in a browser is tests/test_web_browser.py.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import types
 
@@ -216,3 +217,25 @@ def test_a_page_declaration_is_checked():
         Page("Title", directory=" ")
     assert attrs.evolve(Page("T"), description="d").directory == "web"
     assert (SHELL / "index.html").is_file() and (SHELL / "static" / "arena-client.js").is_file()
+
+
+async def test_an_answer_larger_than_the_socket_buffers_reaches_a_slow_reader_whole(arena_server):
+    server, url = await arena_server()
+    body = bytes(range(256)) * (8 << 10)  # 2 MiB: many times what the kernel buffers hold here
+    server.gateway.server.http_handler = lambda method, target: HttpAnswer(200, "OK", (), body)
+    sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", _port(url)))
+    stream = trio.SocketStream(sock)
+    async with stream:
+        await stream.send_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        await trio.sleep(0.3)  # not reading: the server's sends would block, and must wait instead
+        # the protocol is served meanwhile
+        async with open_client(url) as c:
+            assert (await c.hello())["protocol"] == 1
+        data = b""
+        with trio.fail_after(20):
+            while chunk := await stream.receive_some(65536):
+                data += chunk
+    status, headers, got = parse(data)
+    assert status == 200 and int(headers["content-length"]) == len(body) and got == body
