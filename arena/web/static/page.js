@@ -64,6 +64,24 @@ export function explain(err) {
   return `Connection problem: ${err?.message ?? err}`;
 }
 
+/** Fill a list (or table body) with `items`, or one row saying `empty`. */
+export function fillList(node, items, empty, columns = 0) {
+  const none = columns ? el("tr", {}, el("td", { colspan: columns, class: "empty" }, empty)) : el("li", { class: "empty" }, empty);
+  node.replaceChildren(...(items.length ? items : [none]));
+}
+
+/** A leaderboard's top entries (this week) into an <ol>; a board the server lacks stays empty. */
+export async function showBoard(client, board, node, empty, { period = "week", limit = 10 } = {}) {
+  let top;
+  try {
+    top = await client.leaderboard(board, { period, limit });
+  } catch (err) {
+    if (err instanceof ArenaError) return fillList(node, [], empty);
+    throw err;
+  }
+  fillList(node, top.entries.map((e) => el("li", { title: e.wallet }, `${e.username ?? short(e.wallet)}: ${e.score}`)), empty);
+}
+
 /** The pages the server lists (/pages.json). */
 export async function loadPages() {
   const res = await fetch("/pages.json", { cache: "no-cache" });

@@ -4,9 +4,10 @@
 // the week's game mode, objectives, leaderboards and past weeks.
 
 import { decodePixels } from "/static/arena-client.js";
-import { ArenaError, clock, el, explain, short, start, toast } from "/static/page.js";
+import { ArenaError, clock, el, explain, fillList, short, showBoard, start, toast } from "/static/page.js";
 
-const board = document.getElementById("board");
+const $ = (id) => document.getElementById(id);
+const board = $("board");
 const ctx2d = board.getContext("2d");
 const viewport = document.getElementById("viewport");
 const paletteNode = document.getElementById("palette");
@@ -116,27 +117,24 @@ async function place(cell) {
   }
 }
 
-async function loadSide() {
-  const listOr = (node, items, empty) => node.replaceChildren(...(items.length ? items : [el("li", { class: "empty" }, empty)]));
-  const attempt = async (fn) => {
-    try {
-      return await fn();
-    } catch (err) {
-      // unknown_type / not_found: this server does not have it (yet)
-      if (err instanceof ArenaError) return null;
-      throw err;
-    }
-  };
-  const objectives = await attempt(() => client.request("canvas.objectives", {}));
-  listOr(document.getElementById("objectives"), (objectives?.objectives ?? []).map((o) =>
-    el("li", { class: o.done ? "ok" : "" }, `${o.title}: ${o.progress} / ${o.target}${o.done ? " ✓" : ""}`)), "none this week");
-  for (const [id, name] of [["board-pixels", "canvas.pixels"], ["board-agents", "canvas.agents"]]) {
-    const top = await attempt(() => client.leaderboard(name, { period: "week", limit: 10 }));
-    listOr(document.getElementById(id), (top?.entries ?? []).map((e) =>
-      el("li", { title: e.wallet }, `${e.username ?? short(e.wallet)}: ${e.score}`)), id === "board-pixels" ? "no pixels placed yet" : "no agents yet");
+/** A request this server may not offer yet (unknown_type, not_found): null then. */
+async function optional(type, body) {
+  try {
+    return await client.request(type, body);
+  } catch (err) {
+    if (err instanceof ArenaError) return null;
+    throw err;
   }
-  const archives = await attempt(() => client.request("canvas.archives", { limit: 8 }));
-  listOr(document.getElementById("archives"), (archives?.archives ?? []).map((a) =>
+}
+
+async function loadSide() {
+  const objectives = await optional("canvas.objectives", {});
+  fillList($("objectives"), (objectives?.objectives ?? []).map((o) =>
+    el("li", { class: o.done ? "ok" : "" }, `${o.title}: ${o.progress} / ${o.target}${o.done ? " ✓" : ""}`)), "none this week");
+  await showBoard(client, "canvas.pixels", $("board-pixels"), "no pixels placed yet");
+  await showBoard(client, "canvas.agents", $("board-agents"), "no agents yet");
+  const archives = await optional("canvas.archives", { limit: 8 });
+  fillList($("archives"), (archives?.archives ?? []).map((a) =>
     el("li", {},
       `${a.year} week ${a.week} (${a.mode})`,
       a.winner || a.winner_agent ? ` · winner ${a.winner_agent ?? short(a.winner)}` : "",

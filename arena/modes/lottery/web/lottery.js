@@ -3,7 +3,7 @@
 // betting with the development wallet (lottery.bet.build -> sign ->
 // lottery.bet.confirm), the player's own bets and the round's outcome.
 
-import { clock, el, explain, short, start, toast } from "/static/page.js";
+import { clock, el, explain, fillList, short, showBoard, start, toast } from "/static/page.js";
 
 const $ = (id) => document.getElementById(id);
 const STATES = {
@@ -34,14 +34,14 @@ async function refreshList() {
     $("rounds").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "error" }, explain(err))));
     return;
   }
-  $("rounds").replaceChildren(...(rounds.length
-    ? rounds.map((m) => el("tr", { "data-round": m.match, class: m.match === current ? "current" : "" },
-        el("td", { title: m.match }, m.match.slice(-10)),
-        el("td", {}, STATES[m.phase] ?? m.phase),
-        el("td", {}, m.players.length),
-        el("td", {}, m.watchers),
-        el("td", {}, el("button", { class: "open", onclick: () => show(m.match) }, m.match === current ? "shown" : "Open"))))
-    : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, "No rounds yet. An operator opens one with lottery.create."))]));
+  fillList($("rounds"), rounds.map((m) =>
+    el("tr", { "data-round": m.match, class: m.match === current ? "current" : "" },
+      el("td", { title: m.match }, m.match.slice(-10)),
+      el("td", {}, STATES[m.phase] ?? m.phase),
+      el("td", {}, m.players.length),
+      el("td", {}, m.watchers),
+      el("td", {}, el("button", { class: "open", onclick: () => show(m.match) }, m.match === current ? "shown" : "Open")))),
+  "No rounds yet. An operator opens one with lottery.create.", 5);
   try {
     const s = await client.request("lottery.stats", {});
     $("stats").textContent = `${s.rounds} rounds · ${s.bettors} bettors · volume ${s.volume} · paid ${s.paid}`;
@@ -78,10 +78,10 @@ function tickTimes() {
 async function refreshMine() {
   if (!current) return;
   const { bets } = await client.request("lottery.my_bets", { round: current });
-  $("my-bets").replaceChildren(...(bets.length
-    ? bets.map((b) => el("tr", { "data-bet": b.bet }, el("td", {}, b.bet.slice(-8)), el("td", {}, b.side),
-        el("td", {}, b.amount), el("td", {}, b.matched), el("td", {}, b.state)))
-    : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, "You have no bets in this round."))]));
+  fillList($("my-bets"), bets.map((b) =>
+    el("tr", { "data-bet": b.bet }, el("td", {}, b.bet.slice(-8)), el("td", {}, b.side),
+      el("td", {}, b.amount), el("td", {}, b.matched), el("td", {}, b.state))),
+  "You have no bets in this round.", 5);
 }
 
 async function show(id) {
@@ -146,16 +146,7 @@ function listen(c) {
 
 setInterval(refreshList, 3000);
 setInterval(tickTimes, 500);
-setInterval(async () => {
-  try {
-    const top = await client.leaderboard("lottery.winnings", { period: "week", limit: 10 });
-    $("board-winnings").replaceChildren(...(top.entries.length
-      ? top.entries.map((e) => el("li", { title: e.wallet }, `${e.username ?? short(e.wallet)}: ${e.score}`))
-      : [el("li", { class: "empty" }, "no winnings yet")]));
-  } catch {
-    // optional
-  }
-}, 15_000);
+setInterval(() => client && showBoard(client, "lottery.winnings", $("board-winnings"), "no winnings yet").catch(() => {}), 15_000);
 
 await start({
   clientName: "arena-web-lottery",

@@ -3,7 +3,7 @@
 // scores as they are revealed with the judge's commentary, the winner),
 // sending reactions and tips.
 
-import { clock, el, explain, short, start, toast } from "/static/page.js";
+import { clock, el, explain, fillList, short, showBoard, start, toast } from "/static/page.js";
 
 const REACTIONS = ["🔥", "😂", "💀", "👏"];
 const $ = (id) => document.getElementById(id);
@@ -22,31 +22,19 @@ async function refreshLobby() {
     $("matches").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "error" }, explain(err))));
     return;
   }
-  $("matches").replaceChildren(
-    ...(matches.length
-      ? matches.map((m) =>
-          el("tr", { "data-match": m.match },
-            el("td", { title: m.match }, m.match.slice(-8)),
-            el("td", {}, m.players.map(short).join(" vs ")),
-            el("td", {}, m.phase),
-            el("td", {}, m.watchers),
-            el("td", {}, el("button", { class: "watch", onclick: () => watch(m.match) }, "Watch"))))
-      : [el("tr", {}, el("td", { colspan: 5, class: "empty" },
-          "No live battles right now. Battles appear here as players (or bots: python -m arena bot --count 4) play."))]),
-  );
+  fillList($("matches"), matches.map((m) =>
+    el("tr", { "data-match": m.match },
+      el("td", { title: m.match }, m.match.slice(-8)),
+      el("td", {}, m.players.map(short).join(" vs ")),
+      el("td", {}, m.phase),
+      el("td", {}, m.watchers),
+      el("td", {}, el("button", { class: "watch", onclick: () => watch(m.match) }, "Watch")))),
+  "No live battles right now. Battles appear here as players (or bots: python -m arena bot --count 4) play.", 5);
 }
 
 async function refreshBoards() {
-  for (const [id, name, empty] of [["board-wins", "roast.wins", "no battles won yet"], ["board-earnings", "roast.earnings", "no prizes yet"]]) {
-    try {
-      const top = await client.leaderboard(name, { period: "week", limit: 10 });
-      $(id).replaceChildren(...(top.entries.length
-        ? top.entries.map((e) => el("li", { title: e.wallet }, `${e.username ?? short(e.wallet)}: ${e.score}`))
-        : [el("li", { class: "empty" }, empty)]));
-    } catch {
-      // the board is optional on this page
-    }
-  }
+  await showBoard(client, "roast.wins", $("board-wins"), "no battles won yet");
+  await showBoard(client, "roast.earnings", $("board-earnings"), "no prizes yet");
 }
 
 // --- watching -----------------------------------------------------------------------------
@@ -176,7 +164,7 @@ function listen(c) {
     $("winner").dataset.winner = e.winnerId ?? "";
     slot(e.winnerId)?.classList.add("won");
     $("round").textContent = `Battle over (${e.reason})`;
-    setTimeout(refreshBoards, 1000); // the boards count it once the store has it
+    setTimeout(() => refreshBoards().catch(() => {}), 1000); // the boards count it once the store has it
   });
   c.on("tip:received", (t) => toast(`${short(t.from)} tipped ${short(t.to)} ${t.amount}`));
 }
@@ -205,14 +193,14 @@ for (const button of document.querySelectorAll("[data-tip]")) {
 $("back").onclick = back;
 setInterval(refreshLobby, 2000);
 setInterval(tickCountdown, 250);
-setInterval(() => client && refreshBoards(), 15_000);
+setInterval(() => client && refreshBoards().catch(() => {}), 15_000);
 
 await start({
   clientName: "arena-web-battles",
   ready: async (c) => {
     if (!client) listen(c);
     client = c;
-    refreshBoards();
+    refreshBoards().catch(() => {});
     const wanted = location.hash.slice(1);
     if (wanted && !current) await watch(wanted);
     else if (current) await watch(current);
