@@ -153,6 +153,27 @@ def test_a_pixel_placed_in_one_browser_appears_in_the_other_and_after_a_drop(bro
             " return d[0] === want[0] && d[1] === want[1] && d[2] === want[2]; }", arg=_rgb(palette[2]), timeout=10_000)
         assert _pixel(alice, 7, 7) == _rgb(palette[2])
         screenshot(bob, "canvas-resumed")
+
+        # Zoomed in and panned, a click still lands on the cell under the pointer.
+        before = bob.get_attribute("#board", "style")
+        bob.click("#zoom-in")
+        bob.click("#zoom-in")
+        view = bob.locator("#viewport").bounding_box()
+        bob.mouse.move(view["x"] + 100, view["y"] + 100)
+        bob.mouse.down()
+        bob.mouse.move(view["x"] + 140, view["y"] + 120, steps=5)
+        bob.mouse.up()
+        assert bob.get_attribute("#board", "style") != before
+        box = bob.locator("#board").bounding_box()
+        cell_w, cell_h = box["width"] / 40, box["height"] / 30
+        assert cell_w > view["width"] / 40  # zoomed in past "fit"
+        # the cell at the viewport's centre, whatever the zoom and pan
+        cx, cy = view["x"] + view["width"] / 2, view["y"] + view["height"] / 2
+        x, y = int((cx - box["x"]) // cell_w), int((cy - box["y"]) // cell_h)
+        bob.click("#palette button[data-color='9']")
+        bob.mouse.click(box["x"] + (x + 0.5) * cell_w, box["y"] + (y + 0.5) * cell_h)
+        bob.wait_for_function("() => document.getElementById('cooldown').textContent.startsWith('next pixel in')")
+        assert run(canvas_at, x, y) == 9
         assert alice_errors == [] and bob_errors == []
 
 
@@ -169,6 +190,13 @@ def test_a_battle_played_by_two_bots_is_watched_round_by_round(browser, tmp_path
             page.wait_for_selector("#prompt:not(:empty)", timeout=20_000)
             page.click("button.react[data-emoji='🔥']")
             page.wait_for_function("() => document.getElementById('reaction-counts').textContent.includes('🔥 1')")
+            # a tip to player 1, from this page's wallet (play money from the faucet first)
+            page.click("#faucet")
+            page.wait_for_function("() => document.getElementById('balance').textContent === '10000'")
+            page.fill("#tip-amount", "100")
+            page.click("button[data-tip='0']")
+            page.wait_for_selector("#toast:has-text('Tipped')")
+            page.wait_for_function("() => document.getElementById('balance').textContent === '9900'")
             page.wait_for_selector("#winner:not(:empty)", timeout=60_000)
             out, _ = bots.communicate(timeout=60)
         finally:
