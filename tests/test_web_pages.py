@@ -239,3 +239,27 @@ async def test_an_answer_larger_than_the_socket_buffers_reaches_a_slow_reader_wh
                 data += chunk
     status, headers, got = parse(data)
     assert status == 200 and int(headers["content-length"]) == len(body) and got == body
+
+
+async def test_a_failing_page_handler_costs_one_request_never_the_server(arena_server):
+    server, url = await arena_server()
+
+    def broken(method, target):
+        raise RuntimeError("a bug in a page handler")
+
+    server.gateway.server.http_handler = broken
+    status, _, body = await get(_port(url), "/")
+    assert status == 500 and body == b"internal error\n"
+    async with open_client(url) as c:
+        assert (await c.hello())["protocol"] == 1
+
+
+async def test_page_requests_are_counted_in_the_metrics(arena_server):
+    from arena.net.metrics import parse as parse_metrics
+    from arena.net.metrics import render
+
+    server, url = await arena_server()
+    await get(_port(url), "/")
+    await get(_port(url), "/missing")
+    counted = parse_metrics(render(server))
+    assert counted["arena_http_pages_served_total"] == 1 and counted["arena_http_pages_refused_total"] == 1

@@ -788,7 +788,12 @@ class WsServer:
         # to the owner's handler, when there is one.
         if (self.http_handler is not None and not headers.get("upgrade")
                 and target.split("?", 1)[0] != self.path and version in ("HTTP/1.0", "HTTP/1.1")):
-            return self.http_handler(method, target)
+            try:
+                return self.http_handler(method, target)
+            except Exception:  # noqa: BLE001 - the owner's bug costs this request, never the server
+                log.exception("http handler failed", extra={"peer": peer})
+                return HttpAnswer(500, "Internal Server Error", (("Content-Type", "text/plain"),),
+                                  b"internal error\n")
         # RFC 6455 4.1 / 4.2.1: a GET of HTTP/1.1 or later, with a Host header.
         if method != "GET" or version != "HTTP/1.1":
             refuse(400, b"a WebSocket upgrade is a GET over HTTP/1.1\n")
