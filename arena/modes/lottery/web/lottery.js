@@ -132,7 +132,9 @@ function listen(c) {
   c.on("lottery:round_locked", (b) => mine(b) && reloadRound());
   c.on("lottery:round_finalized", (b) => {
     if (!mine(b)) return;
-    $("outcome").textContent = `Result: “${b.outcome}” wins.`;
+    // A simulated feed labels its answers so; the page says it plainly.
+    const simulated = (b.sources ?? []).some((src) => JSON.stringify(src).includes("simulated"));
+    $("outcome").textContent = `Result: “${b.outcome}” wins.${simulated ? " (SIMULATED draw result, not a real draw.)" : ""}`;
     reloadRound();
   });
   c.on("lottery:round_void", (b) => {
