@@ -230,20 +230,24 @@ def test_a_battle_played_by_two_bots_is_watched_round_by_round(browser, tmp_path
         assert errors == []
 
 
+def _create_round(server, draw_ms: int) -> str:
+    """An operator (an API key made with the CLI) opens a round; its id."""
+    key = server.arena("keys", "create", "--role", "operator", "--name", f"web-test-{draw_ms}").strip()
+
+    async def create():
+        async with AsyncExitStack() as stack:
+            op = await stack.enter_async_context(open_client(server.ws))
+            await op.hello()
+            await op.request("auth.key", {"key": key})
+            return (await op.request("lottery.create", {"game": "powerball", "draw_time_ms": draw_ms,
+                                                         "proposition": {"kind": "bonus_parity"}}))["round"]
+
+    return run(create)
+
+
 def test_a_bet_placed_in_the_lottery_page_is_in_the_pool(browser, tmp_path):
     with running_server(tmp_path) as server:
-        key = server.arena("keys", "create", "--role", "operator", "--name", "web-test").strip()
-        draw = int(time.time() * 1000) + 3 * 3600 * 1000
-
-        async def create():
-            async with AsyncExitStack() as stack:
-                op = await stack.enter_async_context(open_client(server.ws))
-                await op.hello()
-                await op.request("auth.key", {"key": key})
-                return (await op.request("lottery.create", {"game": "powerball", "draw_time_ms": draw,
-                                                             "proposition": {"kind": "bonus_parity"}}))["round"]
-
-        round_id = run(create)
+        round_id = _create_round(server, int(time.time() * 1000) + 3 * 3600 * 1000)
         page, errors = _open(browser, server.http + "/lottery/")
         page.click(f"#rounds tr[data-round='{round_id}'] button.open", timeout=15_000)
         page.wait_for_selector("#state[data-state=open]")
@@ -270,4 +274,49 @@ def test_a_bet_placed_in_the_lottery_page_is_in_the_pool(browser, tmp_path):
         server.stop()
         page.wait_for_selector("#conn[data-state=reconnecting]", timeout=10_000)
         assert "reconnecting" in page.inner_text("#conn")
+        assert [e for e in errors if "WebSocket" not in e] == []
+
+
+# A round whose draw is seconds away, its result asked for at once (the
+# default draw feed is simulated).
+QUICK_ROUND = """
+[lottery]
+lock_lead_ms = 2000
+result_delay_ms = 0
+result_retry_ms = 500
+"""
+
+
+def test_a_lottery_round_is_followed_in_the_page_to_its_result_and_payout(browser, tmp_path):
+    with running_server(tmp_path, QUICK_ROUND) as server:
+        draw = int(time.time() * 1000) + 9000
+        round_id = _create_round(server, draw)
+        page, errors = _open(browser, server.http + "/lottery/#" + round_id)
+        page.wait_for_selector("#state[data-state=open]")
+        page.click("#faucet")
+        page.wait_for_function("() => document.getElementById('balance').textContent === '10000'")
+        page.fill("#bet-amount", "300")
+        page.click("#bet-button")
+        page.wait_for_selector("#my-bets tr[data-bet]")
+
+        async def bet_no():
+            async with AsyncExitStack() as stack:
+                c = await _logged_in(server.ws, stack, faucet=True)
+                built = await c.request("lottery.bet.build", {"round": round_id, "side": "no", "amount": 300})
+                return (await c.request("lottery.bet.confirm", {"round": round_id, "tx": built["tx"],
+                                                                "signature": c.sign(built["tx"])}))["status"]
+
+        assert run(bet_no) in ("confirmed", "pending")
+        page.wait_for_function("() => document.getElementById('no-total').textContent === '300'", timeout=10_000)
+        page.wait_for_selector("#state[data-state=locked], #state[data-state=awaiting_result], "
+                               "#state[data-state=finalized], #state[data-state=settled]", timeout=15_000)
+        page.wait_for_selector("#outcome:not(:empty)", timeout=30_000)
+        outcome = page.inner_text("#outcome")
+        assert "SIMULATED" in outcome  # the default feed's result says what it is
+        won = "“yes” wins" in outcome
+        # the winner of the matched pair takes both stakes less 2% of the loser's: 600 - 6
+        page.wait_for_function("(want) => document.getElementById('balance').textContent === want",
+                               arg=str(10_000 - 300 + (594 if won else 0)), timeout=15_000)
+        page.wait_for_selector("#state[data-state=settled]", timeout=15_000)
+        screenshot(page, "lottery-settled")
         assert [e for e in errors if "WebSocket" not in e] == []

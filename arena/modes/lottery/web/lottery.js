@@ -106,6 +106,7 @@ async function reloadRound() {
   round = await client.request("lottery.round", { round: current });
   drawRound();
   await refreshMine();
+  await refreshList();
 }
 
 $("bet-form").addEventListener("submit", async (ev) => {
@@ -142,11 +143,18 @@ function listen(c) {
     $("outcome").textContent = `Round void (${b.reason}): every stake is refunded.`;
     reloadRound();
   });
-  c.on("lottery:winnings_claimed", (b) => b.wallet === c.wallet && toast(`You won ${b.amount} in round ${short(b.round)}`));
+  c.on("lottery:winnings_claimed", (b) => {
+    if (b.wallet === c.wallet) toast(`You won ${b.amount} in round ${short(b.round)}`);
+    if (mine(b)) reloadRound().catch(() => {});
+  });
   c.on("lottery:refund_issued", (b) => b.wallet === c.wallet && toast(`Refunded ${b.amount} from round ${short(b.round)}`));
 }
 
-setInterval(refreshList, 3000);
+setInterval(() => {
+  // settlement has no event of its own for a watcher: look again until the round is done
+  if (round && !["settled", "void"].includes(round.state)) reloadRound().catch(() => {});
+  else refreshList();
+}, 3000);
 setInterval(tickTimes, 500);
 setInterval(() => client && showBoard(client, "lottery.winnings", $("board-winnings"), "no winnings yet").catch(() => {}), 15_000);
 
