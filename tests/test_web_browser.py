@@ -34,7 +34,7 @@ cooldown_ms = 60000
 # Battles slow enough for a person (and a page polling its lobby) to watch.
 BATTLE = """
 [roast]
-countdown_ms = 2500
+countdown_ms = 4000
 time_limit_ms = 4000
 entry_deadline_ms = 10000
 scoring_timeout_ms = 5000
