@@ -162,7 +162,11 @@ export async function start({ clientName, ready }) {
   client.onStatus((s) => {
     if (s.state === "reconnecting") setStatus(status, "reconnecting", "reconnecting…");
     else if (s.state === "resumed") setStatus(status, "open", "connected (resumed)");
-    else if (s.state === "closed") setStatus(status, "closed", "disconnected: reload the page");
+    else if (s.state === "closed") {
+      // the SDK has given up reconnecting: a click starts the page afresh
+      setStatus(status, "closed", "disconnected: click to reconnect");
+      status.onclick = () => location.reload();
+    }
     else if (s.state === "session_lost") {
       setStatus(status, "reconnecting", "session expired: logging in again…");
       login().catch((err) => setStatus(status, "closed", `cannot log in: ${explain(err)}`));
