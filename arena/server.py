@@ -218,6 +218,14 @@ class ArenaServer:
         self._feed_send, self._feed_recv = trio.open_memory_channel(math.inf)
         # Side tasks by the names modes give them in `Mode.effects`.
         self._workers = {"ledger": self._ledger_send, "judge": self._judge_send, FEED_WORKER: self._feed_send}
+        # Side tasks the modes bring (`Mode.side_tasks`), their results journaled.
+        from arena.mode_tasks import TaskContext, build_mode_tasks
+
+        self.mode_tasks = build_mode_tasks(TaskContext(cfg, self.media, self.persistence.store),
+                                           lambda result: self.submit(result, force=True))
+        for name, task in self.mode_tasks.items():
+            self.supervisors[name] = task.supervisor
+            self._workers[name] = task.send
         self.started = trio.Event()
         self.metrics_port: int | None = None
         self.conflicts: dict[str, str] = {}  # settlement key -> why (ledger key conflicts)
@@ -285,6 +293,8 @@ class ArenaServer:
             nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
             nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
             nursery.start_soon(self.supervisors[FEED_WORKER].run, self._feed_worker)
+            for task in self.mode_tasks.values():
+                nursery.start_soon(task.supervisor.run, task.run)
             if hasattr(self.ledger, "run"):
                 # A ledger whose payments can confirm after entry/tip.confirm
                 # answered "pending" (solana) feeds EntryFeePaid / TipSent here.

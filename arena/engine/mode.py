@@ -217,7 +217,9 @@ class Tables:
       and recorded per mode (`mode_migrations`); a released one never changes;
     - `statements(dialect, op)`: the (sql, parameters) list an operation of
       the mode's `records` becomes, run in the tick's journal transaction;
-    - `queries`: name -> dialect -> SELECT, for `store.query(name)`;
+    - `queries`: name -> dialect -> SELECT, for `store.query(name, params)`
+      (positional parameters: "?" on SQLite, "$1" on PostgreSQL; the memory
+      store's `memory_query(tables, name, *params)` gets them when given);
     - `refresh`: dialect -> statements run on the store's refresh schedule
       (a materialized view);
     - `memory_apply(tables, op)` / `memory_query(tables, name)`: the same
@@ -297,6 +299,17 @@ class Mode:
     simulation: str = ""
     # Input types (classes) `route` wants to see, besides connection changes.
     routed_inputs: tuple[type, ...] = ()
+    # Side tasks the mode brings for its own effects: side-task name (the
+    # name its `effects` give) -> "module:factory", a name so the mode's
+    # package imports none of it (the worker does I/O). The server calls
+    # `factory(context)` (`context.config`, `.media`, `.store`) once and
+    # gets a handler: `await handler.run(effect)` returns the result input
+    # (journaled) or None; when it raises, the effect is tried again after
+    # `handler.retry_after_s(effect, attempts)` seconds, never dropped.
+    # An effect class with `after_durable = True` leaves only once the tick
+    # that made it is durable (as money does), so its worker may read the
+    # records written with that tick.
+    side_tasks: dict = {}
     quiet_events: frozenset = frozenset()
     boards: dict = {}  # leaderboard name -> Board
     page: Page | None = None  # the mode's web page, served by the framework

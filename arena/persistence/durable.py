@@ -225,7 +225,8 @@ class Durability:
         for eff in effects:
             if is_outbox_effect(eff):
                 p.outbox_add.append((eff.key, type(eff).__name__, tick, codec.encode_effect(eff)))
-            if isinstance(eff, Settle):
+            if isinstance(eff, Settle) or getattr(eff, "after_durable", False):
+                # Money, and effects whose worker reads this tick's records.
                 self.held.append((tick, eff))
             else:
                 now_out.append(eff)

@@ -48,11 +48,13 @@ from arena.engine.mode import Bucket, Mode, Page
 from arena.engine.outputs import Event
 from arena.engine.snapshot import register
 
+from . import archive, comments, objectives, standings
 from . import messages as M
 from .messages import PIXEL
-from .records import BOARDS, from_events
+from .records import BOARDS, LOG, from_events
 from .requests import REQUESTS
 from .settings import FALLBACK_MODE, GAME_MODES, CanvasConfig
+from .tables import TABLES
 
 NAME = "canvas"
 WINDOW = "canvas"  # the id of the broadcast window's timer match (never a new_match_id: no "xx-" prefix)
@@ -80,6 +82,14 @@ class CanvasState:
     pending: bytearray = field(factory=bytearray)  # the open window's placements, 5 bytes each
     tally: dict = field(factory=dict)  # wallet -> placements in the open window (the board)
     recent: list = field(factory=list)  # the game modes of the last weeks, oldest first
+    # --- what is kept of the week (archive.py, comments.py, objectives.py, standings.py) ---
+    log: list = field(factory=list)  # [wallet, engine ms] of each pending placement (the pixel log)
+    counts: dict = field(factory=dict)  # wallet -> placements this week (winners, agents' ranks)
+    objectives: list = field(factory=list)  # the week's objective ids (`objectives.OBJECTIVES`)
+    progress: dict = field(factory=dict)  # wallet -> [its progress on each objective]
+    comments: int = 0  # comments this week (their ids count on)
+    next_comment: dict = field(factory=dict)  # wallet -> engine ms from which it may comment again
+    archives: list = field(factory=list)  # the last ended weeks' summaries, oldest first
 
 
 @register
@@ -104,14 +114,22 @@ class CanvasMode(Mode):
     name = NAME
     settings = CanvasConfig
     inputs = M.INPUTS
-    routed_inputs = M.INPUTS
+    routed_inputs = M.ROUTED
+    # The archive's pictures are drawn by a side task of the canvas's own.
+    effects = {M.RenderArchive: "canvas-archive"}
+    result_keys = {M.ArchiveRendered: lambda r: r.key}
+    side_tasks = {"canvas-archive": "arena.media.canvas_archive:make_archiver"}
+    tables = TABLES
     simulation = "arena.sim.canvas"
     # web/: the live canvas, palette, cooldown, leaderboards, past weeks
     page = Page("The weekly canvas", description="One shared canvas a week: place a pixel per cooldown, watch it fill up live.")
     # Placements are the chattiest request: a connection places at most this
     # fast whatever the cooldown says (a flood never reaches the engine).
-    buckets = {"place": Bucket(per_s=5, burst=10)}
-    quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed"})
+    buckets = {"place": Bucket(per_s=5, burst=10), "comment": Bucket(per_s=1, burst=3)}
+    quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed",
+                              LOG, "canvas:week_begun", "canvas:commented", "canvas:objective_done",
+                              "canvas:archive_rendered", "canvas:comment", "objective:progress",
+                              "objective:completed"})
     # Plain attributes: neither module imports this one, so no import is deferred.
     requests = REQUESTS
     boards = BOARDS
@@ -170,8 +188,26 @@ class CanvasMode(Mode):
             self._join(ctx, ctx.state.modes[NAME], inp)
         elif cls is M.CanvasReset:
             self._operator_reset(ctx, ctx.state.modes[NAME], inp)
+        elif cls in _KEPT:
+            self._kept(ctx, ctx.state.modes[NAME], inp)
         # connection changes: a watcher stays one while it is away, so a
         # resumed session's buffer has every placement it missed.
+
+    def _kept(self, ctx, shared: CanvasState, inp) -> None:
+        """Comments, the reads of objectives, archives and agents, and the
+        archive side task's answer (archive.py, comments.py, ...)."""
+        cls = inp.__class__
+        if cls is M.ArchiveRendered:
+            archive.rendered(ctx, shared, inp)
+            return
+        self._ensure_begun(ctx, shared)
+        if cls is M.CanvasComment:
+            comments.comment(ctx, shared, inp, ctx.settings(NAME))
+        elif cls is M.CanvasObjectives:
+            ctx.reply(inp, objectives.listing(shared, inp.wallet))
+        elif (limit := standings.check_limit(ctx, inp)) is not None:
+            ctx.reply(inp, archive.listing(shared, limit) if cls is M.CanvasArchives
+                      else standings.agents_reply(shared, limit))
 
     def _join(self, ctx, shared: CanvasState, inp: M.CanvasJoin) -> None:
         self._ensure_begun(ctx, shared)
@@ -206,6 +242,9 @@ class CanvasMode(Mode):
         shared.placed += 1
         shared.pending += PIXEL.pack(x, y, color)
         shared.tally[inp.wallet] = shared.tally.get(inp.wallet, 0) + 1
+        shared.log.append([inp.wallet, now])
+        shared.counts[inp.wallet] = shared.counts.get(inp.wallet, 0) + 1
+        objectives.advance(ctx, shared, inp.wallet, x, y, color)
         if WINDOW not in ctx.state.matches:
             window = ctx.state.matches[WINDOW] = CanvasWindow(created_tick=ctx.tick)
             # Called while inputs apply: a window of one tick is sent in this
@@ -232,10 +271,15 @@ class CanvasMode(Mode):
             ctx.drop_match(window, ())
         if not shared.pending:
             return
-        ctx.emit(shared.watchers, "canvas:pixels", {"canvas": shared.canvas, "pixels": bytes(shared.pending)})
+        pixels = bytes(shared.pending)
+        ctx.emit(shared.watchers, "canvas:pixels", {"canvas": shared.canvas, "pixels": pixels})
         self._record_event(ctx, "canvas:tally", {"canvas": shared.canvas, "wallets": shared.tally})
+        self._record_event(ctx, LOG, {"seq": shared.seq, "first": shared.placed - len(shared.log) + 1,
+                                      "pixels": pixels, "placers": [w for w, _ in shared.log],
+                                      "at_ms": [at for _, at in shared.log]})
         shared.pending = bytearray()
         shared.tally = {}
+        shared.log = []
 
     @staticmethod
     def _record_event(ctx, type_: str, body: dict) -> None:
@@ -281,6 +325,8 @@ class CanvasMode(Mode):
         shared.watchers = {}
         shared.pending = bytearray()
         shared.tally = {}
+        shared.log, shared.counts, shared.comments, shared.next_comment = [], {}, 0, {}
+        objectives.begin_week(ctx, shared, cfg.objectives_per_week)
         shared.recent.append(slug)
         del shared.recent[:-max(cfg.recent_weeks, 1)]
 
@@ -305,14 +351,10 @@ class CanvasMode(Mode):
             return
         self._flush(ctx, shared)
         watchers = list(shared.watchers)
-        archive = {"year": shared.year, "week": shared.week, "mode": shared.mode}
-        self._record_event(ctx, "canvas:archived", {
-            "seq": shared.seq, "canvas": shared.canvas, **archive, "width": shared.width,
-            "height": shared.height, "pixels": shared.placed, "started_ms": shared.started_ms,
-            "ended_ms": ctx.now_ms, "bitmap": zlib.compress(shared.pixels, 9),
-        })
+        ended = {"year": shared.year, "week": shared.week, "mode": shared.mode}
+        archive.archive_week(ctx, shared, ctx.settings(NAME))
         self._begin(ctx, shared, slug or self._next_mode(ctx, shared))
-        ctx.emit(watchers, "week_reset", {"archive": archive, "next_mode": shared.mode})
+        ctx.emit(watchers, "week_reset", {"archive": ended, "next_mode": shared.mode})
         ctx.emit(watchers, "mode_changed", {"mode": shared.mode, "starts_at_ms": shared.started_ms})
 
     # --- the bitmap -------------------------------------------------------------------
@@ -325,3 +367,7 @@ class CanvasMode(Mode):
         blob = zlib.compress(shared.pixels, 1)  # fast: a join must not stall the tick
         self._bitmap_cache = (weakref.ref(shared), shared.seq, shared.placed, blob)
         return blob
+
+
+# Inputs `CanvasMode._kept` handles.
+_KEPT = frozenset({M.CanvasComment, M.CanvasObjectives, M.CanvasArchives, M.CanvasAgents, M.ArchiveRendered})
