@@ -225,3 +225,58 @@ async def test_a_comment_flood_is_refused_at_the_gateway(kept_server):
     with trio.fail_after(10):
         while len(await server.persistence.store.query("canvas_comments")) < codes.count("ok"):
             await trio.sleep(0.05)  # only the accepted ones are kept
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def world_store(request, tmp_path):
+    """The [store] section of a world on disk: embedded SQLite, or a fresh
+    schema of the real PostgreSQL (migrated first, as `arena migrate` does)."""
+    if request.param == "sqlite":
+        return {"kind": "embedded", "path": str(tmp_path / "canvas.sqlite")}
+    from arena.persistence.postgres import PostgresStore
+
+    dsn = request.getfixturevalue("pg_schema")
+    store = PostgresStore(dsn)
+    assert "canvas:1" in await store.migrate()
+    await store.close()
+    return {"kind": "postgres", "dsn": dsn}
+
+
+async def test_a_render_unfinished_at_a_restart_is_done_after_it(world_store, tmp_path):
+    """The media store is away and the server stops before the render
+    succeeds: the next server on the same store (SQLite, PostgreSQL)
+    dispatches the outbox's render again and the week gets its pictures."""
+    from arena.server import ArenaServer
+
+    def server(media):
+        cfg = make_config(tmp_path)
+        settings = CanvasConfig(width=W, height=H, cooldown_ms=0, archive_retry_ms=60_000, timelapse_frames=4)
+        cfg = attrs.evolve(cfg, engine=cfg.engine.with_mode("canvas", settings),
+                           store=attrs.evolve(cfg.store, **world_store))
+        return ArenaServer(cfg, media=media)
+
+    away = FlakyMedia(tmp_path / "media", failures=10**6)
+    first = server(away)
+    async with trio.open_nursery() as n:
+        port = await n.start(first.run)
+        url = f"ws://127.0.0.1:{port}/v1"
+        async with player(url, faucet=False) as a:
+            await a.request("canvas.join")
+            for x in range(4):
+                await a.request("canvas.place", {"x": x, "y": 2, "color": 3})
+            await reset_by_operator(first, url)
+        await wait_until(lambda: away.attempts >= 1)
+        with trio.fail_after(10):
+            while not await first.persistence.store.query("canvas_archives"):
+                await trio.sleep(0.05)  # the archive is durable; only its pictures are missing
+        n.cancel_scope.cancel()
+    again = server(LocalMedia(tmp_path / "media"))
+    async with trio.open_nursery() as n:
+        port = await n.start(again.run)
+        async with player(f"ws://127.0.0.1:{port}/v1", faucet=False) as a:
+            [listed] = await archives_when_rendered(a)
+        [row] = await again.persistence.store.query("canvas_archives")
+        n.cancel_scope.cancel()
+    assert row["pixels"] == 4 and row["image_url"] == listed["image_url"]
+    assert local_path(listed["image_url"]).exists() and local_path(listed["video_url"]).exists()
+    assert again.health()["side_tasks"]["canvas-archive"]["successes"] == 1
