@@ -15,30 +15,11 @@ import pytest
 from arena.modes.canvas import messages as M
 from arena.modes.canvas.tables import MIGRATIONS, statements
 from arena.persistence.durable import mode_records
-from arena.persistence.memory import MemoryStore
-from arena.persistence.sqlite import SqliteStore
 from arena.persistence.store import TickBatch
 from canvas_support import World, canvas_config
+from test_store_contract import store  # noqa: F401 - the one store fixture: SQLite, PostgreSQL, memory
 
 pytestmark = pytest.mark.trio
-
-
-@pytest.fixture(params=["sqlite", "postgres", "memory"])
-async def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = SqliteStore(tmp_path / "store.sqlite")
-    elif request.param == "memory":
-        s = MemoryStore()
-    else:
-        from arena.persistence.postgres import PostgresStore
-
-        s = PostgresStore(request.getfixturevalue("pg_schema"))
-        assert "canvas:1" in await s.migrate()
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 class RecordedWorld(World):
