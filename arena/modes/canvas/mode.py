@@ -16,6 +16,10 @@ One canvas at a time, shared by every wallet. A week:
   (`_next_mode`), the buffer and cooldowns start afresh, and the watchers are
   told (`week_reset`, `mode_changed`) and must join again.
 
+What is kept of a week lives beside this module: the pixel log and the
+week's counts are kept here per placement, and `archive`, `comments`,
+`objectives` and `standings` handle the rest (`_kept`).
+
 State (`CanvasState`, `state.modes["canvas"]`): the canvas is ONE bytearray
 of width × height palette indices, row-major, mutated in place (a placement
 is O(1); the canonical and snapshot encodings carry a bytearray as bytes).
