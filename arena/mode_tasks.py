@@ -30,12 +30,14 @@ log = logging.getLogger("arena.mode_tasks")
 
 @attrs.frozen
 class TaskContext:
-    """What a mode's side task may use: the whole config, the media store
-    and the store (read-only queries, `store.query(name, params)`)."""
+    """What a mode's side task may use: the whole config, the media store,
+    the store (read-only queries, `store.query(name, params)`) and the AI
+    port's judge (e.g. its `moderate`, where it has one)."""
 
     config: object
     media: object
     store: object
+    judge: object = None
 
 
 def load_factory(path: str):

@@ -221,7 +221,7 @@ class ArenaServer:
         # Side tasks the modes bring (`Mode.side_tasks`), their results journaled.
         from arena.mode_tasks import TaskContext, build_mode_tasks
 
-        self.mode_tasks = build_mode_tasks(TaskContext(cfg, self.media, self.persistence.store),
+        self.mode_tasks = build_mode_tasks(TaskContext(cfg, self.media, self.persistence.store, self.judge),
                                            lambda result: self.submit(result, force=True))
         for name, task in self.mode_tasks.items():
             self.supervisors[name] = task.supervisor

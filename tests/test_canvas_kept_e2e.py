@@ -68,6 +68,18 @@ async def archives_when_rendered(client, timeout=30.0) -> list:
             await trio.sleep(0.05)
 
 
+async def stored_archive_with_urls(server, timeout=10.0) -> dict:
+    """The one archive row, once the store has its URLs (written with the
+    tick that took the side task's answer, a moment after the state has them)."""
+    with trio.fail_after(timeout):
+        while True:
+            rows = await server.persistence.store.query("canvas_archives")
+            if rows and rows[0]["image_url"]:
+                [row] = rows
+                return row
+            await trio.sleep(0.05)
+
+
 def local_path(url: str) -> Path:
     return Path(urlsplit(url).path)
 
@@ -113,7 +125,7 @@ async def test_a_reset_renders_the_png_and_the_timelapse_from_the_pixel_log(kept
     meta = reader.__next__()
     frames = sum(1 for _ in reader)
     assert meta["codec"] == "h264" and frames == 12  # the configured frames, rebuilt from the log
-    [row] = await server.persistence.store.query("canvas_archives")
+    row = await stored_archive_with_urls(server)
     assert (row["image_url"], row["video_url"]) == (listed["image_url"], listed["video_url"])
     assert zlib.decompress(row["bitmap"]) == canvas
     assert server.health()["side_tasks"]["canvas-archive"]["successes"] == 1
@@ -133,7 +145,7 @@ async def test_a_failed_render_is_tried_again_after_the_retry_delay(kept_server,
     health = server.health()["side_tasks"]["canvas-archive"]
     assert health["failures"] == 2 and health["successes"] == 1 and "unreachable" in health["last_error"]
     assert local_path(listed["image_url"]).exists() and local_path(listed["video_url"]).exists()
-    [row] = await server.persistence.store.query("canvas_archives")
+    row = await stored_archive_with_urls(server)
     assert row["pixels"] == 1 and row["image_url"] == listed["image_url"]  # nothing of the week lost
 
 
@@ -152,7 +164,7 @@ async def test_an_archive_whose_transaction_fails_is_written_when_the_store_is_b
         assert server.persistence.health()["held_money_effects"] == 1
         store.fail_ticks = None  # the store is back: the writer retries the whole batch
         [listed] = await archives_when_rendered(a)
-    [row] = await store.query("canvas_archives")
+    row = await stored_archive_with_urls(server)
     assert row["pixels"] == 1 and zlib.decompress(row["bitmap"])[3 * W + 2] == 9
     assert row["image_url"] == listed["image_url"]
     assert len(await store.query("canvas_pixel_log", params=(1,))) == 1
@@ -275,8 +287,60 @@ async def test_a_render_unfinished_at_a_restart_is_done_after_it(world_store, tm
         port = await n.start(again.run)
         async with player(f"ws://127.0.0.1:{port}/v1", faucet=False) as a:
             [listed] = await archives_when_rendered(a)
-        [row] = await again.persistence.store.query("canvas_archives")
+        row = await stored_archive_with_urls(again)
         n.cancel_scope.cancel()
     assert row["pixels"] == 4 and row["image_url"] == listed["image_url"]
     assert local_path(listed["image_url"]).exists() and local_path(listed["video_url"]).exists()
     assert again.health()["side_tasks"]["canvas-archive"]["successes"] == 1
+
+
+async def test_comments_moderated_through_the_openai_judge(nursery, tmp_path, monkeypatch):
+    """`[canvas] moderate_comments` with the OpenAI judge (a local fake of the
+    API on 127.0.0.1): a clean comment is shown once passed, a flagged one
+    is kept marked and shown to no one, and a moderation call that fails is
+    asked again until it answers."""
+    from arena.server import ArenaServer
+    from fake_openai import FakeOpenAI, server_error
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-canvas")
+    with FakeOpenAI() as fake:
+        cfg = make_config(tmp_path)
+        ai = attrs.evolve(cfg.ai, kind="openai", base_url=fake.base_url, timeout_ms=2000, max_retries=0)
+        settings = CanvasConfig(width=W, height=H, comment_cooldown_ms=0, moderate_comments=True)
+        cfg = attrs.evolve(cfg, ai=ai, engine=cfg.engine.with_mode("canvas", settings))
+        server = ArenaServer(cfg)
+        port = await nursery.start(server.run)
+        url = f"ws://127.0.0.1:{port}/v1"
+        async with player(url, faucet=False) as a, player(url, faucet=False) as b:
+            await a.request("canvas.join")
+            await b.request("canvas.join")
+            fake.push("moderate", server_error(500))  # the first call fails: asked again
+            first = await a.request("canvas.comment", {"text": "lovely colours"})
+            _, shown = await b.next_event("canvas:comment", timeout=15)
+            assert shown["id"] == first["id"] and shown["text"] == "lovely colours"
+            bad = await a.request("canvas.comment", {"text": "FLAGME you all"})
+            fine = await a.request("canvas.comment", {"text": "and a third"})
+            _, shown = await b.next_event("canvas:comment", timeout=15)
+            assert shown["id"] == fine["id"]  # the flagged one in between never came
+        assert fake.count("moderate") == 4
+        with trio.fail_after(10):
+            while len(rows := await server.persistence.store.query("canvas_comments")) < 3:
+                await trio.sleep(0.05)
+    assert {r["id"]: r["moderation"] for r in rows} == {first["id"]: "passed", bad["id"]: "flagged",
+                                                       fine["id"]: "passed"}
+    health = server.health()["side_tasks"]["canvas-moderation"]
+    assert health["failures"] == 1 and health["successes"] == 3
+    assert server.state.modes["canvas"].flagged_comments == 1 and not server.state.modes["canvas"].held_comments
+
+
+async def test_with_the_embedded_judge_moderated_comments_are_shown_unread(kept_server):
+    server, url = await kept_server(moderate_comments=True)
+    async with player(url, faucet=False) as a:
+        await a.request("canvas.join")
+        sent = await a.request("canvas.comment", {"text": "FLAGME is just a word here"})
+        _, shown = await a.next_event("canvas:comment")
+        assert shown["id"] == sent["id"]
+    with trio.fail_after(10):
+        while not (rows := await server.persistence.store.query("canvas_comments")):
+            await trio.sleep(0.05)
+    assert rows[0]["moderation"] == "none"

@@ -246,3 +246,74 @@ def test_the_journal_replays_to_the_same_hash():
     assert state_hash(fresh) == state_hash(w.state)
     back = codec.load_snapshot(codec.dump_snapshot(w.state))
     assert state_hash(back) == state_hash(w.state)
+
+
+# --- moderation ---------------------------------------------------------------------------
+
+
+def moderated_world() -> World:
+    return world(moderate_comments=True, comment_cooldown_ms=0)
+
+
+def comment_with_effects(w: World, wallet: str, text: str) -> tuple:
+    """A comment, stepped by hand so its effects are seen: (reply, effects)."""
+    w.tick += 1
+    inp = M.CanvasComment(f"s-{wallet}", 888_000 + w.tick, wallet, text, None, None)
+    w.journal.append((w.tick, codec.encode_inputs([inp])))
+    messages, effects = step(w.state, w.tick, [inp])
+    w.events += [m for m in messages if hasattr(m, "type")]
+    [reply] = [m for m in messages if getattr(m, "rid", None) == inp.rid]
+    return reply, effects
+
+
+def commented(w: World) -> list[dict]:
+    """The comments recorded so far (the `canvas:commented` record events)."""
+    return [e.body for e in w.events if e.type == "canvas:commented"]
+
+
+def test_a_moderated_comment_waits_for_its_verdict_and_shows_if_passed():
+    w = moderated_world()
+    w.join("a")
+    w.join("b")
+    reply, effects = comment_with_effects(w, "a", "hello")
+    assert reply.ok and reply.body == {"id": "c1-1"}
+    [eff] = effects
+    assert isinstance(eff, M.ModerateComment) and eff.id == "c1-1" and eff.text == "hello"
+    assert eff.key == M.moderation_key(w.state.world, "c1-1")
+    assert not w.events_of("canvas:comment") and not commented(w)  # shown to no one yet
+    assert codec.decode_effect(codec.encode_effect(eff)) == eff
+    w.step(M.CommentModerated(eff.key, "c1-1", False, (), "openai"))
+    [ev] = w.events_of("canvas:comment")
+    assert set(ev.to) == {"a", "b"} and ev.body["text"] == "hello"
+    assert commented(w)[-1]["moderation"] == "passed" and not w.canvas.held_comments
+    w.step(M.CommentModerated(eff.key, "c1-1", True, ("harassment",), "openai"))  # repeated: nothing
+    assert len(w.events_of("canvas:comment")) == 1 and len(commented(w)) == 1
+
+
+def test_a_flagged_comment_is_kept_marked_and_shown_to_no_one():
+    w = moderated_world()
+    w.join("a")
+    _, [eff] = comment_with_effects(w, "a", "something nasty")
+    w.step(M.CommentModerated(eff.key, eff.id, True, ("harassment",), "openai"))
+    assert not w.events_of("canvas:comment")
+    assert commented(w)[-1]["moderation"] == "flagged" and w.canvas.flagged_comments == 1
+
+
+def test_a_verdict_after_the_reset_is_recorded_but_shown_to_no_one():
+    w = moderated_world()
+    w.join("a")
+    _, [eff] = comment_with_effects(w, "a", "late verdict")
+    w.reset()
+    w.join("a")
+    w.step(M.CommentModerated(eff.key, eff.id, False, (), "openai"))
+    assert not w.events_of("canvas:comment")  # the old week's watchers are gone
+    [rec] = commented(w)
+    assert rec["seq"] == 1 and rec["moderation"] == "passed"
+
+
+def test_a_judge_that_cannot_moderate_passes_comments_unread():
+    w = moderated_world()
+    w.join("a")
+    _, [eff] = comment_with_effects(w, "a", "hi")
+    w.step(M.CommentModerated(eff.key, eff.id, False, (), ""))
+    assert w.events_of("canvas:comment") and commented(w)[-1]["moderation"] == "none"

@@ -302,7 +302,7 @@ class Mode:
     # Side tasks the mode brings for its own effects: side-task name (the
     # name its `effects` give) -> "module:factory", a name so the mode's
     # package imports none of it (the worker does I/O). The server calls
-    # `factory(context)` (`context.config`, `.media`, `.store`) once and
+    # `factory(context)` (`context.config`, `.media`, `.store`, `.judge`) once and
     # gets a handler: `await handler.run(effect)` returns the result input
     # (journaled) or None; when it raises, the effect is tried again after
     # `handler.retry_after_s(effect, attempts)` seconds, never dropped.

@@ -44,7 +44,8 @@ def archive_week(ctx, shared, cfg) -> None:
         "placers": len(shared.counts), "started_ms": shared.started_ms, "ended_ms": ctx.now_ms,
         "bitmap": bitmap, "winner": winner, "winner_agent": winner_agent,
         "agents": standings.agent_rows(shared.counts),
-        "stats": {"comments": shared.comments, "objectives": objectives.completed_counts(shared)},
+        "stats": {"comments": shared.comments, "flagged_comments": shared.flagged_comments,
+                  "objectives": objectives.completed_counts(shared)},
         "keep_log_from": keep_from,
     })
     ctx.effect(RenderArchive(archive_key(ctx.state.world, shared.seq), shared.seq, shared.canvas,

@@ -10,14 +10,25 @@ text longer than any config allows and a flood (the "comment" bucket).
 
 Every watcher gets `canvas:comment`; the store keeps it with its canvas's
 number (`canvas_comments`), so comments are archived with their week.
-Moderation through the AI port is not done yet (docs/CANVAS.md).
+
+With `[canvas] moderate_comments`, an accepted comment (its id answered at
+once) waits in `CanvasState.held_comments` for the AI port's verdict
+(`ModerateComment` -> `CommentModerated`, the "canvas-moderation" side
+task): passed, it is shown to the week's watchers then; flagged, it is kept
+in the store marked so and shown to no one. A verdict arriving after the
+week ended only records it (the week's watchers are gone).
 """
 
 from __future__ import annotations
 
 from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, WRONG_STATE
 
+from .messages import ModerateComment, moderation_key
 from .records import agent_name, record_event
+
+NOT_MODERATED = "none"
+PASSED = "passed"
+FLAGGED = "flagged"
 
 
 def _text_problem(text: str, max_chars: int) -> str | None:
@@ -50,9 +61,30 @@ def comment(ctx, shared, inp, cfg) -> None:
     shared.next_comment[inp.wallet] = now + cfg.comment_cooldown_ms
     shared.comments += 1
     cid = f"c{shared.seq}-{shared.comments}"
-    author = agent_name(inp.wallet) or inp.wallet
-    ctx.emit(shared.watchers, "canvas:comment", {"id": cid, "author": author, "text": inp.text,
-                                                 "x": inp.x, "y": inp.y})
-    record_event(ctx, "canvas:commented", {"seq": shared.seq, "id": cid, "wallet": inp.wallet, "text": inp.text,
-                                           "x": inp.x, "y": inp.y, "at_ms": now})
+    held = {"seq": shared.seq, "id": cid, "wallet": inp.wallet, "text": inp.text, "x": inp.x, "y": inp.y,
+            "at_ms": now}
+    if cfg.moderate_comments:
+        shared.held_comments[cid] = held
+        ctx.effect(ModerateComment(moderation_key(ctx.state.world, cid), cid, inp.text))
+    else:
+        _publish(ctx, shared, held, NOT_MODERATED)
     ctx.reply(inp, {"id": cid})
+
+
+def _publish(ctx, shared, comment: dict, moderation: str) -> None:
+    """Show a comment to its week's watchers (if that week is still on) and record it."""
+    if moderation != FLAGGED and comment["seq"] == shared.seq:
+        author = agent_name(comment["wallet"]) or comment["wallet"]
+        ctx.emit(shared.watchers, "canvas:comment", {"id": comment["id"], "author": author,
+                                                     "text": comment["text"], "x": comment["x"], "y": comment["y"]})
+    record_event(ctx, "canvas:commented", {**comment, "moderation": moderation})
+
+
+def moderated(ctx, shared, inp) -> None:
+    """The AI port's verdict on a held comment (once: a repeated one finds nothing held)."""
+    comment = shared.held_comments.pop(inp.id, None)
+    if comment is None:
+        return
+    if inp.flagged:
+        shared.flagged_comments += 1
+    _publish(ctx, shared, comment, FLAGGED if inp.flagged else PASSED if inp.by else NOT_MODERATED)

@@ -1,9 +1,11 @@
 """The canvas's inputs (journaled), its one effect and the 5-byte placement record.
 
-Every input but one is a client request. The one effect, `RenderArchive`,
-asks the archive side task (arena/media/canvas_archive.py) to draw an ended
-week as a PNG and a timelapse video; `ArchiveRendered` is its journaled
-answer, naming where the media store keeps them.
+Every input but one is a client request. `RenderArchive` asks the archive
+side task (arena/media/canvas_archive.py) to draw an ended week as a PNG and
+a timelapse video; `ArchiveRendered` is its journaled answer, naming where
+the media store keeps them. `ModerateComment` asks the moderation side task
+(arena/ai/canvas_moderation.py) about a comment; `CommentModerated` is its
+verdict.
 """
 
 from __future__ import annotations
@@ -91,12 +93,39 @@ class ArchiveRendered:
     video_url: str
 
 
+@frozen
+class ModerateComment:
+    """Ask the AI port whether comment `id` may be shown (`[canvas]
+    moderate_comments`); the comment waits in the state until the answer."""
+
+    key: str
+    id: str
+    text: str
+
+
+@frozen
+class CommentModerated:
+    """The moderation side task's verdict on comment `id`: `flagged` ones are
+    kept (for the record) but never shown; `by` names the judge that read
+    it ("" when no moderating judge is configured: shown unread)."""
+
+    key: str
+    id: str
+    flagged: bool
+    categories: tuple = ()
+    by: str = ""
+
+
+def moderation_key(world, comment_id: str) -> str:
+    return f"canvas-comment:{world or 'w'}:{comment_id}"
+
+
 def archive_key(world, seq: int) -> str:
     """The render effect's idempotency key: the world's, the canvas's number."""
     return f"canvas-archive:{world or 'w'}:{seq:06d}"
 
 
 INPUTS = (CanvasJoin, CanvasPlace, CanvasReset, CanvasComment, CanvasObjectives, CanvasArchives, CanvasAgents,
-          ArchiveRendered)
+          ArchiveRendered, CommentModerated)
 # Routed to `CanvasMode.route` (none names a match).
 ROUTED = INPUTS

@@ -94,6 +94,8 @@ class CanvasState:
     comments: int = 0  # comments this week (their ids count on)
     next_comment: dict = field(factory=dict)  # wallet -> engine ms from which it may comment again
     archives: list = field(factory=list)  # the last ended weeks' summaries, oldest first
+    held_comments: dict = field(factory=dict)  # id -> comment waiting for moderation (any week's)
+    flagged_comments: int = 0  # comments moderation refused this week
 
 
 @register
@@ -120,9 +122,10 @@ class CanvasMode(Mode):
     inputs = M.INPUTS
     routed_inputs = M.ROUTED
     # The archive's pictures are drawn by a side task of the canvas's own.
-    effects = {M.RenderArchive: "canvas-archive"}
-    result_keys = {M.ArchiveRendered: lambda r: r.key}
-    side_tasks = {"canvas-archive": "arena.media.canvas_archive:make_archiver"}
+    effects = {M.RenderArchive: "canvas-archive", M.ModerateComment: "canvas-moderation"}
+    result_keys = {M.ArchiveRendered: lambda r: r.key, M.CommentModerated: lambda r: r.key}
+    side_tasks = {"canvas-archive": "arena.media.canvas_archive:make_archiver",
+                  "canvas-moderation": "arena.ai.canvas_moderation:make_moderator"}
     tables = TABLES
     simulation = "arena.sim.canvas"
     # web/: the live canvas, palette, cooldown, leaderboards, past weeks
@@ -203,6 +206,9 @@ class CanvasMode(Mode):
         cls = inp.__class__
         if cls is M.ArchiveRendered:
             archive.rendered(ctx, shared, inp)
+            return
+        if cls is M.CommentModerated:
+            comments.moderated(ctx, shared, inp)
             return
         self._ensure_begun(ctx, shared)
         if cls is M.CanvasComment:
@@ -330,6 +336,7 @@ class CanvasMode(Mode):
         shared.pending = bytearray()
         shared.tally = {}
         shared.log, shared.counts, shared.comments, shared.next_comment = [], {}, 0, {}
+        shared.flagged_comments = 0
         objectives.begin_week(ctx, shared, cfg.objectives_per_week)
         shared.recent.append(slug)
         del shared.recent[:-max(cfg.recent_weeks, 1)]
@@ -374,4 +381,5 @@ class CanvasMode(Mode):
 
 
 # Inputs `CanvasMode._kept` handles.
-_KEPT = frozenset({M.CanvasComment, M.CanvasObjectives, M.CanvasArchives, M.CanvasAgents, M.ArchiveRendered})
+_KEPT = frozenset({M.CanvasComment, M.CanvasObjectives, M.CanvasArchives, M.CanvasAgents, M.ArchiveRendered,
+                   M.CommentModerated})

@@ -12,7 +12,8 @@ placed what nor the compressed canvas belongs in what clients are sent.
 - `canvas:tally` {"canvas", "wallets": {wallet: placements}}: the same
   window's counts, for the boards;
 - `canvas:week_begun` {"seq", "objectives": [[id, title, kind, target]]};
-- `canvas:commented` {"seq", "id", "wallet", "text", "x", "y", "at_ms"};
+- `canvas:commented` {"seq", "id", "wallet", "text", "x", "y", "at_ms",
+  "moderation": "none", "passed" or "flagged"};
 - `canvas:objective_done` {"seq", "objective", "wallet", "at_ms"};
 - `canvas:archived` {"seq", "canvas", "year", "week", "mode", "width",
   "height", "pixels", "placers", "started_ms", "ended_ms", "bitmap",
@@ -73,7 +74,8 @@ def from_events(messages) -> list:
             if b["objectives"]:
                 out.append(("objectives", b["seq"], [tuple(o) for o in b["objectives"]]))
         elif t == "canvas:commented":
-            out.append(("comment", b["id"], b["seq"], b["wallet"], b["text"], b["x"], b["y"], b["at_ms"]))
+            out.append(("comment", b["id"], b["seq"], b["wallet"], b["text"], b["x"], b["y"], b["at_ms"],
+                        b["moderation"]))
         elif t == "canvas:objective_done":
             out.append(("objective_done", b["seq"], b["objective"], b["wallet"], b["at_ms"]))
         elif t == "canvas:archive_rendered":

@@ -15,7 +15,7 @@ applies from the next week on.
 from __future__ import annotations
 
 from attrs import field, frozen
-from attrs.validators import ge
+from attrs.validators import ge, instance_of
 
 from arena.engine.config import non_negative, positive
 
@@ -139,5 +139,9 @@ class CanvasConfig:
     # Comments: at most this many characters, one per wallet per cooldown.
     comment_max_chars: int = field(default=280, validator=_between(1, 2000))
     comment_cooldown_ms: int = field(default=10_000, validator=non_negative)
+    # True: a comment is shown only once the AI port's moderation passed it
+    # (the OpenAI judge's moderation endpoint; with a judge that cannot
+    # moderate, shown unread).
+    moderate_comments: bool = field(default=False, validator=instance_of(bool))
     # Objectives drawn for each week (from `objectives.OBJECTIVES`).
     objectives_per_week: int = field(default=3, validator=_between(0, 16))

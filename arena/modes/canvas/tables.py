@@ -13,7 +13,7 @@ written with.
 |---|---|
 | `canvas_pixels` | placement: canvas number, its number in the week `n`, x, y, colour, placer, engine ms |
 | `canvas_archives` | ended canvas: its week, game mode, size, counts, times, the final bitmap (zlib), winners, stats JSON, image and video URLs (set once rendered) |
-| `canvas_comments` | comment: id, canvas, author, text, pixel (or NULL), engine ms |
+| `canvas_comments` | comment: id, canvas, author, text, pixel (or NULL), engine ms, moderation ("none", "passed", "flagged": never shown) |
 | `canvas_objectives` | objective drawn for a canvas: id, title, kind, target |
 | `canvas_objective_completions` | wallet that completed one of a canvas's objectives, and when |
 | `weekly_agent_stats` | agent that placed on a canvas: pixels placed, rank among the agents |
@@ -25,7 +25,8 @@ Operations (tuples, first item the kind):
 - ("archive", seq, canvas, year, week, mode, width, height, pixels, placers,
   started_ms, ended_ms, bitmap, winner, winner_agent, stats JSON);
 - ("archive_media", seq, image_url, video_url);
-- ("comment", id, seq, author, text, x or None, y or None, at_ms);
+- ("comment", id, seq, author, text, x or None, y or None, at_ms, moderation:
+  "none", "passed" or "flagged");
 - ("objectives", seq, rows): rows of (objective, title, kind, target);
 - ("objective_done", seq, objective, wallet, at_ms);
 - ("agent_stats", seq, year, week, rows): rows of (agent, pixels, rank).
@@ -45,7 +46,8 @@ _SQLITE_1 = (
     " started_ms INTEGER NOT NULL, ended_ms INTEGER NOT NULL, bitmap BLOB NOT NULL,"
     " winner TEXT, winner_agent TEXT, stats TEXT NOT NULL, image_url TEXT, video_url TEXT)",
     "CREATE TABLE IF NOT EXISTS canvas_comments (id TEXT PRIMARY KEY, canvas_seq INTEGER NOT NULL,"
-    " author TEXT NOT NULL, text TEXT NOT NULL, x INTEGER, y INTEGER, at_ms INTEGER NOT NULL)",
+    " author TEXT NOT NULL, text TEXT NOT NULL, x INTEGER, y INTEGER, at_ms INTEGER NOT NULL,"
+    " moderation TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS canvas_comments_seq ON canvas_comments (canvas_seq, at_ms)",
     "CREATE TABLE IF NOT EXISTS canvas_objectives (canvas_seq INTEGER NOT NULL, objective TEXT NOT NULL,"
     " title TEXT NOT NULL, kind TEXT NOT NULL, target INTEGER NOT NULL, PRIMARY KEY (canvas_seq, objective))",
@@ -92,7 +94,7 @@ QUERIES = {
                               " ORDER BY n"),
     "canvas_pixel_log_sizes": _both("SELECT canvas_seq, COUNT(*) AS placements FROM canvas_pixels"
                                     " GROUP BY canvas_seq ORDER BY canvas_seq"),
-    "canvas_comments": _both("SELECT id, canvas_seq, author, text, x, y, at_ms FROM canvas_comments"
+    "canvas_comments": _both("SELECT id, canvas_seq, author, text, x, y, at_ms, moderation FROM canvas_comments"
                              " ORDER BY canvas_seq, at_ms, id"),
     "canvas_objectives": _both("SELECT canvas_seq, objective, title, kind, target FROM canvas_objectives"
                                " ORDER BY canvas_seq, objective"),
@@ -108,7 +110,7 @@ QUERIES = {
 
 _INSERTS = {
     "pixels": ("canvas_pixels", "(canvas_seq, n, x, y, color, placer, at_ms)", 7, "(canvas_seq, n)"),
-    "comment": ("canvas_comments", "(id, canvas_seq, author, text, x, y, at_ms)", 7, "(id)"),
+    "comment": ("canvas_comments", "(id, canvas_seq, author, text, x, y, at_ms, moderation)", 8, "(id)"),
     "objectives": ("canvas_objectives", "(canvas_seq, objective, title, kind, target)", 5,
                    "(canvas_seq, objective)"),
     "objective_done": ("canvas_objective_completions", "(canvas_seq, objective, wallet, at_ms)", 4,
