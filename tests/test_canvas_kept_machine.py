@@ -12,6 +12,9 @@ as the store applies them, and after every step:
   completions recorded are exactly the wallets at the target;
 - the archives in the state and in the tables are the same canvases, their
   URLs set once, by the first answer;
+- every accepted comment is either waiting for its moderation verdict or
+  recorded, exactly once; the comments shown are exactly the recorded ones
+  not flagged whose verdict came in their own week;
 - replaying the journal from a fresh state gives the same state hash.
 """
 
@@ -52,10 +55,13 @@ class RecordingWorld(World):
 
 
 class KeptMachine(RuleBasedStateMachine):
-    @initialize(window=st.sampled_from((1, 3)), log_weeks=st.sampled_from((0, 2)))
-    def begin(self, window, log_weeks):
+    @initialize(window=st.sampled_from((1, 3)), log_weeks=st.sampled_from((0, 2)), moderate=st.booleans())
+    def begin(self, window, log_weeks, moderate):
         self.config = canvas_config(width=W, height=H, cooldown_ms=0, broadcast_every_ticks=window,
-                                    objectives_per_week=6, pixel_log_weeks=log_weeks, comment_cooldown_ms=200)
+                                    objectives_per_week=6, pixel_log_weeks=log_weeks, comment_cooldown_ms=200,
+                                    moderate_comments=moderate)
+        self.accepted: list[str] = []  # comment ids answered ok
+        self.expect_shown: set[str] = set()
         self.log_weeks = log_weeks
         self.world = RecordingWorld(self.config)
         self.week: list[tuple[str, int, int, int]] = []  # placements accepted this week
@@ -89,6 +95,22 @@ class KeptMachine(RuleBasedStateMachine):
         assert r.ok == (self.world.canvas.comments == before + 1)
         if r.ok:
             assert text == "hi" and at != (W, 0)
+            self.accepted.append(r.body["id"])
+            if not self.config.modes["canvas"].moderate_comments:
+                self.expect_shown.add(r.body["id"])  # not moderated: shown at once
+
+    @precondition(lambda self: self.world.canvas.held_comments)
+    @rule(data=st.data(), flagged=st.booleans(), again=st.booleans())
+    def moderation_verdict(self, data, flagged, again):
+        held = self.world.canvas.held_comments
+        cid = data.draw(st.sampled_from(sorted(held)))
+        week = held[cid]["seq"] == self.world.canvas.seq
+        verdict = M.CommentModerated(M.moderation_key(self.world.state.world, cid), cid, flagged, (), "judge")
+        self.world.step(verdict)
+        if again:
+            self.world.step(verdict)  # a re-dispatch's second answer
+        if week and not flagged:
+            self.expect_shown.add(cid)
 
     @rule(ms=st.sampled_from((50, 250, 1_000)))
     def time_passes(self, ms):
@@ -167,6 +189,15 @@ class KeptMachine(RuleBasedStateMachine):
         at_target = {(oid, w) for w, progress in c.progress.items() for oid, p in zip(c.objectives, progress)
                      if p >= OBJECTIVES[oid].target}
         assert done == at_target
+
+    @invariant()
+    def every_comment_is_held_or_recorded_once(self):
+        recorded = [r["id"] for r in self.q("canvas_comments")]
+        held = list(self.world.canvas.held_comments)
+        assert len(set(recorded)) == len(recorded) and not set(recorded) & set(held)
+        assert sorted(recorded + held) == sorted(self.accepted)
+        shown = [e.body["id"] for e in self.world.events if e.type == "canvas:comment"]
+        assert len(shown) == len(set(shown)) and set(shown) == self.expect_shown
 
     @invariant()
     def archives_agree_and_urls_are_set_once(self):
