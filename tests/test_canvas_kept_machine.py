@@ -58,7 +58,7 @@ class KeptMachine(RuleBasedStateMachine):
     @initialize(window=st.sampled_from((1, 3)), log_weeks=st.sampled_from((0, 2)), moderate=st.booleans())
     def begin(self, window, log_weeks, moderate):
         self.config = canvas_config(width=W, height=H, cooldown_ms=0, broadcast_every_ticks=window,
-                                    objectives_per_week=6, pixel_log_weeks=log_weeks, comment_cooldown_ms=200,
+                                    objectives_per_week=6, pixel_log_weeks=log_weeks, comment_cooldown_ms=0,
                                     moderate_comments=moderate)
         self.accepted: list[str] = []  # comment ids answered ok
         self.expect_shown: set[str] = set()
@@ -86,9 +86,13 @@ class KeptMachine(RuleBasedStateMachine):
             assert self.world.canvas.seq == seq
             self.week.append((wallet, x, y, color))
 
-    @rule(wallet=st.sampled_from(WALLETS), text=st.sampled_from(("hi", "", "x" * 300, "ok\x00")),
-          at=st.sampled_from((None, (1, 1), (W, 0))))
-    def comment(self, wallet, text, at):
+    @rule(data=st.data(), text=st.sampled_from(("hi", "hi", "hi", "", "x" * 300, "ok\x00")),
+          at=st.sampled_from((None, None, (1, 1), (W, 0))),
+          stranger=st.sampled_from((False, False, False, True)))
+    def comment(self, data, text, at, stranger):
+        """A comment, mostly by a watcher (a stranger's is refused: `wrong_state`)."""
+        watching = list(self.world.canvas.watchers)
+        wallet = data.draw(st.sampled_from(WALLETS if stranger or not watching else watching))
         x, y = at if at else (None, None)
         before = self.world.canvas.comments
         r = self.world.request(M.CanvasComment, wallet, text, x, y)
@@ -208,6 +212,6 @@ class KeptMachine(RuleBasedStateMachine):
             assert a["image_url"] == rows[seq]["image_url"] == self.answered.get(seq)
 
 
-KeptMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None,
+KeptMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None,
                                          suppress_health_check=[HealthCheck.too_slow])
 test_what_is_kept_of_a_canvas = KeptMachine.TestCase
