@@ -26,7 +26,7 @@ from __future__ import annotations
 from attrs import define, field
 
 from arena.engine import inputs as I
-from arena.engine.calendar import Rule
+from arena.engine.calendar import Rule, parse
 from arena.engine.errors import (
     BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE,
 )
@@ -40,9 +40,13 @@ from .messages import (
     NAME, LotteryBetChosen, LotteryClaim, LotteryCreate, LotteryRead, bet_id, fee_key, feed_key,
     payout_key, refund_key, stray_refund_key, void_refund_key,
 )
-from .settings import LotteryConfig
+from .settings import LotteryConfig, parse_propositions
 
 FEE_ACCOUNT = "fee:lottery"
+# Rule names: a round's lock instant, and a game's draws ([lottery.draws]).
+LOCK_RULE = "lock-"
+DRAWS_RULE = "draws-"
+SCHEDULE_CREATOR = "schedule"  # the creator of the rounds the schedule opens
 PARTS = ("white", "bonus")
 # The match's timer: deadlines are checked at least this often.
 CHECK_MS = 1_000
@@ -130,6 +134,7 @@ class LotteryShared:
     by_wallet: dict = field(factory=dict)  # wallet -> [[round, bet id], ...]
     volume: int = 0
     paid: int = 0
+    next_draw: dict = field(factory=dict)  # game -> the newest draw the schedule opened rounds for
 
 
 class LotteryMode(Mode):
@@ -141,6 +146,7 @@ class LotteryMode(Mode):
     boards = records.BOARDS
     quiet_events = frozenset({"lottery:pool"})
     simulation = "arena.sim.lottery"
+    schedule_armed = True  # a draw rule first seen opens the next draw's rounds at once
 
     def setup(self, config):
         return LotteryShared()
@@ -177,12 +183,18 @@ class LotteryMode(Mode):
             ctx.wake(m, ctx.tick + ctx.ticks(CHECK_MS))
 
     def schedules(self, settings, shared) -> tuple:
+        draws = tuple(parse(f"{DRAWS_RULE}{game}", text) for game, text in settings.draws.items() if text)
         if shared is None:
-            return ()
-        return tuple(Rule.at(f"lock-{r.id}", r.lock_time_ms) for r in shared.rounds.values() if r.state == "open")
+            return draws
+        return draws + tuple(Rule.at(f"{LOCK_RULE}{r.id}", r.lock_time_ms)
+                             for r in shared.rounds.values() if r.state == "open")
 
     def on_schedule(self, ctx, shared, fired) -> None:
-        r = shared.rounds.get(fired.rule.removeprefix("lock-"))
+        if fired.rule.startswith(DRAWS_RULE):
+            # A draw (or the rule first seen): open the rounds of the next draw.
+            self._open_scheduled(ctx, shared, fired.rule.removeprefix(DRAWS_RULE), fired.next_ms)
+            return
+        r = shared.rounds.get(fired.rule.removeprefix(LOCK_RULE))
         m = ctx.state.matches.get(r.id) if r is not None else None
         if m is not None:
             self._advance(ctx, m, r)
@@ -207,16 +219,38 @@ class LotteryMode(Mode):
             ctx.error(inp, BAD_REQUEST, f"draw_time_ms must be more than lock_lead_ms ({cfg.lock_lead_ms}) "
                                         f"after the server's time ({now})")
             return
+        ctx.reply(inp, {"round": self._open(ctx, shared, game.name, inp.draw_time_ms, inp.kind, inp.threshold,
+                                            inp.wallet)})
+
+    def _open(self, ctx, shared: LotteryShared, game: str, draw_time_ms: int, kind: str, threshold: int,
+              creator: str) -> str:
+        """A new open round (its terms checked by the caller); its id."""
+        cfg: LotteryConfig = ctx.settings(NAME)
         rid = ctx.new_match_id(NAME)
         shared.rounds[rid] = LotteryRound(
-            id=rid, game=game.name, draw_time_ms=inp.draw_time_ms, lock_time_ms=lock, kind=inp.kind,
-            threshold=inp.threshold, fee_bps=cfg.fee_bps, auto_settle=cfg.auto_settle,
-            result_at_ms=inp.draw_time_ms + cfg.result_delay_ms, void_at_ms=inp.draw_time_ms + cfg.void_after_ms,
-            creator=inp.wallet, created_at_ms=now)
+            id=rid, game=game, draw_time_ms=draw_time_ms, lock_time_ms=draw_time_ms - cfg.lock_lead_ms, kind=kind,
+            threshold=threshold, fee_bps=cfg.fee_bps, auto_settle=cfg.auto_settle,
+            result_at_ms=draw_time_ms + cfg.result_delay_ms, void_at_ms=draw_time_ms + cfg.void_after_ms,
+            creator=creator, created_at_ms=ctx.now_ms)
         m = LotteryMatch(rid, created_tick=ctx.tick)
         ctx.state.matches[rid] = m
         ctx.wake(m, ctx.tick + ctx.ticks(CHECK_MS))
-        ctx.reply(inp, {"round": rid})
+        return rid
+
+    def _open_scheduled(self, ctx, shared: LotteryShared, game: str, draw_time_ms: int) -> None:
+        """The rounds of `game`'s draw at `draw_time_ms` (the draw rule's next
+        occurrence, computed by the scheduler): one per configured
+        proposition, once per draw, and only while bets can still be taken
+        (else the draw after it gets them, at this rule's next occurrence)."""
+        cfg: LotteryConfig = ctx.settings(NAME)
+        if not cfg.draws.get(game) or draw_time_ms <= shared.next_draw.get(game, 0):
+            return
+        if draw_time_ms - cfg.lock_lead_ms <= ctx.now_ms or draw_time_ms > MAX_DRAW_TIME_MS:
+            return
+        shared.next_draw[game] = draw_time_ms
+        for kind, threshold in parse_propositions(cfg.round_propositions):
+            if book.check_proposition(book.GAMES[game], kind, threshold) is None:
+                self._open(ctx, shared, game, draw_time_ms, kind, threshold, SCHEDULE_CREATOR)
 
     # --- money in -----------------------------------------------------------------
     def _money(self, ctx, m, r: LotteryRound, inp: I.EntryFeePaid) -> None:
