@@ -118,7 +118,7 @@ async def test_a_round_from_create_to_payout(nursery, tmp_path):
         assert all(s["detail"] == "simulated" for s in fin["sources"])
         await wait_until(lambda: not srv.state.unsettled, timeout=10)
         assert await ledger.account_balance(f"escrow:{rid}") == 0
-        assert await ledger.account_balance("fee:lottery") == 4  # 2 % of the loser's 200
+        assert await ledger.account_balance("fee:protocol") == 4  # 2 % of the loser's 200
         gain = {alice: -200, bob: -200}
         gain[winner] += 400 - 4
         for c in (alice, bob):

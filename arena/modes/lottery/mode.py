@@ -42,7 +42,9 @@ from .messages import (
 )
 from .settings import LotteryConfig, parse_propositions
 
-FEE_ACCOUNT = "fee:lottery"
+# The platform's fee account, the same on every ledger (the Solana ledger pays
+# fee:<name> only to its configured fee wallets: creator, partner, protocol).
+FEE_ACCOUNT = "fee:protocol"
 # Rule names: a round's lock instant, and a game's draws ([lottery.draws]).
 LOCK_RULE = "lock-"
 DRAWS_RULE = "draws-"
