@@ -31,7 +31,7 @@ from arena.engine.errors import (
     BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE,
 )
 from arena.engine.mode import Mode
-from arena.engine.outputs import FetchFeed, Settle, Transfer
+from arena.engine.outputs import Event, FetchFeed, Settle, Transfer
 from arena.engine.snapshot import register as snapshot_class
 
 from . import book, records, requests
@@ -116,6 +116,7 @@ class LotteryRound:
     refunded: int = 0
     pool_due: bool = False
     pool_next_ms: int = 0
+    ended_at_ms: int = 0  # when it became settled or void (archived `archive_after_ms` later)
 
 
 @snapshot_class
@@ -137,6 +138,7 @@ class LotteryShared:
     volume: int = 0
     paid: int = 0
     next_draw: dict = field(factory=dict)  # game -> the newest draw the schedule opened rounds for
+    archived: int = 0  # rounds dropped from the state (their records are in the store)
 
 
 class LotteryMode(Mode):
@@ -146,7 +148,7 @@ class LotteryMode(Mode):
     routed_inputs = (LotteryCreate, LotteryRead, LotteryClaim)
     requests = requests.REQUESTS
     boards = records.BOARDS
-    quiet_events = frozenset({"lottery:pool"})
+    quiet_events = frozenset({"lottery:pool", records.ROUND_ENDED})
     simulation = "arena.sim.lottery"
     schedule_armed = True  # a draw rule first seen opens the next draw's rounds at once
 
@@ -237,7 +239,26 @@ class LotteryMode(Mode):
         m = LotteryMatch(rid, created_tick=ctx.tick)
         ctx.state.matches[rid] = m
         ctx.wake(m, ctx.tick + ctx.ticks(CHECK_MS))
+        self._archive(ctx, shared)
         return rid
+
+    @staticmethod
+    def _archive(ctx, shared: LotteryShared) -> None:
+        """Drop the rounds that ended (settled: everything paid; void:
+        everything refunded) more than `archive_after_ms` ago, so the state
+        is bounded by the rounds of the last while, not by every round ever
+        played. What they were stays in the store (`records`: the round's
+        row and its `history.get` entry). A round that still owes a winner
+        (claims, `auto_settle = false`) is never dropped."""
+        keep_ms = ctx.settings(NAME).archive_after_ms
+        gone = [rid for rid, r in shared.rounds.items()
+                if r.state in ("settled", "void") and ctx.now_ms >= r.ended_at_ms + keep_ms]
+        for rid in gone:
+            r = shared.rounds.pop(rid)
+            for wallet in dict.fromkeys(b.wallet for b in r.bets.values()):
+                # The wallet's key stays (an empty list): `lottery.stats` counts bettors ever.
+                shared.by_wallet[wallet] = [e for e in shared.by_wallet.get(wallet, ()) if e[0] != rid]
+        shared.archived += len(gone)
 
     def _open_scheduled(self, ctx, shared: LotteryShared, game: str, draw_time_ms: int) -> None:
         """The rounds of `game`'s draw at `draw_time_ms` (the draw rule's next
@@ -413,8 +434,11 @@ class LotteryMode(Mode):
         if r.auto_settle:
             for wallet in list(r.owed):
                 self._pay(ctx, r, wallet)
-        self._maybe_settled(r)
+        self._maybe_settled(ctx, r)
+        _record(ctx, r, {"outcome": r.outcome, "result": dict(r.result), "payouts": dict(r.owed),
+                         "fees": r.fees})
         ctx.drop_match(m, ())
+        self._archive(ctx, ctx.state.modes[NAME])
 
     def _pay(self, ctx, r: LotteryRound, wallet: str) -> int:
         amount = r.owed[wallet]
@@ -427,9 +451,10 @@ class LotteryMode(Mode):
         return amount
 
     @staticmethod
-    def _maybe_settled(r: LotteryRound) -> None:
+    def _maybe_settled(ctx, r: LotteryRound) -> None:
         if r.state == "finalized" and len(r.paid) == len(r.owed):
             r.state = "settled"
+            r.ended_at_ms = ctx.now_ms
 
     def _void(self, ctx, m, r: LotteryRound, reason: str) -> None:
         back: dict[str, int] = {}
@@ -438,9 +463,12 @@ class LotteryMode(Mode):
                 back[bet.wallet] = back.get(bet.wallet, 0) + bet.matched
             bet.state = "void"
         r.state = "void"
+        r.ended_at_ms = ctx.now_ms
         self._refund(ctx, r, back, void_refund_key)
         ctx.emit(_audience(r), "lottery:round_void", {"round": r.id, "reason": reason})
+        _record(ctx, r, {"reason": reason, "refunds": back})
         ctx.drop_match(m, ())
+        self._archive(ctx, ctx.state.modes[NAME])
 
     # --- requests -------------------------------------------------------------------
     def _round_of(self, ctx, shared, inp) -> LotteryRound | None:
@@ -452,7 +480,8 @@ class LotteryMode(Mode):
     def _read(self, ctx, shared: LotteryShared, inp: LotteryRead) -> None:
         if inp.what == "stats":
             wallets = shared.by_wallet
-            ctx.reply(inp, {"rounds": len(shared.rounds), "volume": shared.volume, "bettors": len(wallets),
+            ctx.reply(inp, {"rounds": len(shared.rounds) + shared.archived, "volume": shared.volume,
+                            "bettors": len(wallets),
                             "paid": shared.paid})
             return
         if inp.what == "my_bets":
@@ -498,7 +527,7 @@ class LotteryMode(Mode):
             ctx.error(inp, NOT_ALLOWED, "you have no winnings in this round")
         else:
             amount = self._pay(ctx, r, inp.wallet)
-            self._maybe_settled(r)
+            self._maybe_settled(ctx, r)
             ctx.reply(inp, {"amount": amount})
 
     # --- views ------------------------------------------------------------------------
@@ -512,6 +541,21 @@ class LotteryMode(Mode):
 
     def records(self, state, tick: int, messages) -> list:
         return records.from_events(messages)
+
+
+def _record(ctx, r: LotteryRound, outcome: dict) -> None:
+    """The round as it ended, in an event for no one (`records.ROUND_ENDED`):
+    the store keeps it as the round's row and as its bettors' `history.get`
+    entry, after the round itself has left the state."""
+    proposition = {"kind": r.kind, **({"threshold": r.threshold} if r.threshold >= 0 else {})}
+    stakes: dict[str, int] = {}
+    for b in r.bets.values():
+        stakes[b.wallet] = stakes.get(b.wallet, 0) + b.amount
+    ctx.messages.append(Event((), records.ROUND_ENDED, {
+        "round": r.id, "state": "void" if r.state == "void" else "finalized", "game": r.game,
+        "draw_time_ms": r.draw_time_ms, "proposition": proposition,
+        "pool": {"yes": r.totals["yes"], "no": r.totals["no"], "matched": r.matched},
+        "stakes": stakes, **outcome}))
 
 
 def _audience(r: LotteryRound, *wallets: str) -> list:

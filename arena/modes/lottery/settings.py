@@ -100,6 +100,9 @@ class LotteryConfig:
     feed: str = field(default="draw", validator=_feed_name)
     # `lottery:pool` to a round's watchers at most this often.
     pool_interval_ms: int = field(default=1_000, validator=positive)
+    # A round that ended (settled or void) leaves the engine's state this
+    # long after; its row and history stay in the store. 0: at once.
+    archive_after_ms: int = field(default=604_800_000, validator=non_negative)
     # Rounds the schedule opens by itself (`[lottery.draws]`): each game ->
     # the rule of its draws, e.g. powerball = "weekly MON,WED,SAT 22:59
     # America/New_York", or "" for none. For each draw, one round per
