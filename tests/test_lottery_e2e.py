@@ -93,8 +93,10 @@ async def test_a_round_from_create_to_payout(nursery, tmp_path):
         assert a["status"] == "confirmed" and a["bet"].startswith("bet-")
         b = await bet(bob, rid, "no", 200)
         await wait_until(lambda: srv.state.modes["lottery"].rounds[rid].matched == 200)
-        _, ev = await watcher.next_event("lottery:bet_matched", match=None)
-        assert ev["round"] == rid
+        _, ev = await alice.next_event("lottery:bet_matched", match=None)
+        assert ev["round"] == rid and ev["bet"] == a["bet"] and ev["matched"] == 200
+        _, ev = await watcher.next_event("lottery:pool", where=lambda b: b["no"]["total"] == 200, timeout=5)
+        assert ev["yes"] == {"total": 300, "matched": 200}  # watchers see the pool, at most once a second
         assert await ledger.account_balance(f"escrow:{rid}") == 500
         pool = await bob.request("lottery.pool", {"round": rid})
         assert pool == {"round": rid, "yes": {"total": 300, "matched": 200}, "no": {"total": 200, "matched": 200}}

@@ -321,7 +321,10 @@ class LotteryMode(Mode):
         r.totals[side] += amount
         shared.volume += amount
         shared.by_wallet.setdefault(wallet, []).append([r.id, bet.id])
-        audience = _audience(r, wallet)
+        # A bet's events go to its own wallet; watchers (and every bettor)
+        # see the pool instead, throttled (`lottery:pool`): at 1,000 bets/s
+        # a per-bet event to 10,000 watchers would be 10M frames a second.
+        audience = (wallet,)
         ctx.emit(audience, "lottery:bet_placed",
                  {"round": r.id, "bet": bet.id, "wallet": wallet, "side": side, "amount": amount})
         matches, left = book.match_bet(r.queues[book.other(side)], r.unmatched, amount)
@@ -331,7 +334,7 @@ class LotteryMode(Mode):
             bet.matched += take
             r.matched += take
             r.pairs.append([bet.id, other_id, take] if side == "yes" else [other_id, bet.id, take])
-            ctx.emit(_audience(r, other.wallet), "lottery:bet_matched",
+            ctx.emit((other.wallet,), "lottery:bet_matched",
                      {"round": r.id, "bet": other_id, "matched": other.matched})
         if matches:
             ctx.emit(audience, "lottery:bet_matched", {"round": r.id, "bet": bet.id, "matched": bet.matched})
