@@ -53,6 +53,13 @@ PARTS = ("white", "bonus")
 # The match's timer: deadlines are checked at least this often.
 CHECK_MS = 1_000
 MAX_WATCHERS = 10_000
+# A round's watchers are told of its pool in this many groups, one group a
+# tick: 10,000 frames written in one tick would hold that tick (and every
+# reply behind it) for a large part of a second; 500 a tick do not. A sweep
+# takes POOL_GROUPS ticks (a second at 20 Hz) and a new one starts only
+# after it, so each watcher gets at most one update per `pool_interval_ms`
+# (or per sweep, if that is longer).
+POOL_GROUPS = 20
 # Far beyond any draw (year 2286), and small enough that every sum of it stays an int64.
 MAX_DRAW_TIME_MS = 10**13
 
@@ -116,6 +123,10 @@ class LotteryRound:
     refunded: int = 0
     pool_due: bool = False
     pool_next_ms: int = 0
+    # Watchers by pool group (POOL_GROUPS lists, filled in turn), and the
+    # group the current sweep tells next (-1: no sweep).
+    watch_groups: list = field(factory=lambda: [[] for _ in range(POOL_GROUPS)])
+    pool_sweep: int = -1
     ended_at_ms: int = 0  # when it became settled or void (archived `archive_after_ms` later)
 
 
@@ -180,11 +191,20 @@ class LotteryMode(Mode):
         r = ctx.state.modes[NAME].rounds[m.id]
         self._advance(ctx, m, r)
         if ctx.state.matches.get(m.id) is m:
-            if r.pool_due and ctx.now_ms >= r.pool_next_ms:
+            if r.pool_due and ctx.now_ms >= r.pool_next_ms and r.pool_sweep < 0:
                 r.pool_due = False
                 r.pool_next_ms = ctx.now_ms + ctx.settings(NAME).pool_interval_ms
-                ctx.emit(r.watchers, "lottery:pool", pool_view(r))
-            ctx.wake(m, ctx.tick + ctx.ticks(CHECK_MS))
+                r.pool_sweep = 0
+            if r.pool_sweep >= 0:
+                ctx.emit(r.watch_groups[r.pool_sweep], "lottery:pool", pool_view(r))
+                r.pool_sweep = r.pool_sweep + 1 if r.pool_sweep + 1 < POOL_GROUPS else -1
+            if r.pool_sweep >= 0:
+                wait = 1
+            elif r.pool_due:  # the next sweep as soon as the interval allows
+                wait = max(1, min(ctx.ticks(CHECK_MS), ctx.ticks(max(0, r.pool_next_ms - ctx.now_ms))))
+            else:
+                wait = ctx.ticks(CHECK_MS)
+            ctx.wake(m, ctx.tick + wait)
 
     def schedules(self, settings, shared) -> tuple:
         draws = tuple(parse(f"{DRAWS_RULE}{game}", text) for game, text in settings.draws.items() if text)
@@ -510,7 +530,9 @@ class LotteryMode(Mode):
         if inp.wallet not in r.watchers and len(r.watchers) >= MAX_WATCHERS:
             ctx.error(inp, NOT_ALLOWED, "this round has as many watchers as it takes")
             return
-        r.watchers[inp.wallet] = None
+        if inp.wallet not in r.watchers:
+            r.watch_groups[len(r.watchers) % POOL_GROUPS].append(inp.wallet)
+            r.watchers[inp.wallet] = None
         ctx.reply(inp, {})
         ctx.emit((inp.wallet,), "lottery:pool", pool_view(r))
 
