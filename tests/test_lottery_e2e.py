@@ -46,6 +46,21 @@ async def _operator(srv, url, stack):
     return op
 
 
+async def operator_and_two(srv, url, stack):
+    """An operator and two funded players (alice, bob), closed with `stack`."""
+    op = await _operator(srv, url, stack)
+    alice = await stack.enter_async_context(player(url))
+    bob = await stack.enter_async_context(player(url))
+    return op, alice, bob
+
+
+async def create(op, game: str = "powerball", kind: str = "bonus_parity", threshold: int | None = None,
+                 draw_time_ms: int = DRAW) -> str:
+    proposition = {"kind": kind, **({} if threshold is None else {"threshold": threshold})}
+    return (await op.request("lottery.create", {"game": game, "draw_time_ms": draw_time_ms,
+                                                "proposition": proposition}))["round"]
+
+
 async def bet(c, round_, side, amount):
     built = await c.request("lottery.bet.build", {"round": round_, "side": side, "amount": amount})
     assert built["amount"] == amount

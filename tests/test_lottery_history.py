@@ -17,9 +17,9 @@ import trio
 from arena.engine.mode import MatchResult, Record
 from arena.modes.lottery import records
 from arena.wallclock import ManualClock
-from conftest import player, wait_until
+from conftest import wait_until
 from lottery_harness import Engine
-from test_lottery_e2e import DRAW, HOUR, T0, _code, _config, _expected_draw, _operator, _server, bet
+from test_lottery_e2e import DRAW, HOUR, T0, _code, _config, _expected_draw, _server, bet, create, operator_and_two
 
 WHITES = (4, 18, 33, 47, 60)
 
@@ -104,11 +104,8 @@ async def test_history_get_lists_a_finished_round_for_its_bettors(nursery, tmp_p
     clock = ManualClock(T0)
     srv, url = await _server(nursery, _config(tmp_path, archive_after_ms=0), clock)
     async with AsyncExitStack() as stack:
-        op = await _operator(srv, url, stack)
-        alice = await stack.enter_async_context(player(url))
-        bob = await stack.enter_async_context(player(url))
-        rid = (await op.request("lottery.create", {"game": "powerball", "draw_time_ms": DRAW,
-                                                   "proposition": {"kind": "bonus_over", "threshold": 13}}))["round"]
+        op, alice, bob = await operator_and_two(srv, url, stack)
+        rid = await create(op, kind="bonus_over", threshold=13)
         await bet(alice, rid, "yes", 100)
         await bet(bob, rid, "no", 100)
         await wait_until(lambda: srv.state.modes["lottery"].rounds[rid].matched == 100)

@@ -12,11 +12,11 @@ import attrs
 
 from arena.config import FeedsConfig, FeedSourceConfig
 from arena.wallclock import ManualClock
-from conftest import player, wait_until
+from conftest import wait_until
 from draw_publishers import Publishers, json_mirror, soda_url, texas_url
 from feed_http import FeedSources
 from test_feeds_http import feed
-from test_lottery_e2e import DRAW, T0, _config, _operator, _server, bet
+from test_lottery_e2e import DRAW, T0, _config, _server, bet, create, operator_and_two
 
 
 async def test_a_round_decided_by_two_real_formats_outvoting_a_liar(nursery, tmp_path):
@@ -34,13 +34,9 @@ async def test_a_round_decided_by_two_real_formats_outvoting_a_liar(nursery, tmp
         clock = ManualClock(T0)
         srv, url = await _server(nursery, cfg, clock)
         async with AsyncExitStack() as stack:
-            op = await _operator(srv, url, stack)
-            alice = await stack.enter_async_context(player(url))
-            bob = await stack.enter_async_context(player(url))
+            op, alice, bob = await operator_and_two(srv, url, stack)
             start = {c: await c.balance() for c in (alice, bob)}
-            rid = (await op.request("lottery.create", {"game": "powerball", "draw_time_ms": DRAW,
-                                                       "proposition": {"kind": "bonus_over", "threshold": 13}}))[
-                "round"]
+            rid = await create(op, kind="bonus_over", threshold=13)
             await bet(alice, rid, "yes", 100)
             await bet(bob, rid, "no", 100)
             rounds = srv.state.modes["lottery"].rounds

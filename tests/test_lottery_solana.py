@@ -13,10 +13,10 @@ import attrs
 
 from arena.modes.lottery.settings import LotteryConfig
 from arena.wallclock import ManualClock
-from conftest import make_config, player, wait_until
+from conftest import make_config, wait_until
 from solana_net import solana_devnet  # noqa: F401
 from test_e2e_solana import FAUCET, Chain, solana_ledger, until_balance
-from test_lottery_e2e import DRAW, HOUR, T0, _expected_draw, _operator, _server, bet
+from test_lottery_e2e import DRAW, HOUR, T0, _expected_draw, _server, bet, create, operator_and_two
 
 
 def _solana_config(tmp_path, dn, **lottery):
@@ -39,14 +39,11 @@ async def test_a_round_pays_its_winner_in_spl_tokens(nursery, tmp_path, solana_d
     srv, url = await _server(nursery, _solana_config(tmp_path, solana_devnet), clock)
     assert srv.ledger.name == "solana"
     async with AsyncExitStack() as stack:
-        op = await _operator(srv, url, stack)
-        alice = await stack.enter_async_context(player(url))
-        bob = await stack.enter_async_context(player(url))
+        op, alice, bob = await operator_and_two(srv, url, stack)
         assert await chain.of(alice.wallet) == FAUCET
         escrow_before = await chain.escrow()
         fee_before = await chain.fee("protocol")
-        rid = (await op.request("lottery.create", {"game": "powerball", "draw_time_ms": DRAW,
-                                                   "proposition": {"kind": "bonus_parity"}}))["round"]
+        rid = await create(op)
         await _bet_on_chain(srv, alice, rid, "yes", 300)
         await _bet_on_chain(srv, bob, rid, "no", 200)
         assert await chain.escrow() == escrow_before + 500
@@ -75,12 +72,9 @@ async def test_a_void_round_refunds_every_stake_on_chain(nursery, tmp_path, sola
     cfg = _solana_config(tmp_path, solana_devnet, feed="nowhere", void_after_ms=HOUR, result_retry_ms=1_000)
     srv, url = await _server(nursery, cfg, clock)
     async with AsyncExitStack() as stack:
-        op = await _operator(srv, url, stack)
-        alice = await stack.enter_async_context(player(url))
-        bob = await stack.enter_async_context(player(url))
+        op, alice, bob = await operator_and_two(srv, url, stack)
         escrow_before = await chain.escrow()
-        rid = (await op.request("lottery.create", {"game": "megamillions", "draw_time_ms": DRAW,
-                                                   "proposition": {"kind": "bonus_over", "threshold": 12}}))["round"]
+        rid = await create(op, "megamillions", "bonus_over", 12)
         await _bet_on_chain(srv, alice, rid, "yes", 70)
         await _bet_on_chain(srv, bob, rid, "no", 120)
         clock.set(DRAW + 1)
