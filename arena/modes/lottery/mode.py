@@ -27,6 +27,7 @@ from attrs import define, field
 
 from arena.engine import inputs as I
 from arena.engine.calendar import Rule, parse
+from arena.engine.canonical import OMIT_IF_DEFAULT
 from arena.engine.errors import (
     BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE,
 )
@@ -45,6 +46,7 @@ from .settings import LotteryConfig, parse_propositions
 # The platform's fee account, the same on every ledger (the Solana ledger pays
 # fee:<name> only to its configured fee wallets: creator, partner, protocol).
 FEE_ACCOUNT = "fee:protocol"
+_NEW = {OMIT_IF_DEFAULT: True}
 # Rule names: a round's lock instant, and a game's draws ([lottery.draws]).
 LOCK_RULE = "lock-"
 DRAWS_RULE = "draws-"
@@ -125,9 +127,12 @@ class LotteryRound:
     pool_next_ms: int = 0
     # Watchers by pool group (POOL_GROUPS lists, filled in turn), and the
     # group the current sweep tells next (-1: no sweep).
-    watch_groups: list = field(factory=lambda: [[] for _ in range(POOL_GROUPS)])
-    pool_sweep: int = -1
-    ended_at_ms: int = 0  # when it became settled or void (archived `archive_after_ms` later)
+    watch_groups: list = field(factory=lambda: [[] for _ in range(POOL_GROUPS)], metadata=_NEW)
+    pool_sweep: int = field(default=-1, metadata=_NEW)
+    # Fields from here on came after rounds were first stored: each is left
+    # out of the state hash while at its default (OMIT_IF_DEFAULT), so
+    # snapshots written before them still verify.
+    ended_at_ms: int = field(default=0, metadata=_NEW)  # when it became settled or void
 
 
 @snapshot_class
@@ -148,8 +153,9 @@ class LotteryShared:
     by_wallet: dict = field(factory=dict)  # wallet -> [[round, bet id], ...]
     volume: int = 0
     paid: int = 0
-    next_draw: dict = field(factory=dict)  # game -> the newest draw the schedule opened rounds for
-    archived: int = 0  # rounds dropped from the state (their records are in the store)
+    # Left out of the state hash while at their defaults (see LotteryRound).
+    next_draw: dict = field(factory=dict, metadata=_NEW)  # game -> the newest draw the schedule opened
+    archived: int = field(default=0, metadata=_NEW)  # rounds dropped from the state (records kept)
 
 
 class LotteryMode(Mode):
@@ -195,6 +201,8 @@ class LotteryMode(Mode):
                 r.pool_due = False
                 r.pool_next_ms = ctx.now_ms + ctx.settings(NAME).pool_interval_ms
                 r.pool_sweep = 0
+            if r.pool_sweep == 0 and sum(map(len, r.watch_groups)) != len(r.watchers):
+                _regroup(r)  # watchers of a round stored before the groups existed
             if r.pool_sweep >= 0:
                 ctx.emit(r.watch_groups[r.pool_sweep], "lottery:pool", pool_view(r))
                 r.pool_sweep = r.pool_sweep + 1 if r.pool_sweep + 1 < POOL_GROUPS else -1
@@ -272,7 +280,7 @@ class LotteryMode(Mode):
         (claims, `auto_settle = false`) is never dropped."""
         keep_ms = ctx.settings(NAME).archive_after_ms
         gone = [rid for rid, r in shared.rounds.items()
-                if r.state in ("settled", "void") and ctx.now_ms >= r.ended_at_ms + keep_ms]
+                if r.state in ("settled", "void") and ctx.now_ms >= (r.ended_at_ms or r.draw_time_ms) + keep_ms]
         for rid in gone:
             r = shared.rounds.pop(rid)
             for wallet in dict.fromkeys(b.wallet for b in r.bets.values()):
@@ -566,6 +574,12 @@ class LotteryMode(Mode):
 
     def records(self, state, tick: int, messages) -> list:
         return records.from_events(messages)
+
+
+def _regroup(r: LotteryRound) -> None:
+    r.watch_groups = [[] for _ in range(POOL_GROUPS)]
+    for i, wallet in enumerate(r.watchers):
+        r.watch_groups[i % POOL_GROUPS].append(wallet)
 
 
 def _record(ctx, r: LotteryRound, outcome: dict) -> None:
