@@ -132,3 +132,19 @@ async def test_scheduled_rounds_over_real_sockets_with_a_manual_clock(nursery, t
         nxt = next(r for r in rounds.values() if r.id != rid)
         assert nxt.draw_time_ms == ny(2027, 3, 10, 22, 59) and nxt.state == "open"
         await wait_until(lambda: rounds[rid].state in ("finalized", "settled"), timeout=10)
+
+
+def test_the_scheduler_gives_each_fire_its_rule_s_next_occurrence():
+    from arena.scheduler import Scheduler
+
+    e = Engine(now=MONDAY_NOON, draws={"powerball": PB_RULE, "megamillions": ""})
+    fed = Scheduler(lambda: e.state, lambda inp: True, lambda: MONDAY_NOON).poll()
+    [armed] = [f for f in fed if f.rule == "draws-powerball"]
+    assert (armed.kind, armed.at_ms, armed.next_ms) == ("armed", MONDAY_NOON, ny(2027, 3, 8, 22, 59))
+    mon = ny(2027, 3, 8, 22, 59)
+    e.step(armed)
+    fed = Scheduler(lambda: e.state, lambda inp: True, lambda: mon + 1_000).poll()
+    [fire] = [f for f in fed if f.rule == "draws-powerball"]
+    assert (fire.kind, fire.at_ms, fire.next_ms) == ("on_time", mon, ny(2027, 3, 10, 22, 59))
+    locks = [f for f in fed if f.rule.startswith("lock-")]
+    assert locks and all(f.next_ms == -1 for f in locks)  # one-off rules have no next occurrence
