@@ -15,7 +15,8 @@ publishers are asked for the draw the server is killed:
 
 After a restart each round is settled, its escrow empty, each winner paid
 once under `payout:<round>:<wallet>` (the ledger refuses a key twice), the
-fee and the refund once, and every balance is exact to the base unit.
+fee and the refund once, and every balance is exact to the base unit. The
+same on the local Solana devnet, with the balances read from the chain.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from arena.modes.lottery.messages import payout_key
 from crash_harness import FAUCET, ROOT, ServerProcess, free_port, read_store, write_config
 from draw_publishers import Publishers, json_mirror, soda_url, texas_url
 from feed_http import FeedSources
+from solana_net import solana_devnet  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +43,7 @@ LOCK_LEAD_MS = 2_000
 YES, NO = 300, 200  # yes's unmatched 100 goes back at lock
 
 
-def _lottery_config(tmp_path, port, store: dict, sources, mirror_url) -> object:
+def _lottery_config(tmp_path, port, store: dict, sources, mirror_url, ledger: dict | None = None) -> object:
     def src(name, url, fmt):
         return f'{{name = "{name}", url = "{url}", format = "{fmt}"}}'
 
@@ -64,7 +66,7 @@ sources = [
   {{name = "mirror", url = "{mirror_url}", value_path = "value"}},
 ]
 """
-    return write_config(tmp_path, port, store, extra=extra)
+    return write_config(tmp_path, port, store, extra=extra, ledger=ledger)
 
 
 async def _operator_key(config) -> str:
@@ -158,10 +160,14 @@ async def _round(server: ServerProcess, key: str, gate: GatedPublishers, at_the_
     return rid, alice.wallet, bob.wallet, bonus
 
 
-def _check_round(state, book, rid, yes_wallet, no_wallet, bonus) -> None:
-    r = state.modes["lottery"].rounds[rid]
-    assert r.state == "settled", (rid, r.state)
-    assert r.escrow_in == YES + NO and r.paid_out + r.fees + r.refunded == YES + NO
+def _balances_after(yes_wallet, no_wallet, bonus) -> dict:
+    winner = yes_wallet if bonus % 2 else no_wallet
+    want = {yes_wallet: FAUCET - NO, no_wallet: FAUCET - NO}
+    want[winner] += 2 * NO - NO * 2 // 100
+    return want
+
+
+def _check_round(book, rid, yes_wallet, no_wallet, bonus) -> None:
     bal = book.balances
     assert bal.get(f"escrow:{rid}", 0) == 0
     winner = yes_wallet if bonus % 2 else no_wallet
@@ -169,16 +175,18 @@ def _check_round(state, book, rid, yes_wallet, no_wallet, bonus) -> None:
     assert len(payouts) == 1 and payouts[0].amount == 2 * NO - NO * 2 // 100, payouts
     assert not [e for e in book.entries if e.key.startswith(f"settle:payout:{rid}:") and e.credit != winner]
     got = {yes_wallet: bal.get(yes_wallet, 0), no_wallet: bal.get(no_wallet, 0)}
-    want = {yes_wallet: FAUCET - NO, no_wallet: FAUCET - NO}
-    want[winner] += 2 * NO - NO * 2 // 100
-    assert got == want, (rid, got, want)
+    assert got == _balances_after(yes_wallet, no_wallet, bonus), rid
 
 
-async def _run(tmp_path, store: dict, make_store, moments: list):
+async def _run(tmp_path, store: dict, make_store, moments: list, ledger: dict | None = None):
+    """The rounds, one per moment, each killed at its moment; then the
+    store's state checked (every round settled, nothing unsettled) and, on
+    the embedded ledger, its book (returned as None on Solana, whose money
+    the caller reads from the chain)."""
     port = free_port()
     with FeedSources() as sources:
         gate = GatedPublishers(sources)
-        config = _lottery_config(tmp_path, port, store, sources, gate.mirror)
+        config = _lottery_config(tmp_path, port, store, sources, gate.mirror, ledger)
         key = await _operator_key(config)
         server = ServerProcess(config, port, tmp_path)
         await server.start()
@@ -196,11 +204,17 @@ async def _run(tmp_path, store: dict, make_store, moments: list):
     state, book, _, outbox, _ = await read_store(make_store())
     assert state.unsettled == {}, state.unsettled
     assert not [o for o in outbox if o["kind"] == "Settle" and o["done_tick"] is None]
+    assert server.kills == len(moments) + 1
+    for rid, *_ in rounds:
+        r = state.modes["lottery"].rounds[rid]
+        assert r.state == "settled", (rid, r.state)
+        assert r.escrow_in == YES + NO and r.paid_out + r.fees + r.refunded == YES + NO
+    if ledger is not None:
+        return rounds, state, None
     book.audit()
     for rid, yes_wallet, no_wallet, bonus in rounds:
-        _check_round(state, book, rid, yes_wallet, no_wallet, bonus)
-    assert server.kills == len(moments) + 1
-    return rounds, state
+        _check_round(book, rid, yes_wallet, no_wallet, bonus)
+    return rounds, state, book
 
 
 def _kill_after(delay_s: float):
@@ -247,9 +261,28 @@ async def test_kill_9_with_the_result_in_memory_and_the_payout_held_postgres(tmp
         await server.start()
     cut_then_kill.hold = True
 
-    rounds, state = await _run(tmp_path, {"kind": "postgres", "dsn": dsn}, lambda: PostgresStore(pg_schema),
-                               [cut_then_kill])
+    rounds, state, _ = await _run(tmp_path, {"kind": "postgres", "dsn": dsn}, lambda: PostgresStore(pg_schema),
+                                  [cut_then_kill])
     # The first answers died with the process (never journaled): the restarted
     # server asked the publishers again, from the outbox, under the same keys.
     assert seen["gate"].asks > seen["asks_at_kill"]
     assert state.modes["lottery"].rounds[rounds[0][0]].attempt == 1
+
+
+async def test_kill_9_between_result_and_payout_on_the_solana_devnet(tmp_path, solana_devnet):
+    """The same on real SPL tokens: the payouts are chain transactions,
+    recorded by the Solana ledger under their keys; after the kills every
+    balance on chain is exact (a payout sent twice would show) and the
+    escrow token account holds what it held before."""
+    from arena.persistence.sqlite import SqliteStore
+    from test_e2e_solana import Chain, solana_ledger, until_balance
+
+    chain = Chain(solana_devnet)
+    escrow_before = await chain.escrow()
+    path = tmp_path / "arena.sqlite"
+    rounds, _, _ = await _run(tmp_path, {"kind": "embedded", "path": str(path)}, lambda: SqliteStore(path),
+                              [_kill_after(0.0), _kill_after(0.2)], ledger=solana_ledger(solana_devnet, tmp_path))
+    for _, yes_wallet, no_wallet, bonus in rounds:
+        for wallet, amount in _balances_after(yes_wallet, no_wallet, bonus).items():
+            await until_balance(chain, wallet, amount)
+    assert await chain.escrow() == escrow_before
