@@ -31,7 +31,7 @@ from arena.engine.canonical import OMIT_IF_DEFAULT
 from arena.engine.errors import (
     BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE,
 )
-from arena.engine.mode import Mode
+from arena.engine.mode import Mode, Page
 from arena.engine.outputs import Event, FetchFeed, Settle, Transfer
 from arena.engine.snapshot import register as snapshot_class
 
@@ -168,6 +168,8 @@ class LotteryMode(Mode):
     quiet_events = frozenset({"lottery:pool", records.ROUND_ENDED})
     simulation = "arena.sim.lottery"
     schedule_armed = True  # a draw rule first seen opens the next draw's rounds at once
+    # web/: rounds, live pools, betting with the development wallet
+    page = Page("Lottery rounds", description="Even-odds bets on a real draw, matched peer to peer: rounds, live pools, your bets.")
 
     def setup(self, config):
         return LotteryShared()
