@@ -125,13 +125,12 @@ class LotteryRound:
     refunded: int = 0
     pool_due: bool = False
     pool_next_ms: int = 0
+    # The fields below are left out of the state hash while at their
+    # defaults (OMIT_IF_DEFAULT): snapshots stored without them still verify.
     # Watchers by pool group (POOL_GROUPS lists, filled in turn), and the
     # group the current sweep tells next (-1: no sweep).
     watch_groups: list = field(factory=lambda: [[] for _ in range(POOL_GROUPS)], metadata=_NEW)
     pool_sweep: int = field(default=-1, metadata=_NEW)
-    # Fields from here on came after rounds were first stored: each is left
-    # out of the state hash while at its default (OMIT_IF_DEFAULT), so
-    # snapshots written before them still verify.
     ended_at_ms: int = field(default=0, metadata=_NEW)  # when it became settled or void
 
 
@@ -153,7 +152,7 @@ class LotteryShared:
     by_wallet: dict = field(factory=dict)  # wallet -> [[round, bet id], ...]
     volume: int = 0
     paid: int = 0
-    # Left out of the state hash while at their defaults (see LotteryRound).
+    # Left out of the state hash while at their defaults (as in LotteryRound).
     next_draw: dict = field(factory=dict, metadata=_NEW)  # game -> the newest draw the schedule opened
     archived: int = field(default=0, metadata=_NEW)  # rounds dropped from the state (records kept)
 

@@ -103,8 +103,8 @@ class LotteryConfig:
     pool_interval_ms: int = field(default=1_000, validator=positive)
     # A round that ended (settled or void) leaves the engine's state this
     # long after; its row and history stay in the store. 0: at once.
-    # (This and the settings below came after the first stores were written:
-    # left out of the state hash while at their defaults, so those verify.)
+    # (This and the two settings below are left out of the state hash while
+    # at their defaults: snapshots stored without them still verify.)
     archive_after_ms: int = field(default=604_800_000, validator=non_negative, metadata={OMIT_IF_DEFAULT: True})
     # Rounds the schedule opens by itself (`[lottery.draws]`): each game ->
     # the rule of its draws, e.g. powerball = "weekly MON,WED,SAT 22:59
