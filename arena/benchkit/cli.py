@@ -9,6 +9,8 @@ Scenarios (see bench/README.md):
            N (plus an in-process engine measure at --engine-matches)
   profile  no sockets: the duel's per-input Python cost by stage (read, step,
            deliver, flush, journal), in process, steady enough for A/B runs
+  lottery  --watchers connections watching one lottery round's pool while
+           --bettors place --bet-rate bets per second (arena.benchkit.lottery_bench)
 
 With `--reads R` (duel), every step is measured twice on the same battles:
 without reads, then with a reader process sending R `leaderboard.get` per
@@ -33,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle", "profile")
+SCENARIOS = ("duel", "battles", "idle", "profile", "lottery")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -81,6 +83,9 @@ def add_arguments(p) -> None:
     p.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
     p.add_argument("--plot", dest="plot_path", default=None, help="write a PNG plot here (matplotlib, Agg)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    from .lottery_bench import add_arguments as lottery_arguments
+
+    lottery_arguments(p)
 
 
 def _cpus(spec: str | None) -> list[int] | None:
@@ -92,6 +97,10 @@ def _cpus(spec: str | None) -> list[int] | None:
 def main_from_args(args) -> int:
     if args.scenario == "profile":
         return _profile(args)
+    if args.scenario == "lottery":
+        from .lottery_bench import main
+
+        return main(args)
     bench = Bench(args)
     try:
         report = bench.run()
