@@ -1,4 +1,5 @@
-"""`python -m arena bot --count N`: bot players that play roast battles.
+"""`python -m arena bot --count N`: bot players that play roast battles
+(`--mode canvas`: painters on the weekly canvas, `arena.canvas_bot`).
 
 Each bot has a fresh wallet key. It says hello, logs in, takes tokens from the
 dev faucet, then loops: queue.join → match.found → pay the entry fee → for
@@ -544,6 +545,13 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", default="roast", choices=("roast", "canvas"),
+                        help="roast: play battles (default); canvas: draw shapes on the weekly canvas")
+    parser.add_argument("--pixels", type=int, default=0,
+                        help="canvas: pixels each painter places before it stops; 0 = until Ctrl-C (default)")
+    parser.add_argument("--api-key", action="append", default=[], dest="api_keys", metavar="KEY",
+                        help="canvas: log the first painters in as agents with these API keys (repeatable); "
+                             "the others use fresh wallets")
     parser.add_argument("--count", type=int, default=2, help="number of bot players (even recommended; default 2)")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default {DEFAULT_URL})")
     parser.add_argument("--tier", default="bronze", choices=TIERS, help="entry tier (default bronze)")
@@ -558,9 +566,18 @@ def main_from_args(args: argparse.Namespace) -> int:
     if args.count < 1:
         print("arena bot: --count must be at least 1", file=sys.stderr)
         return 2
-    if args.battles < 0:
-        print("arena bot: --battles must be 0 or more", file=sys.stderr)
+    if args.battles < 0 or args.pixels < 0:
+        print("arena bot: --battles and --pixels must be 0 or more", file=sys.stderr)
         return 2
+    if args.mode == "canvas":
+        from arena.canvas_bot import run_canvas_bots
+
+        try:
+            return trio.run(lambda: run_canvas_bots(args.url, args.count, args.pixels, args.seed,
+                                                    api_keys=tuple(args.api_keys)))
+        except KeyboardInterrupt:
+            print("arena bot: stopped", file=sys.stderr)
+            return 0
     try:
         return trio.run(lambda: run_bots(args.url, args.count, args.tier, args.battles, args.seed, None,
                                          react=args.react, stall_timeout=args.stall_timeout))
