@@ -9,6 +9,9 @@ Scenarios (see bench/README.md):
            N (plus an in-process engine measure at --engine-matches)
   profile  no sockets: the duel's per-input Python cost by stage (read, step,
            deliver, flush, journal), in process, steady enough for A/B runs
+  canvas   W watchers on the weekly canvas while placers place R pixels/s;
+           latency placement -> seen, frames and bytes out, a newcomer's
+           snapshot (arena/benchkit/canvas_bench.py)
 
 With `--reads R` (duel), every step is measured twice on the same battles:
 without reads, then with a reader process sending R `leaderboard.get` per
@@ -33,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle", "profile")
+SCENARIOS = ("duel", "battles", "idle", "profile", "canvas")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -48,7 +51,8 @@ def add_arguments(p) -> None:
     p.add_argument("--ladder", action="store_true", help="raise N step by step until the service level breaks")
     p.add_argument("--steps", default=None,
                    help="ladder: comma-separated N values (default: 250, 500, 750, 875, 1000, 1125, 1250, "
-                        "then +250 up to --max-matches; with --matches or --step-size: evenly from there)")
+                        "then +250 up to --max-matches; with --matches or --step-size: evenly from there; "
+                        "canvas: WATCHERS:PLACEMENTS_PER_S pairs, e.g. 500:1000,2000:3333)")
     p.add_argument("--step-size", type=int, default=None, help="ladder: N increment (default: the list above)")
     p.add_argument("--max-matches", type=int, default=2500, help="ladder: stop after this N (default 2500)")
     p.add_argument("--keep-going", action="store_true", help="ladder: do not stop at the first failing step")
@@ -78,6 +82,9 @@ def add_arguments(p) -> None:
     p.add_argument("--read-conns", type=int, default=25, help="--reads: reader connections (default 25)")
     p.add_argument("--read-board-rows", type=int, default=10_000,
                    help="--reads: wallets on the board read, seeded into the started server's store (default 10000)")
+    from .canvas_bench import add_arguments as canvas_arguments
+
+    canvas_arguments(p)
     p.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
     p.add_argument("--plot", dest="plot_path", default=None, help="write a PNG plot here (matplotlib, Agg)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -92,6 +99,10 @@ def _cpus(spec: str | None) -> list[int] | None:
 def main_from_args(args) -> int:
     if args.scenario == "profile":
         return _profile(args)
+    if args.scenario == "canvas":
+        from .canvas_bench import main
+
+        return main(args)
     bench = Bench(args)
     try:
         report = bench.run()

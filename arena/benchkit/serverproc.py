@@ -31,6 +31,7 @@ session_ttl_ms = 3600000
 max_connections_per_address = 0  # every bench client comes from 127.0.0.1
 reads_per_s = 100                # the reads step's clients send 40/s each
 reads_burst = 200
+{net_extra}
 
 [roast]
 countdown_ms = 100
@@ -72,14 +73,16 @@ class ServerProcess:
     """`python -m arena serve` with the bench config, pinned to `cpus`."""
 
     def __init__(self, *, tick_hz: int = 20, cpus: list[int] | None = None, src: str | None = None,
-                 log_path: str | None = None, extra_config: str = "", board_rows: int = 0):
+                 log_path: str | None = None, extra_config: str = "", board_rows: int = 0,
+                 net_extra: str = ""):
         self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-"))
         self.port = free_port()
         self.metrics_port = free_port()
         while self.metrics_port == self.port:
             self.metrics_port = free_port()
         cfg = BENCH_CONFIG.format(port=self.port, tick_hz=tick_hz, metrics_port=self.metrics_port,
-                                  media=self.dir / "media", store=self.dir / "arena.sqlite")
+                                  media=self.dir / "media", store=self.dir / "arena.sqlite",
+                                  net_extra=net_extra)
         self.config_path = self.dir / "bench-config.toml"
         self.config_path.write_text(cfg + extra_config)
         if board_rows:
