@@ -4,7 +4,7 @@ Each bot logs in (a fresh wallet key, or an agent's API key with
 `--api-key`), joins the canvas, and draws shapes one pixel per cooldown:
 rectangle outlines, filled squares, circles, lines, crosses and
 checkerboards in one colour each, somewhere on the canvas. It keeps its own
-copy of the canvas (the join's bitmap, then every `canvas:pixels` event), so
+copy of the canvas (fetched in parts, then every `canvas:pixels` event), so
 a pixel that already has the shape's colour is skipped, and a shape someone
 drew over is drawn again. `week_reset` and a canvas `match.snapshot` (after
 a resume the server could not replay) make it join again. `--pixels K`
@@ -227,17 +227,30 @@ class CanvasBot:
         self.log(f"logged in to {hello.get('server')}")
 
     async def _join(self, c: ArenaClient) -> None:
-        j = await self.call(c, "canvas.join", {})
+        # In parts (`chunked`): a full canvas of noise is ~0.7 MB in one piece.
+        j = await self.call(c, "canvas.join", {"chunked": True})
         self.canvas_id = j["canvas"]
         self.width, self.height = j["width"], j["height"]
         self.colours = len(j["palette"])
         self.cooldown_ms = j["cooldown_ms"]
-        self.board = bytearray(zlib.decompress(j["bitmap"]))
-        self.joined = True
+        self.board = bytearray(self.width * self.height)
+        self.joined = True  # (a week_reset while the parts come makes it False again)
+        await self._fetch(c, j["parts"])
         self.next_place_at = trio.current_time() + j["next_place_ms"] / 1000
         self.plan = [p for p in self.plan if p[0] < self.width and p[1] < self.height and p[2] < self.colours]
         self.log(f"joined {self.canvas_id} ({j['mode']}, {self.width}x{self.height}, {self.colours} colours, "
                  f"cooldown {self.cooldown_ms / 1000:g}s)")
+
+    async def _fetch(self, c: ArenaClient, parts: int) -> None:
+        """The canvas, part by part (`canvas.bitmap`), with the events that
+        arrive meanwhile handled in their order among the parts (a
+        `canvas:pixels` event after a part is newer than it)."""
+        w = self.width
+        for part in range(parts):
+            r = await self.call(c, "canvas.bitmap", {"part": part})
+            self.board[r["y"] * w:(r["y"] + r["rows"]) * w] = zlib.decompress(r["bitmap"])
+            for type_, body in c.drain_events():
+                self._on_event(type_, body if isinstance(body, dict) else {})
 
     # -- drawing ---------------------------------------------------------------------
     def _next_pixel(self) -> tuple[int, int, int] | None:

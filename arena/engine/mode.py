@@ -92,7 +92,7 @@ class RequestField:
     and the longest it may be (characters or bytes)."""
 
     name: str
-    kind: type  # int, str, bytes, dict
+    kind: type  # int, str, bytes, dict, bool
     required: bool = True
     max_len: int | None = None
 
@@ -300,6 +300,14 @@ class Mode:
 
     def orphan_input(self, ctx, inp) -> None:
         pass
+
+    def resume_views(self, ctx, shared, wallet: str) -> list:
+        """[(id, view)]: what a wallet resuming a session whose buffer lost
+        some of its events gets as `match.snapshot` events, besides the
+        snapshots of the matches it is bound to: views of what it follows
+        without being bound (a shared board it watches). Read between ticks,
+        so it must change nothing."""
+        return []
 
     def entry_quote(self, match, wallet: str) -> int:  # pragma: no cover - interface
         from .errors import NOT_ALLOWED, ArenaError

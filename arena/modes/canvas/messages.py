@@ -17,7 +17,16 @@ PIXEL = struct.Struct(">HHB")
 
 @frozen
 class CanvasJoin(ClientInput):
-    pass
+    # True: the reply's `bitmap` is empty and the client fetches the canvas
+    # with `canvas.bitmap`, part by part (the reply says how many).
+    chunked: bool = False
+
+
+@frozen
+class CanvasBitmap(ClientInput):
+    """One part of the canvas (`canvas.bitmap`): rows part × part_rows onwards."""
+
+    part: int
 
 
 @frozen
@@ -35,4 +44,4 @@ class CanvasReset(ClientInput):
     mode: str = ""
 
 
-INPUTS = (CanvasJoin, CanvasPlace, CanvasReset)
+INPUTS = (CanvasJoin, CanvasPlace, CanvasReset, CanvasBitmap)

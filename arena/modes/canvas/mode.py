@@ -36,19 +36,20 @@ the whole window's event still converges.
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 import zlib
 from zoneinfo import ZoneInfo
 
 from attrs import define, field
 
 from arena.engine import rng
+from arena.engine import inputs as I
 from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_FOUND, WRONG_STATE
 from arena.engine.mode import Bucket, Mode
 from arena.engine.outputs import Event
 from arena.engine.snapshot import register
 
 from . import messages as M
+from .bitmap import BitmapCache, part_count, part_rows
 from .messages import PIXEL
 from .records import BOARDS, from_events
 from .requests import REQUESTS
@@ -77,6 +78,9 @@ class CanvasState:
     placed: int = 0  # placements this week (also the canvas's version)
     next_place: dict = field(factory=dict)  # wallet -> engine ms from which it may place again
     watchers: dict = field(factory=dict)  # wallet -> None (ordered set): who gets `canvas:pixels`
+    # Watchers whose last connection dropped: sent nothing while away, and
+    # watchers again (with a fresh view to fetch the canvas by) when back.
+    away: dict = field(factory=dict)
     pending: bytearray = field(factory=bytearray)  # the open window's placements, 5 bytes each
     tally: dict = field(factory=dict)  # wallet -> placements in the open window (the board)
     recent: list = field(factory=list)  # the game modes of the last weeks, oldest first
@@ -108,17 +112,18 @@ class CanvasMode(Mode):
     simulation = "arena.sim.canvas"
     # Placements are the chattiest request: a connection places at most this
     # fast whatever the cooldown says (a flood never reaches the engine).
-    buckets = {"place": Bucket(per_s=5, burst=10)}
+    buckets = {"place": Bucket(per_s=5, burst=10),
+               # a 1000 x 1000 canvas is 16 parts: a newcomer fetches it at once
+               "bitmap": Bucket(per_s=20, burst=64)}
     quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed"})
     # Plain attributes: neither module imports this one, so no import is deferred.
     requests = REQUESTS
     boards = BOARDS
 
     def __init__(self) -> None:
-        # (weak ref to the CanvasState, seq, placed, zlib bytes): the last
-        # bitmap sent, so thousands of joins between two placements compress
-        # once. Outside the state: it is derived, and a replay rebuilds it.
-        self._bitmap_cache: tuple | None = None
+        # The compressed canvas (whole and in parts), outside the state: it
+        # is derived, and a replay rebuilds it (`bitmap.BitmapCache`).
+        self._bitmaps = BitmapCache()
         self._rules: dict[str, object] = {}
         self._next_reset: tuple | None = None  # (rule text, from ms, next reset ms)
 
@@ -166,21 +171,76 @@ class CanvasMode(Mode):
             self._place(ctx, ctx.state.modes[NAME], inp)
         elif cls is M.CanvasJoin:
             self._join(ctx, ctx.state.modes[NAME], inp)
+        elif cls is M.CanvasBitmap:
+            self._part(ctx, ctx.state.modes[NAME], inp)
         elif cls is M.CanvasReset:
             self._operator_reset(ctx, ctx.state.modes[NAME], inp)
-        # connection changes: a watcher stays one while it is away, so a
-        # resumed session's buffer has every placement it missed.
+        elif cls is I.PlayerDisconnected:
+            self._went_away(ctx.state.modes[NAME], inp.wallet)
+        elif cls is I.PlayerReconnected:
+            self._came_back(ctx, ctx.state.modes[NAME], inp.wallet)
+
+    # --- watchers away and back ---------------------------------------------------------
+    @staticmethod
+    def _went_away(shared: CanvasState, wallet: str) -> None:
+        """The wallet's last connection dropped: no more events for it (a week
+        of one-time visitors costs the broadcast nothing once they leave)."""
+        if wallet in shared.watchers:
+            del shared.watchers[wallet]
+            shared.away[wallet] = None
+
+    def _came_back(self, ctx, shared: CanvasState, wallet: str) -> None:
+        """A watcher that was away is one again, and is sent a fresh view
+        (`match.snapshot` of "canvas"): its session missed the placements of
+        its absence, so it fetches the canvas again (`canvas.bitmap`)."""
+        if wallet in shared.away:
+            del shared.away[wallet]
+            shared.watchers[wallet] = None
+            ctx.emit((wallet,), "match.snapshot", {"match": WINDOW, "tick": ctx.tick,
+                                                   "state": self._view(ctx, shared, wallet)})
+
+    def resume_views(self, ctx, shared: CanvasState, wallet: str) -> list:
+        """A watcher resumed a session whose buffer lost some of its events:
+        the canvas's view, to fetch the canvas again by."""
+        if wallet in shared.watchers or wallet in shared.away:
+            return [(WINDOW, self._view(ctx, shared, wallet))]
+        return []
+
+    def _view(self, ctx, shared: CanvasState, wallet: str) -> dict:
+        """What a watcher needs to fetch the canvas again: `canvas.join`'s
+        reply without the bitmap, and how it is split into parts."""
+        rows = part_rows(shared.width, ctx.settings(NAME).part_bytes)
+        return {
+            "canvas": shared.canvas, "year": shared.year, "week": shared.week, "mode": shared.mode,
+            "width": shared.width, "height": shared.height, "palette": list(shared.palette),
+            "cooldown_ms": shared.cooldown_ms,
+            "next_place_ms": max(0, shared.next_place.get(wallet, 0) - ctx.now_ms),
+            "resets_at_ms": self._resets_at_ms(ctx), "parts": part_count(shared.height, rows), "part_rows": rows,
+        }
 
     def _join(self, ctx, shared: CanvasState, inp: M.CanvasJoin) -> None:
         self._ensure_begun(ctx, shared)
         shared.watchers[inp.wallet] = None
-        ctx.reply(inp, {
-            "canvas": shared.canvas, "year": shared.year, "week": shared.week, "mode": shared.mode,
-            "width": shared.width, "height": shared.height, "palette": list(shared.palette),
-            "cooldown_ms": shared.cooldown_ms, "bitmap": self._bitmap(shared),
-            "next_place_ms": max(0, shared.next_place.get(inp.wallet, 0) - ctx.now_ms),
-            "resets_at_ms": self._resets_at_ms(ctx),
-        })
+        shared.away.pop(inp.wallet, None)
+        view = self._view(ctx, shared, inp.wallet)
+        view["bitmap"] = b"" if inp.chunked else self._bitmap(shared)
+        ctx.reply(inp, view)
+
+    def _part(self, ctx, shared: CanvasState, inp: M.CanvasBitmap) -> None:
+        """`canvas.bitmap`: one band of rows, zlib on its own. Answered in the
+        tick's order like every event, so a client that applies parts and
+        `canvas:pixels` events as they arrive ends with the canvas."""
+        if inp.wallet not in shared.watchers:
+            ctx.error(inp, WRONG_STATE, "canvas.join first (again after a week_reset)")
+            return
+        rows = part_rows(shared.width, ctx.settings(NAME).part_bytes)
+        n = part_count(shared.height, rows)
+        if not 0 <= inp.part < n:
+            ctx.error(inp, BAD_REQUEST, f"part must be 0..{n - 1}")
+            return
+        y = inp.part * rows
+        ctx.reply(inp, {"canvas": shared.canvas, "part": inp.part, "y": y, "rows": min(rows, shared.height - y),
+                        "bitmap": self._bitmaps.part(shared, rows, inp.part)})
 
     def _place(self, ctx, shared: CanvasState, inp: M.CanvasPlace) -> None:
         # The protocol's order: joined, then bounds and palette, then cooldown.
@@ -202,6 +262,7 @@ class CanvasMode(Mode):
         shared.pixels[y * shared.width + x] = color
         shared.next_place[inp.wallet] = now + shared.cooldown_ms
         shared.placed += 1
+        self._bitmaps.touched(shared, y)
         shared.pending += PIXEL.pack(x, y, color)
         shared.tally[inp.wallet] = shared.tally.get(inp.wallet, 0) + 1
         if WINDOW not in ctx.state.matches:
@@ -230,7 +291,11 @@ class CanvasMode(Mode):
             ctx.drop_match(window, ())
         if not shared.pending:
             return
-        ctx.emit(shared.watchers, "canvas:pixels", {"canvas": shared.canvas, "pixels": bytes(shared.pending)})
+        # Sent even when every watcher is away (to no one): the week's stream of
+        # pixels events stays whole for what reads the tick's messages (the
+        # store's records, audits, the simulator's tap).
+        ctx.messages.append(Event(tuple(shared.watchers), "canvas:pixels",
+                                  {"canvas": shared.canvas, "pixels": bytes(shared.pending)}))
         self._record_event(ctx, "canvas:tally", {"canvas": shared.canvas, "wallets": shared.tally})
         shared.pending = bytearray()
         shared.tally = {}
@@ -247,8 +312,7 @@ class CanvasMode(Mode):
             ctx.error(inp, NOT_FOUND, "the canvas is joined with canvas.join, not watched")
 
     def snapshot(self, ctx, match, wallet: str) -> dict:
-        shared = ctx.state.modes[NAME]
-        return {"canvas": shared.canvas, "pending": len(shared.pending) // PIXEL.size}
+        return self._view(ctx, ctx.state.modes[NAME], wallet)
 
     def summary(self, state, match) -> dict:
         shared = state.modes[NAME]
@@ -277,6 +341,7 @@ class CanvasMode(Mode):
         shared.placed = 0
         shared.next_place = {}
         shared.watchers = {}
+        shared.away = {}
         shared.pending = bytearray()
         shared.tally = {}
         shared.recent.append(slug)
@@ -315,11 +380,5 @@ class CanvasMode(Mode):
 
     # --- the bitmap -------------------------------------------------------------------
     def _bitmap(self, shared: CanvasState) -> bytes:
-        """zlib of the canvas, compressed once per version (seq, placed) of
-        this state object."""
-        c = self._bitmap_cache
-        if c is not None and c[0]() is shared and c[1] == shared.seq and c[2] == shared.placed:
-            return c[3]
-        blob = zlib.compress(shared.pixels, 1)  # fast: a join must not stall the tick
-        self._bitmap_cache = (weakref.ref(shared), shared.seq, shared.placed, blob)
-        return blob
+        """zlib of the whole canvas, compressed once per version (seq, placed)."""
+        return self._bitmaps.whole(shared)

@@ -1,6 +1,7 @@
 """The canvas's client requests (PROTOCOL.md, "Canvas"): `canvas.join`,
 `canvas.place` (with its own rate bucket, so a flood is refused at the
-gateway before it reaches the engine) and the operator's `canvas.reset`.
+gateway before it reaches the engine), `canvas.bitmap` (one part of the
+canvas; its own bucket too) and the operator's `canvas.reset`.
 
 The gateway checks only the body's shape; bounds, palette and cooldown are
 the engine's (`CanvasMode`), in the protocol's order.
@@ -10,13 +11,20 @@ from __future__ import annotations
 
 from arena.engine.mode import GameRequest, RequestField
 
-from .messages import CanvasJoin, CanvasPlace, CanvasReset
+from .messages import CanvasBitmap, CanvasJoin, CanvasPlace, CanvasReset
 
 REQUESTS = (
     GameRequest(
         name="canvas.join",
-        fields=(),
-        make=lambda session, rid, wallet, body, at_ms, url: CanvasJoin(session, rid, wallet),
+        fields=(RequestField("chunked", bool, required=False),),
+        make=lambda session, rid, wallet, body, at_ms, url: CanvasJoin(
+            session, rid, wallet, body.get("chunked", False)),
+    ),
+    GameRequest(
+        name="canvas.bitmap",
+        fields=(RequestField("part", int),),
+        make=lambda session, rid, wallet, body, at_ms, url: CanvasBitmap(session, rid, wallet, body["part"]),
+        bucket="bitmap",
     ),
     GameRequest(
         name="canvas.place",

@@ -102,6 +102,14 @@ def _cooldown(inst, attribute, value) -> None:
         raise ValueError(f"{attribute.name} must be -1 (the game mode's) or milliseconds >= 0, got {value!r}")
 
 
+MAX_PART_BYTES = 262_144
+
+
+def _part_bytes(inst, attribute, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1024 <= value <= MAX_PART_BYTES:
+        raise ValueError(f"{attribute.name} must be 1024..{MAX_PART_BYTES} bytes, got {value!r}")
+
+
 @frozen
 class CanvasConfig:
     # The first week's game mode (later weeks are drawn, `CanvasMode._next_mode`).
@@ -118,3 +126,7 @@ class CanvasConfig:
     width: int = field(default=0, validator=_side_or_zero)
     height: int = field(default=0, validator=_side_or_zero)
     cooldown_ms: int = field(default=-1, validator=_cooldown)
+    # `canvas.bitmap` serves the canvas in parts of whole rows, at most this
+    # many raw bytes each (zlib makes them smaller), so no part's frame nears
+    # the 1 MiB frame and send-queue limits however noisy the canvas.
+    part_bytes: int = field(default=65_536, validator=_part_bytes)
