@@ -176,6 +176,7 @@ def test_canvas_smoke(tmp_path):
     report = json.loads(out.read_text())
     snap = report["snapshot_cpu"]
     assert snap["join_bitmap_ms"] > 0 and snap["join_bitmap_bytes"] > 0
+    assert snap["parts"] == 16 and 0 < snap["part_bytes_max"] < 70_000 and snap["parts_ms"] > 0
     [step] = report["steps"]
     assert step["watchers"] == 6 and step["setup_failures"] == 0
     assert step["placements_sent"] > 0 and step["placements_ok"] == step["placements_sent"]
@@ -184,7 +185,8 @@ def test_canvas_smoke(tmp_path):
     assert step["latency_samples"] == 3 * step["placements_sent"]
     assert 0 < step["latency_ms_p50"] <= step["latency_ms_p99"] <= step["latency_ms_max"]
     assert step["seq_gaps"] == 0 and step["protocol_errors"] == 0 and step["closed"] == 0
-    assert step["joins"] and all(j["ms"] is not None and j["bitmap_bytes"] > 0 for j in step["joins"])
+    assert step["joins"] and all(j["ms"] is not None and j["bitmap_bytes"] > 0 and j["parts"] == 1
+                                 and j["parts_bytes"] > 0 for j in step["joins"])
     srv = step["server"]
     assert srv["connections"] >= 8 and srv["rss_bytes"] > 0 and srv["tick_rate_hz"] > 0
     assert srv["net_frames_in_per_s"] > 0 and srv["net_bytes_out_per_s"] > 0
