@@ -211,7 +211,7 @@ def test_the_weekly_rule_resets_once_per_occurrence():
     w = World()
     w.join("a")
     mode = registry.get("canvas")
-    [rule] = mode.schedules(w.state.config.modes["canvas"], w.canvas)
+    rule, _announce = mode.schedules(w.state.config.modes["canvas"], w.canvas)  # (tests/test_canvas_rotation.py)
     assert rule.text() == "weekly SAT 09:00 America/New_York"
     at = w.join("a").body["resets_at_ms"]
     w.step(I.ScheduleFired("canvas", rule.name, at, "on_time"))

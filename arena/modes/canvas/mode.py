@@ -41,23 +41,24 @@ from zoneinfo import ZoneInfo
 
 from attrs import define, field
 
-from arena.engine import rng
 from arena.engine import inputs as I
-from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_FOUND, WRONG_STATE
+from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
 from arena.engine.mode import Bucket, Mode
 from arena.engine.outputs import Event
 from arena.engine.snapshot import register
 
 from . import messages as M
+from . import rotation
 from .bitmap import BitmapCache, part_count, part_rows
 from .messages import PIXEL
 from .records import BOARDS, from_events
 from .requests import REQUESTS
-from .settings import FALLBACK_MODE, GAME_MODES, CanvasConfig
+from .settings import GAME_MODES, CanvasConfig
 
 NAME = "canvas"
 WINDOW = "canvas"  # the id of the broadcast window's timer match (never a new_match_id: no "xx-" prefix)
 RESET_RULE = "reset"  # the reset rule's name: its mark is "canvas:reset"
+ANNOUNCE_RULE = "announce"  # "announce-<canvas number>": the next mode is told ahead of the reset
 
 
 @register
@@ -84,6 +85,10 @@ class CanvasState:
     pending: bytearray = field(factory=bytearray)  # the open window's placements, 5 bytes each
     tally: dict = field(factory=dict)  # wallet -> placements in the open window (the board)
     recent: list = field(factory=list)  # the game modes of the last weeks, oldest first
+    # Territory weeks (`GameMode.adjacent`): wallet -> the cells (y * width + x) it placed this week.
+    cells: dict = field(factory=dict)
+    played: dict = field(factory=dict)  # slug -> [weeks played, distinct placers over them] (rotation.py)
+    next_mode: str = ""  # the next week's mode once announced ahead of the reset ("" = not yet)
 
 
 @register
@@ -143,11 +148,35 @@ class CanvasMode(Mode):
         return rule
 
     def schedules(self, settings, shared) -> tuple:
-        return (self._rule(settings.reset_rule),)
+        rule = self._rule(settings.reset_rule)
+        announce = self._announce_rule(settings, shared, rule)
+        return (rule,) if announce is None else (rule, announce)
+
+    def _announce_rule(self, settings, shared: CanvasState, rule):
+        """The instant `mode_notice_ms` before this week's scheduled reset,
+        once per canvas (the rule's name carries its number), until the next
+        mode is announced."""
+        from arena.engine.calendar import Rule
+        from arena.schedule import next_after
+
+        if not settings.mode_notice_ms or shared.seq == 0 or shared.next_mode:
+            return None
+        at = next_after(rule, shared.started_ms)
+        if at is None:
+            return None
+        return Rule.at(f"{ANNOUNCE_RULE}-{shared.seq}", max(shared.started_ms, at - settings.mode_notice_ms))
 
     def on_schedule(self, ctx, shared, fired) -> None:
         if fired.rule == RESET_RULE:
             self._reset(ctx, shared, None)
+        elif fired.rule == f"{ANNOUNCE_RULE}-{shared.seq}" and not shared.next_mode:
+            self._announce(ctx, shared)
+
+    def _announce(self, ctx, shared: CanvasState) -> None:
+        """Draw the next week's mode now and tell the watchers; the reset
+        plays it (unless an operator's reset names another)."""
+        shared.next_mode = self._next_mode(ctx, shared)
+        ctx.emit(shared.watchers, "mode_changed", {"mode": shared.next_mode, "starts_at_ms": self._resets_at_ms(ctx)})
 
     def _resets_at_ms(self, ctx) -> int:
         """The next reset instant after now (for `canvas.join`): computed once
@@ -216,6 +245,7 @@ class CanvasMode(Mode):
             "cooldown_ms": shared.cooldown_ms,
             "next_place_ms": max(0, shared.next_place.get(wallet, 0) - ctx.now_ms),
             "resets_at_ms": self._resets_at_ms(ctx), "parts": part_count(shared.height, rows), "part_rows": rows,
+            "next_mode": shared.next_mode or None,
         }
 
     def _join(self, ctx, shared: CanvasState, inp: M.CanvasJoin) -> None:
@@ -259,7 +289,16 @@ class CanvasMode(Mode):
         if now < allowed:
             ctx.error(inp, COOLDOWN_ACTIVE, "wait for the cooldown", retry_after_ms=allowed - now)
             return
-        shared.pixels[y * shared.width + x] = color
+        cell = y * shared.width + x
+        if GAME_MODES[shared.mode].adjacent:
+            mine = shared.cells.get(inp.wallet)
+            if mine and not _touches(mine, x, y, shared.width, shared.height):
+                ctx.error(inp, NOT_ALLOWED, f"{shared.mode}: place next to one of your pixels (sharing an edge)")
+                return
+            if mine is None:
+                mine = shared.cells[inp.wallet] = set()
+            mine.add(cell)
+        shared.pixels[cell] = color
         shared.next_place[inp.wallet] = now + shared.cooldown_ms
         shared.placed += 1
         self._bitmaps.touched(shared, y)
@@ -342,23 +381,25 @@ class CanvasMode(Mode):
         shared.next_place = {}
         shared.watchers = {}
         shared.away = {}
+        shared.cells = {}
+        shared.next_mode = ""
         shared.pending = bytearray()
         shared.tally = {}
         shared.recent.append(slug)
         del shared.recent[:-max(cfg.recent_weeks, 1)]
 
     def _next_mode(self, ctx, shared: CanvasState) -> str:
-        """The next week's game mode: drawn (the engine's seeded generator,
-        by canvas number) among those not played in the last `recent_weeks`
-        weeks; the fallback when every mode was played recently."""
+        """The next week's game mode: the one announced ahead of the reset,
+        else drawn now (`rotation.draw`: recent modes left out, the rest
+        weighted by popularity, the engine's seeded generator by canvas
+        number)."""
         cfg: CanvasConfig = ctx.settings(NAME)
         if shared.seq == 0:
             return cfg.default_mode
-        recent = set(shared.recent[-cfg.recent_weeks:]) if cfg.recent_weeks else set()
-        candidates = [slug for slug in GAME_MODES if slug not in recent]
-        if not candidates:
-            return FALLBACK_MODE
-        return candidates[rng.below(ctx.config.seed, len(candidates), "canvas-mode", shared.seq)]
+        if shared.next_mode:
+            return shared.next_mode
+        return rotation.draw(ctx.config.seed, shared.seq, GAME_MODES, shared.recent, cfg.recent_weeks,
+                             shared.played)
 
     def _reset(self, ctx, shared: CanvasState, slug: str | None) -> None:
         """End the week (if one began): send its last window, archive it, then
@@ -367,6 +408,7 @@ class CanvasMode(Mode):
             self._begin(ctx, shared, slug or ctx.settings(NAME).default_mode)
             return
         self._flush(ctx, shared)
+        rotation.played_week(shared.played, shared.mode, len(shared.next_place))
         watchers = list(shared.watchers)
         archive = {"year": shared.year, "week": shared.week, "mode": shared.mode}
         self._record_event(ctx, "canvas:archived", {
@@ -382,3 +424,10 @@ class CanvasMode(Mode):
     def _bitmap(self, shared: CanvasState) -> bytes:
         """zlib of the whole canvas, compressed once per version (seq, placed)."""
         return self._bitmaps.whole(shared)
+
+
+def _touches(cells: set, x: int, y: int, width: int, height: int) -> bool:
+    """(x, y) shares an edge with one of `cells` (or is one of them)."""
+    i = y * width + x
+    return (i in cells or (x > 0 and i - 1 in cells) or (x + 1 < width and i + 1 in cells)
+            or (y > 0 and i - width in cells) or (y + 1 < height and i + width in cells))
