@@ -326,6 +326,19 @@ class Mode:
     def winner_of(self, event) -> str | None:
         return None
 
+    def mirror_ops(self, shared, messages) -> list:
+        """Redis mirror operations for one tick's messages, on the mode's own
+        keys (relative to the mirror's prefix; `arena.persistence.redis_mirror.
+        MODE_OPS` lists the kinds). Called after every tick: cheap when
+        nothing of the mode's happened. Never the truth: nothing is read back."""
+        return []
+
+    def mirror_state(self, shared) -> list:
+        """Every one of the mode's own keys, from its shared state, for a full
+        rewrite (Redis back after an outage); may begin with ("clear",
+        pattern) to delete keys of what ended meanwhile."""
+        return []
+
     def schedules(self, settings, shared) -> tuple:
         """The calendar rules (`arena.schedule.Rule`) this mode has now, from
         its settings and shared state: recurring ones ("weekly SAT 09:00

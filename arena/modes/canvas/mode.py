@@ -50,6 +50,7 @@ from arena.engine.snapshot import register
 from . import messages as M
 from . import rotation
 from .bitmap import BitmapCache, part_count, part_rows
+from .mirror import CanvasMirror
 from .messages import PIXEL
 from .records import BOARDS, from_events
 from .requests import REQUESTS
@@ -129,11 +130,18 @@ class CanvasMode(Mode):
         # The compressed canvas (whole and in parts), outside the state: it
         # is derived, and a replay rebuilds it (`bitmap.BitmapCache`).
         self._bitmaps = BitmapCache()
+        self._mirror = CanvasMirror()  # the live canvas in Redis (mirror.py)
         self._rules: dict[str, object] = {}
         self._next_reset: tuple | None = None  # (rule text, from ms, next reset ms)
 
     def records(self, state, tick, messages) -> list:
         return from_events(messages)
+
+    def mirror_ops(self, shared, messages) -> list:
+        return self._mirror.ops(shared, messages)
+
+    def mirror_state(self, shared) -> list:
+        return self._mirror.state(shared)
 
     def setup(self, config):
         return CanvasState()
