@@ -417,7 +417,9 @@ class CanvasMode(Mode):
             return
         self._flush(ctx, shared)
         rotation.played_week(shared.played, shared.mode, len(shared.next_place))
-        watchers = list(shared.watchers)
+        # The end of the week is told to those away too (their sessions keep
+        # it for a resume): they would not learn of it otherwise.
+        watchers = list(shared.watchers) + list(shared.away)
         archive = {"year": shared.year, "week": shared.week, "mode": shared.mode}
         self._record_event(ctx, "canvas:archived", {
             "seq": shared.seq, "canvas": shared.canvas, **archive, "width": shared.width,
