@@ -105,6 +105,26 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 
 
+async def request_with_retries(c: ArenaClient, type_: str, body: dict | None, failed: type[Exception], *,
+                               retryable: tuple = RETRYABLE, wait_ms: int = 500, min_s: float = 0.05,
+                               max_s: float = 10.0):
+    """`c.request`, tried again (at most 5 times) after the server's
+    `retry_after_ms` (else `wait_ms`, clamped to min_s..max_s) while it
+    answers one of `retryable`; no reply within REQUEST_TIMEOUT raises
+    `failed` (the bot cannot go on)."""
+    for attempt in range(6):
+        try:
+            return await c.request(type_, body, timeout=REQUEST_TIMEOUT)
+        except ArenaRequestError as exc:
+            if exc.code in retryable and attempt < 5:
+                await trio.sleep(min(max((exc.retry_after_ms or wait_ms) / 1000, min_s), max_s))
+                continue
+            raise
+        except ArenaTimeout:
+            raise failed(f"{type_}: no reply within {REQUEST_TIMEOUT:.0f}s (server stuck?)") from None
+    raise AssertionError("unreachable")
+
+
 class BotFailed(Exception):
     """This bot cannot go on (stalled server, no faucet, repeated errors)."""
 
@@ -187,17 +207,7 @@ class Bot:
     # -- requests with bounded retries ------------------------------------------------------
 
     async def call(self, c: ArenaClient, type_: str, body: dict | None = None):
-        for attempt in range(6):
-            try:
-                return await c.request(type_, body, timeout=REQUEST_TIMEOUT)
-            except ArenaRequestError as exc:
-                if exc.code in RETRYABLE and attempt < 5:
-                    await trio.sleep(min(max((exc.retry_after_ms or 500) / 1000, 0.05), 10.0))
-                    continue
-                raise
-            except ArenaTimeout:
-                raise BotFailed(f"{type_}: no reply within {REQUEST_TIMEOUT:.0f}s (server stuck?)") from None
-        raise AssertionError("unreachable")
+        return await request_with_retries(c, type_, body, BotFailed)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -509,6 +519,21 @@ class Bot:
             self.pending_submit = (m, rnd, st.get("prompt") or "", trio.current_time() + delay + 0.1)
 
 
+async def run_fleet(bots, results: list) -> None:
+    """Run every bot (anything with `async run() -> bool`) at once, started
+    20 ms apart so the server does not get every handshake together; each
+    outcome is appended to `results` as it ends (read them even when the
+    run is cancelled)."""
+
+    async def one(bot) -> None:
+        results.append(await bot.run())
+
+    async with trio.open_nursery() as nursery:
+        for bot in bots:
+            nursery.start_soon(one, bot)
+            await trio.sleep(0.02)
+
+
 async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze", battles: int = 0,
                    seed: int | None = None, log: Callable[[str], None] | None = None, *,
                    react: bool = False, stall_timeout: float = 120.0) -> int:
@@ -527,15 +552,8 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
         f"{battles or 'unlimited'} battle(s) each, seed {seed}"
         + ("; odd count, so one bot may wait for an opponent" if count % 2 else ""))
     results: list[bool] = []
-
-    async def one(bot: Bot) -> None:
-        results.append(await bot.run())
-
     try:
-        async with trio.open_nursery() as nursery:
-            for bot in bots:
-                nursery.start_soon(one, bot)
-                await trio.sleep(0.02)  # don't hit the server with every handshake at once
+        await run_fleet(bots, results)
     finally:
         wins = sum(b.wins for b in bots)
         failed = results.count(False)

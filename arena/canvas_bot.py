@@ -25,9 +25,9 @@ from collections.abc import Callable
 import trio
 import trio_websocket
 
+from arena.bot import REQUEST_TIMEOUT, default_log, request_with_retries, run_fleet
 from arena.client import ArenaClient, ArenaConnectionClosed, ArenaRequestError, ArenaTimeout, open_client, short_wallet
 
-REQUEST_TIMEOUT = 15.0
 RECONNECT_WINDOW = 25.0
 RETRYABLE = ("rate_limited", "overloaded")
 SHAPES = ("outline", "square", "circle", "line", "cross", "checker")
@@ -151,17 +151,9 @@ class CanvasBot:
         return self.limit > 0 and self.placed >= self.limit
 
     async def call(self, c: ArenaClient, type_: str, body: dict | None = None):
-        for attempt in range(6):
-            try:
-                return await c.request(type_, body, timeout=REQUEST_TIMEOUT)
-            except ArenaRequestError as exc:
-                if exc.code in RETRYABLE and attempt < 5:
-                    await trio.sleep(min(max((exc.retry_after_ms or 200) / 1000, 0.02), 5.0))
-                    continue
-                raise
-            except ArenaTimeout:
-                raise CanvasBotFailed(f"{type_}: no reply within {REQUEST_TIMEOUT:.0f}s") from None
-        raise AssertionError("unreachable")
+        # (cooldown_active is the painter's to handle: it waits, then draws on)
+        return await request_with_retries(c, type_, body, CanvasBotFailed, retryable=RETRYABLE,
+                                          wait_ms=200, min_s=0.02, max_s=5.0)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def run(self) -> bool:
@@ -334,8 +326,6 @@ async def run_canvas_bots(url: str, count: int = 2, pixels: int = 0, seed: int |
     """Run `count` painters until each has placed `pixels` pixels (0 = forever).
     The first bots log in with `api_keys` (agents), the rest with fresh wallets.
     Returns the exit status: 0 when every bot ended normally."""
-    from arena.bot import default_log
-
     log = log or default_log
     if seed is None:
         seed = secrets.randbelow(2**31)
@@ -344,15 +334,8 @@ async def run_canvas_bots(url: str, count: int = 2, pixels: int = 0, seed: int |
             for i in range(count)]
     log(f"arena bot: {count} painter(s) on {url}, {pixels or 'unlimited'} pixel(s) each, seed {seed}")
     results: list[bool] = []
-
-    async def one(bot: CanvasBot) -> None:
-        results.append(await bot.run())
-
     try:
-        async with trio.open_nursery() as nursery:
-            for bot in bots:
-                nursery.start_soon(one, bot)
-                await trio.sleep(0.02)  # not every handshake at once
+        await run_fleet(bots, results)
     finally:
         log(f"arena bot: {fleet.placed} pixel(s) placed, {fleet.shapes} shape(s) finished, "
             f"{fleet.failed} painter(s) failed")

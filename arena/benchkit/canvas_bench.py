@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 import msgpack
 
+from .loadgen import _cpu, run_generator_process
 from .wsclient import EVENT, REPLY, Client, Stats, encode_request, mask_frame
 
 SLA_P99_MS = 250.0
@@ -178,7 +179,7 @@ def snapshot_cpu(size: int, repeats: int = 3) -> dict:
 
 def run_step(args, watchers: int, rate: float) -> dict:
     from .cli import _proc_stat
-    from .serverproc import ServerProcess, hist_delta, hist_max, hist_quantile, scrape
+    from .serverproc import ServerProcess, scrape, server_window
 
     ncpu = os.cpu_count() or 1
     server_cpus = [int(c) for c in args.server_cpus.split(",")] if args.server_cpus else ([0] if ncpu > 1 else None)
@@ -218,18 +219,8 @@ def run_step(args, watchers: int, rate: float) -> dict:
         raise RuntimeError("the server's metrics endpoint did not answer")
     wall = res["wall_s"]
     lat = sorted(res["latencies"])
-    srv: dict = {}
+    srv = server_window(m0, m1, wall)
     cpu_s = m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]
-    srv["cpu_pct"] = round(cpu_s / wall * 100, 1)
-    srv["rss_bytes"] = int(m1["process_resident_memory_bytes"])
-    ticks = m1["arena_ticks_total"] - m0["arena_ticks_total"]
-    srv["tick_hz"] = m1["arena_tick_hz"]
-    srv["tick_rate_hz"] = round(ticks / wall, 2)
-    b, _, _ = hist_delta(m0, m1, "arena_tick_duration_seconds")
-    srv["tick_ms_p50"] = _ms(hist_quantile(b, 0.5))
-    srv["tick_ms_p99"] = _ms(hist_quantile(b, 0.99))
-    top = hist_max(b)
-    srv["tick_ms_max"] = _ms(min(top, m1["arena_tick_duration_max_seconds"]) if top is not None else None)
     for key in ("frames_in", "frames_out", "bytes_in", "bytes_out", "dropped_slow"):
         name = f"arena_net_{key}_total"
         srv[f"net_{key}_per_s"] = round((m1.get(name, 0) - m0.get(name, 0)) / wall, 1)
@@ -557,31 +548,5 @@ class CanvasGenerator:
             await asyncio.sleep(0.1)
 
 
-def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system
-
-
 def generator_main(pipe, opts: dict) -> None:
-    cpus = opts.get("cpus")
-    if cpus and hasattr(os, "sched_setaffinity"):
-        try:
-            os.sched_setaffinity(0, cpus)
-        except OSError:
-            pass
-    try:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ImportError, ValueError, OSError):
-        pass
-    try:
-        import uvloop
-    except ImportError:
-        uvloop = None
-    gen = CanvasGenerator(pipe, opts)
-    if uvloop is not None:
-        uvloop.run(gen.main())
-    else:
-        asyncio.run(gen.main())
+    run_generator_process(opts.get("cpus"), CanvasGenerator(pipe, opts).main)

@@ -401,7 +401,7 @@ class Bench:
         return report
 
     def step(self, n_matches: int, index: int, total: int, idle_rss, reads: float = 0.0) -> dict:
-        from .serverproc import hist_delta, hist_max, hist_quantile, scrape
+        from .serverproc import hist_delta, hist_max, hist_quantile, scrape, server_window
 
         args = self.args
         n_clients = 2 * n_matches
@@ -533,21 +533,8 @@ class Bench:
             srv["rss_bytes"] = u1[1]
         if m0 and m1:
             mwall = wall
-            srv["cpu_pct"] = round((m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]) / mwall * 100, 1)
-            srv["rss_bytes"] = int(m1["process_resident_memory_bytes"])
+            srv.update(server_window(m0, m1, mwall))
             ticks = m1["arena_ticks_total"] - m0["arena_ticks_total"]
-            srv["tick_hz"] = m1["arena_tick_hz"]
-            srv["tick_rate_hz"] = round(ticks / mwall, 2)
-            b, s, c = hist_delta(m0, m1, "arena_tick_duration_seconds")
-            srv["tick_ms_p50"] = _ms(hist_quantile(b, 0.5))
-            srv["tick_ms_p99"] = _ms(hist_quantile(b, 0.99))
-            srv["tick_ms_mean"] = _ms(s / c if c else None)
-            top = hist_max(b)
-            srv["tick_ms_max"] = _ms(min(top, m1["arena_tick_duration_max_seconds"]) if top is not None else None)
-            if srv["tick_ms_max"] is not None:  # interpolation never exceeds the window's max
-                for key in ("tick_ms_p50", "tick_ms_p99"):
-                    if srv[key] is not None:
-                        srv[key] = min(srv[key], srv["tick_ms_max"])
             bl, sl, cl = hist_delta(m0, m1, "arena_tick_lateness_seconds")
             top = hist_max(bl)
             srv["lateness_ms_max"] = _ms(min(top, m1["arena_tick_lateness_max_seconds"]) if top is not None else None)

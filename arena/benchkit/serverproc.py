@@ -216,3 +216,31 @@ def hist_max(buckets: list[tuple[float, float]]) -> float | None:
         if n > 0:
             top = bound
     return top
+
+
+def server_window(m0: dict, m1: dict, wall: float) -> dict:
+    """The server's CPU, RSS and ticks over a window between two scrapes:
+    cpu_pct (of one core), rss_bytes, tick_hz, tick_rate_hz and the tick
+    duration's p50/p99/mean/max in ms (the quantiles interpolated within
+    their buckets, never above the window's max)."""
+
+    def ms(x):
+        return None if x is None else round(x * 1000, 3)
+
+    out = {
+        "cpu_pct": round((m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]) / wall * 100, 1),
+        "rss_bytes": int(m1["process_resident_memory_bytes"]),
+        "tick_hz": m1["arena_tick_hz"],
+        "tick_rate_hz": round((m1["arena_ticks_total"] - m0["arena_ticks_total"]) / wall, 2),
+    }
+    b, s, c = hist_delta(m0, m1, "arena_tick_duration_seconds")
+    out["tick_ms_p50"] = ms(hist_quantile(b, 0.5))
+    out["tick_ms_p99"] = ms(hist_quantile(b, 0.99))
+    out["tick_ms_mean"] = ms(s / c if c else None)
+    top = hist_max(b)
+    out["tick_ms_max"] = ms(min(top, m1["arena_tick_duration_max_seconds"]) if top is not None else None)
+    if out["tick_ms_max"] is not None:
+        for key in ("tick_ms_p50", "tick_ms_p99"):
+            if out[key] is not None:
+                out[key] = min(out[key], out["tick_ms_max"])
+    return out
