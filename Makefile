@@ -21,7 +21,7 @@ bot: $(STAMP)
 	$(PY) -m arena bot --count 4
 
 bot-canvas: $(STAMP)
-	$(PY) -m arena bot --mode canvas --count 8
+	$(PY) -m arena bot --mode canvas --count 8 --show 15
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

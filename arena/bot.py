@@ -567,6 +567,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="roast: play battles (default); canvas: draw shapes on the weekly canvas")
     parser.add_argument("--pixels", type=int, default=0,
                         help="canvas: pixels each painter places before it stops; 0 = until Ctrl-C (default)")
+    parser.add_argument("--show", type=float, default=0.0, metavar="SECONDS",
+                        help="canvas: print the canvas as text every this many seconds (default 0: never)")
     parser.add_argument("--api-key", action="append", default=[], dest="api_keys", metavar="KEY",
                         help="canvas: log the first painters in as agents with these API keys (repeatable); "
                              "the others use fresh wallets")
@@ -584,15 +586,15 @@ def main_from_args(args: argparse.Namespace) -> int:
     if args.count < 1:
         print("arena bot: --count must be at least 1", file=sys.stderr)
         return 2
-    if args.battles < 0 or args.pixels < 0:
-        print("arena bot: --battles and --pixels must be 0 or more", file=sys.stderr)
+    if args.battles < 0 or args.pixels < 0 or args.show < 0:
+        print("arena bot: --battles, --pixels and --show must be 0 or more", file=sys.stderr)
         return 2
     if args.mode == "canvas":
         from arena.canvas_bot import run_canvas_bots
 
         try:
             return trio.run(lambda: run_canvas_bots(args.url, args.count, args.pixels, args.seed,
-                                                    api_keys=tuple(args.api_keys)))
+                                                    api_keys=tuple(args.api_keys), show_every=args.show))
         except KeyboardInterrupt:
             print("arena bot: stopped", file=sys.stderr)
             return 0

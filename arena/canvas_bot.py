@@ -5,10 +5,10 @@ Each bot logs in (a fresh wallet key, or an agent's API key with
 rectangle outlines, filled squares, circles, lines, crosses and
 checkerboards in one colour each, somewhere on the canvas. It keeps its own
 copy of the canvas (fetched in parts, then every `canvas:pixels` event), so
-a pixel that already has the shape's colour is skipped, and a shape someone
-drew over is drawn again. `week_reset` and a canvas `match.snapshot` (after
+a pixel that already has the shape's colour costs no placement. `week_reset` and a canvas `match.snapshot` (after
 a resume the server could not replay) make it join again. `--pixels K`
-stops each bot after K placements (0 = until Ctrl-C).
+stops each bot after K placements (0 = until Ctrl-C); `--show SECONDS`
+has the first painter print the canvas as text (`thumbnail`) that often.
 
 Only the wire protocol is used (through `arena.client`), so the bot works
 against any server that follows PROTOCOL.md ("Weekly canvas").
@@ -100,8 +100,30 @@ def shape_plan(rng: random.Random, width: int, height: int, colours: int,
     return kind, plan
 
 
+SHADES = " .:-=+*#%@"
+
+
+def thumbnail(board: bytes, width: int, height: int, cols: int = 64, rows: int = 20) -> list[str]:
+    """The canvas as text, `cols` × `rows` characters at most: each stands for
+    a block of pixels, darker the more of them are not the background
+    (colour 0): " " none, "@" all. So a terminal shows the canvas filling up."""
+    cols, rows = max(1, min(cols, width)), max(1, min(rows, height))
+    out = []
+    for r in range(rows):
+        y0, y1 = r * height // rows, max(r * height // rows + 1, (r + 1) * height // rows)
+        line = []
+        for c in range(cols):
+            x0, x1 = c * width // cols, max(c * width // cols + 1, (c + 1) * width // cols)
+            painted = sum(1 for y in range(y0, y1) for b in board[y * width + x0:y * width + x1] if b)
+            share = painted / ((y1 - y0) * (x1 - x0))
+            line.append(SHADES[math.ceil(share * (len(SHADES) - 1))])  # any paint: at least "."
+        out.append("".join(line))
+    return out
+
+
 class CanvasFleet:
-    def __init__(self) -> None:
+    def __init__(self, show_every: float = 0.0) -> None:
+        self.show_every = show_every  # seconds between the first painter's thumbnails (0: none)
         self.placed = 0
         self.shapes = 0
         self.failed = 0
@@ -143,6 +165,7 @@ class CanvasBot:
         self.plan: list[tuple[int, int, int]] = []
         self.placed = 0
         self.shapes = 0
+        self.next_show = 0.0  # trio clock of the next thumbnail (the first painter's only)
 
     def log(self, msg: str) -> None:
         self._log(f"{self.name} {short_wallet(self.wallet)} {msg}")
@@ -261,12 +284,25 @@ class CanvasBot:
             self.shape, self.plan = shape_plan(self.rng, self.width, self.height, self.colours)
         return None
 
+    def _show(self) -> None:
+        now = trio.current_time()
+        if self.name != "painter1" or not self.fleet.show_every or now < self.next_show or not self.board:
+            return
+        self.next_show = now + self.fleet.show_every
+        self.log(f"{self.canvas_id}, {self.fleet.placed} pixel(s) placed by the painters so far:")
+        border = "+" + "-" * min(64, self.width) + "+"
+        for line in [border] + [f"|{row}|" for row in thumbnail(self.board, self.width, self.height)] + [border]:
+            self._log(line)
+
     async def _draw(self, c: ArenaClient) -> None:
         while not self.finished():
             if not self.joined:
                 await self._join(c)
                 continue
+            self._show()
             wait = self.next_place_at - trio.current_time()
+            if self.fleet.show_every and self.name == "painter1":
+                wait = min(wait, self.next_show - trio.current_time())
             if wait > 0:
                 try:
                     type_, body = await c.next_event(timeout=wait)
@@ -322,14 +358,14 @@ class CanvasBot:
 
 async def run_canvas_bots(url: str, count: int = 2, pixels: int = 0, seed: int | None = None,
                           log: Callable[[str], None] | None = None, *,
-                          api_keys: tuple[str, ...] = ()) -> int:
+                          api_keys: tuple[str, ...] = (), show_every: float = 0.0) -> int:
     """Run `count` painters until each has placed `pixels` pixels (0 = forever).
     The first bots log in with `api_keys` (agents), the rest with fresh wallets.
     Returns the exit status: 0 when every bot ended normally."""
     log = log or default_log
     if seed is None:
         seed = secrets.randbelow(2**31)
-    fleet = CanvasFleet()
+    fleet = CanvasFleet(show_every)
     bots = [CanvasBot(i + 1, fleet, url, pixels, seed, log, api_key=api_keys[i] if i < len(api_keys) else None)
             for i in range(count)]
     log(f"arena bot: {count} painter(s) on {url}, {pixels or 'unlimited'} pixel(s) each, seed {seed}")

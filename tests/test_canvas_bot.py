@@ -14,7 +14,7 @@ import attrs
 import pytest
 import trio
 
-from arena.canvas_bot import SHAPES, pixels_of, run_canvas_bots, shape_plan
+from arena.canvas_bot import SHADES, SHAPES, pixels_of, run_canvas_bots, shape_plan, thumbnail
 from arena.client import open_client
 from arena.modes.canvas.settings import CanvasConfig
 from conftest import make_config, wait_until
@@ -76,6 +76,18 @@ def test_pixels_of_reads_five_byte_records():
     assert pixels_of(b"") == [] and pixels_of(b"\x00\x01") == []
 
 
+def test_thumbnail_shades_blocks_by_how_much_is_painted():
+    board = bytearray(8 * 4)
+    assert thumbnail(board, 8, 4, cols=4, rows=2) == ["    ", "    "]
+    board[0:2] = b"\x05\x05"  # row 0, x 0..1
+    board[8:10] = b"\x01\x01"  # row 1, x 0..1: the first block (2 x 2) all painted
+    board[7] = 3  # one pixel of the last block of the top row
+    top, bottom = thumbnail(board, 8, 4, cols=4, rows=2)
+    assert top[0] == SHADES[-1] and top[1] == " " and top[3] == SHADES[3] and bottom == "    "
+    assert thumbnail(bytes(1000 * 1000), 1000, 1000) == [" " * 64] * 20  # at most 64 x 20
+    assert thumbnail(b"\x01", 1, 1) == ["@"]
+
+
 @pytest.fixture
 def canvas_server(nursery, tmp_path):
     from arena.server import ArenaServer
@@ -96,13 +108,15 @@ async def test_painters_place_under_the_cooldown_and_stop(canvas_server):
     server, url = await canvas_server()
     lines: list[str] = []
     with trio.fail_after(60):
-        rc = await run_canvas_bots(url, 3, 12, 5, lines.append)
+        rc = await run_canvas_bots(url, 3, 12, 5, lines.append, show_every=0.1)
     assert rc == 0, lines
     shared = server.state.modes["canvas"]
     assert len(shared.next_place) == 3  # three wallets placed
     await wait_until(lambda: not shared.pending)
     assert shared.placed == 36
     assert any("joined canvas:" in line for line in lines)
+    shown = [line for line in lines if line.startswith("|") and line.endswith("|")]
+    assert shown and all(len(line) == 40 + 2 for line in shown)  # the canvas as text, 40 columns
     assert "36 pixel(s) placed" in lines[-1] and " 0 painter(s) failed" in lines[-1]
     # What they drew is on the canvas a newcomer gets.
     async with open_client(url) as c:
