@@ -142,7 +142,7 @@ def make_media(cfg):
 class ArenaServer:
     def __init__(self, cfg, *, ledger=None, judge=None, media=None, journal=None, store=None,
                  port: int | None = None, clock=None):
-        from arena.chain.keys import is_wallet, verify_wallet_signature
+        from arena.chain.keys import is_wallet, verify_bsv_text, verify_wallet_signature, wallet_kind
 
         self.cfg = cfg
         engine_cfg = cfg.engine
@@ -166,6 +166,8 @@ class ArenaServer:
             store = MemoryStore()
         self.verify_signature = verify_wallet_signature
         self.is_wallet = is_wallet
+        self.wallet_kind = wallet_kind
+        self.verify_bsv_text = verify_bsv_text
         self.tip_fee_bps = cfg.tips.fee_bps
         self.server_name = cfg.server.name
         self.domain = cfg.server.domain
@@ -183,6 +185,14 @@ class ArenaServer:
 
         self.credentials = Credentials(self.persistence.store)
         self.gateway = Gateway(cfg.net, self, cfg.server.host, cfg.server.port if port is None else port)
+        # The web pages on the same port: the start page and every registered
+        # mode's declared page (arena/net/pages.py).
+        self.site = None
+        if cfg.server.pages:
+            from arena.net.pages import Site
+
+            self.site = Site.build(registry.modes())
+            self.gateway.http_handler = self.site.answer
         self.metrics = TickMetrics()
         self.supervisors = {
             "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,

@@ -86,6 +86,11 @@ from collections.abc import Callable
 from attrs import field, frozen
 
 
+# The longest wallet signature of a payment: 64 bytes for a Solana wallet
+# (ed25519), 65 for a BSV wallet (a Bitcoin Signed Message; arena.chain.keys).
+SIGNATURE_MAX_BYTES = 65
+
+
 @frozen
 class RequestField:
     """One body field of a request: its name, type, whether it must be there,
@@ -114,6 +119,11 @@ class Upload:
 
 
 PAYMENT_STEPS = ("build", "confirm")
+
+
+def _non_empty(_inst, attr, value) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{attr.name} must be a non-empty string")
 
 
 def _payment_step(_inst, _attr, value) -> None:
@@ -254,6 +264,19 @@ class MatchResult:
     result: dict = field(factory=dict)
 
 
+@frozen
+class Page:
+    """A web page the mode ships: the static files in `directory` (relative
+    to the mode's package; `index.html` among them) are served at
+    `/<mode name>/` on the server's port, and the start page lists it by
+    `title`. The page talks to the server over the protocol like any
+    client; nothing of it runs in the engine."""
+
+    title: str = field(validator=_non_empty)
+    directory: str = field(default="web", validator=_non_empty)
+    description: str = ""
+
+
 class Mode:
     name: str = ""
     tables: Tables | None = None
@@ -276,6 +299,7 @@ class Mode:
     routed_inputs: tuple[type, ...] = ()
     quiet_events: frozenset = frozenset()
     boards: dict = {}  # leaderboard name -> Board
+    page: Page | None = None  # the mode's web page, served by the framework
 
     def setup(self, config):
         return None

@@ -43,7 +43,7 @@ from attrs import define, field
 
 from arena.engine import inputs as I
 from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
-from arena.engine.mode import Bucket, Mode
+from arena.engine.mode import Bucket, Mode, Page
 from arena.engine.outputs import Event
 from arena.engine.snapshot import register
 
@@ -116,6 +116,8 @@ class CanvasMode(Mode):
     inputs = M.INPUTS
     routed_inputs = M.INPUTS
     simulation = "arena.sim.canvas"
+    # web/: the live canvas, palette, cooldown, leaderboards, past weeks
+    page = Page("The weekly canvas", description="One shared canvas a week: place a pixel per cooldown, watch it fill up live.")
     # Placements are the chattiest request: a connection places at most this
     # fast whatever the cooldown says (a flood never reaches the engine).
     buckets = {"place": Bucket(per_s=5, burst=10),
