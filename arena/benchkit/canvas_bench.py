@@ -38,10 +38,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import msgpack
-
 from .loadgen import _cpu, run_generator_process
-from .wsclient import EVENT, REPLY, Client, Stats, encode_request, mask_frame
+from .wsclient import EVENT, REPLY, Client, Stats, encode_request, envelopes_of, mask_frame
 
 SLA_P99_MS = 250.0
 SLA_RATE_FRACTION = 0.95
@@ -50,7 +48,6 @@ SETUP_CONCURRENCY = 48
 SLOT_S = 0.005
 PLACE_RID_BASE = 1 << 20  # placements use rids from here (setup requests stay below)
 
-_unpackb = msgpack.unpackb  # one C call per frame
 
 
 def add_arguments(p) -> None:
@@ -91,7 +88,7 @@ def steps_of(args) -> list[tuple[int, float]]:
 
 
 def main(args) -> int:
-    from .cli import _loadavg
+    from .cli import _loadavg, interrupted_or_failed
 
     if args.watchers < 1 or args.placers < 1 or args.placements <= 0 or args.duration <= 0:
         print("bench: canvas needs --watchers, --placers, --placements and --duration above 0", file=sys.stderr)
@@ -105,15 +102,14 @@ def main(args) -> int:
     # The snapshot is measured at the issue's worst case, 1000 x 1000, whatever the steps' size.
     report = {"scenario": "canvas", "command": " ".join(sys.argv[1:]), "load_avg_start": _loadavg(),
               "snapshot_cpu": snapshot_cpu(1000), "steps": []}
-    try:
+
+    def run_steps() -> None:
         for watchers, rate in steps:
             report["steps"].append(run_step(args, watchers, rate))
-    except KeyboardInterrupt:
-        print("\nbench: interrupted", file=sys.stderr)
-        return 130
-    except (RuntimeError, OSError) as exc:
-        print(f"\nbench: {exc}", file=sys.stderr)
-        return 2
+
+    failed = interrupted_or_failed(run_steps)
+    if failed is not None:
+        return failed
     report["load_avg_end"] = _loadavg()
     print_table(report, sys.stdout)
     if args.json_path:
@@ -344,12 +340,9 @@ class Watcher(Client):
         if not self.counting:
             return super()._message(payload)
         stats = self.stats
-        try:
-            value = _unpackb(payload)
-        except Exception:  # noqa: BLE001
-            stats.protocol_errors += 1
+        envs = envelopes_of(payload, stats)
+        if envs is None:
             return
-        envs = value if value and type(value[0]) is list else (value,)
         stats.frames_in += 1
         stats.bytes_in += len(payload)
         self.watch_bytes += len(payload)

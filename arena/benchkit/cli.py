@@ -104,16 +104,14 @@ def main_from_args(args) -> int:
 
         return main(args)
     bench = Bench(args)
+    reports: list = []
     try:
-        report = bench.run()
-    except KeyboardInterrupt:
-        print("\nbench: interrupted", file=sys.stderr)
-        return 130
-    except (RuntimeError, OSError) as exc:
-        print(f"\nbench: {exc}", file=sys.stderr)
-        return 2
+        failed = interrupted_or_failed(lambda: reports.append(bench.run()))
     finally:
         bench.close()
+    if failed is not None:
+        return failed
+    report = reports[0]
     print_table(report, sys.stdout)
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
@@ -124,6 +122,20 @@ def main_from_args(args) -> int:
     if args.ladder:
         return 0  # a ladder is meant to end in a failing step
     return 0 if report["steps"] and report["steps"][0]["sla"]["pass"] else 1
+
+
+def interrupted_or_failed(run) -> int | None:
+    """Call `run()`; the exit status when it was interrupted (130) or failed
+    with a bench error (2, said on stderr), None when it ran."""
+    try:
+        run()
+    except KeyboardInterrupt:
+        print("\nbench: interrupted", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError) as exc:
+        print(f"\nbench: {exc}", file=sys.stderr)
+        return 2
+    return None
 
 
 def _profile(args) -> int:
