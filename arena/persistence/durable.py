@@ -310,13 +310,15 @@ class Durability:
 
     @staticmethod
     async def _hash_snapshots(batch: TickBatch) -> None:
-        """Hash each snapshot from its own bytes, in a worker thread: the hash of
-        the state the bytes load into (so the snapshot is checked to load, too)."""
-        if not any(h is None for _, h, _ in batch.snapshots):
+        """Hash each snapshot from its own bytes and compress it, in a worker
+        thread: the hash of the state the bytes load into (so the snapshot is
+        checked to load, too)."""
+        if not batch.snapshots:
             return
 
         def run():
-            return [(t, h or state_hash(codec.load_snapshot(blob)), blob) for t, h, blob in batch.snapshots]
+            return [(t, h or state_hash(codec.load_snapshot(blob)), codec.compress_snapshot(blob))
+                    for t, h, blob in batch.snapshots]
 
         batch.snapshots = await trio.to_thread.run_sync(run)
 
@@ -342,7 +344,7 @@ class Durability:
         if rec.snapshot is None:
             state = initial_state
             state.world = world
-            blob = codec.dump_snapshot(state)
+            blob = codec.compress_snapshot(codec.dump_snapshot(state))
             await store.write(TickBatch(snapshots=[(state.tick, state_hash(state), blob)],
                                         durable_tick=state.tick))
             self.durable_tick = self.stepped_tick = state.tick

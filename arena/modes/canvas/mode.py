@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 from attrs import define, field
 
 from arena.engine import inputs as I
+from arena.engine.canonical import OMIT_IF_DEFAULT
 from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
 from arena.engine.mode import Bucket, Mode, Page
 from arena.engine.outputs import Event
@@ -68,6 +69,11 @@ RESET_RULE = "reset"  # the reset rule's name: its mark is "canvas:reset"
 ANNOUNCE_RULE = "announce"  # "announce-<canvas number>": the next mode is told ahead of the reset
 
 
+# Fields added after the mode's first release are left out of the state hash
+# while at their defaults, so a world stored by that release still verifies.
+_NEW = {OMIT_IF_DEFAULT: True}
+
+
 @register
 @define
 class CanvasState:
@@ -88,24 +94,26 @@ class CanvasState:
     watchers: dict = field(factory=dict)  # wallet -> None (ordered set): who gets `canvas:pixels`
     # Watchers whose last connection dropped: sent nothing while away, and
     # watchers again (with a fresh view to fetch the canvas by) when back.
-    away: dict = field(factory=dict)
+    away: dict = field(factory=dict, metadata=_NEW)
     pending: bytearray = field(factory=bytearray)  # the open window's placements, 5 bytes each
     tally: dict = field(factory=dict)  # wallet -> placements in the open window (the board)
     recent: list = field(factory=list)  # the game modes of the last weeks, oldest first
     # --- what is kept of the week (archive.py, comments.py, objectives.py, standings.py) ---
-    log: list = field(factory=list)  # [wallet, engine ms] of each pending placement (the pixel log)
-    counts: dict = field(factory=dict)  # wallet -> placements this week (winners, agents' ranks)
-    objectives: list = field(factory=list)  # the week's objective ids (`objectives.OBJECTIVES`)
-    progress: dict = field(factory=dict)  # wallet -> [its progress on each objective]
-    comments: int = 0  # comments this week (their ids count on)
-    next_comment: dict = field(factory=dict)  # wallet -> engine ms from which it may comment again
-    archives: list = field(factory=list)  # the last ended weeks' summaries, oldest first
-    held_comments: dict = field(factory=dict)  # id -> comment waiting for moderation (any week's)
-    flagged_comments: int = 0  # comments moderation refused this week
+    log: list = field(factory=list, metadata=_NEW)  # [wallet, engine ms] of each pending placement (the pixel log)
+    counts: dict = field(factory=dict, metadata=_NEW)  # wallet -> placements this week (winners, agents' ranks)
+    objectives: list = field(factory=list, metadata=_NEW)  # the week's objective ids (`objectives.OBJECTIVES`)
+    progress: dict = field(factory=dict, metadata=_NEW)  # wallet -> [its progress on each objective]
+    comments: int = field(default=0, metadata=_NEW)  # comments this week (their ids count on)
+    next_comment: dict = field(factory=dict, metadata=_NEW)  # wallet -> engine ms from which it may comment again
+    archives: list = field(factory=list, metadata=_NEW)  # the last ended weeks' summaries, oldest first
+    held_comments: dict = field(factory=dict, metadata=_NEW)  # id -> comment waiting for moderation (any week's)
+    flagged_comments: int = field(default=0, metadata=_NEW)  # comments moderation refused this week
     # Territory weeks (`GameMode.adjacent`): wallet -> the cells (y * width + x) it placed this week.
-    cells: dict = field(factory=dict)
-    played: dict = field(factory=dict)  # slug -> [weeks played, distinct placers over them] (rotation.py)
-    next_mode: str = ""  # the next week's mode once announced ahead of the reset ("" = not yet)
+    cells: dict = field(factory=dict, metadata=_NEW)
+    # slug -> [weeks played, distinct placers over them] (rotation.py)
+    played: dict = field(factory=dict, metadata=_NEW)
+    # the next week's mode once announced ahead of the reset ("" = not yet)
+    next_mode: str = field(default="", metadata=_NEW)
 
 
 @register
