@@ -125,7 +125,8 @@ async def test_an_operator_resets_the_week_and_watchers_are_told(canvas_server):
         first = await w.request("canvas.join")
         await w.request("canvas.place", {"x": 2, "y": 2, "color": 3})
         assert await error_code(w.request("canvas.reset", {"mode": "speed"})) == "not_allowed"
-        assert await error_code(op.request("canvas.reset", {"mode": "nope"})) == "bad_request"
+        assert await error_code(op.request("canvas.reset", {"mode": 5})) == "bad_request"
+        assert await error_code(op.request("canvas.reset", {"mode": "x" * 33})) == "bad_request"
         done = await op.request("canvas.reset", {"mode": "speed"})
         assert done["mode"] == "speed" and {"year", "week"} <= set(done)
         _, reset = await w.next_event("week_reset")

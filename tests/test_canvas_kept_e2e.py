@@ -171,7 +171,7 @@ async def test_an_archive_whose_transaction_fails_is_written_when_the_store_is_b
 
 
 async def test_comments_objectives_and_agents_over_the_wire(kept_server):
-    server, url = await kept_server(objectives_per_week=6)
+    server, url = await kept_server(objectives_per_week=7)  # every shipped one
     key = await server.credentials.create("painter", "agent")
     async with player(url, faucet=False) as a, open_client(url) as bot:
         await bot.hello()
@@ -195,7 +195,8 @@ async def test_comments_objectives_and_agents_over_the_wire(kept_server):
         mine = {o["id"]: o for o in (await bot.request("canvas.objectives", {}))["objectives"]}
         assert mine["corner-3"]["done"] and mine["black-5"]["progress"] == 3
         agents = await a.request("canvas.agents", {})
-        assert agents["agents"] == [{"agent": "painter", "pixels": 3, "rank": 1}]
+        assert agents["agents"] == [{"agent": "painter", "pixels": 3, "rank": 1, "total": 3, "active": True,
+                                     "reputation": 1}]
         assert (await a.request("canvas.archives", {"limit": 5})) == {"archives": []}
     comments = await server.persistence.store.query("canvas_comments")
     assert [c["text"] for c in comments] == ["a heart here", "beep"]

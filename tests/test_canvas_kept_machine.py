@@ -31,12 +31,17 @@ from arena.engine.core import new_state
 from arena.modes.canvas import messages as M
 from arena.modes.canvas import tables
 from arena.modes.canvas.mode import RESET_RULE
-from arena.modes.canvas.objectives import OBJECTIVES
+from arena.modes.canvas.objectives import catalogue
+
 from arena.persistence.durable import mode_records, replay
 from canvas_support import World, canvas_config
 
 WALLETS = ("w1", "w2", "key:agent")
 W, H = 5, 4
+# The operator's own objectives (`[canvas] objectives`), beside the shipped
+# ones: a hold objective over the left half the machine can reach and lose.
+OWN_OBJECTIVES = "left-2 hold 2 0,0,500,1000 Hold 2 pixels of the left half; any-3 pixels 3 Place 3 pixels"
+OBJECTIVES = catalogue(OWN_OBJECTIVES)
 
 
 class RecordingWorld(World):
@@ -58,8 +63,8 @@ class KeptMachine(RuleBasedStateMachine):
     @initialize(window=st.sampled_from((1, 3)), log_weeks=st.sampled_from((0, 2)), moderate=st.booleans())
     def begin(self, window, log_weeks, moderate):
         self.config = canvas_config(width=W, height=H, cooldown_ms=0, broadcast_every_ticks=window,
-                                    objectives_per_week=6, pixel_log_weeks=log_weeks, comment_cooldown_ms=0,
-                                    moderate_comments=moderate)
+                                    objectives_per_week=9, pixel_log_weeks=log_weeks, comment_cooldown_ms=0,
+                                    moderate_comments=moderate, objectives=OWN_OBJECTIVES)
         self.accepted: list[str] = []  # comment ids answered ok
         self.expect_shown: set[str] = set()
         self.log_weeks = log_weeks
@@ -123,15 +128,42 @@ class KeptMachine(RuleBasedStateMachine):
 
     @rule(mode=st.sampled_from(("", "speed", "mono")))
     def operator_reset(self, mode):
+        holding = self._holders_at_target()
         assert self.world.reset("key:op", mode).ok
-        self.week = []
+        self._check_hold_completions(holding)
 
     @precondition(lambda self: self.world.canvas.seq > 0)
     @rule()
     def scheduled_reset(self):
+        holding = self._holders_at_target()
         self.at_ms = max(self.at_ms, self.world.now_ms) + 1
         self.world.step(I.ScheduleFired("canvas", RESET_RULE, self.at_ms, "late", 1))
+        self._check_hold_completions(holding)
+
+    def _held(self, o, wallet: str) -> int:
+        """Cells of a hold objective's region whose latest placement this week is `wallet`'s."""
+        c = self.world.canvas
+        last = {}
+        for w, x, y, _ in self.week:
+            if o.inside(x, y, c.width, c.height):
+                last[(x, y)] = w
+        return sum(1 for w in last.values() if w == wallet)
+
+    def _holders_at_target(self) -> tuple[int, set]:
+        c = self.world.canvas
+        return c.seq, {(oid, w) for oid in c.objectives if OBJECTIVES[oid].kind == "hold"
+                       for w in WALLETS if self._held(OBJECTIVES[oid], w) >= OBJECTIVES[oid].target}
+
+    def _check_hold_completions(self, holding) -> None:
+        """The reset completed the ended week's hold objectives for exactly
+        the wallets then holding their target."""
+        seq, expected = holding
         self.week = []
+        if seq == 0:
+            return
+        done = {(r["objective"], r["wallet"]) for r in self.q("canvas_objective_completions")
+                if r["canvas_seq"] == seq and OBJECTIVES[r["objective"]].kind == "hold"}
+        assert done == expected
 
     @rule(which=st.integers(1, 8))
     def render_answer(self, which):
@@ -185,13 +217,17 @@ class KeptMachine(RuleBasedStateMachine):
             progress = c.progress.get(wallet, [0] * len(c.objectives))
             for oid, p in zip(c.objectives, progress):
                 o = OBJECTIVES[oid]
+                if o.kind == "hold":  # the cells it holds now: painting over takes them away
+                    assert p == self._held(o, wallet)
+                    continue
                 counted = sum(1 for w, x, y, col in self.week
                               if w == wallet and o.counts(x, y, col, c.width, c.height, c.palette))
                 assert p == min(o.target, counted)
         done = {(r["objective"], r["wallet"]) for r in self.q("canvas_objective_completions")
                 if r["canvas_seq"] == c.seq}
+        # Completed during the week: every kind but hold (completed at the reset).
         at_target = {(oid, w) for w, progress in c.progress.items() for oid, p in zip(c.objectives, progress)
-                     if p >= OBJECTIVES[oid].target}
+                     if p >= OBJECTIVES[oid].target and OBJECTIVES[oid].kind != "hold"}
         assert done == at_target
 
     @invariant()

@@ -21,7 +21,7 @@ from canvas_support import World, canvas_config
 
 
 def world(**settings) -> World:
-    values = dict(cooldown_ms=0, objectives_per_week=6, comment_cooldown_ms=5_000)
+    values = dict(cooldown_ms=0, objectives_per_week=7, comment_cooldown_ms=5_000)
     values.update(settings)
     return World(canvas_config(**values))
 
@@ -74,7 +74,7 @@ def test_progress_is_per_wallet_with_events_and_completion_once():
 def test_objectives_before_any_join_begin_the_week_and_a_reset_draws_afresh():
     w = world()
     r = w.request(M.CanvasObjectives, "nobody")
-    assert r.ok and len(r.body["objectives"]) == 6 and w.canvas.seq == 1
+    assert r.ok and len(r.body["objectives"]) == 7 and w.canvas.seq == 1
     w.join("a")
     w.place("a", 0, 0, 6)
     w.reset()
@@ -219,8 +219,9 @@ def test_agents_lists_this_weeks_agents_ranked():
         for i in range(n):
             w.place(p, i, 1, 1)
     r = w.request(M.CanvasAgents, "human", 10)
-    assert r.body == {"canvas": w.canvas.canvas, "agents": [{"agent": "a", "pixels": 2, "rank": 1},
-                                                            {"agent": "b", "pixels": 2, "rank": 2}]}
+    profile = {"total": 2, "active": True, "reputation": 1}
+    assert r.body == {"canvas": w.canvas.canvas, "agents": [{"agent": "a", "pixels": 2, "rank": 1, **profile},
+                                                            {"agent": "b", "pixels": 2, "rank": 2, **profile}]}
     assert len(w.request(M.CanvasAgents, "human", 1).body["agents"]) == 1
 
 

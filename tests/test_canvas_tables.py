@@ -49,7 +49,7 @@ async def write_all(store, world: RecordedWorld, twice: bool = False) -> None:
 def a_played_week(pixel_log_weeks: int = 8) -> tuple[RecordedWorld, list]:
     """Two users and an agent place, comment and complete objectives; the
     operator resets. Returns the world and the placements in order."""
-    w = RecordedWorld(canvas_config(cooldown_ms=0, objectives_per_week=6, pixel_log_weeks=pixel_log_weeks,
+    w = RecordedWorld(canvas_config(cooldown_ms=0, objectives_per_week=7, pixel_log_weeks=pixel_log_weeks,
                                     comment_cooldown_ms=0))
     for p in ("alice", "bob", "key:painter"):
         w.join(p)
@@ -106,7 +106,7 @@ async def test_comments_objectives_and_completions_are_kept_with_their_canvas(st
         ("c1-1", 1, "bob", "nice", 1, 1), ("c1-2", 1, "key:painter", "hello canvas", None, None)]
     objectives = await store.query("canvas_objectives")
     assert {o["objective"] for o in objectives if o["canvas_seq"] == 1} == {
-        "pixels-10", "pixels-50", "black-5", "red-5", "centre-5", "corner-3"}
+        "pixels-10", "pixels-50", "black-5", "red-5", "centre-5", "corner-3", "hold-centre-10"}
     assert {o["canvas_seq"] for o in objectives} == {1, 2}  # the new week's were drawn too
     done = await store.query("canvas_objective_completions")
     assert {(d["canvas_seq"], d["objective"], d["wallet"]) for d in done} == {

@@ -13,6 +13,7 @@ from arena.engine import inputs as I
 from arena.engine import snapshot
 from arena.engine.canonical import encode, state_hash
 from arena.engine.registry import registry
+from arena.modes.canvas import messages as M
 from arena.modes.canvas.mode import WINDOW, iso_week
 from arena.modes.canvas.settings import GAME_MODES, CanvasConfig
 from arena.persistence import codec
@@ -197,10 +198,78 @@ def test_the_archive_record_holds_the_compressed_canvas():
     assert raw[1] == 4 and len(raw) == 48
 
 
-def test_reset_to_an_unknown_mode_is_bad_request():
-    w = World()
+def test_an_operator_reset_to_an_unknown_or_inactive_mode_plays_classic():
+    w = World(canvas_config(inactive_modes="speed, mono"))
+    w.join("a")
     r = w.reset("key:op", "nope")
-    assert not r.ok and r.body["code"] == "bad_request" and w.canvas.seq == 0
+    assert r.ok and r.body["mode"] == "classic" and r.body["requested"] == "nope" and w.canvas.seq == 2
+    r = w.reset("key:op", "speed")  # exists, but switched off
+    assert r.ok and r.body["mode"] == "classic" and r.body["requested"] == "speed"
+    r = w.reset("key:op", "territory")
+    assert r.ok and r.body["mode"] == "territory" and "requested" not in r.body
+
+
+def test_the_rotation_never_draws_an_inactive_mode():
+    w = World(canvas_config(inactive_modes="speed,territory", recent_weeks=0))
+    w.join("a")
+    drawn = set()
+    for _ in range(30):
+        drawn.add(w.reset("key:op").body["mode"])
+    assert drawn and not drawn & {"speed", "territory"}
+
+
+def test_inactive_modes_are_checked():
+    for bad in ("classic", "nope", "speed, nope", 7):
+        with pytest.raises(ValueError):
+            canvas_config(inactive_modes=bad)
+
+
+def test_a_hold_objective_counts_the_cells_still_held_and_completes_at_the_reset():
+    w = World(canvas_config(width=100, height=100))
+    w.join("a"), w.join("b")
+    w.canvas.objectives, w.canvas.progress, w.canvas.holders = ["hold-centre-10"], {}, {}
+    cells = [(45 + i, 50) for i in range(10)]
+    for x, y in cells[:9]:
+        assert w.place("a", x, y, 1).ok
+        w.advance_ms(1_000)
+    assert w.canvas.progress["a"] == [9]
+    assert w.place("b", *cells[0], 2).ok  # b paints over one of a's
+    assert w.canvas.progress == {"a": [8], "b": [1]}
+    lost = [e.body for e in w.events_of("objective:progress", "a")][-1]
+    assert lost == {"objective": "hold-centre-10", "progress": 8, "target": 10}
+    assert w.place("a", 10, 10, 1).ok  # outside the region: no change
+    w.advance_ms(1_000)
+    for x, y in (cells[0], cells[9], (50, 51)):
+        assert w.place("a", x, y, 1).ok
+        w.advance_ms(1_000)
+    assert w.canvas.progress == {"a": [11], "b": [0]}
+    listed = w.request(M.CanvasObjectives, "a").body["objectives"]
+    assert listed == [{"id": "hold-centre-10", "title": "Hold 10 pixels of the centre at the reset", "target": 10,
+                       "progress": 11, "done": False}]  # a holder can still lose cells until the reset
+    assert not w.events_of("objective:completed")
+    w.reset("key:op")
+    assert [e.body for e in w.events_of("objective:completed", "a")] == [{"objective": "hold-centre-10"}]
+    assert not w.events_of("objective:completed", "b")
+    assert w.canvas.holders == {}  # the new week holds nothing
+
+
+def test_agents_carry_a_total_an_active_flag_and_a_reputation():
+    w = World()
+    for agent in ("key:ann", "key:bob"):
+        w.join(agent)
+    w.place("key:ann", 0, 0, 1), w.place("key:bob", 1, 0, 1)
+    w.advance_ms(1_000)
+    w.place("key:ann", 2, 0, 1)
+    week1 = w.request(M.CanvasAgents, "a", 10).body["agents"]
+    assert week1 == [{"agent": "ann", "pixels": 2, "rank": 1, "total": 2, "active": True, "reputation": 1},
+                     {"agent": "bob", "pixels": 1, "rank": 2, "total": 1, "active": True, "reputation": 1}]
+    w.reset("key:op")  # ann won the week
+    w.join("key:bob")
+    w.place("key:bob", 3, 3, 2)
+    week2 = w.request(M.CanvasAgents, "a", 10).body["agents"]
+    assert week2 == [{"agent": "bob", "pixels": 1, "rank": 1, "total": 2, "active": True, "reputation": 2},
+                     {"agent": "ann", "pixels": 0, "rank": None, "total": 2, "active": False, "reputation": 6}]
+    assert w.request(M.CanvasAgents, "a", 1).body["agents"] == week2[:1]
 
 
 def test_the_weekly_rule_resets_once_per_occurrence():
@@ -303,3 +372,25 @@ def test_the_window_is_not_a_match_to_watch_and_a_watcher_away_is_sent_nothing()
     [snap] = w.events_of("match.snapshot", "a")
     assert snap.body["match"] == WINDOW and snap.body["state"]["parts"] == 1
     assert snap.body["state"]["canvas"] == w.canvas.canvas
+
+
+def test_objectives_of_the_operators_own_are_drawn_with_the_shipped_ones():
+    from arena.modes.canvas.objectives import OBJECTIVES, catalogue, parse
+
+    own = parse("blue-2 color 2 #2450A4 Place 2 blue pixels; top-3 hold 3 0,0,1000,200 Hold 3 pixels up top;"
+                " any-4 pixels 4 Place 4 pixels")
+    assert own["blue-2"].color == "#2450a4" and own["top-3"].region == (0, 0, 1000, 200)
+    assert own["any-4"].title == "Place 4 pixels" and own["any-4"].target == 4
+    assert set(catalogue("any-4 pixels 4 Place 4 pixels")) == set(OBJECTIVES) | {"any-4"}
+    for bad in ("x", "pixels-10 pixels 3 Taken id", "Bad_Id pixels 3 T", "a1 dance 3 T", "a1 pixels 0 T",
+                "a1 pixels 3", "a1 color 3 red T", "a1 region 3 0,0,2000,10 T", "a1 hold 3 5,5,5,9 T",
+                "a1 hold 3 a,b,c,d T", "a1 pixels 3 " + "t" * 81, "a1 pixels 3 T; a1 pixels 4 U"):
+        with pytest.raises(ValueError):
+            parse(bad)
+    with pytest.raises(ValueError, match="objectives"):
+        canvas_config(objectives="a1 dance 3 T")
+    w = World(canvas_config(objectives="any-1 pixels 1 Place a pixel", objectives_per_week=16))
+    w.join("a")
+    assert "any-1" in w.canvas.objectives
+    w.place("a", 0, 0, 1)
+    assert {"objective": "any-1"} in [e.body for e in w.events_of("objective:completed", "a")]

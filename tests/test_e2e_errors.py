@@ -334,8 +334,8 @@ EXTRA_BAD_REQUESTS = [
     ("reaction.send", {"match": "m", "emoji": "x" * 65}),
     ("tip.build", {"to": "w" * 65, "amount": 1}),
     ("queue.join", {"mode": "roast", "tier": "b" * 33}),
-    ("entry.confirm", {"match": "m", "tx": b"t", "signature": b"s" * 65}),
-    ("tip.confirm", {"tx": b"t", "signature": b"s" * 65}),
+    ("entry.confirm", {"match": "m", "tx": b"t", "signature": b"s" * 66}),
+    ("tip.confirm", {"tx": b"t", "signature": b"s" * 66}),
 ]
 
 

@@ -45,7 +45,7 @@ def archive_week(ctx, shared, cfg) -> None:
         "bitmap": bitmap, "winner": winner, "winner_agent": winner_agent,
         "agents": standings.agent_rows(shared.counts),
         "stats": {"comments": shared.comments, "flagged_comments": shared.flagged_comments,
-                  "objectives": objectives.completed_counts(shared)},
+                  "objectives": objectives.completed_counts(shared, objectives.catalogue(cfg.objectives))},
         "keep_log_from": keep_from,
     })
     ctx.effect(RenderArchive(archive_key(ctx.state.world, shared.seq), shared.seq, shared.canvas,

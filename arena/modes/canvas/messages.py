@@ -20,6 +20,9 @@ from arena.engine.inputs import ClientInput
 PIXEL = struct.Struct(">HHB")
 
 
+
+NAME = "canvas"  # the mode's name: its settings, state and records are found by it
+
 @frozen
 class CanvasJoin(ClientInput):
     # True: the reply's `bitmap` is empty and the client fetches the canvas

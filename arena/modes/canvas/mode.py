@@ -57,13 +57,12 @@ from . import messages as M
 from . import rotation
 from .bitmap import BitmapCache, part_count, part_rows
 from .mirror import CanvasMirror
-from .messages import PIXEL
+from .messages import NAME, PIXEL
 from .records import BOARDS, LOG, from_events
 from .requests import REQUESTS
-from .settings import FALLBACK_MODE, GAME_MODES, CanvasConfig
+from .settings import FALLBACK_MODE, GAME_MODES, CanvasConfig, inactive_slugs
 from .tables import TABLES
 
-NAME = "canvas"
 WINDOW = "canvas"  # the id of the broadcast window's timer match (never a new_match_id: no "xx-" prefix)
 RESET_RULE = "reset"  # the reset rule's name: its mark is "canvas:reset"
 ANNOUNCE_RULE = "announce"  # "announce-<canvas number>": the next mode is told ahead of the reset
@@ -103,6 +102,10 @@ class CanvasState:
     counts: dict = field(factory=dict, metadata=_NEW)  # wallet -> placements this week (winners, agents' ranks)
     objectives: list = field(factory=list, metadata=_NEW)  # the week's objective ids (`objectives.OBJECTIVES`)
     progress: dict = field(factory=dict, metadata=_NEW)  # wallet -> [its progress on each objective]
+    # Hold objectives: objective index (str) -> {cell (str) -> the wallet whose placement it shows}.
+    holders: dict = field(factory=dict, metadata=_NEW)
+    # Agents over all weeks: name -> [pixels before this week, weeks placed, weeks won] (standings.py).
+    agents: dict = field(factory=dict, metadata=_NEW)
     comments: int = field(default=0, metadata=_NEW)  # comments this week (their ids count on)
     next_comment: dict = field(factory=dict, metadata=_NEW)  # wallet -> engine ms from which it may comment again
     archives: list = field(factory=list, metadata=_NEW)  # the last ended weeks' summaries, oldest first
@@ -307,7 +310,7 @@ class CanvasMode(Mode):
         if cls is M.CanvasComment:
             comments.comment(ctx, shared, inp, ctx.settings(NAME))
         elif cls is M.CanvasObjectives:
-            ctx.reply(inp, objectives.listing(shared, inp.wallet))
+            ctx.reply(inp, objectives.listing(shared, inp.wallet, objectives.catalogue(ctx.settings(NAME).objectives)))
         elif (limit := standings.check_limit(ctx, inp)) is not None:
             ctx.reply(inp, archive.listing(shared, limit) if cls is M.CanvasArchives
                       else standings.agents_reply(shared, limit))
@@ -379,11 +382,21 @@ class CanvasMode(Mode):
         ctx.reply(inp, {"next_place_ms": shared.cooldown_ms})
 
     def _operator_reset(self, ctx, shared: CanvasState, inp: M.CanvasReset) -> None:
-        if inp.mode and inp.mode not in GAME_MODES:
-            ctx.error(inp, BAD_REQUEST, f"mode must be one of {', '.join(GAME_MODES)}")
-            return
-        self._reset(ctx, shared, inp.mode or None)
-        ctx.reply(inp, {"year": shared.year, "week": shared.week, "mode": shared.mode})
+        """An operator ends the week now. A `mode` is validated: one that does
+        not exist or is switched off (`inactive_modes`) plays classic, and
+        the reply says so (`requested`); none given draws the next mode."""
+        slug = inp.mode or None
+        reply = {}
+        if slug is not None and slug not in self._active(ctx):
+            reply["requested"], slug = slug, FALLBACK_MODE
+        self._reset(ctx, shared, slug)
+        ctx.reply(inp, {"year": shared.year, "week": shared.week, "mode": shared.mode, **reply})
+
+    @staticmethod
+    def _active(ctx) -> list[str]:
+        """The game modes that may be played, in their fixed order."""
+        off = set(inactive_slugs(ctx.settings(NAME).inactive_modes))
+        return [slug for slug in GAME_MODES if slug not in off]
 
     # --- the broadcast window ---------------------------------------------------------
     def tick(self, ctx, window) -> None:
@@ -472,7 +485,7 @@ class CanvasMode(Mode):
             return cfg.default_mode
         if shared.next_mode:
             return shared.next_mode
-        return rotation.draw(ctx.config.seed, shared.seq, GAME_MODES, shared.recent, cfg.recent_weeks,
+        return rotation.draw(ctx.config.seed, shared.seq, self._active(ctx), shared.recent, cfg.recent_weeks,
                              shared.played)
 
     def _reset(self, ctx, shared: CanvasState, slug: str | None) -> None:
@@ -487,7 +500,9 @@ class CanvasMode(Mode):
         # it for a resume): they would not learn of it otherwise.
         watchers = list(shared.watchers) + list(shared.away)
         ended = {"year": shared.year, "week": shared.week, "mode": shared.mode}
+        objectives.end_week(ctx, shared)
         archive.archive_week(ctx, shared, ctx.settings(NAME))
+        standings.end_week(shared)
         self._begin(ctx, shared, slug or self._next_mode(ctx, shared))
         ctx.emit(watchers, "week_reset", {"archive": ended, "next_mode": shared.mode})
         ctx.emit(watchers, "mode_changed", {"mode": shared.mode, "starts_at_ms": shared.started_ms})

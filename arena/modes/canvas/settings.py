@@ -82,6 +82,32 @@ def _game_mode(inst, attribute, value) -> None:
         raise ValueError(f"{attribute.name} must be one of {', '.join(GAME_MODES)}, got {value!r}")
 
 
+def _inactive_modes(inst, attribute, value) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{attribute.name} must be a string of game mode slugs, got {value!r}")
+    for slug in inactive_slugs(value):
+        if slug not in GAME_MODES:
+            raise ValueError(f"{attribute.name}: {slug!r} is not a game mode ({', '.join(GAME_MODES)})")
+        if slug == FALLBACK_MODE:
+            raise ValueError(f"{attribute.name}: {FALLBACK_MODE!r} is always active")
+
+
+def inactive_slugs(text: str) -> tuple[str, ...]:
+    """The slugs of `[canvas] inactive_modes` ("speed, territory")."""
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def _objective_definitions(inst, attribute, value) -> None:
+    from .objectives import parse
+
+    if not isinstance(value, str):
+        raise ValueError(f"{attribute.name} must be a string of objective definitions, got {value!r}")
+    try:
+        parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{attribute.name}: {exc}") from None
+
+
 def _rule_text(inst, attribute, value) -> None:
     from arena.schedule import RuleError, parse
 
@@ -130,6 +156,9 @@ class CanvasConfig:
     reset_rule: str = field(default="weekly SAT 09:00 America/New_York", validator=_rule_text)
     # The last this many weeks' modes are not drawn again.
     recent_weeks: int = field(default=4, validator=non_negative)
+    # Game modes switched off (comma-separated slugs; never classic): the
+    # rotation leaves them out, and an operator's reset naming one plays classic.
+    inactive_modes: str = field(default="", validator=_inactive_modes, metadata=_NEW)
     # Overrides of the game mode's size (0: the mode's) and cooldown (-1: the
     # mode's), for tests and small servers; applied when a week begins.
     width: int = field(default=0, validator=_side_or_zero)
@@ -154,6 +183,9 @@ class CanvasConfig:
     moderate_comments: bool = field(default=False, validator=instance_of(bool), metadata=_NEW)
     # Objectives drawn for each week (from `objectives.OBJECTIVES`).
     objectives_per_week: int = field(default=3, validator=_between(0, 16), metadata=_NEW)
+    # Objectives of the operator's own, drawn with the shipped ones:
+    # "<id> <kind> <target> [<#rrggbb> | x0,y0,x1,y1] <title>; ..." (objectives.parse).
+    objectives: str = field(default="", validator=_objective_definitions, metadata=_NEW)
     # `canvas.bitmap` serves the canvas in parts of whole rows, at most this
     # many raw bytes each (zlib makes them smaller), so no part's frame nears
     # the 1 MiB frame and send-queue limits however noisy the canvas.
