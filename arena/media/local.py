@@ -31,6 +31,15 @@ def avatar_key(wallet: str, data: bytes) -> str:
     return f"avatars/{wallet}/{hashlib.sha256(data).hexdigest()[:32]}.png"
 
 
+def media_key(key: str) -> str:
+    """`media/<key>` for a mode's own media (`Upload.store_key`): path parts
+    of safe characters only, never `..`."""
+    parts = key.split("/")
+    if not 1 <= len(parts) <= 4 or any(not _SAFE.match(p) or p in (".", "..") for p in parts):
+        raise ArenaError(BAD_REQUEST, "not usable as a media key")
+    return f"media/{key}"
+
+
 class LocalMedia:
     name = "local"
 
@@ -49,6 +58,10 @@ class LocalMedia:
     async def store_avatar(self, wallet: str, png: bytes) -> str:
         """A profile picture, already checked and re-encoded as PNG (`arena.net.reads`)."""
         return await self._put(avatar_key(wallet, png), png)
+
+    async def store(self, key: str, data: bytes, content_type: str = "") -> str:
+        """A mode's media (checked by the gateway first) under `media/<key>`."""
+        return await self._put(media_key(key), data)
 
     async def _put(self, key: str, data: bytes) -> str:
         path = trio.Path(self.root / key)

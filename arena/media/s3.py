@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 import trio
 
 from arena.engine.errors import NOT_FOUND, ArenaError
-from arena.media.local import audio_key, avatar_key
+from arena.media.local import audio_key, avatar_key, media_key
 
 CONTENT_TYPE = "audio/webm"
 
@@ -94,7 +94,7 @@ class S3Media:
         if not isinstance(url, str) or not url.startswith(prefix):
             raise ArenaError(NOT_FOUND, "not a URL of this media store")
         key = unquote(url[len(prefix):])
-        if not key.startswith("audio/") or ".." in key.split("/") or "//" in key:
+        if not key.startswith(("audio/", "media/")) or ".." in key.split("/") or "//" in key:
             raise ArenaError(NOT_FOUND, "not a media key of this store")
         return key
 
@@ -104,6 +104,10 @@ class S3Media:
     async def store_avatar(self, wallet: str, png: bytes) -> str:
         """A profile picture, already checked and re-encoded as PNG (`arena.net.reads`)."""
         return await self._put(avatar_key(wallet, png), png, "image/png")
+
+    async def store(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """A mode's media (checked by the gateway first) under `media/<key>`."""
+        return await self._put(media_key(key), data, content_type)
 
     async def _put(self, key: str, data: bytes, content_type: str) -> str:
         put = functools.partial(self._client.put_object, Bucket=self.bucket, Key=key, Body=bytes(data),
