@@ -519,8 +519,9 @@ class MemeMode(Mode):
             seller = c.owner
             proceeds, fee = economics.trade_money(amount, cfg.market_fee_bps)
             escrow = f"escrow:{sh.hall}"
-            ctx.effect(Settle(trade_key(pid), sh.hall, (Transfer(escrow, seller, proceeds),
-                                                        Transfer(escrow, FEE_ACCOUNT, fee)), "meme_trade"))
+            paid = ((seller, proceeds), (FEE_ACCOUNT, fee))  # a fee of 0 (a price under 50) moves nothing
+            ctx.effect(Settle(trade_key(pid), sh.hall, tuple(Transfer(escrow, to, a) for to, a in paid if a > 0),
+                              "meme_trade"))
             sh.trade_paid += proceeds
             sh.fees += fee
             c.owner, c.price = wallet, -1
