@@ -1,0 +1,214 @@
+"""Meme rounds over real sockets on the embedded ledger, with the simulated
+chain (its height follows a manual clock) and the embedded AI reviewer: an
+operator's upload through the pipeline into a round; two viewers who
+deposit, watch for a measured time and are charged exactly that (± one
+second); a trade mid-round that moves the direct share to the new owner;
+the round's pool paid by engagement at the next block; every balance
+checked against the ledger. Hostile input is refused with clear codes and
+changes nothing."""
+
+from __future__ import annotations
+
+import io
+from contextlib import AsyncExitStack
+
+import attrs
+import pytest
+import trio
+from PIL import Image
+
+from arena.client import ArenaRequestError, open_client
+from arena.engine.money import bps_of
+from arena.feeds import simulated
+from arena.modes.meme.settings import MemeConfig
+from arena.wallclock import ManualClock
+from conftest import make_config, player, wait_until
+
+BLOCK_MS = 1_000
+T0 = simulated.GENESIS_MS + 10**6 * BLOCK_MS  # height 1,000,000 at the start
+
+
+def picture(size=96) -> bytes:
+    im = Image.new("RGB", (size, size))
+    im.putdata([(x * 2 % 256, y * 2 % 256, (x + y) % 256) for y in range(size) for x in range(size)])
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    return out.getvalue()
+
+
+def _config(tmp_path, **meme):
+    base = make_config(tmp_path)
+    settings = MemeConfig(**{"simulated_block_ms": BLOCK_MS, "blocks_per_round": 5, "block_poll_ms": 200,
+                             "rate_per_s": 10, "settle_every_s": 600, **meme})
+    return attrs.evolve(base, engine=base.engine.with_mode("meme", settings))
+
+
+async def _server(nursery, cfg, clock):
+    from arena.server import ArenaServer
+
+    srv = ArenaServer(cfg, clock=clock)
+    port = await nursery.start(srv.run)
+    return srv, f"ws://127.0.0.1:{port}/v1"
+
+
+async def _operator(srv, url, stack):
+    key = await srv.credentials.create("ops", "operator")
+    op = await stack.enter_async_context(open_client(url))
+    await op.hello()
+    await op.request("auth.key", {"key": key})
+    return op
+
+
+async def _code(c, type_, body):
+    with pytest.raises(ArenaRequestError) as err:
+        await c.request(type_, body)
+    return err.value.code
+
+
+async def deposit(c, amount):
+    built = await c.request("view.deposit.build", {"amount": amount})
+    return await c.request("view.deposit.confirm", {"tx": built["tx"], "signature": c.sign(built["tx"])})
+
+
+async def watch(c, content, seconds: float) -> None:
+    """Beats every half second for `seconds` of real time."""
+    with trio.move_on_after(seconds):
+        while True:
+            await trio.sleep(0.5)
+            try:
+                await c.request("view.beat", {"content": content})
+            except ArenaRequestError:
+                raise AssertionError(f"beat refused; events: {c.buffered}") from None
+
+
+async def _open_round(srv, c) -> str:
+    await _code(c, "meme.round", {})  # opens the hall; the first height opens the first round
+    await wait_until(lambda: srv.state.modes["meme"].round is not None)
+    return (await c.request("meme.round", {}))["round"]
+
+
+async def test_upload_view_trade_and_pool_over_sockets(nursery, tmp_path):
+    clock = ManualClock(T0)
+    srv, url = await _server(nursery, _config(tmp_path), clock)
+    ledger = srv.ledger
+    async with AsyncExitStack() as stack:
+        op = await _operator(srv, url, stack)
+        alice = await stack.enter_async_context(player(url))  # owns the meme at first
+        carol = await stack.enter_async_context(player(url))  # buys it mid-round
+        v1 = await stack.enter_async_context(player(url))
+        v2 = await stack.enter_async_context(player(url))
+        first = await _open_round(srv, v1)
+
+        sent = await op.request("content.upload", {"title": "a cat on a keyboard", "media": picture(),
+                                                   "media_type": "image/png", "owner": alice.wallet})
+        cid = sent["content"]
+        assert sent["state"] == "pending"
+        _, ready = await op.next_event("content:state", where=lambda b: b["state"] in ("ready", "rejected"))
+        assert ready == {"content": cid, "state": "ready", "reason": None}
+        info = await v1.request("content.get", {"content": cid})
+        assert info["owner"] == alice.wallet and info["quality"] >= 40 and "heuristics" in info["caption"]
+        assert info["media_url"].endswith(".png") and info["round"] is None
+
+        clock.advance(5 * BLOCK_MS)  # the round's last block: it ends, the next one has the meme
+        _, start = await v1.next_event("round:start", where=lambda b: cid in b["content"], timeout=10)
+        rid = start["round"]
+        assert rid != first
+        r = await v2.request("meme.round", {})
+        assert r["content"] == [cid] and r["end_height"] == r["start_height"] + 5
+
+        start_bal = {c: await c.balance() for c in (alice, carol, v1, v2)}
+        for c in (v1, v2):
+            assert await deposit(c, 500) == {"status": "confirmed", "balance": 500}
+        assert (await v1.request("view.start", {"content": cid})) == {"rate_per_s": 10, "balance": 500}
+        await v2.request("view.start", {"content": cid})
+        async with trio.open_nursery() as beats:
+            beats.start_soon(watch, v2, cid, 30)  # v2 watches on through the trade
+            t0 = trio.current_time()
+            await watch(v1, cid, 3.0)
+            stopped = await v1.request("view.stop", {})
+            measured = trio.current_time() - t0
+            assert abs(stopped["seconds"] - measured) <= 1 and stopped["charged"] == 10 * stopped["seconds"]
+            _, ev = await v1.next_event("view:stopped")
+            assert ev == {"content": cid, "reason": "stopped"}
+
+            await alice.request("market.list", {"content": cid, "price": 1000})
+            built = await carol.request("market.buy.build", {"content": cid})
+            assert built["amount"] == 1000 and built["fee"] == 20
+            bought = await carol.request("market.buy.confirm", {"content": cid, "tx": built["tx"],
+                                                                "signature": carol.sign(built["tx"])})
+            assert bought["status"] == "confirmed"
+            _, owner = await v2.next_event("ownership:changed", timeout=5)
+            assert owner == {"content": cid, "owner": carol.wallet}
+            _, traded = await v2.next_event("market:traded")
+            assert traded == {"content": cid, "from": alice.wallet, "to": carol.wallet, "price": 1000, "fee": 20}
+            sh = srv.state.modes["meme"]
+            at_trade = sh.views[v2.wallet].charged
+            await trio.sleep(2.5)
+            beats.cancel_scope.cancel()
+        done = await v2.request("view.stop", {})
+        assert done["charged"] >= at_trade + 10
+
+        clock.advance(5 * BLOCK_MS)
+        _, ended = await v1.next_event("round:ended", where=lambda b: b["round"] == rid, timeout=10)
+        charged = stopped["charged"] + done["charged"]
+        pool = ended["pool"]
+        assert pool + sh.direct_paid == charged  # every charged second: direct + pool
+        assert ended["rewards"] == [{"wallet": carol.wallet, "amount": pool}]  # the owner at the round's end
+        await wait_until(lambda: not srv.state.unsettled, timeout=10)
+        gain = {c: await c.balance() - start_bal[c] for c in (alice, carol, v1, v2)}
+        assert gain[v1] == gain[v2] == -500  # the deposits; what is not spent stays in the viewing balance
+        alice_direct, carol_direct = gain[alice] - 980, gain[carol] + 1000 - pool
+        assert alice_direct > 0 and carol_direct > 0  # the direct share moved with the ownership
+        assert alice_direct + carol_direct == sh.direct_paid == bps_of(stopped["charged"], 4000) \
+            + bps_of(done["charged"], 4000)
+        assert await ledger.account_balance("fee:meme") == 20
+        escrow = await ledger.account_balance(f"escrow:{sh.hall}")
+        assert escrow == sum(sh.balances.values()) == 1000 - charged
+
+
+async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
+    clock = ManualClock(T0)
+    srv, url = await _server(nursery, _config(tmp_path), clock)
+    async with AsyncExitStack() as stack:
+        op = await _operator(srv, url, stack)
+        alice = await stack.enter_async_context(player(url))
+        eve = await stack.enter_async_context(player(url))
+        await _open_round(srv, alice)
+        sh = srv.state.modes["meme"]
+        png = picture()
+        for body, code in [
+            ({"title": "x", "media": b"\x89PNG garbage", "media_type": "image/png"}, "bad_request"),
+            ({"title": "x", "media": png, "media_type": "image/jpeg"}, "bad_request"),  # not what it claims
+            ({"title": "x", "media": png, "media_type": "text/html"}, "bad_request"),
+            ({"title": "x", "media": b"not a video at all", "media_type": "video/mp4"}, "bad_request"),
+            ({"title": "  ", "media": png, "media_type": "image/png"}, "bad_request"),
+            ({"title": "x" * 500, "media": png, "media_type": "image/png"}, "bad_request"),
+            ({"title": "x", "media": "text", "media_type": "image/png"}, "bad_request"),
+        ]:
+            assert await _code(op, "content.upload", body) == code, body["media_type"]
+        assert await _code(eve, "content.upload", {"title": "x", "media": png,
+                                                   "media_type": "image/png"}) == "not_allowed"
+        assert sh.contents == {}
+        cid = (await op.request("content.upload", {"title": "a dog reading the news", "media": png,
+                                                   "media_type": "image/png", "owner": alice.wallet}))["content"]
+        await wait_until(lambda: sh.contents[cid].state == "ready")
+        clock.advance(5 * BLOCK_MS)
+        await wait_until(lambda: sh.round is not None and cid in sh.round.content)
+        before = await eve.balance()
+        assert await _code(eve, "view.start", {"content": cid}) == "insufficient_funds"  # no deposit
+        assert await _code(eve, "view.start", {"content": "me-nope"}) == "not_found"
+        assert await _code(eve, "view.beat", {"content": cid}) == "wrong_state"  # not watching
+        assert await _code(eve, "view.stop", {}) == "wrong_state"
+        assert await _code(eve, "market.list", {"content": cid, "price": 5}) == "not_allowed"
+        assert await _code(eve, "market.buy.build", {"content": cid}) == "wrong_state"  # not for sale
+        assert await _code(alice, "market.buy.build", {"content": cid}) == "not_allowed"  # her own
+        for body in [{"amount": 0}, {"amount": -1}, {"amount": "5"}, {"amount": 10**15}, {}]:
+            assert await _code(eve, "view.deposit.build", body) == "bad_request", body
+        built = await alice.request("view.deposit.build", {"amount": 50})
+        assert await _code(eve, "view.deposit.confirm", {"tx": built["tx"],
+                                                         "signature": eve.sign(built["tx"])}) == "payment_failed"
+        assert await _code(eve, "view.deposit.confirm", {"tx": b"junk", "signature": eve.sign(b"junk")}) \
+            == "payment_failed"
+        assert await eve.balance() == before
+        assert eve.wallet not in sh.balances and sh.contents[cid].owner == alice.wallet
+        assert await srv.ledger.account_balance(f"escrow:{sh.hall}") == 0
