@@ -20,6 +20,7 @@ from arena.modes.meme.messages import (
     ContentProcessed, MarketList, MarketUnlist, MemePaid, MemeRead, MemeUpload, ProcessContent, ViewBeat,
     ViewStart, ViewStop,
 )
+from arena.modes.meme.mode import escrow_owed
 from arena.modes.meme.settings import MemeConfig
 from arena.persistence import codec
 from arena.persistence.durable import replay
@@ -169,11 +170,9 @@ class Engine:
         return [e.body for e in self.events if e.type == type_ and (to is None or to in e.to)]
 
     def owed_by_escrow(self) -> int:
-        """What the escrow still owes: balances, unsettled shares, the pool,
-        payments waiting for their purpose."""
-        sh = self.shared()
-        return (sum(sh.balances.values()) + sum(sh.owed.values()) + (sh.round.pool if sh.round else 0)
-                + sum(a for _w, a, _t in sh.unassigned.values()))
+        """What the escrow still owes (balances, unsettled shares, the pool,
+        payments waiting for their purpose), by the mode's own count."""
+        return escrow_owed(self.shared())
 
     def replayed_hash(self) -> str:
         fresh = core.new_state(self.config, world="w")

@@ -349,6 +349,13 @@ class Mode:
     def waiting_wallets(self, shared) -> list[str]:
         return []
 
+    def standing(self, shared) -> dict:
+        """{match id: base units its escrow holds by design} for matches that
+        never end (a hall keeping viewers' balances); none by default. The
+        simulator's final check expects every other match ended and every
+        other escrow empty."""
+        return {}
+
     def summary(self, state, match) -> dict:
         """The public summary of a live match for `match.list`: read between
         ticks, so it must be cheap and change nothing. The default reads the

@@ -597,8 +597,21 @@ class MemeMode(Mode):
         are gone after a restart, so their views stop (`disconnected`)."""
         return list(shared.views) if shared is not None else []
 
+    def standing(self, shared) -> dict:
+        """The hall never ends; its escrow holds what it still owes."""
+        if shared is None or not shared.hall:
+            return {}
+        return {shared.hall: escrow_owed(shared)}
+
     def records(self, state, tick: int, messages) -> list:
         return records.from_events(messages)
+
+
+def escrow_owed(sh: MemeShared) -> int:
+    """What the hall's escrow must hold now: viewing balances, owners' shares
+    not yet settled, the current pool, payments waiting for their purpose."""
+    return (sum(sh.balances.values()) + sum(sh.owed.values()) + (sh.round.pool if sh.round else 0)
+            + sum(a for _w, a, _t in sh.unassigned.values()))
 
 
 def content_view(c: MemeContent) -> dict:
