@@ -544,6 +544,11 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", default="roast", choices=("roast", "meme"),
+                        help="what the bots play: roast battles (default) or meme rounds (watch and trade)")
+    parser.add_argument("--key", default=None,
+                        help="meme: an operator API key; one more bot then uploads memes (default: none)")
+    parser.add_argument("--rounds", type=int, default=0, help="meme: rounds each bot sees; 0 = until Ctrl-C")
     parser.add_argument("--count", type=int, default=2, help="number of bot players (even recommended; default 2)")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default {DEFAULT_URL})")
     parser.add_argument("--tier", default="bronze", choices=TIERS, help="entry tier (default bronze)")
@@ -562,6 +567,11 @@ def main_from_args(args: argparse.Namespace) -> int:
         print("arena bot: --battles must be 0 or more", file=sys.stderr)
         return 2
     try:
+        if args.mode == "meme":
+            from arena.bot_meme import run_meme_bots
+
+            return trio.run(lambda: run_meme_bots(args.url, args.count, args.rounds, args.seed, args.key,
+                                                  default_log))
         return trio.run(lambda: run_bots(args.url, args.count, args.tier, args.battles, args.seed, None,
                                          react=args.react, stall_timeout=args.stall_timeout))
     except KeyboardInterrupt:

@@ -20,11 +20,11 @@ every pool settlement the engine issued was applied by the ledger.
 
 from __future__ import annotations
 
-import io
 import random
 
 import trio
 
+from arena.bot_meme import picture
 from arena.client import ArenaConnectionClosed, ArenaRequestError
 from arena.engine.config import settings_pairs
 from arena.engine.inputs import SettingsChanged
@@ -39,16 +39,6 @@ UPLOADS = 4
 TITLES = ("a cat on a keyboard", "a dog reading the news", "two frogs at a bus stop", "a very tired owl")
 OK_CODES = ("wrong_state", "not_found", "not_allowed", "insufficient_funds", "payment_failed", "rate_limited",
             "bad_request", "internal")
-
-
-def picture(seed: int) -> bytes:
-    from PIL import Image
-
-    im = Image.new("RGB", (80, 80))
-    im.putdata([((x * seed) % 256, (y * 7 + seed) % 256, (x ^ y) % 256) for y in range(80) for x in range(80)])
-    out = io.BytesIO()
-    im.save(out, "PNG")
-    return out.getvalue()
 
 
 class Studio:
