@@ -9,6 +9,10 @@ Scenarios (see bench/README.md):
            N (plus an in-process engine measure at --engine-matches)
   profile  no sockets: the duel's per-input Python cost by stage (read, step,
            deliver, flush, journal), in process, steady enough for A/B runs
+  meme     no sockets: N meme viewers (--matches, default 10000) metered for
+           --duration seconds alone, then as long with every viewer beating
+           every 2 s; the tick cost, settlements per minute, CPU and RSS
+           (arena/benchkit/meme_engine.py)
 
 With `--reads R` (duel), every step is measured twice on the same battles:
 without reads, then with a reader process sending R `leaderboard.get` per
@@ -33,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle", "profile")
+SCENARIOS = ("duel", "battles", "idle", "profile", "meme")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -92,6 +96,8 @@ def _cpus(spec: str | None) -> list[int] | None:
 def main_from_args(args) -> int:
     if args.scenario == "profile":
         return _profile(args)
+    if args.scenario == "meme":
+        return _meme(args)
     bench = Bench(args)
     try:
         report = bench.run()
@@ -113,6 +119,23 @@ def main_from_args(args) -> int:
     if args.ladder:
         return 0  # a ladder is meant to end in a failing step
     return 0 if report["steps"] and report["steps"][0]["sla"]["pass"] else 1
+
+
+def _meme(args) -> int:
+    """In-process metering of meme viewers (arena/benchkit/meme_engine.py)."""
+    from .meme_engine import measure, print_report
+
+    n = args.matches or 10_000
+    seconds = max(1, int(args.duration))
+    if n < 1:
+        print("bench: meme needs --matches (viewers) of at least 1", file=sys.stderr)
+        return 2
+    report = measure(n, seconds, args.tick_hz)
+    print_report(report, sys.stdout)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"bench: JSON written to {args.json_path}")
+    return 0
 
 
 def _profile(args) -> int:

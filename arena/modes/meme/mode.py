@@ -7,11 +7,15 @@ made by the first meme request), and in the mode's shared state:
 
 * its escrow (`escrow:<hall>`) holds every viewing deposit and purchase
   until it is charged, paid out or refunded;
-* its timer beats once a second (the **meter**): each running view is
-  charged its whole seconds since it started (measured in engine ticks),
-  stopped when its beats stop, its balance runs out or its round ends;
-  the same beat asks the block feed for the height, retries processing,
-  refunds payments whose purpose never came and settles owners' shares.
+* its timer is the **meter**: each running view is charged once a second,
+  on the tick of its own second (views are kept in `tick_hz` slots by the
+  tick they started on, and each tick meters one slot, so the cost of N
+  viewers is spread over the second instead of landing on one tick): its
+  whole seconds since it started, measured in engine ticks; a view stops
+  when its beats stop, its balance runs out or its round ends. Once a
+  second the hall also asks the block feed for the height, retries
+  processing, refunds payments whose purpose never came, and settles
+  owners' shares when due.
 
 Content: pending --(ProcessContent sent)--> processing --(ContentProcessed)-->
 ready (joins the next round and every round after) | rejected (why). A
@@ -137,7 +141,8 @@ class MemeShared:
     retrying: dict = field(factory=dict)  # content id -> None (a failed attempt waits)
     balances: dict = field(factory=dict)  # wallet -> viewing balance
     views: dict = field(factory=dict)  # wallet -> MemeView (one running view per wallet)
-    next_meter_tick: int = 0
+    next_meter_tick: int = 0  # the once-a-second housekeeping
+    slots: list = field(factory=list)  # tick % tick_hz -> {wallet: None}: views metered on that tick
     owed: dict = field(factory=dict)  # owner -> direct shares not yet settled
     batch: int = 0
     settled_at_tick: int = 0
@@ -235,17 +240,19 @@ class MemeMode(Mode):
             ctx.state.matches[sh.hall] = m
             sh.next_meter_tick = ctx.tick
             sh.settled_at_tick = ctx.tick
+            sh.slots = [{} for _ in range(ctx.config.tick_hz)]
             ctx.wake(m, ctx.tick)
         return m
 
-    # --- the meter: once a second -------------------------------------------------------
+    # --- the meter ----------------------------------------------------------------------
     def tick(self, ctx, m: MemeHall) -> None:
         sh: MemeShared = ctx.state.modes[NAME]
         cfg: MemeConfig = ctx.settings(NAME)
         now = ctx.now_ms
+        if sh.views:
+            self._meter_slot(ctx, sh, cfg, sh.slots[ctx.tick % len(sh.slots)])
         if ctx.tick >= sh.next_meter_tick:
             sh.next_meter_tick = ctx.tick + ctx.ticks(METER_MS)
-            self._meter_all(ctx, sh, cfg)
             self._retry_processing(ctx, sh, now)
             self._refund_strays(ctx, sh, now)
             r = sh.round
@@ -256,11 +263,13 @@ class MemeMode(Mode):
                 self._fetch(ctx, sh, cfg)
         if sh.flush_due or ctx.tick - sh.settled_at_tick >= ctx.ticks(cfg.settle_every_s * 1000):
             self._flush(ctx, sh)
-        ctx.wake(m, sh.next_meter_tick)
+        ctx.wake(m, ctx.tick + 1 if sh.views else sh.next_meter_tick)
 
-    def _meter_all(self, ctx, sh: MemeShared, cfg: MemeConfig) -> None:
+    def _meter_slot(self, ctx, sh: MemeShared, cfg: MemeConfig, slot: dict) -> None:
+        """Meter the views of one slot: each is here once a second."""
         timeout = ctx.ticks(cfg.beat_timeout_ms)
-        for view in list(sh.views.values()):
+        for wallet in list(slot):
+            view = sh.views[wallet]
             deadline = view.last_beat_tick + timeout
             if ctx.tick > deadline:
                 self._end_view(ctx, sh, view, deadline, "no_beat")
@@ -299,9 +308,12 @@ class MemeMode(Mode):
     def _end_view(self, ctx, sh: MemeShared, view: MemeView, until_tick: int, reason: str) -> None:
         self._meter(ctx, sh, view, max(until_tick, view.started_tick))
         del sh.views[view.wallet]
+        sh.slots[view.started_tick % len(sh.slots)].pop(view.wallet, None)
         sh.flush_due = True
         ctx.emit((view.wallet,), "view:stopped", {"content": view.content, "reason": reason})
-        # Settle it within a tick (batched with every view ending in this one).
+        self._wake_soon(ctx, sh)  # settle within a tick (batched with every view ending in this one)
+
+    def _wake_soon(self, ctx, sh: MemeShared) -> None:
         m = ctx.state.matches.get(sh.hall)
         if m is not None and not 0 <= m.wake_at <= ctx.tick + 1:
             ctx.wake(m, ctx.tick + 1)
@@ -346,6 +358,8 @@ class MemeMode(Mode):
                 ctx.error(inp, INSUFFICIENT_FUNDS, f"your viewing balance is {balance}")
                 return
         sh.views[inp.wallet] = MemeView(inp.wallet, c.id, r.id, ctx.tick, ctx.tick, cfg.rate_per_s, cfg.direct_bps)
+        sh.slots[ctx.tick % len(sh.slots)][inp.wallet] = None
+        self._wake_soon(ctx, sh)
         ctx.reply(inp, {"rate_per_s": cfg.rate_per_s, "balance": balance})
 
     def _beat(self, ctx, sh: MemeShared, inp: ViewBeat) -> None:
