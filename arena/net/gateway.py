@@ -73,7 +73,7 @@ from arena.engine.periods import ALL_KEY, period_key
 from arena.media import probe
 from arena.persistence.reads import KEEP, Duplicate
 
-from . import codec, reads, requests, siws
+from . import bsv_auth, codec, reads, requests, siws
 from .ratelimit import SlidingCounter, TokenBucket
 from .session import Session, SessionRegistry
 from .ws import LogThrottle, WsServer
@@ -533,6 +533,22 @@ class Gateway:
         session = self.sessions.create(wallet)
         self._attach(conn, session)
         conn.reply(rid, {"session": session.id, "user": {"id": wallet, "wallet": wallet, "username": None}})
+
+    def _bsv_login(self, conn, rid, body):
+        """auth.bsv: a Bitcoin Signed Message over the nonce (`arena.net.bsv_auth`)."""
+        if conn.session is not None:
+            raise ArenaError(WRONG_STATE, "this connection is already logged in")
+        nonce, conn.nonce = conn.nonce, None  # one attempt per hello, as for auth.login
+        if nonce is None:
+            raise ArenaError(AUTH_FAILED, "no unused login nonce: send hello again")
+        address = body["address"]
+        if not bsv_auth.is_address(address):
+            raise ArenaError(AUTH_FAILED, "address is not a BSV P2PKH address")
+        if not bsv_auth.verify(address, nonce, body["signature"]):
+            raise ArenaError(AUTH_FAILED, "signature does not verify for this address and nonce")
+        session = self.sessions.create(address)
+        self._attach(conn, session)
+        conn.reply(rid, {"session": session.id, "user": {"id": address, "wallet": address, "username": None}})
 
     def _attach(self, conn: Connection, session: Session) -> None:
         old = session.conn
@@ -1107,6 +1123,7 @@ _HANDLERS = {
     "hello": Gateway._hello,
     "auth.login": Gateway._login,
     "auth.siws": Gateway._siws,
+    "auth.bsv": Gateway._bsv_login,
     "auth.key": Gateway._key_login,
     "session.resume": Gateway._resume,
     "ping": Gateway._ping,
