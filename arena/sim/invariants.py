@@ -97,7 +97,10 @@ def settled(world) -> bool:
     if srv is None:
         return False
     live = set(srv.state.matches) - set(standing(srv.state))
-    return not live and not srv.state.unsettled and not srv.persistence.durability.held
+    if live or srv.state.unsettled or srv.persistence.durability.held:
+        return False
+    # Effects still out (a review of a late upload): wait for their answers.
+    return not any(r[3] is None for r in world.store.outbox.values())
 
 
 def final(world) -> list[str]:
