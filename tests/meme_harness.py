@@ -18,7 +18,7 @@ from arena.engine.config import EngineConfig
 from arena.engine.outputs import Event, FetchFeed, Reply, Settle
 from arena.modes.meme.messages import (
     ContentProcessed, MarketList, MarketUnlist, MemePaid, MemeRead, MemeUpload, ProcessContent, ViewBeat,
-    ViewStart, ViewStop,
+    ViewStart, ViewStop, ViewWithdraw,
 )
 from arena.modes.meme.mode import escrow_owed
 from arena.modes.meme.settings import MemeConfig
@@ -149,6 +149,9 @@ class Engine:
 
     def stop(self, wallet) -> Reply:
         return self.request(lambda s, r: ViewStop(s, r, wallet))
+
+    def withdraw(self, wallet) -> Reply:
+        return self.request(lambda s, r: ViewWithdraw(s, r, wallet))
 
     def list(self, wallet, content, price) -> Reply:
         return self.request(lambda s, r: MarketList(s, r, wallet, content, price))

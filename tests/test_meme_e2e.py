@@ -161,9 +161,13 @@ async def test_upload_view_trade_and_pool_over_sockets(nursery, tmp_path):
         assert alice_direct > 0 and carol_direct > 0  # the direct share moved with the ownership
         assert alice_direct + carol_direct == sh.direct_paid == bps_of(stopped["charged"], 4000) \
             + bps_of(done["charged"], 4000)
+        back = await v1.request("view.withdraw", {})
+        assert back == {"amount": 500 - stopped["charged"]}
+        await wait_until(lambda: not srv.state.unsettled, timeout=10)
+        assert await v1.balance() == start_bal[v1] - stopped["charged"]  # paid exactly what it watched
         assert await ledger.account_balance("fee:meme") == 20
         escrow = await ledger.account_balance(f"escrow:{sh.hall}")
-        assert escrow == sum(sh.balances.values()) == 1000 - charged
+        assert escrow == sum(sh.balances.values()) == 500 - done["charged"]
 
 
 async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):

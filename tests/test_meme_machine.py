@@ -89,6 +89,17 @@ class MemeMachine(RuleBasedStateMachine):
         assert reply.ok == (before is not None)
 
     @rule(wallet=st.sampled_from(WALLETS))
+    def withdraw(self, wallet):
+        before = self.sh.balances.get(wallet, 0)
+        watching = wallet in self.sh.views
+        reply = self.e.withdraw(wallet)
+        if watching:
+            assert not reply.ok and self.sh.balances.get(wallet, 0) == before
+        else:
+            assert reply.body == {"amount": before} and self.sh.balances.get(wallet, 0) == 0
+            self.deposits[wallet] = self.deposits.get(wallet, 0) - before  # what it may still be charged
+
+    @rule(wallet=st.sampled_from(WALLETS))
     def disconnect(self, wallet):
         self.e.disconnect(wallet)
         assert wallet not in self.sh.views

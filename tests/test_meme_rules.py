@@ -280,6 +280,21 @@ def test_money_and_purpose_in_either_order_and_strays_are_refunded():
     assert e.escrow() == e.owed_by_escrow() == 120
 
 
+def test_withdraw_gives_the_unspent_balance_back_once():
+    e, cid = _with_content()
+    e.pay("bob", 100)
+    e.start("bob", cid)
+    e.run(3.1)
+    assert e.withdraw("bob").body["code"] == "wrong_state"  # watching
+    e.stop("bob")
+    left = e.shared().balances["bob"]
+    assert e.withdraw("bob").body == {"amount": left}
+    assert e.withdraw("bob").body == {"amount": 0}
+    key = f"withdraw:{e.shared().hall}:1"
+    assert e.settles[key].transfers[0].amount == left and e.accounts["bob"] == -100 + left
+    assert e.escrow() == e.owed_by_escrow()
+
+
 # --- hostile input ------------------------------------------------------------------------
 def test_hostile_requests_are_refused_and_change_nothing():
     e, cid = _with_content("alice")

@@ -130,6 +130,8 @@ class Viewer:
                 await self._pause(self.rng.choice((0.5, 1.0, 2.0, 6.0)))  # 6 s: the beat lapses
                 await c.request("view.beat", {"content": cid})
             await c.request("view.stop", {})
+            if self.rng.random() < 0.1:
+                await c.request("view.withdraw", {})
         except ArenaRequestError as err:
             if err.code not in OK_CODES:
                 raise
@@ -161,7 +163,7 @@ class MemeSimulation:
             problems.append(f"meme: pooled {sh.pooled} != paid {sh.pool_paid} + current pool")
         if any(b < 0 for b in sh.balances.values()):
             problems.append("meme: a negative viewing balance")
-        out = sh.direct_paid + sh.pool_paid + sh.trade_paid + sh.fees + sh.refunded
+        out = sh.direct_paid + sh.pool_paid + sh.trade_paid + sh.fees + sh.refunded + sh.withdrawn
         still = escrow_owed(sh)
         if sh.escrow_in != out + still:
             problems.append(f"meme: escrow in {sh.escrow_in} != out {out} + still held {still}")

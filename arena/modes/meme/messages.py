@@ -56,6 +56,11 @@ class ViewStop(ClientInput):
 
 
 @frozen
+class ViewWithdraw(ClientInput):
+    """`view.withdraw` (extension): the whole viewing balance back."""
+
+
+@frozen
 class MarketList(ClientInput):
     content: str
     price: int
@@ -137,6 +142,11 @@ def pool_key(round_: str) -> str:
 
 def trade_key(payment_id: str) -> str:
     return f"trade:{payment_id}"
+
+
+def withdraw_key(hall: str, n: int) -> str:
+    """The hall's `n`th withdrawal of a viewing balance."""
+    return f"withdraw:{hall}:{n}"
 
 
 def refund_key(hall: str, payment_id: str) -> str:

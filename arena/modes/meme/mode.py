@@ -28,7 +28,7 @@ round starts at once.
 
 Money (base units; `economics` has the rules), with the invariant the tests
 check: escrow in == direct paid + pool paid + trade proceeds + fees +
-refunds + what the escrow still owes (balances + unsettled shares + the
+refunds + withdrawals + what the escrow still owes (balances + unsettled shares + the
 current pool + payments awaiting their purpose); charged == direct + pooled.
 """
 
@@ -47,8 +47,8 @@ from arena.engine.snapshot import register as snapshot_class
 from . import economics, records, requests
 from .messages import (
     NAME, ContentProcessed, MarketList, MarketUnlist, MemePaid, MemeRead, MemeUpload, ProcessContent,
-    ViewBeat, ViewStart, ViewStop, content_id, direct_key, feed_key, pool_key, process_key, refund_key,
-    round_id, trade_key,
+    ViewBeat, ViewStart, ViewStop, ViewWithdraw, content_id, direct_key, feed_key, pool_key, process_key,
+    refund_key, round_id, trade_key, withdraw_key,
 )
 from .settings import MemeConfig
 
@@ -166,14 +166,16 @@ class MemeShared:
     trade_paid: int = 0
     fees: int = 0
     refunded: int = 0
+    withdrawn: int = 0
+    withdrawals: int = 0
 
 
 class MemeMode(Mode):
     name = NAME
     settings = MemeConfig
-    inputs = (MemeUpload, MemeRead, ViewStart, ViewBeat, ViewStop, MarketList, MarketUnlist, MemePaid,
-              ContentProcessed)
-    routed_inputs = (MemeUpload, MemeRead, ViewStart, ViewBeat, ViewStop, MarketList, MarketUnlist,
+    inputs = (MemeUpload, MemeRead, ViewStart, ViewBeat, ViewStop, ViewWithdraw, MarketList, MarketUnlist,
+              MemePaid, ContentProcessed)
+    routed_inputs = (MemeUpload, MemeRead, ViewStart, ViewBeat, ViewStop, ViewWithdraw, MarketList, MarketUnlist,
                      ContentProcessed)
     effects = {ProcessContent: "judge"}
     result_keys = {ContentProcessed: lambda inp: inp.key}
@@ -208,6 +210,8 @@ class MemeMode(Mode):
             self._start_view(ctx, sh, inp)
         elif isinstance(inp, ViewStop):
             self._stop_view(ctx, sh, inp)
+        elif isinstance(inp, ViewWithdraw):
+            self._withdraw(ctx, sh, inp)
         elif isinstance(inp, MemeRead):
             self._read(ctx, sh, inp)
         elif isinstance(inp, MemeUpload):
@@ -377,6 +381,18 @@ class MemeMode(Mode):
             return
         self._end_view(ctx, sh, view, ctx.tick, "stopped")
         ctx.reply(inp, {"seconds": view.seconds, "charged": view.charged})
+
+    def _withdraw(self, ctx, sh: MemeShared, inp: ViewWithdraw) -> None:
+        if inp.wallet in sh.views:
+            ctx.error(inp, WRONG_STATE, "stop watching first (view.stop)")
+            return
+        amount = sh.balances.pop(inp.wallet, 0)
+        if amount:
+            sh.withdrawals += 1
+            sh.withdrawn += amount
+            ctx.effect(Settle(withdraw_key(sh.hall, sh.withdrawals), sh.hall,
+                              (Transfer(f"escrow:{sh.hall}", inp.wallet, amount),), "meme_withdraw"))
+        ctx.reply(inp, {"amount": amount})
 
     # --- rounds -------------------------------------------------------------------------
     def _fetch(self, ctx, sh: MemeShared, cfg: MemeConfig) -> None:

@@ -17,7 +17,9 @@ from arena.engine.errors import BAD_REQUEST, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
 from arena.engine.mode import GameRequest, Payment, RequestField, Upload
 
 from . import economics
-from .messages import NAME, MarketList, MarketUnlist, MemePaid, MemeRead, MemeUpload, ViewBeat, ViewStart, ViewStop
+from .messages import (
+    NAME, MarketList, MarketUnlist, MemePaid, MemeRead, MemeUpload, ViewBeat, ViewStart, ViewStop, ViewWithdraw,
+)
 
 ID = 64  # longest content id a request may name
 TITLE = 120
@@ -121,6 +123,8 @@ REQUESTS = (
     GameRequest("view.start", (_CONTENT,), _content_input(ViewStart), bucket="views"),
     GameRequest("view.beat", (_CONTENT,), _content_input(ViewBeat), bucket="views"),
     GameRequest("view.stop", (), lambda session, rid, wallet, body, at_ms, url: ViewStop(session, rid, wallet)),
+    GameRequest("view.withdraw", (),
+                lambda session, rid, wallet, body, at_ms, url: ViewWithdraw(session, rid, wallet)),
     GameRequest("market.list", (_CONTENT, RequestField("price", int)),
                 lambda session, rid, wallet, body, at_ms, url: MarketList(session, rid, wallet, body["content"],
                                                                           body["price"])),
