@@ -270,7 +270,10 @@ class JudgeService:
                 return content.processed(eff, review)
             except _Failed as failed:
                 self._fell_back(eff, failed)
-        review = await trio.to_thread.run_sync(content.embedded_review, eff.title, eff.media_type, data)
+        if eff.media_type.startswith("video/"):  # ffmpeg runs as a child process: wait for it off the loop
+            review = await trio.to_thread.run_sync(content.embedded_review, eff.title, eff.media_type, data)
+        else:  # decoding an image of at most a few MiB takes milliseconds
+            review = content.embedded_review(eff.title, eff.media_type, data)
         return content.processed(eff, review)
 
     # --- the remote call, under deadline and circuit ------------------------------------------

@@ -1,11 +1,11 @@
 """Meme rounds in the whole-server simulation (`arena.sim`): their bots and
 invariants (named by `MemeMode.simulation`).
 
-The "studio" (a bot with no connection) stands in for the operator: it
-stores a few generated pictures through the live server's media port and
-submits their uploads straight to the server, with the settings of a short
-world (a simulated block every 2 s, rounds of 3 blocks) as a journaled
-`SettingsChanged`, again after every restart. The review side task
+The world's meme settings are short (`configure`: a simulated block every
+2 s, rounds of 3 blocks). The "studio" (a bot with no connection) stands in
+for the operator: it stores a few generated pictures through the live
+server's media port (the simulator's in-memory one) and submits their
+uploads straight to the server. The review side task
 processes them as in production (embedded heuristics). Viewers are ordinary
 clients over the simulator's links: they log in, take the faucet, deposit,
 watch random items of the round with beats (sometimes letting the beats
@@ -26,8 +26,6 @@ import trio
 
 from arena.bot_meme import picture
 from arena.client import ArenaConnectionClosed, ArenaRequestError
-from arena.engine.config import settings_pairs
-from arena.engine.inputs import SettingsChanged
 from arena.modes.meme.messages import MemeUpload, pool_key
 from arena.modes.meme.mode import escrow_owed
 from arena.modes.meme.settings import MemeConfig
@@ -59,7 +57,6 @@ class Studio:
             srv = self.world.server
             if srv is None or self.stop or srv.media is None:
                 return False
-            srv.submit(SettingsChanged("meme", settings_pairs(SETTINGS)), force=True)
             data = picture(self.uploaded + 3)
             url = await srv.media.store(f"sim/{self.world.settings.seed}-{self.uploaded}.png", data, "image/png")
             owner = self.owners[self.uploaded % len(self.owners)].wallet
@@ -141,6 +138,10 @@ class Viewer:
 
 
 class MemeSimulation:
+    def configure(self, engine):
+        """A short world: a simulated block every 2 s, rounds of 3 blocks."""
+        return engine.with_mode("meme", SETTINGS)
+
     def bots(self, world, n: int) -> list:
         rng = random.Random(f"meme-bots:{world.settings.seed}")
         viewers = [Viewer(i + 1, world, random.Random(rng.random())) for i in range(max(2, n // 2))]
