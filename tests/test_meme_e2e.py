@@ -13,16 +13,16 @@ import io
 from contextlib import AsyncExitStack
 
 import attrs
-import pytest
 import trio
 from PIL import Image
 
-from arena.client import ArenaRequestError, open_client
+from arena.client import ArenaRequestError
 from arena.engine.money import bps_of
 from arena.feeds import simulated
 from arena.modes.meme.settings import MemeConfig
 from arena.wallclock import ManualClock
 from conftest import make_config, player, wait_until
+from test_lottery_e2e import _code, _operator, _server
 
 BLOCK_MS = 1_000
 T0 = simulated.GENESIS_MS + 10**6 * BLOCK_MS  # height 1,000,000 at the start
@@ -41,28 +41,6 @@ def _config(tmp_path, **meme):
     settings = MemeConfig(**{"simulated_block_ms": BLOCK_MS, "blocks_per_round": 5, "block_poll_ms": 200,
                              "rate_per_s": 10, "settle_every_s": 600, **meme})
     return attrs.evolve(base, engine=base.engine.with_mode("meme", settings))
-
-
-async def _server(nursery, cfg, clock):
-    from arena.server import ArenaServer
-
-    srv = ArenaServer(cfg, clock=clock)
-    port = await nursery.start(srv.run)
-    return srv, f"ws://127.0.0.1:{port}/v1"
-
-
-async def _operator(srv, url, stack):
-    key = await srv.credentials.create("ops", "operator")
-    op = await stack.enter_async_context(open_client(url))
-    await op.hello()
-    await op.request("auth.key", {"key": key})
-    return op
-
-
-async def _code(c, type_, body):
-    with pytest.raises(ArenaRequestError) as err:
-        await c.request(type_, body)
-    return err.value.code
 
 
 async def deposit(c, amount):

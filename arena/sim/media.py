@@ -2,9 +2,9 @@
 
 A world's media lives here across its server's lives (like `SimStore`).
 Every call finishes within the event loop (a checkpoint, no worker
-thread), so a simulated world stays a function of its seed: a thread
-finishing in real time would let the mock clock jump by a different
-amount in each run.
+thread), so a simulated world stays a function of its seed. The keys are
+the local store's (`LocalMedia`: the same `store_audio`, `store_avatar`
+and `store`), only where the bytes go differs.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from __future__ import annotations
 import trio
 
 from arena.engine.errors import NOT_FOUND, ArenaError
-from arena.media.local import audio_key, avatar_key, media_key
+from arena.media.local import LocalMedia
 
 SCHEME = "sim-media://"
 
 
-class SimMedia:
+class SimMedia(LocalMedia):
     name = "sim"
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # no root folder: nothing touches the disk
+        self.base_url = ""
         self.objects: dict[str, bytes] = {}
 
     def url_for(self, key: str) -> str:
@@ -30,15 +31,6 @@ class SimMedia:
         await trio.lowlevel.checkpoint()
         self.objects[key] = bytes(data)
         return self.url_for(key)
-
-    async def store_audio(self, match: str, round_: int, player_index: int, data: bytes) -> str:
-        return await self._put(audio_key(match, round_, player_index), data)
-
-    async def store_avatar(self, wallet: str, png: bytes) -> str:
-        return await self._put(avatar_key(wallet, png), png)
-
-    async def store(self, key: str, data: bytes, content_type: str = "") -> str:
-        return await self._put(media_key(key), data)
 
     async def fetch(self, url: str) -> bytes:
         await trio.lowlevel.checkpoint()

@@ -25,10 +25,12 @@ import random
 import trio
 
 from arena.bot_meme import picture
-from arena.client import ArenaConnectionClosed, ArenaRequestError
+from arena.client import ArenaRequestError
 from arena.modes.meme.messages import MemeUpload, pool_key
 from arena.modes.meme.mode import escrow_owed
 from arena.modes.meme.settings import MemeConfig
+
+from .client_bot import ClientBot
 
 STUDIO = "sim:meme-studio"
 SETTINGS = MemeConfig(simulated_block_ms=2_000, blocks_per_round=3, block_poll_ms=500, settle_every_s=5,
@@ -69,41 +71,13 @@ class Studio:
         """Nothing to start again: it has no connection, and counts its uploads."""
 
 
-class Viewer:
+class Viewer(ClientBot):
+    pause_s = (0.2, 1.5)
+
     def __init__(self, index: int, world, rng: random.Random) -> None:
-        from solders.keypair import Keypair
+        super().__init__(f"meme-{index}", world, rng)
 
-        self.name = f"meme-{index}"
-        self.world, self.rng = world, rng
-        self.keypair = Keypair.from_seed(rng.randbytes(32))
-        self.wallet = str(self.keypair.pubkey())
-        self.stop = False
-        self.link = None
-        self.client = None
-        self.funded = False
-
-    async def run(self) -> bool:
-        try:
-            async with self.world.connect(self) as c:
-                self.client = c
-                await c.hello()
-                await c.login()
-                if not self.funded:
-                    await c.faucet()
-                    self.funded = True
-                while not self.stop:
-                    await self._act(c)
-                    await self._pause(self.rng.uniform(0.2, 1.5))
-            return True
-        except (OSError, ArenaConnectionClosed, trio.TooSlowError):
-            return False
-
-    async def _pause(self, seconds: float) -> None:
-        end = trio.current_time() + seconds
-        while not self.stop and trio.current_time() < end:
-            await trio.sleep(min(0.05, end - trio.current_time()))
-
-    async def _act(self, c) -> None:
+    async def act(self, c) -> None:
         try:
             r = await c.request("meme.round", {})
             if not r["content"]:
@@ -124,7 +98,7 @@ class Viewer:
                 await c.request("view.deposit.confirm", {"tx": built["tx"], "signature": c.sign(built["tx"])})
             await c.request("view.start", {"content": cid})
             for _ in range(self.rng.randint(1, 6)):
-                await self._pause(self.rng.choice((0.5, 1.0, 2.0, 6.0)))  # 6 s: the beat lapses
+                await self.pause(self.rng.choice((0.5, 1.0, 2.0, 6.0)))  # 6 s: the beat lapses
                 await c.request("view.beat", {"content": cid})
             await c.request("view.stop", {})
             if self.rng.random() < 0.1:
@@ -132,9 +106,6 @@ class Viewer:
         except ArenaRequestError as err:
             if err.code not in OK_CODES:
                 raise
-
-    def reset(self) -> None:
-        self.client, self.link = None, None
 
 
 class MemeSimulation:

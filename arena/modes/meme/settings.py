@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from attrs import field, frozen
 
-from arena.engine.config import bps, non_negative, positive
+from arena.engine.config import bps, feed_name, non_negative, positive
 
 # The owner's direct share of every charged second may be set within these
 # basis points; the pool gets the rest (5,500..6,000).
@@ -29,11 +29,6 @@ def _direct_bps(inst, attribute, value):
 def _percent(inst, attribute, value):
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
         raise ValueError(f"{attribute.name} must be an integer 0..100, got {value!r}")
-
-
-def _feed_name(inst, attribute, value):
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise ValueError(f"{attribute.name} must be a feed name (1..64 characters), got {value!r}")
 
 
 @frozen
@@ -54,7 +49,7 @@ class MemeConfig:
     blocks_per_round: int = field(default=3, validator=positive)
     # The data feed answering the chain's height ([feeds.<feed>]; the
     # default "block_height" is a simulated chain unless configured).
-    block_feed: str = field(default="block_height", validator=_feed_name)
+    block_feed: str = field(default="block_height", validator=feed_name)
     # The height is asked for this often.
     block_poll_ms: int = field(default=2_000, validator=positive)
     # Sent with the height query (`block_ms`): a simulated chain makes one
