@@ -36,8 +36,17 @@ def picture(size=96) -> bytes:
     return out.getvalue()
 
 
-def _config(tmp_path, **meme):
-    base = make_config(tmp_path)
+def noise_png(size: int) -> bytes:
+    """A PNG that does not compress: random pixels (from a fixed seed)."""
+    import random
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (size, size), random.Random(1).randbytes(3 * size * size)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _config(tmp_path, net=None, **meme):
+    base = make_config(tmp_path, net=net)
     settings = MemeConfig(**{"simulated_block_ms": BLOCK_MS, "blocks_per_round": 5, "block_poll_ms": 200,
                              "rate_per_s": 10, "settle_every_s": 600, **meme})
     return attrs.evolve(base, engine=base.engine.with_mode("meme", settings))
@@ -150,13 +159,17 @@ async def test_upload_view_trade_and_pool_over_sockets(nursery, tmp_path):
 
 async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
     clock = ManualClock(T0)
-    srv, url = await _server(nursery, _config(tmp_path), clock)
+    srv, url = await _server(nursery, _config(tmp_path, net={"max_audio_bytes": 100_000}), clock)
     async with AsyncExitStack() as stack:
         op = await _operator(srv, url, stack)
         alice = await stack.enter_async_context(player(url))
         eve = await stack.enter_async_context(player(url))
         await _open_round(srv, alice)
         sh = srv.state.modes["meme"]
+        big = noise_png(250)  # a real PNG, over the 100 kB media limit of this server
+        assert 100_000 < len(big) < 1_000_000
+        assert await _code(op, "content.upload", {"title": "x", "media": big, "media_type": "image/png"}) \
+            == "bad_request"
         png = picture()
         for body, code in [
             ({"title": "x", "media": b"\x89PNG garbage", "media_type": "image/png"}, "bad_request"),

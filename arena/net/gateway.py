@@ -1065,7 +1065,10 @@ class Gateway:
         if self.audio_claims:
             # The step that ran just before this flush applied every submitted
             # upload; the engine's state now answers for them.
-            self.audio_claims = {k: v for k, v in self.audio_claims.items() if not v}
+            # In place: an upload still being stored holds this dict (its
+            # claim is released or marked done there when the store ends).
+            for k in [k for k, v in self.audio_claims.items() if v]:
+                del self.audio_claims[k]
         dirty, self.dirty = self.dirty, []
         frames = nbytes = 0
         batch = codec.batch
