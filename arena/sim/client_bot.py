@@ -18,6 +18,9 @@ from arena.client import ArenaConnectionClosed, ArenaRequestError
 
 class ClientBot:
     pause_s = (0.3, 2.5)  # the pause between two acts, seconds (uniform)
+    # A pause wakes this often to see whether the world stops (each wake is
+    # a task switch the simulation pays for).
+    pause_step_s = 0.05
 
     def __init__(self, name: str, world, rng: random.Random) -> None:
         from solders.keypair import Keypair
@@ -56,7 +59,7 @@ class ClientBot:
         server that is gone."""
         end = trio.current_time() + seconds
         while not self.stop and trio.current_time() < end:
-            await trio.sleep(min(0.05, end - trio.current_time()))
+            await trio.sleep(min(self.pause_step_s, end - trio.current_time()))
 
     def reset(self) -> None:
         self.client, self.link = None, None

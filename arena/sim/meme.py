@@ -73,6 +73,7 @@ class Studio:
 
 class Viewer(ClientBot):
     pause_s = (0.2, 1.5)
+    pause_step_s = 0.5  # a viewer pauses often (between beats): wake seldom
 
     def __init__(self, index: int, world, rng: random.Random) -> None:
         super().__init__(f"meme-{index}", world, rng)
