@@ -204,6 +204,26 @@ async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
                                                          "signature": eve.sign(built["tx"])}) == "payment_failed"
         assert await _code(eve, "view.deposit.confirm", {"tx": b"junk", "signature": eve.sign(b"junk")}) \
             == "payment_failed"
+        # Malformed and oversized fields of every request: bad_request before the engine sees them.
+        long_id = "me-" + "x" * 70
+        for type_, body in [
+            ("content.get", {"content": 5}), ("content.get", {"content": long_id}), ("content.get", {}),
+            ("view.start", {"content": b"bin"}), ("view.start", {"content": long_id}), ("view.start", {}),
+            ("view.beat", {"content": 1.5}), ("view.beat", {}),
+            ("market.list", {"content": cid, "price": "5"}), ("market.list", {"content": cid}),
+            ("market.list", {"content": cid, "price": 2**63}), ("market.unlist", {"content": None}),
+            ("market.buy.build", {"content": ["x"]}), ("market.buy.build", {}),
+            ("market.buy.confirm", {"content": cid, "tx": "text", "signature": b"s"}),
+            ("market.buy.confirm", {"content": cid, "tx": b"t", "signature": b"s" * 65}),
+            ("view.deposit.confirm", {"tx": b"t"}),
+        ]:
+            assert await _code(eve, type_, body) == "bad_request", (type_, body)
+        # Out of order: a purchase confirmed with a tx built for a deposit of another amount.
+        dep = await eve.request("view.deposit.build", {"amount": 7})
+        await alice.request("market.list", {"content": cid, "price": 900})
+        assert await _code(eve, "market.buy.confirm", {"content": cid, "tx": dep["tx"],
+                                                       "signature": eve.sign(dep["tx"])}) == "bad_request"
+        await alice.request("market.unlist", {"content": cid})
         assert await eve.balance() == before
         assert eve.wallet not in sh.balances and sh.contents[cid].owner == alice.wallet
         assert await srv.ledger.account_balance(f"escrow:{sh.hall}") == 0
