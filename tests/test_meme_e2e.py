@@ -68,6 +68,16 @@ async def watch(c, content, seconds: float) -> None:
                 raise AssertionError(f"beat refused; events: {c.buffered}") from None
 
 
+async def wait_for_history(c, rid: str) -> dict:
+    """The round in the wallet's `history.get` (written with its tick's journal)."""
+    with trio.fail_after(10):
+        while True:
+            found = [m for m in (await c.request("history.get", {"mode": "meme"}))["matches"] if m["match"] == rid]
+            if found:
+                return found[0]
+            await trio.sleep(0.1)
+
+
 async def _open_round(srv, c) -> str:
     await _code(c, "meme.round", {})  # opens the hall; the first height opens the first round
     await wait_until(lambda: srv.state.modes["meme"].round is not None)
@@ -141,6 +151,8 @@ async def test_upload_view_trade_and_pool_over_sockets(nursery, tmp_path):
         pool = ended["pool"]
         assert pool + sh.direct_paid == charged  # every charged second: direct + pool
         assert ended["rewards"] == [{"wallet": carol.wallet, "amount": pool}]  # the owner at the round's end
+        history = await wait_for_history(carol, rid)
+        assert history["result"] == {"pool": pool, "rewards": ended["rewards"]}
         await wait_until(lambda: not srv.state.unsettled, timeout=10)
         gain = {c: await c.balance() - start_bal[c] for c in (alice, carol, v1, v2)}
         assert gain[v1] == gain[v2] == -500  # the deposits; what is not spent stays in the viewing balance
