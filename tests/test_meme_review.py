@@ -1,4 +1,4 @@
-"""Content review for meme rounds through the judge side task: the embedded
+"""Content review for meme rounds (the "meme-review" side task): the embedded
 heuristics (plainly labelled), a flat picture scored low, a blocked title
 flagged, a media store that cannot give the upload back (a failed answer,
 so the mode retries), and OpenAI through a local fake of its API (the
@@ -14,13 +14,11 @@ import pytest
 import trio
 from PIL import Image
 
-from arena.ai.content import HEURISTIC_NOTE
+from arena.ai.content import HEURISTIC_NOTE, Reviewer
 from arena.ai.embedded import EmbeddedJudge
 from arena.ai.openai_judge import OpenAIJudge
-from arena.ai.service import JudgeService
 from arena.media.local import LocalMedia
 from arena.modes.meme.messages import ProcessContent
-from arena.supervisor import Supervisor
 from fake_openai import FakeOpenAI, chat_reply, server_error
 
 
@@ -35,7 +33,7 @@ def png(flat=False, size=96) -> bytes:
 
 async def stored(tmp_path, data: bytes, name="m.png") -> tuple[LocalMedia, str]:
     media = LocalMedia(tmp_path / "media")
-    return media, await media.store(f"memes/{name}", data, "image/png")
+    return media, await media.store_object(f"memes/{name}", data, "image/png")
 
 
 def eff(url, title="a cat on a keyboard", n=1) -> ProcessContent:
@@ -44,21 +42,21 @@ def eff(url, title="a cat on a keyboard", n=1) -> ProcessContent:
 
 async def test_embedded_review_is_labelled_and_scores_what_it_can_measure(tmp_path):
     media, url = await stored(tmp_path, png())
-    svc = JudgeService(EmbeddedJudge(), media=media)
-    good = await svc.handle(eff(url))
+    svc = Reviewer(EmbeddedJudge(), media)
+    good = await svc.run(eff(url))
     assert good.ok and good.engine == "embedded" and good.caption.endswith(HEURISTIC_NOTE)
     assert good.quality >= 60 and not good.flagged and set(good.tags) == {"cat", "keyboard"}
     _, flat_url = await stored(tmp_path, png(flat=True), "flat.png")
-    flat = await svc.handle(eff(flat_url, n=2))
+    flat = await svc.run(eff(flat_url, n=2))
     assert flat.ok and flat.quality < 40 and "flat colour" in flat.caption
-    rude = await svc.handle(eff(url, title="what a bastard cat", n=3))
+    rude = await svc.run(eff(url, title="what a bastard cat", n=3))
     assert rude.flagged and "blocked" in rude.reason
 
 
 async def test_a_media_store_that_fails_gives_a_failed_answer_to_retry(tmp_path):
     media = LocalMedia(tmp_path / "media")
-    svc = JudgeService(EmbeddedJudge(), media=media)
-    answer = await svc.handle(eff(media.url_for("media/memes/gone.png")))
+    svc = Reviewer(EmbeddedJudge(), media)
+    answer = await svc.run(eff(media.url_for("memes/gone.png")))
     assert not answer.ok and "cannot read the media" in answer.reason
     assert answer.key == "process:me-x-c1:1"
 
@@ -69,11 +67,10 @@ def fake():
         yield f
 
 
-def openai_service(fake, media) -> JudgeService:
+def openai_service(fake, media) -> Reviewer:
     judge = OpenAIJudge(api_key="sk-test", model="fake-model", base_url=fake.base_url, timeout_ms=2000,
                         max_retries=0, temperature=0.0)
-    return JudgeService(judge, supervisor=Supervisor("judge", failure_threshold=50), media=media,
-                        score_budget=10, prompt_budget=10)
+    return Reviewer(judge, media, budget_s=10)
 
 
 async def test_openai_reviews_with_the_image_and_a_strict_schema(tmp_path, fake):
@@ -83,7 +80,7 @@ async def test_openai_reviews_with_the_image_and_a_strict_schema(tmp_path, fake)
     svc = openai_service(fake, media)
     with trio.fail_after(30):
         async with svc.judge:
-            answer = await svc.handle(eff(url))
+            answer = await svc.run(eff(url))
     assert answer.ok and answer.engine == "openai" and answer.quality == 83
     assert answer.caption == "A cat typing furiously." and answer.tags == ("cat", "office")
     sent = fake.of_kind("score")[0].json
@@ -101,7 +98,7 @@ async def test_a_failing_openai_falls_back_to_the_heuristics(tmp_path, fake):
     svc = openai_service(fake, media)
     with trio.fail_after(30):
         async with svc.judge:
-            first = await svc.handle(eff(url))
-            second = await svc.handle(eff(url, n=2))  # a quality out of range is a failure too
+            first = await svc.run(eff(url))
+            second = await svc.run(eff(url, n=2))  # a quality out of range is a failure too
     for answer in (first, second):
         assert answer.ok and answer.engine == "embedded" and answer.caption.endswith(HEURISTIC_NOTE)

@@ -1,6 +1,9 @@
-"""Reviewing uploaded content for meme rounds: a caption, tags, a quality
-score (0..100) and a moderation verdict, answered for one `ProcessContent`
-effect with one `ContentProcessed` input.
+"""The meme rounds' review side task ("meme-review"): a caption, tags, a
+quality score (0..100) and a moderation verdict for one uploaded item,
+answered for one `ProcessContent` effect with one `ContentProcessed`
+input. The mode's package names this module (`MemeMode.side_tasks`) but
+never imports it; the server runs it as a `ModeTask` with the AI port's
+judge and the media port (`arena.mode_tasks.TaskContext`).
 
 Two reviewers, like the roast judge's two:
 
@@ -12,7 +15,9 @@ Two reviewers, like the roast judge's two:
   answer says `engine = "embedded"` and its caption says it is heuristic.
 * **OpenAI** (`[ai] kind = "openai"`): a chat completion with the title and,
   for an image, the image itself, asked for a JSON object under a strict
-  schema; the title also goes through the moderation endpoint.
+  schema, within `[ai] timeout_ms × (max_retries + 1)`; the title also goes
+  through the moderation endpoint. Any failure, timeout or answer out of
+  range: the heuristics answer instead, and say so.
 
 Fetching the media from the media port can fail (the store is down): the
 answer is then `ok = False` and the mode asks again later under a new key,
@@ -24,14 +29,18 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import re
 
+import trio
 from attrs import frozen
 
 from arena.ai.heuristics import _blocked
 from arena.ai.validate import message_content
 from arena.media import probe
 from arena.modes.meme.messages import ContentProcessed, ProcessContent
+
+log = logging.getLogger("arena.ai")
 
 EMBEDDED = "embedded"
 HEURISTIC_NOTE = " (embedded heuristics, not a model's description)"
@@ -145,3 +154,52 @@ def processed(eff: ProcessContent, review: Review) -> ContentProcessed:
 
 def failed(eff: ProcessContent, reason: str) -> ContentProcessed:
     return ContentProcessed(eff.key, eff.content, False, reason=reason[:200])
+
+
+class Reviewer:
+    """The side task's handler: `run(effect)` always answers (a failure to
+    read the media is a failed answer the mode retries; a failing remote
+    reviewer falls back to the heuristics), so `retry_after_s` is only for
+    the unexpected."""
+
+    def __init__(self, judge, media, budget_s: float = 30.0):
+        self.judge, self.media, self.budget_s = judge, media, budget_s
+        self.remote = judge is not None and getattr(judge, "name", EMBEDDED) != EMBEDDED \
+            and hasattr(type(judge), "client")
+        self.counters = {"reviews": 0, "remote": 0, "fallbacks": 0, "unreadable": 0}
+
+    def retry_after_s(self, effect, attempts: int) -> float:
+        return min(60.0, 2.0 ** (attempts - 1))
+
+    async def run(self, eff: ProcessContent) -> ContentProcessed:
+        self.counters["reviews"] += 1
+        try:
+            if self.media is None:
+                raise RuntimeError("no media store to read the upload from")
+            data = await self.media.fetch(eff.media_url)
+        except Exception as exc:  # noqa: BLE001
+            self.counters["unreadable"] += 1
+            log.warning("cannot read content to review", extra={"key": eff.key, "error": str(exc)[:200]})
+            return failed(eff, f"cannot read the media: {type(exc).__name__}")
+        if self.remote:
+            try:
+                with trio.fail_after(self.budget_s):
+                    review = await openai_review(self.judge, eff.title, eff.media_type, data)
+                self.counters["remote"] += 1
+                return processed(eff, review)
+            except Exception as exc:  # noqa: BLE001 - any remote failure falls back
+                self.counters["fallbacks"] += 1
+                log.warning("remote review failed; embedded heuristics answer",
+                            extra={"key": eff.key, "error": f"{type(exc).__name__}: {exc}"[:200]})
+        if eff.media_type.startswith("video/"):  # ffmpeg runs as a child process: wait for it off the loop
+            review = await trio.to_thread.run_sync(embedded_review, eff.title, eff.media_type, data)
+        else:  # decoding an image of at most a few MiB takes milliseconds
+            review = embedded_review(eff.title, eff.media_type, data)
+        return processed(eff, review)
+
+
+def make_reviewer(context) -> Reviewer:
+    """The side task's handler (`Mode.side_tasks`), built once by the server."""
+    ai = getattr(context.config, "ai", None)
+    budget = ai.timeout_ms * (ai.max_retries + 1) / 1000 if ai is not None else 30.0
+    return Reviewer(context.judge, context.media, budget)

@@ -48,8 +48,6 @@ import trio
 
 from arena.ai.embedded import EmbeddedJudge
 from arena.ai.port import COMMENTARY_MAX, DIMENSIONS, RoastScore, answer_prompt, one_line, scored_input
-from arena.ai import content
-from arena.modes.meme.messages import ProcessContent
 from arena.modes.roast.messages import GeneratePrompt, PromptGenerated, RoastScored, ScoreRoast
 from arena.supervisor import CIRCUIT_OPEN, RECOVERING, Supervisor
 
@@ -188,9 +186,6 @@ class JudgeService:
         if isinstance(eff, GeneratePrompt):
             self.counters["prompts"] += 1
             return await self._prompt(eff)
-        if isinstance(eff, ProcessContent):
-            self.counters["reviews"] = self.counters.get("reviews", 0) + 1
-            return await self._review(eff)
         self.counters["scores"] += 1
         return await self._score(eff)
 
@@ -248,33 +243,6 @@ class JudgeService:
             log.exception("fallback judge failed", extra={"key": eff.key})
             return _scored(eff, RoastScore(**dict.fromkeys(DIMENSIONS, 0), commentary=LAST_RESORT_COMMENTARY,
                                            judge="none"))
-
-    # --- content reviews (meme rounds) ----------------------------------------------------------
-    async def _review(self, eff: ProcessContent):
-        """The media read back from the media port, reviewed by the remote
-        judge when there is one (under the same deadline and circuit), by the
-        embedded heuristics otherwise. A media store that fails gives a
-        failed answer: the mode asks again, the upload stays."""
-        try:
-            if self.media is None:
-                raise RuntimeError("no media store to read the upload from")
-            data = await self.media.fetch(eff.media_url)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("cannot read content to review", extra={"key": eff.key, "error": str(exc)[:200]})
-            return content.failed(eff, f"cannot read the media: {type(exc).__name__}")
-        if self.remote:
-            try:
-                review = await self._remote(eff, self.score_budget,
-                                            lambda: content.openai_review(self.judge, eff.title, eff.media_type,
-                                                                          data))
-                return content.processed(eff, review)
-            except _Failed as failed:
-                self._fell_back(eff, failed)
-        if eff.media_type.startswith("video/"):  # ffmpeg runs as a child process: wait for it off the loop
-            review = await trio.to_thread.run_sync(content.embedded_review, eff.title, eff.media_type, data)
-        else:  # decoding an image of at most a few MiB takes milliseconds
-            review = content.embedded_review(eff.title, eff.media_type, data)
-        return content.processed(eff, review)
 
     # --- the remote call, under deadline and circuit ------------------------------------------
     async def _remote(self, eff, budget: float, call):

@@ -86,6 +86,11 @@ from collections.abc import Callable
 from attrs import field, frozen
 
 
+# The longest wallet signature of a payment: 64 bytes for a Solana wallet
+# (ed25519), 65 for a BSV wallet (a Bitcoin Signed Message; arena.chain.keys).
+SIGNATURE_MAX_BYTES = 65
+
+
 @frozen
 class RequestField:
     """One body field of a request: its name, type, whether it must be there,
@@ -113,7 +118,7 @@ class Upload:
     them and decode or probe the bytes as that type (`arena.media.probe`:
     images with Pillow, video with ffmpeg) before storing them, answering
     `bad_request` for anything else; `store_key(body, wallet, data)` gives
-    the media key they are stored under (`media.store`), instead of a
+    the media key they are stored under (`media.store_object`), instead of a
     recording's `audio/<match>/...` key."""
 
     field: str
@@ -125,6 +130,11 @@ class Upload:
 
 
 PAYMENT_STEPS = ("build", "confirm")
+
+
+def _non_empty(_inst, attr, value) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{attr.name} must be a non-empty string")
 
 
 def _payment_step(_inst, _attr, value) -> None:
@@ -222,7 +232,9 @@ class Tables:
       and recorded per mode (`mode_migrations`); a released one never changes;
     - `statements(dialect, op)`: the (sql, parameters) list an operation of
       the mode's `records` becomes, run in the tick's journal transaction;
-    - `queries`: name -> dialect -> SELECT, for `store.query(name)`;
+    - `queries`: name -> dialect -> SELECT, for `store.query(name, params)`
+      (positional parameters: "?" on SQLite, "$1" on PostgreSQL; the memory
+      store's `memory_query(tables, name, *params)` gets them when given);
     - `refresh`: dialect -> statements run on the store's refresh schedule
       (a materialized view);
     - `memory_apply(tables, op)` / `memory_query(tables, name)`: the same
@@ -269,6 +281,19 @@ class MatchResult:
     result: dict = field(factory=dict)
 
 
+@frozen
+class Page:
+    """A web page the mode ships: the static files in `directory` (relative
+    to the mode's package; `index.html` among them) are served at
+    `/<mode name>/` on the server's port, and the start page lists it by
+    `title`. The page talks to the server over the protocol like any
+    client; nothing of it runs in the engine."""
+
+    title: str = field(validator=_non_empty)
+    directory: str = field(default="web", validator=_non_empty)
+    description: str = ""
+
+
 class Mode:
     name: str = ""
     tables: Tables | None = None
@@ -289,8 +314,20 @@ class Mode:
     simulation: str = ""
     # Input types (classes) `route` wants to see, besides connection changes.
     routed_inputs: tuple[type, ...] = ()
+    # Side tasks the mode brings for its own effects: side-task name (the
+    # name its `effects` give) -> "module:factory", a name so the mode's
+    # package imports none of it (the worker does I/O). The server calls
+    # `factory(context)` (`context.config`, `.media`, `.store`, `.judge`) once and
+    # gets a handler: `await handler.run(effect)` returns the result input
+    # (journaled) or None; when it raises, the effect is tried again after
+    # `handler.retry_after_s(effect, attempts)` seconds, never dropped.
+    # An effect class with `after_durable = True` leaves only once the tick
+    # that made it is durable (as money does), so its worker may read the
+    # records written with that tick.
+    side_tasks: dict = {}
     quiet_events: frozenset = frozenset()
     boards: dict = {}  # leaderboard name -> Board
+    page: Page | None = None  # the mode's web page, served by the framework
 
     def setup(self, config):
         return None

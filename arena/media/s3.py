@@ -24,9 +24,18 @@ from urllib.parse import quote, unquote
 import trio
 
 from arena.engine.errors import NOT_FOUND, ArenaError
-from arena.media.local import audio_key, avatar_key, media_key
+from arena.media.local import audio_key, avatar_key, object_key
 
 CONTENT_TYPE = "audio/webm"
+
+
+def _is_object_key(key: str) -> bool:
+    """A key `store_object` may have written (a meme upload is read back by its review)."""
+    try:
+        object_key(key)
+    except ArenaError:
+        return False
+    return True
 
 
 class S3Media:
@@ -94,7 +103,7 @@ class S3Media:
         if not isinstance(url, str) or not url.startswith(prefix):
             raise ArenaError(NOT_FOUND, "not a URL of this media store")
         key = unquote(url[len(prefix):])
-        if not key.startswith(("audio/", "media/")) or ".." in key.split("/") or "//" in key:
+        if ".." in key.split("/") or "//" in key or not (key.startswith("audio/") or _is_object_key(key)):
             raise ArenaError(NOT_FOUND, "not a media key of this store")
         return key
 
@@ -105,9 +114,9 @@ class S3Media:
         """A profile picture, already checked and re-encoded as PNG (`arena.net.reads`)."""
         return await self._put(avatar_key(wallet, png), png, "image/png")
 
-    async def store(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        """A mode's media (checked by the gateway first) under `media/<key>`."""
-        return await self._put(media_key(key), data, content_type)
+    async def store_object(self, key: str, data: bytes, content_type: str) -> str:
+        """A file a side task made (an archived image or video) under `key`."""
+        return await self._put(object_key(key), data, content_type)
 
     async def _put(self, key: str, data: bytes, content_type: str) -> str:
         put = functools.partial(self._client.put_object, Bucket=self.bucket, Key=key, Body=bytes(data),

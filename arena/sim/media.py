@@ -4,7 +4,7 @@ A world's media lives here across its server's lives (like `SimStore`).
 Every call finishes within the event loop (a checkpoint, no worker
 thread), so a simulated world stays a function of its seed. The keys are
 the local store's (`LocalMedia`: the same `store_audio`, `store_avatar`
-and `store`), only where the bytes go differs.
+and `store_object`), only where the bytes go differs.
 """
 
 from __future__ import annotations

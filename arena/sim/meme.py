@@ -60,7 +60,8 @@ class Studio:
             if srv is None or self.stop or srv.media is None:
                 return False
             data = picture(self.uploaded + 3)
-            url = await srv.media.store(f"sim/{self.world.settings.seed}-{self.uploaded}.png", data, "image/png")
+            key = f"memes/sim-{self.world.settings.seed}-{self.uploaded}.png"
+            url = await srv.media.store_object(key, data, "image/png")
             owner = self.owners[self.uploaded % len(self.owners)].wallet
             srv.submit(MemeUpload(STUDIO, 0, STUDIO, TITLES[self.uploaded % len(TITLES)], "image/png", url,
                                   len(data), owner), force=True)

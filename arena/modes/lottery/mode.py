@@ -30,7 +30,7 @@ from arena.engine.calendar import Rule
 from arena.engine.errors import (
     BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE,
 )
-from arena.engine.mode import Mode
+from arena.engine.mode import Mode, Page
 from arena.engine.outputs import FetchFeed, Settle, Transfer
 from arena.engine.snapshot import register as snapshot_class
 
@@ -141,6 +141,8 @@ class LotteryMode(Mode):
     boards = records.BOARDS
     quiet_events = frozenset({"lottery:pool"})
     simulation = "arena.sim.lottery"
+    # web/: rounds, live pools, betting with the development wallet
+    page = Page("Lottery rounds", description="Even-odds bets on a real draw, matched peer to peer: rounds, live pools, your bets.")
 
     def setup(self, config):
         return LotteryShared()

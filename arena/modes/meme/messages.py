@@ -88,8 +88,9 @@ class MemePaid:
 @frozen
 class ProcessContent:
     """Ask the AI port to caption, tag, score (0..100) and moderate one
-    uploaded item. Carried out by the "judge" side task; answered by one
-    `ContentProcessed` with the same key."""
+    uploaded item. Carried out by the mode's "meme-review" side task
+    (`arena.ai.content`); answered by one `ContentProcessed` with the same
+    key."""
 
     key: str
     content: str

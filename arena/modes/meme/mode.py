@@ -177,7 +177,9 @@ class MemeMode(Mode):
               MemePaid, ContentProcessed)
     routed_inputs = (MemeUpload, MemeRead, ViewStart, ViewBeat, ViewStop, ViewWithdraw, MarketList, MarketUnlist,
                      ContentProcessed)
-    effects = {ProcessContent: "judge"}
+    effects = {ProcessContent: "meme-review"}
+    # The review worker does I/O (the media port, the AI port): named, never imported.
+    side_tasks = {"meme-review": "arena.ai.content:make_reviewer"}
     result_keys = {ContentProcessed: lambda inp: inp.key}
     requests = requests.REQUESTS
     boards = records.BOARDS

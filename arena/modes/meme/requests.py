@@ -92,7 +92,8 @@ def _upload(session, rid, wallet, body, at_ms, url) -> MemeUpload:
 
 
 def _media_key(body: dict, wallet: str, data: bytes) -> str:
-    """`memes/<digest>.<ext>`: named by content, so storing it twice is harmless."""
+    """`memes/<digest>.<ext>` (a `store_object` key): named by content, so
+    storing it twice is harmless."""
     ext = body["media_type"].split("/", 1)[1]
     return f"memes/{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
 
