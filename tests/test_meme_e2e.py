@@ -226,7 +226,7 @@ async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
             ("market.list", {"content": cid, "price": 2**63}), ("market.unlist", {"content": None}),
             ("market.buy.build", {"content": ["x"]}), ("market.buy.build", {}),
             ("market.buy.confirm", {"content": cid, "tx": "text", "signature": b"s"}),
-            ("market.buy.confirm", {"content": cid, "tx": b"t", "signature": b"s" * 65}),
+            ("market.buy.confirm", {"content": cid, "tx": b"t", "signature": b"s" * 66}),
             ("view.deposit.confirm", {"tx": b"t"}),
         ]:
             assert await _code(eve, type_, body) == "bad_request", (type_, body)
@@ -239,3 +239,35 @@ async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
         assert await eve.balance() == before
         assert eve.wallet not in sh.balances and sh.contents[cid].owner == alice.wallet
         assert await srv.ledger.account_balance(f"escrow:{sh.hall}") == 0
+
+
+async def test_a_bsv_wallet_deposits_watches_and_withdraws(nursery, tmp_path):
+    """A viewer logged in with `auth.bsv`: its payments are Bitcoin Signed
+    Messages (65-byte signatures), the rest is the same."""
+    from arena.client import open_client
+
+    clock = ManualClock(T0)
+    srv, url = await _server(nursery, _config(tmp_path), clock)
+    async with AsyncExitStack() as stack:
+        op = await _operator(srv, url, stack)
+        owner = await stack.enter_async_context(player(url))
+        bsv = await stack.enter_async_context(open_client(url))
+        await bsv.hello()
+        await bsv.login_bsv()
+        await bsv.faucet()
+        start = await bsv.balance()
+        await _open_round(srv, bsv)
+        cid = (await op.request("content.upload", {"title": "a goose guarding the fridge", "media": picture(),
+                                                   "media_type": "image/png", "owner": owner.wallet}))["content"]
+        sh = srv.state.modes["meme"]
+        await wait_until(lambda: sh.contents[cid].state == "ready")
+        clock.advance(5 * BLOCK_MS)
+        await wait_until(lambda: sh.round is not None and cid in sh.round.content)
+        assert (await deposit(bsv, 100))["balance"] == 100
+        await bsv.request("view.start", {"content": cid})
+        await watch(bsv, cid, 2.2)
+        stopped = await bsv.request("view.stop", {})
+        assert stopped["charged"] >= 10
+        assert (await bsv.request("view.withdraw", {}))["amount"] == 100 - stopped["charged"]
+        await wait_until(lambda: not srv.state.unsettled, timeout=10)
+        assert await bsv.balance() == start - stopped["charged"]

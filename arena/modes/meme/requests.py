@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 
 from arena.engine.errors import BAD_REQUEST, NOT_ALLOWED, NOT_FOUND, WRONG_STATE, ArenaError
-from arena.engine.mode import GameRequest, Payment, RequestField, Upload
+from arena.engine.mode import SIGNATURE_MAX_BYTES, GameRequest, Payment, RequestField, Upload
 
 from . import economics
 from .messages import (
@@ -109,7 +109,7 @@ def _content_input(cls):
 
 
 _CONTENT = RequestField("content", str, max_len=ID)
-_PAY = (RequestField("tx", bytes), RequestField("signature", bytes, max_len=64))
+_PAY = (RequestField("tx", bytes), RequestField("signature", bytes, max_len=SIGNATURE_MAX_BYTES))
 
 REQUESTS = (
     GameRequest("content.upload", (RequestField("title", str, max_len=TITLE), RequestField("media", bytes),
