@@ -264,7 +264,7 @@ class MemeMode(Mode):
             r = sh.round
             if r is not None and now >= r.fallback_at_ms:
                 self._end_round(ctx, sh)
-                self._start_round(ctx, sh, max(sh.height, r.end_height), "fallback")
+                self._start_round(ctx, sh, sh.height, "fallback")
             if not sh.fetching and now >= sh.next_fetch_ms:
                 self._fetch(ctx, sh, cfg)
         if sh.flush_due or ctx.tick - sh.settled_at_tick >= ctx.ticks(cfg.settle_every_s * 1000):

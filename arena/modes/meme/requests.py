@@ -12,6 +12,7 @@ what it cannot take). The rest become inputs the mode answers in its tick.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from arena.engine.errors import BAD_REQUEST, NOT_ALLOWED, NOT_FOUND, WRONG_STATE, ArenaError
 from arena.engine.mode import SIGNATURE_MAX_BYTES, GameRequest, Payment, RequestField, Upload
@@ -22,6 +23,9 @@ from .messages import (
 )
 
 ID = 64  # longest content id a request may name
+# A wallet the ledger can pay: base58, as long as a BSV (26..35) or Solana
+# (32..44) address. The ledger checks the rest when it pays.
+WALLET = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{26,44}$")
 TITLE = 120
 MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "video/mp4", "video/webm"})
 
@@ -88,6 +92,8 @@ def _upload(session, rid, wallet, body, at_ms, url) -> MemeUpload:
     if not title:
         raise ArenaError(BAD_REQUEST, "title must not be empty")
     owner = body.get("owner", "")
+    if owner and not WALLET.match(owner):
+        raise ArenaError(BAD_REQUEST, "owner must be a wallet address")
     return MemeUpload(session, rid, wallet, title, body["media_type"], url or "", len(body["media"]), owner)
 
 
