@@ -11,35 +11,26 @@ test to answer.
 
 from __future__ import annotations
 
-from arena.engine import core
 from arena.engine import inputs as I
-from arena.engine.canonical import state_hash
 from arena.engine.config import EngineConfig
-from arena.engine.outputs import Event, FetchFeed, Reply, Settle
+from arena.engine.outputs import FetchFeed, Reply, Settle
 from arena.modes.meme.messages import (
     ContentProcessed, MarketList, MarketUnlist, MemePaid, MemeRead, MemeUpload, ProcessContent, ViewBeat,
     ViewStart, ViewStop, ViewWithdraw,
 )
 from arena.modes.meme.mode import escrow_owed
 from arena.modes.meme.settings import MemeConfig
-from arena.persistence import codec
-from arena.persistence.durable import replay
+from journaled_engine import JournaledEngine
 
 T0 = 1_800_000_000_000
 HZ = 20
 OPERATOR = "op"
 
 
-class Engine:
+class Engine(JournaledEngine):
     def __init__(self, seed: int = 1, **settings):
-        self.config = EngineConfig.of(tick_hz=HZ, seed=seed, modes={"meme": MemeConfig(**settings)})
-        self.state = core.new_state(self.config, world="w")
-        self.tick = 0
+        super().__init__(EngineConfig.of(tick_hz=HZ, seed=seed, modes={"meme": MemeConfig(**settings)}))
         self.now = T0
-        self.journal: list = []
-        self.replies: dict[int, Reply] = {}
-        self.events: list[Event] = []
-        self.settles: dict[str, Settle] = {}
         self.fetches: list[FetchFeed] = []
         self.reviews: list[ProcessContent] = []
         self.accounts: dict[str, int] = {}  # every ledger account's balance change
@@ -50,20 +41,9 @@ class Engine:
 
     # --- stepping -----------------------------------------------------------------
     def step(self, *inputs) -> None:
-        self.tick += 1
         self.now += 1000 // HZ
-        inputs = [I.ClockSet(self.now), *inputs]
-        self.journal.append((self.tick, codec.encode_inputs(inputs)))
-        messages, effects = core.step(self.state, self.tick, inputs)
-        for msg in messages:
-            if isinstance(msg, Reply):
-                self.replies[msg.rid] = msg
-            else:
-                self.events.append(msg)
-        for eff in effects:
+        for eff in self.run_tick([I.ClockSet(self.now), *inputs]):
             if isinstance(eff, Settle):
-                assert eff.key not in self.settles, f"settlement {eff.key} issued twice"
-                self.settles[eff.key] = eff
                 for t in eff.transfers:
                     assert t.amount > 0, f"{eff.key} moves {t.amount}"
                     self.accounts[t.source] = self.accounts.get(t.source, 0) - t.amount
@@ -176,11 +156,3 @@ class Engine:
         """What the escrow still owes (balances, unsettled shares, the pool,
         payments waiting for their purpose), by the mode's own count."""
         return escrow_owed(self.shared())
-
-    def replayed_hash(self) -> str:
-        fresh = core.new_state(self.config, world="w")
-        replay(fresh, self.journal, self.tick)
-        return state_hash(fresh)
-
-    def hash(self) -> str:
-        return state_hash(self.state)
