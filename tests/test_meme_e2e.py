@@ -273,3 +273,44 @@ async def test_a_bsv_wallet_deposits_watches_and_withdraws(nursery, tmp_path):
         assert (await bsv.request("view.withdraw", {}))["amount"] == 100 - stopped["charged"]
         await wait_until(lambda: not srv.state.unsettled, timeout=10)
         assert await bsv.balance() == start - stopped["charged"]
+
+
+async def test_a_round_on_postgresql_is_kept_in_history_and_on_the_board(nursery, tmp_path, pg_schema):
+    """The same flow on the PostgreSQL store: the ended round is a finished
+    match in `history.get`, and its rewards are on the `meme.rewards` board."""
+    from arena.persistence.postgres import PostgresStore
+    from arena.server import ArenaServer
+
+    store = PostgresStore(pg_schema)
+    await store.migrate()
+    clock = ManualClock(T0)
+    srv = ArenaServer(_config(tmp_path), clock=clock, store=store)
+    port = await nursery.start(srv.run)
+    url = f"ws://127.0.0.1:{port}/v1"
+    async with AsyncExitStack() as stack:
+        op = await _operator(srv, url, stack)
+        owner = await stack.enter_async_context(player(url))
+        viewer = await stack.enter_async_context(player(url))
+        await _open_round(srv, viewer)
+        cid = (await op.request("content.upload", {"title": "two frogs at a bus stop", "media": picture(),
+                                                   "media_type": "image/png", "owner": owner.wallet}))["content"]
+        sh = srv.state.modes["meme"]
+        await wait_until(lambda: sh.contents[cid].state == "ready")
+        clock.advance(5 * BLOCK_MS)
+        await wait_until(lambda: sh.round is not None and cid in sh.round.content)
+        rid = sh.round.id
+        await deposit(viewer, 100)
+        await viewer.request("view.start", {"content": cid})
+        await watch(viewer, cid, 2.2)
+        charged = (await viewer.request("view.stop", {}))["charged"]
+        clock.advance(5 * BLOCK_MS)
+        _, ended = await viewer.next_event("round:ended", where=lambda b: b["round"] == rid, timeout=10)
+        history = await wait_for_history(owner, rid)
+        assert history["result"]["pool"] == ended["pool"] == charged - sh.direct_paid > 0
+        with trio.fail_after(10):
+            while True:
+                board = await owner.request("leaderboard.get", {"board": "meme.rewards"})
+                if board["entries"]:
+                    break
+                await trio.sleep(0.1)
+        assert board["entries"][0]["wallet"] == owner.wallet and board["entries"][0]["score"] == ended["pool"]
