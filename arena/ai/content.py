@@ -35,7 +35,7 @@ import re
 import trio
 from attrs import frozen
 
-from arena.ai.heuristics import _blocked
+from arena.ai.heuristics import uses_blocked_words
 from arena.ai.validate import message_content
 from arena.media import probe
 from arena.modes.meme.messages import ContentProcessed, ProcessContent
@@ -108,7 +108,7 @@ def embedded_review(title: str, media_type: str, data: bytes) -> Review:
     words = len(title.split())
     quality += 15 if 2 <= words <= 14 else -15
     quality = max(0, min(100, quality))
-    flagged = _blocked(title.lower())
+    flagged = uses_blocked_words(title)
     reason = "the title uses blocked words" if flagged else ""
     caption = title + (f" [{', '.join(notes)}]" if notes else "") + HEURISTIC_NOTE
     return Review(caption, title_tags(title), quality, flagged, reason, EMBEDDED)
