@@ -16,7 +16,7 @@ from arena.engine.config import EngineConfig
 from arena.engine.outputs import FetchFeed, Reply, Settle
 from arena.modes.lottery.messages import LotteryBetChosen, LotteryClaim, LotteryCreate, LotteryRead
 from arena.modes.lottery.settings import LotteryConfig
-from arena.schedule import decide
+from arena.schedule import decide, following
 from journaled_engine import JournaledEngine
 
 T0 = 1_800_000_000_000  # engine time of the first tick
@@ -24,9 +24,9 @@ OPERATOR = "op"
 
 
 class Engine(JournaledEngine):
-    def __init__(self, seed: int = 1, **settings):
+    def __init__(self, seed: int = 1, now: int = T0, **settings):
         super().__init__(EngineConfig.of(tick_hz=20, seed=seed, modes={"lottery": LotteryConfig(**settings)}))
-        self.now = T0
+        self.now = now
         self.fetches: list[FetchFeed] = []
         self.escrow: dict[str, int] = {}
         self.wallets: dict[str, int] = {}  # money in (-) and out (+) per account
@@ -43,7 +43,8 @@ class Engine(JournaledEngine):
         for rule in mode.schedules(self.state.config.modes["lottery"], self.shared()):
             d = decide(rule, marks.get(f"lottery:{rule.name}"), self.now, 60_000)
             if d is not None:
-                out.append(I.ScheduleFired("lottery", rule.name, d.at_ms, d.kind, d.missed))
+                out.append(I.ScheduleFired("lottery", rule.name, d.at_ms, d.kind, d.missed,
+                                           following(rule, d.at_ms)))
         return out
 
     def step(self, *inputs) -> None:
@@ -118,3 +119,4 @@ class Engine(JournaledEngine):
 
     def events_of(self, type_: str) -> list[dict]:
         return [e.body for e in self.events if e.type == type_]
+

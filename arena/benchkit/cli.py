@@ -9,6 +9,8 @@ Scenarios (see bench/README.md):
            N (plus an in-process engine measure at --engine-matches)
   profile  no sockets: the duel's per-input Python cost by stage (read, step,
            deliver, flush, journal), in process, steady enough for A/B runs
+  lottery  --watchers connections watching one lottery round's pool while
+           --bettors place --bet-rate bets per second (arena.benchkit.lottery_bench)
   meme     no sockets: N meme viewers (--matches, default 10000) metered for
            --duration seconds alone, then as long with every viewer beating
            every 2 s; the tick cost, settlements per minute, CPU and RSS
@@ -37,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle", "profile", "meme")
+SCENARIOS = ("duel", "battles", "idle", "profile", "lottery", "meme")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -85,6 +87,9 @@ def add_arguments(p) -> None:
     p.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
     p.add_argument("--plot", dest="plot_path", default=None, help="write a PNG plot here (matplotlib, Agg)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    from .lottery_bench import add_arguments as lottery_arguments
+
+    lottery_arguments(p)
 
 
 def _cpus(spec: str | None) -> list[int] | None:
@@ -98,6 +103,10 @@ def main_from_args(args) -> int:
         return _profile(args)
     if args.scenario == "meme":
         return _meme(args)
+    if args.scenario == "lottery":
+        from .lottery_bench import main
+
+        return main(args)
     bench = Bench(args)
     try:
         report = bench.run()

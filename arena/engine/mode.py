@@ -326,6 +326,11 @@ class Mode:
     # records written with that tick.
     side_tasks: dict = {}
     quiet_events: frozenset = frozenset()
+    # True: `on_schedule` is also called when a recurring rule is first seen
+    # ("armed"), with `fired.next_ms` its first occurrence: a mode that must
+    # act before that occurrence (open a round for the next draw) learns of
+    # it at once instead of at the occurrence after.
+    schedule_armed: bool = False
     boards: dict = {}  # leaderboard name -> Board
     page: Page | None = None  # the mode's web page, served by the framework
 
@@ -381,7 +386,8 @@ class Mode:
 
     def on_schedule(self, ctx, shared, fired) -> None:
         """An occurrence of one of this mode's rules (`fired.kind` "on_time"
-        or "late"), exactly once per occurrence."""
+        or "late"; also "armed" with `schedule_armed`), exactly once per
+        occurrence. `fired.next_ms` is the rule's next occurrence (-1: none)."""
 
     def waiting_wallets(self, shared) -> list[str]:
         return []
