@@ -78,6 +78,19 @@ async def wait_for_history(c, rid: str) -> dict:
             await trio.sleep(0.1)
 
 
+async def in_next_round(srv, clock, op, c, owner: str, title: str) -> str:
+    """Opens the rounds (through `c`), uploads an item owned by `owner`, and
+    moves the simulated chain on until the item is in the current round."""
+    await _open_round(srv, c)
+    cid = (await op.request("content.upload", {"title": title, "media": picture(), "media_type": "image/png",
+                                               "owner": owner}))["content"]
+    sh = srv.state.modes["meme"]
+    await wait_until(lambda: sh.contents[cid].state == "ready")
+    clock.advance(5 * BLOCK_MS)
+    await wait_until(lambda: sh.round is not None and cid in sh.round.content)
+    return cid
+
+
 async def _open_round(srv, c) -> str:
     await _code(c, "meme.round", {})  # opens the hall; the first height opens the first round
     await wait_until(lambda: srv.state.modes["meme"].round is not None)
@@ -258,13 +271,8 @@ async def test_a_bsv_wallet_deposits_watches_and_withdraws(nursery, tmp_path):
         await bsv.login_bsv()
         await bsv.faucet()
         start = await bsv.balance()
-        await _open_round(srv, bsv)
-        cid = (await op.request("content.upload", {"title": "a goose guarding the fridge", "media": picture(),
-                                                   "media_type": "image/png", "owner": owner.wallet}))["content"]
+        cid = await in_next_round(srv, clock, op, bsv, owner.wallet, "a goose guarding the fridge")
         sh = srv.state.modes["meme"]
-        await wait_until(lambda: sh.contents[cid].state == "ready")
-        clock.advance(5 * BLOCK_MS)
-        await wait_until(lambda: sh.round is not None and cid in sh.round.content)
         assert (await deposit(bsv, 100))["balance"] == 100
         await bsv.request("view.start", {"content": cid})
         await watch(bsv, cid, 2.2)
@@ -291,13 +299,8 @@ async def test_a_round_on_postgresql_is_kept_in_history_and_on_the_board(nursery
         op = await _operator(srv, url, stack)
         owner = await stack.enter_async_context(player(url))
         viewer = await stack.enter_async_context(player(url))
-        await _open_round(srv, viewer)
-        cid = (await op.request("content.upload", {"title": "two frogs at a bus stop", "media": picture(),
-                                                   "media_type": "image/png", "owner": owner.wallet}))["content"]
+        cid = await in_next_round(srv, clock, op, viewer, owner.wallet, "two frogs at a bus stop")
         sh = srv.state.modes["meme"]
-        await wait_until(lambda: sh.contents[cid].state == "ready")
-        clock.advance(5 * BLOCK_MS)
-        await wait_until(lambda: sh.round is not None and cid in sh.round.content)
         rid = sh.round.id
         await deposit(viewer, 100)
         await viewer.request("view.start", {"content": cid})
