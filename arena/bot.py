@@ -564,9 +564,10 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", default="roast", choices=("roast", "lottery", "canvas"),
+    parser.add_argument("--mode", default="roast", choices=("roast", "lottery", "canvas", "meme"),
                         help="roast: play battles (default); lottery: bet on lottery rounds (arena.bot_lottery); "
-                             "canvas: draw shapes on the weekly canvas (arena.canvas_bot)")
+                             "canvas: draw shapes on the weekly canvas (arena.canvas_bot); "
+                             "meme: watch and trade meme rounds (arena.bot_meme)")
     parser.add_argument("--pixels", type=int, default=0,
                         help="canvas: pixels each painter places before it stops; 0 = until Ctrl-C (default)")
     parser.add_argument("--show", type=float, default=0.0, metavar="SECONDS",
@@ -583,9 +584,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stall-timeout", type=float, default=None,
                         help="seconds without progress before a bot gives up (default 120; lottery 600)")
     parser.add_argument("--rounds", type=int, default=0,
-                        help="lottery: rounds per bettor; 0 = until Ctrl-C (default)")
+                        help="lottery: rounds per bettor; meme: rounds each bot sees; 0 = until Ctrl-C (default)")
     parser.add_argument("--key", default=None,
-                        help="lottery: an operator API key; the bot then creates the rounds itself")
+                        help="lottery: an operator API key; the bot then creates the rounds itself; "
+                             "meme: one more bot then uploads memes")
     parser.add_argument("--draw-in", type=float, default=30.0,
                         help="lottery, with --key: seconds a created round takes bets (default 30)")
 
@@ -616,6 +618,11 @@ def main_from_args(args: argparse.Namespace) -> int:
             return trio.run(lambda: run_lottery_bots(args.url, args.count, args.rounds, args.seed, None,
                                                      key=args.key, draw_in_s=args.draw_in,
                                                      stall_timeout=args.stall_timeout or 600.0))
+        if args.mode == "meme":
+            from arena.bot_meme import run_meme_bots
+
+            return trio.run(lambda: run_meme_bots(args.url, args.count, args.rounds, args.seed, args.key,
+                                                  default_log))
         return trio.run(lambda: run_bots(args.url, args.count, args.tier, args.battles, args.seed, None,
                                          react=args.react, stall_timeout=args.stall_timeout or 120.0))
     except KeyboardInterrupt:

@@ -203,8 +203,9 @@ class ArenaServer:
         # AI judge side task: deadline, fallback, circuit, counters (arena/ai/service.py).
         self.judge_service = JudgeService.from_config(
             cfg, self.judge, supervisor=self.supervisors["judge"], media=self.media, engine_cfg=engine_cfg)
-        # Data feeds (`FetchFeed` -> `FeedResult`): sources, consensus, breakers (arena/feeds).
-        self.feed_service = FeedService(cfg.feeds, supervisor=self.supervisors[FEED_WORKER])
+        # Data feeds (`FetchFeed` -> `FeedResult`): sources, consensus, breakers (arena/feeds), on
+        # the world's wall clock (a simulated feed's values follow it).
+        self.feed_service = FeedService(cfg.feeds, supervisor=self.supervisors[FEED_WORKER], wall=self.clock)
         self.supervisors.update(self.persistence.supervisors)
         # Calendar rules of every mode -> journaled ScheduleFired inputs.
         from arena.scheduler import Scheduler

@@ -12,29 +12,21 @@ from __future__ import annotations
 
 from arena.engine import core
 from arena.engine import inputs as I
-from arena.engine.canonical import state_hash
 from arena.engine.config import EngineConfig
-from arena.engine.outputs import Event, FetchFeed, Reply, Settle
+from arena.engine.outputs import FetchFeed, Reply, Settle
 from arena.modes.lottery.messages import LotteryBetChosen, LotteryClaim, LotteryCreate, LotteryRead
 from arena.modes.lottery.settings import LotteryConfig
-from arena.persistence import codec
-from arena.persistence.durable import replay
 from arena.schedule import decide, following
+from journaled_engine import JournaledEngine
 
 T0 = 1_800_000_000_000  # engine time of the first tick
 OPERATOR = "op"
 
 
-class Engine:
+class Engine(JournaledEngine):
     def __init__(self, seed: int = 1, now: int = T0, **settings):
-        self.config = EngineConfig.of(tick_hz=20, seed=seed, modes={"lottery": LotteryConfig(**settings)})
-        self.state = core.new_state(self.config, world="w")
-        self.tick = 0
+        super().__init__(EngineConfig.of(tick_hz=20, seed=seed, modes={"lottery": LotteryConfig(**settings)}))
         self.now = now
-        self.journal: list = []
-        self.replies: dict[int, Reply] = {}
-        self.events: list[Event] = []
-        self.settles: dict[str, Settle] = {}
         self.fetches: list[FetchFeed] = []
         self.escrow: dict[str, int] = {}
         self.wallets: dict[str, int] = {}  # money in (-) and out (+) per account
@@ -56,19 +48,8 @@ class Engine:
         return out
 
     def step(self, *inputs) -> None:
-        self.tick += 1
-        inputs = [I.ClockSet(self.now), *self.scheduled(), *inputs]
-        self.journal.append((self.tick, codec.encode_inputs(inputs)))
-        messages, effects = core.step(self.state, self.tick, inputs)
-        for msg in messages:
-            if isinstance(msg, Reply):
-                self.replies[msg.rid] = msg
-            else:
-                self.events.append(msg)
-        for eff in effects:
+        for eff in self.run_tick([I.ClockSet(self.now), *self.scheduled(), *inputs]):
             if isinstance(eff, Settle):
-                assert eff.key not in self.settles, f"settlement {eff.key} issued twice"
-                self.settles[eff.key] = eff
                 for t in eff.transfers:
                     self.escrow[t.source] = self.escrow.get(t.source, 0) - t.amount
                     assert self.escrow[t.source] >= 0, f"{t.source} overdrawn by {eff.key}"
@@ -139,10 +120,3 @@ class Engine:
     def events_of(self, type_: str) -> list[dict]:
         return [e.body for e in self.events if e.type == type_]
 
-    def replayed_hash(self) -> str:
-        fresh = core.new_state(self.config, world="w")
-        replay(fresh, self.journal, self.tick)
-        return state_hash(fresh)
-
-    def hash(self) -> str:
-        return state_hash(self.state)

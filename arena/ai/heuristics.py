@@ -201,6 +201,12 @@ def _stems_match(a: str, b: str) -> bool:
     return len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a))
 
 
+def uses_blocked_words(text: str) -> bool:
+    """Does `text` use a word of the blocklist (after undoing common
+    substitutions)? Also the meme review's moderation (`arena.ai.content`)."""
+    return _blocked(text.casefold())
+
+
 def _blocked(lowered: str) -> bool:
     for tok in _BLOCK_TOKEN.findall(lowered):
         t = tok.strip("!").translate(_LEET).replace("_", "")

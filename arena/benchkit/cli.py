@@ -14,6 +14,10 @@ Scenarios (see bench/README.md):
   canvas   W watchers on the weekly canvas while placers place R pixels/s;
            latency placement -> seen, frames and bytes out, a newcomer's
            snapshot (arena/benchkit/canvas_bench.py)
+  meme     no sockets: N meme viewers (--matches, default 10000) metered for
+           --duration seconds alone, then as long with every viewer beating
+           every 2 s; the tick cost, settlements per minute, CPU and RSS
+           (arena/benchkit/meme_engine.py)
 
 With `--reads R` (duel), every step is measured twice on the same battles:
 without reads, then with a reader process sending R `leaderboard.get` per
@@ -38,7 +42,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle", "profile", "lottery", "canvas")
+SCENARIOS = ("duel", "battles", "idle", "profile", "lottery", "canvas", "meme")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -107,6 +111,8 @@ def _cpus(spec: str | None) -> list[int] | None:
 def main_from_args(args) -> int:
     if args.scenario == "profile":
         return _profile(args)
+    if args.scenario == "meme":
+        return _meme(args)
     if args.scenario == "lottery":
         from .lottery_bench import main
 
@@ -148,6 +154,23 @@ def interrupted_or_failed(run) -> int | None:
         print(f"\nbench: {exc}", file=sys.stderr)
         return 2
     return None
+
+
+def _meme(args) -> int:
+    """In-process metering of meme viewers (arena/benchkit/meme_engine.py)."""
+    from .meme_engine import measure, print_report
+
+    n = args.matches or 10_000
+    seconds = max(1, int(args.duration))
+    if n < 1:
+        print("bench: meme needs --matches (viewers) of at least 1", file=sys.stderr)
+        return 2
+    report = measure(n, seconds, args.tick_hz)
+    print_report(report, sys.stdout)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"bench: JSON written to {args.json_path}")
+    return 0
 
 
 def _profile(args) -> int:

@@ -38,6 +38,12 @@ def bps(inst, attribute, value):
         raise ValueError(f"{attribute.name} must be an integer 0..10000 (basis points), got {value!r}")
 
 
+def feed_name(inst, attribute, value):
+    """A data feed's name (a `[feeds.<feed>]` table, or a simulated default)."""
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise ValueError(f"{attribute.name} must be a feed name (1..64 characters), got {value!r}")
+
+
 def default_mode_settings(given=None) -> dict:
     """Every registered mode's settings: those `given`, defaults for the rest.
 

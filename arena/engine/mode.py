@@ -111,11 +111,22 @@ class Upload:
     media key's last part) if the engine would accept this request now, None
     if not (the request then goes to the engine without the bytes, and the
     engine says why). `claim(body, wallet)` names the one upload in flight
-    that a second identical request must not repeat."""
+    that a second identical request must not repeat.
+
+    Media that are not a battle's recording: `media_types` (non-empty) makes
+    the gateway check the declared type (the body's `type_field`) is one of
+    them and decode or probe the bytes as that type (`arena.media.probe`:
+    images with Pillow, video with ffmpeg) before storing them, answering
+    `bad_request` for anything else; `store_key(body, wallet, data)` gives
+    the media key they are stored under (`media.store_object`), instead of a
+    recording's `audio/<match>/...` key."""
 
     field: str
     accepts: Callable
     claim: Callable
+    media_types: frozenset = frozenset()
+    type_field: str = ""
+    store_key: Callable | None = None
 
 
 PAYMENT_STEPS = ("build", "confirm")
@@ -151,6 +162,9 @@ class Payment:
       the mode's own input `paid(match, wallet, amount, payment_id, body)`
       (the build's choices, e.g. a side), if it returns one. The reply is
       `receipt(status, payment_id)`.
+    - `extra(state, wallet, amount, status) -> dict`, optional: fields added
+      to the reply, read from the state when the reply is made (`status` is
+      "built" for the build step): a fee the client should see, a balance.
 
     The mode must expect the two inputs in either order, and money with no
     choices (the choices' input lost in a crash): refund it."""
@@ -159,6 +173,7 @@ class Payment:
     quote: Callable
     paid: Callable | None = None
     receipt: Callable | None = None
+    extra: Callable | None = None
 
 
 @frozen
@@ -397,6 +412,13 @@ class Mode:
 
     def waiting_wallets(self, shared) -> list[str]:
         return []
+
+    def standing(self, shared) -> dict:
+        """{match id: base units its escrow holds by design} for matches that
+        never end (a hall keeping viewers' balances); none by default. The
+        simulator's final check expects every other match ended and every
+        other escrow empty."""
+        return {}
 
     def summary(self, state, match) -> dict:
         """The public summary of a live match for `match.list`: read between

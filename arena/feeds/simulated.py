@@ -15,8 +15,9 @@ prices), so a test can predict them:
 * `price`: an integer price in micro-units (1e-6) per `symbol`, a
   deterministic random walk over one-minute buckets of the fetch time (or
   of the query's `at_ms`), within a few percent of a base from the symbol;
-* `block_height`: a height growing one per 400 ms since a fixed genesis
-  (or at the query's `at_ms`).
+* `block_height`: a simulated chain's height, growing one block per
+  `block_ms` (a query key, default 400 ms) since a fixed genesis (or at the
+  query's `at_ms`).
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ def price(query, now_ms: int) -> int:
 
 
 def block_height(query, now_ms: int) -> int:
-    at = _int_arg(dict(query), "at_ms", now_ms, GENESIS_MS, 2**62)
-    return (at - GENESIS_MS) // BLOCK_MS
+    q = dict(query)
+    at = _int_arg(q, "at_ms", now_ms, GENESIS_MS, 2**62)
+    return (at - GENESIS_MS) // _int_arg(q, "block_ms", BLOCK_MS, 1, 2**40)
 
 
 def answer(kind: str, query, now_ms: int) -> Answer:

@@ -29,6 +29,15 @@ from arena.media.local import audio_key, avatar_key, object_key
 CONTENT_TYPE = "audio/webm"
 
 
+def _is_object_key(key: str) -> bool:
+    """A key `store_object` may have written (a meme upload is read back by its review)."""
+    try:
+        object_key(key)
+    except ArenaError:
+        return False
+    return True
+
+
 class S3Media:
     name = "s3"
 
@@ -94,7 +103,7 @@ class S3Media:
         if not isinstance(url, str) or not url.startswith(prefix):
             raise ArenaError(NOT_FOUND, "not a URL of this media store")
         key = unquote(url[len(prefix):])
-        if not key.startswith("audio/") or ".." in key.split("/") or "//" in key:
+        if ".." in key.split("/") or "//" in key or not (key.startswith("audio/") or _is_object_key(key)):
             raise ArenaError(NOT_FOUND, "not a media key of this store")
         return key
 

@@ -72,6 +72,7 @@ from arena.engine.errors import (
 
 from arena.engine.clock import now_ms
 from arena.engine.periods import ALL_KEY, period_key
+from arena.media import probe
 from arena.persistence.reads import KEEP, Duplicate
 
 from arena.chain.keys import BSV, SOLANA
@@ -681,7 +682,10 @@ class Gateway:
                 built[bytes(tx)] = (wallet, mode, match, amount, dict(body))
                 while len(built) > MAX_BUILT_PAYMENTS:
                     built.pop(next(iter(built)))
-                return {"tx": tx, "amount": amount}
+                reply = {"tx": tx, "amount": amount}
+                if payment.extra is not None:
+                    reply.update(payment.extra(world.state, wallet, amount, "built"))
+                return reply
 
             self._ledger_call(conn, rid, build)
             return
@@ -700,9 +704,10 @@ class Gateway:
             choices = payment.paid(match, wallet, amount, res.payment_id, merged) if payment.paid else None
             if choices is not None:
                 world.submit(choices, force=True)
-            if payment.receipt is not None:
-                return payment.receipt(res.status, res.payment_id)
-            return {"status": res.status}
+            reply = payment.receipt(res.status, res.payment_id) if payment.receipt else {"status": res.status}
+            if payment.extra is not None:
+                reply.update(payment.extra(world.state, wallet, amount, res.status))
+            return reply
 
         self._ledger_call(conn, rid, confirm)
 
@@ -740,9 +745,19 @@ class Gateway:
         claims = self.audio_claims
         claims[key] = False
 
+        async def put() -> str:
+            if not upload.media_types:
+                return await media.store_audio(match_id, body.get("round", 0), slot, data)
+            declared = body.get(upload.type_field)
+            if declared not in upload.media_types:
+                raise ArenaError(BAD_REQUEST, f"{upload.type_field} must be one of "
+                                              f"{', '.join(sorted(upload.media_types))}")
+            await trio.to_thread.run_sync(probe.check, data, declared)
+            return await media.store_object(upload.store_key(body, conn.wallet, data), data, declared)
+
         async def store():
             try:
-                url = await media.store_audio(match_id, body.get("round", 0), slot, data)
+                url = await put()
             except ArenaError as err:
                 claims.pop(key, None)
                 conn.error(rid, err)
@@ -1073,7 +1088,10 @@ class Gateway:
         if self.audio_claims:
             # The step that ran just before this flush applied every submitted
             # upload; the engine's state now answers for them.
-            self.audio_claims = {k: v for k, v in self.audio_claims.items() if not v}
+            # In place: an upload still being stored holds this dict (its
+            # claim is released or marked done there when the store ends).
+            for k in [k for k, v in self.audio_claims.items() if v]:
+                del self.audio_claims[k]
         dirty, self.dirty = self.dirty, []
         frames = nbytes = 0
         batch = codec.batch

@@ -43,6 +43,7 @@ from arena.client import ArenaClient, running
 
 from . import invariants
 from .faults import FaultPlan, Flaky, SimStore
+from .media import SimMedia
 from .transport import SimGateway
 
 log = logging.getLogger("arena.sim")
@@ -154,6 +155,7 @@ class World:
         self.plan = plan
         self.rng = random.Random(f"world:{settings.seed}")
         self.store = SimStore()
+        self.media = SimMedia()  # the world's media, across its server's lives
         self.clock_jump_ms = 0  # how far the wall clock has jumped forward
         self.server = None  # the live ArenaServer, None while "crashed"
         self.ledger: Flaky | None = None
@@ -201,7 +203,7 @@ async def _life(world: World, cfg, task_status=trio.TASK_STATUS_IGNORED):
     from arena.server import ArenaServer
 
     judge = Flaky(make_judge(cfg), ("score", "generate_prompt", "transcribe", "moderate"))
-    srv = ArenaServer(cfg, store=world.store, judge=judge, clock=world.clock)
+    srv = ArenaServer(cfg, store=world.store, judge=judge, media=world.media, clock=world.clock)
     srv.gateway = SimGateway(cfg.net, srv, cfg.server.host, 0)
     srv.persistence.rate_limits.clock = trio.current_time
     async with trio.open_nursery() as nursery:

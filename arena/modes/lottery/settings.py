@@ -13,7 +13,7 @@ from attrs import field, frozen
 
 from arena.engine.calendar import RuleError, parse
 from arena.engine.canonical import OMIT_IF_DEFAULT
-from arena.engine.config import CONFIG_ITEMS, bps, non_negative, positive
+from arena.engine.config import CONFIG_ITEMS, bps, feed_name, non_negative, positive
 
 from . import book
 
@@ -21,11 +21,6 @@ from . import book
 def _bool(inst, attribute, value):
     if not isinstance(value, bool):
         raise ValueError(f"{attribute.name} must be true or false, got {value!r}")
-
-
-def _feed_name(inst, attribute, value):
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise ValueError(f"{attribute.name} must be a feed name (1..64 characters), got {value!r}")
 
 
 def _draw_rule(text) -> str | None:
@@ -98,7 +93,7 @@ class LotteryConfig:
     auto_settle: bool = field(default=True, validator=_bool)
     # The data feed that answers draws ([feeds.<feed>] decides its sources
     # and their consensus, e.g. agree k=2 of 3; "draw" is simulated by default).
-    feed: str = field(default="draw", validator=_feed_name)
+    feed: str = field(default="draw", validator=feed_name)
     # `lottery:pool` to a round's watchers at most this often.
     pool_interval_ms: int = field(default=1_000, validator=positive)
     # A round that ended (settled or void) leaves the engine's state this

@@ -1,0 +1,48 @@
+"""What every mode's engine-level test harness shares: a fresh world's
+state stepped through `core.step`, each tick's inputs journaled as the
+journal keeps them (so the test can replay them onto a fresh state and
+compare hashes), replies kept by rid and events in order, and every
+`Settle` kept once per key (a key issued twice fails the test)."""
+
+from __future__ import annotations
+
+from arena.engine import core
+from arena.engine.canonical import state_hash
+from arena.engine.outputs import Event, Reply, Settle
+from arena.persistence import codec
+from arena.persistence.durable import replay
+
+
+class JournaledEngine:
+    def __init__(self, config):
+        self.config = config
+        self.state = core.new_state(config, world="w")
+        self.tick = 0
+        self.journal: list = []
+        self.replies: dict[int, Reply] = {}
+        self.events: list[Event] = []
+        self.settles: dict[str, Settle] = {}
+
+    def run_tick(self, inputs: list) -> list:
+        """One tick of `inputs`; returns its effects."""
+        self.tick += 1
+        self.journal.append((self.tick, codec.encode_inputs(inputs)))
+        messages, effects = core.step(self.state, self.tick, inputs)
+        for msg in messages:
+            if isinstance(msg, Reply):
+                self.replies[msg.rid] = msg
+            else:
+                self.events.append(msg)
+        for eff in effects:
+            if isinstance(eff, Settle):
+                assert eff.key not in self.settles, f"settlement {eff.key} issued twice"
+                self.settles[eff.key] = eff
+        return effects
+
+    def replayed_hash(self) -> str:
+        fresh = core.new_state(self.config, world="w")
+        replay(fresh, self.journal, self.tick)
+        return state_hash(fresh)
+
+    def hash(self) -> str:
+        return state_hash(self.state)
