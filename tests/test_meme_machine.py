@@ -91,13 +91,16 @@ class MemeMachine(RuleBasedStateMachine):
     @rule(wallet=st.sampled_from(WALLETS))
     def withdraw(self, wallet):
         before = self.sh.balances.get(wallet, 0)
-        watching = wallet in self.sh.views
+        view = self.sh.views.get(wallet)
+        charged = view.charged if view is not None else 0
         reply = self.e.withdraw(wallet)
-        if watching:
-            assert not reply.ok and self.sh.balances.get(wallet, 0) == before
-        else:
-            assert reply.body == {"amount": before} and self.sh.balances.get(wallet, 0) == 0
-            self.deposits[wallet] = self.deposits.get(wallet, 0) - before  # what it may still be charged
+        metered = view.charged - charged if view is not None else 0  # seconds charged in the same tick
+        if reply.ok:  # not watching (or its view ended in this very tick)
+            assert reply.body == {"amount": before - metered} and self.sh.balances.get(wallet, 0) == 0
+            self.deposits[wallet] = self.deposits.get(wallet, 0) - reply.body["amount"]  # what it may still be charged
+        else:  # refused while watching: nothing taken but what was metered
+            assert view is not None and wallet in self.sh.views
+            assert self.sh.balances.get(wallet, 0) == before - metered
 
     @rule(wallet=st.sampled_from(WALLETS))
     def disconnect(self, wallet):
