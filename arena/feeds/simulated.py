@@ -15,6 +15,8 @@ prices), so a test can predict them:
 * `price`: an integer price in micro-units (1e-6) per `symbol`, a
   deterministic random walk over one-minute buckets of the fetch time (or
   of the query's `at_ms`), within a few percent of a base from the symbol;
+  with a `symbols` query (comma-separated), a tuple of such prices in that
+  order (a market of several tokens in one answer);
 * `block_height`: a height growing one per 400 ms since a fixed genesis
   (or at the query's `at_ms`).
 """
@@ -84,6 +86,14 @@ def price(query, now_ms: int) -> int:
     return base * (10_000 + offset_bps) // 10_000
 
 
+def prices(query, now_ms: int) -> tuple[int, ...]:
+    """The prices of every symbol of the query's comma-separated `symbols`,
+    in that order (at most 1024, the journal's limit for a list)."""
+    q = dict(query)
+    symbols = [s for s in str(q.pop("symbols")).split(",") if s][:1024]
+    return tuple(price({**q, "symbol": s}.items(), now_ms) for s in symbols)
+
+
 def block_height(query, now_ms: int) -> int:
     at = _int_arg(dict(query), "at_ms", now_ms, GENESIS_MS, 2**62)
     return (at - GENESIS_MS) // BLOCK_MS
@@ -94,7 +104,7 @@ def answer(kind: str, query, now_ms: int) -> Answer:
     if kind == DRAW:
         value = draw(query)
     elif kind == PRICE:
-        value = price(query, now_ms)
+        value = prices(query, now_ms) if "symbols" in dict(query) else price(query, now_ms)
     elif kind == BLOCK_HEIGHT:
         value = block_height(query, now_ms)
     else:
