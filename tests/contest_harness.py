@@ -60,7 +60,11 @@ class Engine:
         return out
 
     def step(self, *inputs) -> None:
+        """One tick, 50 ms of engine time after the last (the harness's time
+        is the engine's: every tick, request or answer, takes its 50 ms)."""
         self.tick += 1
+        if self.tick > 1:
+            self.now += 50
         inputs = [I.ClockSet(self.now), *self.scheduled(), *inputs]
         self.journal.append((self.tick, codec.encode_inputs(inputs)))
         messages, effects = core.step(self.state, self.tick, inputs)
@@ -86,7 +90,6 @@ class Engine:
         price fetch is answered by the simulated market at once."""
         end = self.now + ms
         while self.now < end:
-            self.now = min(end, self.now + 50)
             self.step()
             if answer:
                 while self.fetches:
