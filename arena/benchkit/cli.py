@@ -9,6 +9,9 @@ Scenarios (see bench/README.md):
            N (plus an in-process engine measure at --engine-matches)
   profile  no sockets: the duel's per-input Python cost by stage (read, step,
            deliver, flush, journal), in process, steady enough for A/B runs
+  contest  no sockets: one trading contest (--participants, --tokens) at 10
+           price updates a second; the cost of a ranking update and push per
+           tick, push latency, journal bytes per contest-hour, CPU, RSS
 
 With `--reads R` (duel), every step is measured twice on the same battles:
 without reads, then with a reader process sending R `leaderboard.get` per
@@ -33,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle", "profile")
+SCENARIOS = ("duel", "battles", "idle", "profile", "contest")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -78,6 +81,8 @@ def add_arguments(p) -> None:
     p.add_argument("--read-conns", type=int, default=25, help="--reads: reader connections (default 25)")
     p.add_argument("--read-board-rows", type=int, default=10_000,
                    help="--reads: wallets on the board read, seeded into the started server's store (default 10000)")
+    p.add_argument("--participants", type=int, default=1_000, help="contest: participants (default 1000)")
+    p.add_argument("--tokens", type=int, default=50, help="contest: whitelisted tokens (default 50)")
     p.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
     p.add_argument("--plot", dest="plot_path", default=None, help="write a PNG plot here (matplotlib, Agg)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -92,6 +97,8 @@ def _cpus(spec: str | None) -> list[int] | None:
 def main_from_args(args) -> int:
     if args.scenario == "profile":
         return _profile(args)
+    if args.scenario == "contest":
+        return _contest(args)
     bench = Bench(args)
     try:
         report = bench.run()
@@ -113,6 +120,17 @@ def main_from_args(args) -> int:
     if args.ladder:
         return 0  # a ladder is meant to end in a failing step
     return 0 if report["steps"] and report["steps"][0]["sla"]["pass"] else 1
+
+
+def _contest(args) -> int:
+    from .contest_bench import print_report, run
+
+    report = run(participants=args.participants, tokens=args.tokens, seconds=args.duration, tick_hz=args.tick_hz)
+    print_report(report, sys.stdout)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"bench: JSON written to {args.json_path}")
+    return 0
 
 
 def _profile(args) -> int:
