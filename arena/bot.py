@@ -544,6 +544,10 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", default="roast", choices=("roast", "contest"),
+                        help="roast battles (default) or trading contests (arena/bot_contest.py)")
+    parser.add_argument("--contests", type=int, default=0,
+                        help="contest: finished contests per bot; 0 = until Ctrl-C (default)")
     parser.add_argument("--count", type=int, default=2, help="number of bot players (even recommended; default 2)")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default {DEFAULT_URL})")
     parser.add_argument("--tier", default="bronze", choices=TIERS, help="entry tier (default bronze)")
@@ -561,6 +565,14 @@ def main_from_args(args: argparse.Namespace) -> int:
     if args.battles < 0:
         print("arena bot: --battles must be 0 or more", file=sys.stderr)
         return 2
+    if args.mode == "contest":
+        from .bot_contest import run_contest_bots
+
+        try:
+            return trio.run(lambda: run_contest_bots(args.url, args.count, args.contests, args.seed))
+        except KeyboardInterrupt:
+            print("arena bot: stopped", file=sys.stderr)
+            return 0
     try:
         return trio.run(lambda: run_bots(args.url, args.count, args.tier, args.battles, args.seed, None,
                                          react=args.react, stall_timeout=args.stall_timeout))

@@ -23,6 +23,7 @@ import random
 
 import trio
 
+from arena.bot_contest import random_portfolio
 from arena.client import ArenaConnectionClosed, ArenaRequestError
 from arena.engine.config import settings_pairs
 from arena.engine.inputs import SettingsChanged
@@ -117,14 +118,6 @@ class Trader:
 
     def reset(self) -> None:
         self.client, self.link = None, None
-
-
-def random_portfolio(rng: random.Random, tokens, size: int) -> list[dict]:
-    """1..`size` distinct tokens with positive weights summing to 10,000."""
-    picked = rng.sample(list(tokens), rng.randint(1, min(size, len(tokens))))
-    cuts = sorted(rng.sample(range(1, 10_000), len(picked) - 1))
-    weights = [b - a for a, b in zip([0, *cuts], [*cuts, 10_000])]
-    return [{"token": t, "weight_bps": w} for t, w in zip(picked, weights)]
 
 
 class ContestSimulation:
