@@ -247,6 +247,9 @@ class ServerConfig:
     # Engine time (`ctx.now_ms`) is re-anchored on the wall clock, with a
     # journaled input, when it has fallen this far behind.
     clock_tolerance_ms: int = _key(250, POSITIVE)
+    # `health:update` (every side task's and breaker's state) to operator
+    # sessions this often; 0 = never.
+    health_push_ms: int = _key(5_000, NON_NEGATIVE)
 
 
 @frozen

@@ -286,3 +286,18 @@ async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
         await wait_until(lambda: _contest(srv, cid).state != "registration", timeout=10)
         assert await _code(eve, "contest.join.build", {"contest": cid, "portfolio": _pf((a, 10_000))}) \
             == "wrong_state"
+
+
+async def test_operators_get_health_updates(nursery, tmp_path):
+    cfg = _config(tmp_path)
+    cfg = attrs.evolve(cfg, server=attrs.evolve(cfg.server, health_push_ms=100))
+    srv, url = await _server(nursery, cfg, ManualClock(T0))
+    async with AsyncExitStack() as stack:
+        op = await _operator(srv, url, stack)
+        alice = await stack.enter_async_context(player(url))
+        _, health = await op.next_event("health:update", timeout=5)
+        services = health["services"]
+        assert {"judge", "ledger", "feed", "schedule"} <= set(services)
+        assert all(set(v) == {"state", "failures"} for v in services.values())
+        await trio.sleep(0.3)
+        assert not [t for t, _ in alice.drain_events() if t == "health:update"]
