@@ -51,7 +51,6 @@ from .messages import (
 )
 from .settings import ContestConfig, achievement_rules, whitelist
 
-FEE_ACCOUNT = "fee:contest"
 LIVE = ("registration", "active", "evaluating")
 # The match's timer: deadlines are checked at least this often.
 CHECK_MS = 1_000
@@ -86,6 +85,7 @@ class Contest:
     max_weight_bps: int
     # Copied from the settings at creation: a contest keeps its terms.
     referral_bps: int
+    platform_account: str
     creator: str
     created_at_ms: int
     state: str = "registration"
@@ -239,7 +239,7 @@ class ContestMode(Mode):
             min_players=inp.min_players, max_players=inp.max_players, prizes_bps=list(inp.prizes_bps),
             rake_bps=inp.rake_bps, tokens=list(inp.tokens), portfolio_size=inp.portfolio_size,
             min_weight_bps=inp.min_weight_bps, max_weight_bps=inp.max_weight_bps, referral_bps=cfg.referral_bps,
-            creator=inp.wallet, created_at_ms=ctx.now_ms)
+            platform_account=cfg.platform_account, creator=inp.wallet, created_at_ms=ctx.now_ms)
         m = ContestMatch(cid, created_tick=ctx.tick)
         ctx.state.matches[cid] = m
         ctx.wake(m, ctx.tick + 1)
@@ -411,7 +411,7 @@ class ContestMode(Mode):
         transfers = [Transfer(escrow, w, a) for w, a in prizes if a > 0]
         transfers += [Transfer(escrow, r, a) for r, _, a in rewards]
         if platform > 0:
-            transfers.append(Transfer(escrow, FEE_ACCOUNT, platform))
+            transfers.append(Transfer(escrow, c.platform_account, platform))
         c.prizes = [[w, a] for w, a in prizes]
         c.rewards = [list(r) for r in rewards]
         c.prizes_paid = sum(a for _, a in prizes)
@@ -634,7 +634,7 @@ def terms_view(c: Contest) -> dict:
             "min_players": c.min_players, "max_players": c.max_players, "prizes_bps": list(c.prizes_bps),
             "rake_bps": c.rake_bps, "tokens": list(c.tokens), "portfolio_size": c.portfolio_size,
             "min_weight_bps": c.min_weight_bps, "max_weight_bps": c.max_weight_bps,
-            "referral_bps": c.referral_bps}
+            "referral_bps": c.referral_bps, "platform_account": c.platform_account}
 
 
 def ended_view(c: Contest) -> dict:

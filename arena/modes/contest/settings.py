@@ -83,6 +83,11 @@ def _parsed(parse):
     return check
 
 
+def _fee_account(inst, attribute, value):
+    if not isinstance(value, str) or not value.startswith("fee:") or not 4 < len(value) <= 64:
+        raise ValueError(f"{attribute.name} must be a platform account fee:<name>, got {value!r}")
+
+
 def _feed_name(inst, attribute, value):
     if not isinstance(value, str) or not value or len(value) > 64:
         raise ValueError(f"{attribute.name} must be a feed name (1..64 characters), got {value!r}")
@@ -111,6 +116,9 @@ class ContestConfig:
     # Of each referred participant's part of the rake, the referrer's share.
     referral_bps: int = field(default=2_000, validator=bps)
     max_rake_bps: int = field(default=5_000, validator=bps)
+    # Where the platform's part of the rake goes (on Solana one of the
+    # configured fee wallets: fee:creator, fee:partner or fee:protocol).
+    platform_account: str = field(default="fee:contest", validator=_fee_account)
     min_entry_fee: int = field(default=1, validator=positive)
     max_entry_fee: int = field(default=1_000_000_000_000, validator=positive)
     max_players: int = field(default=10_000, validator=positive)
