@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 
 import attrs
 
+from arena.cli_reconcile import reconcile
 from arena.modes.contest.settings import ContestConfig
 from arena.wallclock import ManualClock
 from conftest import make_config, player, wait_until
@@ -30,7 +31,8 @@ def _config(tmp_path, dn):
 async def test_a_contest_paid_out_on_chain(nursery, tmp_path, solana_devnet):
     chain = Chain(solana_devnet)
     clock = ManualClock(T0)
-    srv, url = await _server(nursery, _config(tmp_path, solana_devnet), clock)
+    cfg = _config(tmp_path, solana_devnet)
+    srv, url = await _server(nursery, cfg, clock)
     assert srv.ledger.name == "solana"
     async with AsyncExitStack() as stack:
         op = await _operator(srv, url, stack)
@@ -59,6 +61,9 @@ async def test_a_contest_paid_out_on_chain(nursery, tmp_path, solana_devnet):
         assert await chain.escrow() == escrow_before
         await wait_until(lambda: not srv.state.unsettled, timeout=30)
         assert await srv.ledger.account_balance(f"escrow:{cid}") == 0
+        # `python -m arena reconcile`: the ledger's escrows against this world's settlements.
+        report = await reconcile(cfg)
+        assert report["problems"] == 0 and report["settlements_issued"] >= 1 and report["unsettled"] == 0, report
 
 
 async def test_a_cancelled_contest_refunds_on_chain(nursery, tmp_path, solana_devnet):
