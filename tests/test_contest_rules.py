@@ -332,3 +332,29 @@ def test_replay_reproduces_ranks_and_money():
     again = e.replayed_state()
     assert again.modes["contest"].contests[cid].rankings == e.contest(cid).rankings
     assert e.replayed_hash() == e.hash()
+
+
+def test_a_schedule_opens_recurring_contests():
+    e = Engine(recurring="daily 12:00 UTC", recurring_lead_ms=600_000, recurring_duration_ms=3_600_000,
+               recurring_prizes_bps="7000,3000", recurring_portfolio_size=2)
+    from arena.schedule import next_after, parse
+
+    at = next_after(parse("r", "daily 12:00 UTC"), e.now)
+    e.now = at - 50
+    e.run(1_000)
+    contests = list(e.shared().contests.values())
+    assert len(contests) == 1
+    c = contests[0]
+    assert c.creator == "schedule" and c.starts_at_ms == at + 600_000 and c.ends_at_ms == at + 4_200_000
+    assert c.prizes_bps == [7_000, 3_000] and c.tokens == TOKENS and c.portfolio_size == 2
+    e.run(2_000)
+    assert len(e.shared().contests) == 1  # once per occurrence
+
+
+def test_bad_recurring_settings_are_refused():
+    from arena.modes.contest.settings import ContestConfig
+
+    for bad in ({"recurring": "sometimes"}, {"recurring": "once 2027-01-01T00:00 UTC"},
+                {"recurring_prizes_bps": "6000,3000"}, {"recurring_prizes_bps": "x"}):
+        with pytest.raises(ValueError):
+            ContestConfig(**bad)

@@ -37,7 +37,7 @@ from attrs import define, field
 
 from arena.engine import inputs as I
 from arena.engine import rng
-from arena.engine.calendar import Rule
+from arena.engine.calendar import Rule, parse
 from arena.engine.errors import BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
 from arena.engine.mode import Mode
 from arena.engine.money import bps_of
@@ -49,9 +49,11 @@ from .messages import (
     NAME, ContestCancel, ContestCreate, ContestJoinChosen, ContestRead, ReferralRequest, payout_key,
     price_key, refund_key, stray_refund_key,
 )
-from .settings import ContestConfig, achievement_rules, whitelist
+from .settings import ContestConfig, achievement_rules, prize_table, whitelist
 
 LIVE = ("registration", "active", "evaluating")
+RECURRING_RULE = "recurring"
+SCHEDULE_CREATOR = "schedule"
 # The match's timer: deadlines are checked at least this often.
 CHECK_MS = 1_000
 MAX_WATCHERS = 10_000
@@ -213,7 +215,7 @@ class ContestMode(Mode):
     def schedules(self, settings, shared) -> tuple:
         if shared is None:
             return ()
-        out = []
+        out = [self._recurring_rule(settings.recurring)] if settings.recurring else []
         for c in shared.contests.values():
             if c.state == "registration":
                 out.append(Rule.at(f"start-{c.id}", c.starts_at_ms))
@@ -221,18 +223,45 @@ class ContestMode(Mode):
                 out.append(Rule.at(f"end-{c.id}", c.ends_at_ms))
         return tuple(out)
 
+    _rules: dict = {}
+
+    def _recurring_rule(self, text: str):
+        rule = self._rules.get(text)
+        if rule is None:
+            rule = self._rules[text] = parse(RECURRING_RULE, text)
+        return rule
+
     def on_schedule(self, ctx, shared, fired) -> None:
+        if fired.rule == RECURRING_RULE:
+            self._recur(ctx, shared, fired.at_ms)
+            return
         c = shared.contests.get(fired.rule.partition("-")[2])
         if c is not None and c.state in LIVE:
             self._advance(ctx, c)
 
     # --- create -----------------------------------------------------------------
     def _create(self, ctx, shared: ContestShared, inp: ContestCreate) -> None:
-        cfg: ContestConfig = ctx.settings(NAME)
-        why = create_error(cfg, inp, ctx.now_ms)
+        why = create_error(ctx.settings(NAME), inp, ctx.now_ms)
         if why:
             ctx.error(inp, BAD_REQUEST, why)
             return
+        ctx.reply(inp, {"contest": self._open(ctx, shared, inp)})
+
+    def _recur(self, ctx, shared: ContestShared, at_ms: int) -> None:
+        """An occurrence of `[contest] recurring`: a contest on its terms over
+        the whole whitelist (none if the terms do not make one now: e.g. a
+        late occurrence whose start has passed)."""
+        cfg: ContestConfig = ctx.settings(NAME)
+        starts = at_ms + cfg.recurring_lead_ms
+        inp = ContestCreate("", 0, SCHEDULE_CREATOR, cfg.recurring_entry_fee, starts,
+                            starts + cfg.recurring_duration_ms, cfg.recurring_min_players,
+                            cfg.recurring_max_players, prize_table(cfg.recurring_prizes_bps), cfg.recurring_rake_bps,
+                            tuple(t for t, _ in whitelist(cfg.tokens)), cfg.recurring_portfolio_size)
+        if create_error(cfg, inp, ctx.now_ms) is None:
+            self._open(ctx, shared, inp)
+
+    def _open(self, ctx, shared: ContestShared, inp: ContestCreate) -> str:
+        cfg: ContestConfig = ctx.settings(NAME)
         cid = ctx.new_match_id(NAME)
         shared.contests[cid] = Contest(
             id=cid, entry_fee=inp.entry_fee, starts_at_ms=inp.starts_at_ms, ends_at_ms=inp.ends_at_ms,
@@ -243,7 +272,7 @@ class ContestMode(Mode):
         m = ContestMatch(cid, created_tick=ctx.tick)
         ctx.state.matches[cid] = m
         ctx.wake(m, ctx.tick + 1)
-        ctx.reply(inp, {"contest": cid})
+        return cid
 
     # --- money in -----------------------------------------------------------------
     def _money(self, ctx, c: Contest, inp: I.EntryFeePaid) -> None:

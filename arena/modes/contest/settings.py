@@ -88,6 +88,27 @@ def _fee_account(inst, attribute, value):
         raise ValueError(f"{attribute.name} must be a platform account fee:<name>, got {value!r}")
 
 
+def _recurring(inst, attribute, value):
+    from arena.engine.calendar import RuleError, parse
+
+    if value == "":
+        return
+    try:
+        rule = parse("recurring", value)
+    except (RuleError, TypeError) as exc:
+        raise ValueError(f"{attribute.name}: {exc}") from None
+    if rule.kind == "once":
+        raise ValueError(f"{attribute.name} must recur (daily, weekly, monthly), got {value!r}")
+
+
+def prize_table(text: str) -> tuple[int, ...]:
+    """The bps shares of a `recurring_prizes_bps` setting ("5000,3000,2000")."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts) or sum(int(p) for p in parts) != 10_000 or "0" in parts:
+        raise ValueError(f"recurring_prizes_bps must be positive shares by rank summing to 10000, got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
 def _feed_name(inst, attribute, value):
     if not isinstance(value, str) or not value or len(value) > 64:
         raise ValueError(f"{attribute.name} must be a feed name (1..64 characters), got {value!r}")
@@ -127,6 +148,19 @@ class ContestConfig:
     # Shortest and longest contest (ends - starts).
     min_duration_ms: int = field(default=60_000, validator=positive)
     max_duration_ms: int = field(default=30 * 86_400_000, validator=positive)
+    # Recurring contests: a calendar rule ("daily 12:00 UTC", "weekly
+    # MON,THU 18:00 America/New_York"; "" = none). Each occurrence opens a
+    # contest over the whole whitelist that starts `recurring_lead_ms` later
+    # and runs `recurring_duration_ms`, on these terms.
+    recurring: str = field(default="", validator=_recurring)
+    recurring_lead_ms: int = field(default=3_600_000, validator=positive)
+    recurring_duration_ms: int = field(default=86_400_000, validator=positive)
+    recurring_entry_fee: int = field(default=100, validator=positive)
+    recurring_min_players: int = field(default=2, validator=positive)
+    recurring_max_players: int = field(default=1_000, validator=positive)
+    recurring_prizes_bps: str = field(default="5000,3000,2000", validator=_parsed(prize_table))
+    recurring_rake_bps: int = field(default=1_000, validator=bps)
+    recurring_portfolio_size: int = field(default=5, validator=positive)
     # "name=stat:threshold" entries (stats: contests, wins, podiums,
     # in_the_money, win_streak), checked after every evaluation.
     achievements: str = field(default=DEFAULT_ACHIEVEMENTS, validator=_parsed(achievement_rules))
