@@ -93,7 +93,10 @@ class Engine:
             self.step()
             if answer:
                 while self.fetches:
-                    self.answer_prices()
+                    if ":tokens:" in self.fetches[0].key:
+                        self.answer_tokens()
+                    else:
+                        self.answer_prices()
 
     def request(self, inp_of) -> Reply:
         self._rid += 1
@@ -154,12 +157,21 @@ class Engine:
         engine time, `prices` (token -> price) over them, or `value` as given."""
         from arena.feeds import simulated
 
-        eff = self.fetches.pop(0)
+        eff = next(f for f in self.fetches if ":prices:" in f.key)
+        self.fetches.remove(eff)
         q = dict(eff.query)
         if status == I.FEED_OK and value is None:
             sim = simulated.prices(((("symbols", q["symbols"]),)), self.now)
             asked = q["tokens"].split(",")
             value = tuple((prices or {}).get(t, p) for t, p in zip(asked, sim))
+        self.step(I.FeedResult(eff.key, eff.mode, eff.match, eff.feed, status, value))
+        return eff
+
+    def answer_tokens(self, status=I.FEED_OK, delisted=()) -> FetchFeed:
+        """Answer the oldest token sync: every token listed but `delisted`."""
+        eff = next(f for f in self.fetches if ":tokens:" in f.key)
+        self.fetches.remove(eff)
+        value = tuple(0 if t in delisted else 1 for t in dict(eff.query)["tokens"].split(","))
         self.step(I.FeedResult(eff.key, eff.mode, eff.match, eff.feed, status, value))
         return eff
 

@@ -73,7 +73,9 @@ class ContestMachine(RuleBasedStateMachine):
         while self.e.now < end:
             self.e.step()
             while self.e.fetches and answer != "missing":
-                if answer == "ok":
+                if ":tokens:" in self.e.fetches[0].key:
+                    self.e.answer_tokens(status=I.FEED_OK if answer == "ok" else I.FEED_UNAVAILABLE)
+                elif answer == "ok":
                     self.e.answer_prices()
                 elif answer == "unavailable":
                     self.e.answer_prices(status=I.FEED_UNAVAILABLE)

@@ -209,7 +209,7 @@ def test_stale_prices_delay_the_evaluation_until_fresh_ones_come():
     # The market goes down: every fetch is unavailable (the breaker open).
     for _ in range(200):
         e.step()
-        while e.fetches:
+        while any(":prices:" in f.key for f in e.fetches):
             e.answer_prices(status=I.FEED_UNAVAILABLE)
     assert c.state == "evaluating" and f"payout:{cid}" not in e.settles
     last = e.events_of("contest:rankings")[-1]
@@ -358,3 +358,25 @@ def test_bad_recurring_settings_are_refused():
                 {"recurring_prizes_bps": "6000,3000"}, {"recurring_prizes_bps": "x"}):
         with pytest.raises(ValueError):
             ContestConfig(**bad)
+
+
+def test_token_sync_keeps_delisted_tokens_out_of_new_contests_and_portfolios():
+    e = Engine(token_sync_ms=30_000)
+    cid = _contest(e)
+    e.run(100, answer=False)
+    syncs = [f for f in e.fetches if ":tokens:" in f.key]
+    assert len(syncs) == 1 and syncs[0].feed == "token_status"
+    e.answer_tokens(delisted=(B,))
+    assert e.quote("a", cid, _pf((B, 10_000))).code == "bad_request"
+    assert e.quote("a", cid, _pf((A, 10_000))) == (cid, 100)
+    assert e.create(tokens=(A, B)).body["code"] == "bad_request"
+    e.pay(cid, "a", [(B, 10_000)])  # raced past the quote: refunded
+    assert "a" not in e.contest(cid).entries
+    tokens = {t["token"]: t["listed"] for t in e.read("x", "tokens").body["tokens"]}
+    assert tokens[B] is False and tokens[A] is True
+    e.run(31_000)  # the next sync lists it again
+    assert e.quote("a", cid, _pf((B, 10_000))) == (cid, 100)
+    before = dict(e.shared().market.delisted)
+    e.run(30_000, answer=False)
+    e.answer_tokens(status=I.FEED_UNAVAILABLE)  # a failed sync changes nothing
+    assert e.shared().market.delisted == before

@@ -18,7 +18,9 @@ prices), so a test can predict them:
   with a `symbols` query (comma-separated), a tuple of such prices in that
   order (a market of several tokens in one answer);
 * `block_height`: a height growing one per 400 ms since a fixed genesis
-  (or at the query's `at_ms`).
+  (or at the query's `at_ms`);
+* `token_status`: 1 (listed) for every item of the query's comma-separated
+  `tokens`, as a tuple: a token list that delists nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ SIMULATED = "simulated"
 DRAW = "draw"
 PRICE = "price"
 BLOCK_HEIGHT = "block_height"
-KINDS = (DRAW, PRICE, BLOCK_HEIGHT)
+TOKEN_STATUS = "token_status"
+KINDS = (DRAW, PRICE, BLOCK_HEIGHT, TOKEN_STATUS)
 
 PRICE_BUCKET_MS = 60_000
 WALK_STEPS = 64          # buckets whose steps make up the walk's current offset
@@ -107,6 +110,8 @@ def answer(kind: str, query, now_ms: int) -> Answer:
         value = prices(query, now_ms) if "symbols" in dict(query) else price(query, now_ms)
     elif kind == BLOCK_HEIGHT:
         value = block_height(query, now_ms)
+    elif kind == TOKEN_STATUS:
+        value = tuple(1 for t in str(dict(query).get("tokens", "")).split(",") if t)[:1024]
     else:
         raise ValueError(f"no simulation named {kind!r} (known: {', '.join(KINDS)})")
     return Answer(source_name(kind), OK, value, SIMULATED, now_ms, now_ms)

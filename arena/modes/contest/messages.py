@@ -93,6 +93,11 @@ def stray_refund_key(contest: str, payment_id: str) -> str:
     return f"refund:{contest}:pay:{payment_id}"
 
 
+def token_sync_key(world: str, seq: int) -> str:
+    """The `seq`-th token-list fetch of this world (the whitelist's status)."""
+    return f"feed:{NAME}:{world}:tokens:{seq}"
+
+
 def price_key(world: str, seq: int) -> str:
     """The `seq`-th market price fetch of this world (mode-level: one market
     for every contest)."""

@@ -33,6 +33,7 @@ took == prizes + rewards + platform rake + refunds, once finished.
 
 from __future__ import annotations
 
+import attrs
 from attrs import define, field
 
 from arena.engine import inputs as I
@@ -47,7 +48,7 @@ from arena.engine.snapshot import register as snapshot_class
 from . import records, requests, rules
 from .messages import (
     NAME, ContestCancel, ContestCreate, ContestJoinChosen, ContestRead, ReferralRequest, payout_key,
-    price_key, refund_key, stray_refund_key,
+    price_key, refund_key, stray_refund_key, token_sync_key,
 )
 from .settings import ContestConfig, achievement_rules, prize_table, whitelist
 
@@ -143,6 +144,13 @@ class Market:
     next_tick: int = 0
     accepted: int = 0  # price sets accepted
     failed: int = 0  # fetches that gave no usable prices (or none in time)
+    # Token sync: the whitelist's status from the token feed.
+    delisted: dict = field(factory=dict)  # token -> None: not listed at the last good sync
+    sync_seq: int = 0
+    sync_waiting: str = ""
+    sync_asked: list = field(factory=list)
+    next_sync_ms: int = 0
+    synced_at_ms: int = 0
 
 
 @snapshot_class
@@ -241,7 +249,7 @@ class ContestMode(Mode):
 
     # --- create -----------------------------------------------------------------
     def _create(self, ctx, shared: ContestShared, inp: ContestCreate) -> None:
-        why = create_error(ctx.settings(NAME), inp, ctx.now_ms)
+        why = create_error(ctx.settings(NAME), inp, ctx.now_ms) or delisted_error(shared.market, inp.tokens)
         if why:
             ctx.error(inp, BAD_REQUEST, why)
             return
@@ -257,6 +265,8 @@ class ContestMode(Mode):
                             starts + cfg.recurring_duration_ms, cfg.recurring_min_players,
                             cfg.recurring_max_players, prize_table(cfg.recurring_prizes_bps), cfg.recurring_rake_bps,
                             tuple(t for t, _ in whitelist(cfg.tokens)), cfg.recurring_portfolio_size)
+        listed = tuple(t for t in inp.tokens if t not in shared.market.delisted)
+        inp = attrs.evolve(inp, tokens=listed, portfolio_size=min(inp.portfolio_size, len(listed)))
         if create_error(cfg, inp, ctx.now_ms) is None:
             self._open(ctx, shared, inp)
 
@@ -302,7 +312,8 @@ class ContestMode(Mode):
         """Money and portfolio are both here: an entry if the contest takes
         it, else the payment goes back whole."""
         c.unassigned[pid] = [wallet, amount]
-        why = join_error(c, wallet, portfolio, ctx.now_ms)
+        why = join_error(c, wallet, portfolio, ctx.now_ms) or delisted_error(
+            ctx.state.modes[NAME].market, [t for t, _ in portfolio] if isinstance(portfolio, tuple) else ())
         if why is None and amount != c.entry_fee:
             why = f"paid {amount}, the entry fee is {c.entry_fee}"
         if why:
@@ -332,6 +343,7 @@ class ContestMode(Mode):
         """Ask for prices if it is time: one fetch at a time, at most once per
         `price_every_ticks`; a fetch unanswered for `price_timeout_ms` is given up."""
         mk = shared.market
+        self._token_sync(ctx, mk, cfg)
         if mk.waiting and ctx.now_ms - mk.asked_at_ms >= cfg.price_timeout_ms:
             mk.waiting = ""
             self._price_failed(shared, mk)
@@ -347,8 +359,33 @@ class ContestMode(Mode):
         ctx.effect(FetchFeed(mk.waiting, NAME, "", cfg.price_feed, (
             ("symbols", ",".join(symbols.get(t, t) for t in tokens)), ("tokens", ",".join(tokens)))))
 
+    def _token_sync(self, ctx, mk: Market, cfg: ContestConfig) -> None:
+        """Ask the token feed for the whitelist's status every `token_sync_ms`
+        (one at a time; one unanswered for that long is given up)."""
+        now = ctx.now_ms
+        if now < mk.next_sync_ms:
+            return
+        listed = whitelist(cfg.tokens)
+        mk.sync_seq += 1
+        mk.sync_waiting = token_sync_key(ctx.state.world or "", mk.sync_seq)
+        mk.sync_asked = [t for t, _ in listed]
+        mk.next_sync_ms = now + cfg.token_sync_ms
+        ctx.effect(FetchFeed(mk.sync_waiting, NAME, "", cfg.token_feed, (
+            ("symbols", ",".join(s for _, s in listed)), ("tokens", ",".join(mk.sync_asked)))))
+
+    def _synced(self, ctx, mk: Market, inp: I.FeedResult) -> None:
+        mk.sync_waiting = ""
+        value = inp.value
+        if (inp.status == I.FEED_OK and isinstance(value, tuple) and len(value) == len(mk.sync_asked)
+                and all(v in (0, 1) and not isinstance(v, bool) for v in value)):
+            mk.delisted = {t: None for t, v in zip(mk.sync_asked, value) if v == 0}
+            mk.synced_at_ms = ctx.now_ms
+
     def _prices(self, ctx, shared: ContestShared, inp: I.FeedResult) -> None:
         mk = shared.market
+        if mk.sync_waiting and inp.key == mk.sync_waiting:
+            self._synced(ctx, mk, inp)
+            return
         if not mk.waiting or inp.key != mk.waiting:
             return  # an answer given up on, or a repeat: ignored
         mk.waiting = ""
@@ -506,7 +543,9 @@ class ContestMode(Mode):
             cfg: ContestConfig = ctx.settings(NAME)
             mk = shared.market
             ctx.reply(inp, {"tokens": [{"token": t, "symbol": s, "price": mk.prices.get(t, 0),
-                                        "decimals": cfg.price_decimals} for t, s in whitelist(cfg.tokens)],
+                                        "decimals": cfg.price_decimals, "listed": t not in mk.delisted}
+                                       for t, s in whitelist(cfg.tokens)],
+                            "synced_at_ms": mk.synced_at_ms,
                             "prices_at_ms": mk.accepted_at_ms,
                             "stale": not mk.ok or ctx.now_ms - mk.accepted_at_ms > cfg.stale_after_ms})
             return
@@ -613,6 +652,13 @@ def create_error(cfg: ContestConfig, inp: ContestCreate, now: int) -> str | None
          "weights must be 1 <= min_weight_bps <= max_weight_bps <= 10000, and a full portfolio must reach 10000"),
     )
     return next((why for ok, why in checks if not ok), None)
+
+
+def delisted_error(mk: Market, tokens) -> str | None:
+    """Why `tokens` cannot go into a new contest or portfolio now (the last
+    token sync says one is not listed), or None."""
+    gone = [t for t in tokens if isinstance(t, str) and t in mk.delisted]
+    return f"token {gone[0][:64]} is not listed now (token sync)" if gone else None
 
 
 def join_error(c: Contest, wallet: str, portfolio, now: int) -> str | None:

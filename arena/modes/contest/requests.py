@@ -62,6 +62,9 @@ def quote_join(state, wallet: str, body: dict) -> tuple[str, int]:
     if len(c.entries) >= c.max_players:
         raise ArenaError(NOT_ALLOWED, f"contest {c.id} is full ({c.max_players} players)")
     why = rules.check_portfolio(portfolio, c.tokens, c.portfolio_size, c.min_weight_bps, c.max_weight_bps)
+    if why is None:
+        gone = [t for t, _ in portfolio if t in shared.market.delisted]
+        why = f"token {gone[0][:64]} is not listed now (token sync)" if gone else None
     if why:
         raise ArenaError(BAD_REQUEST, why)
     return c.id, c.entry_fee

@@ -123,6 +123,13 @@ class ContestConfig:
     # of integers in 10**-price_decimals units. "price" is SIMULATED by default.
     price_feed: str = field(default="price", validator=_feed_name)
     price_decimals: int = field(default=6, validator=non_negative)
+    # Token sync: every this often the `token_feed` is asked whether each
+    # whitelisted token is still listed (a vector of 1 listed / 0 not, in
+    # the query's `tokens` order). A delisted token cannot go into a new
+    # contest or portfolio; contests that hold it keep its price. A failed
+    # sync changes nothing. "token_status" is SIMULATED by default (lists all).
+    token_feed: str = field(default="token_status", validator=_feed_name)
+    token_sync_ms: int = field(default=30_000, validator=positive)
     # The engine takes at most one price input per this many ticks (20 at
     # 20 Hz: one a second; 2: every 100 ms).
     price_every_ticks: int = field(default=20, validator=positive)
