@@ -1,89 +1,41 @@
 """Drives trading contests through `core.step` with a journal, a clock and a
-ledger model, for the contest unit and state-machine tests.
-
-`Engine` keeps every tick's inputs encoded as the journal keeps them, so a
-test can replay them onto a fresh state and compare hashes; `escrow`
-models the ledger's escrow accounts from the `Settle` effects (a transfer
-out of an escrow that does not hold the money is a test failure: it would
-be a payment_failed on the real ledger), and a settlement key issued twice
-fails the test (nothing is paid twice).
+ledger model, for the contest unit and state-machine tests (the common part,
+journal, replay and the escrow model, is tests/mode_harness.py). Here every
+tick is 50 ms of engine time after the last, and no transfer may move 0.
 """
 
 from __future__ import annotations
 
-from arena.engine import core
 from arena.engine import inputs as I
-from arena.engine.canonical import state_hash
-from arena.engine.config import EngineConfig
 from arena.engine.errors import ArenaError
-from arena.engine.outputs import Event, FetchFeed, Reply, Settle
+from arena.engine.outputs import FetchFeed, Reply
 from arena.modes.contest import requests as contest_requests
 from arena.modes.contest.messages import (
     ContestCancel, ContestCreate, ContestJoinChosen, ContestRead, ReferralRequest,
 )
 from arena.modes.contest.settings import ContestConfig, whitelist
-from arena.persistence import codec
-from arena.persistence.durable import replay
-from arena.schedule import decide
+from mode_harness import T0, ModeEngine
 
-T0 = 1_800_000_000_000  # engine time of the first tick
 OPERATOR = "op"
 TOKENS = [t for t, _ in whitelist(ContestConfig().tokens)]
+__all__ = ["T0", "OPERATOR", "TOKENS", "Engine"]
 
 
-class Engine:
+class Engine(ModeEngine):
+    MODE = "contest"
+
     def __init__(self, seed: int = 1, **settings):
-        self.config = EngineConfig.of(tick_hz=20, seed=seed, modes={"contest": ContestConfig(**settings)})
-        self.state = core.new_state(self.config, world="w")
-        self.tick = 0
-        self.now = T0
-        self.journal: list = []
-        self.replies: dict[int, Reply] = {}
-        self.events: list[Event] = []
-        self.settles: dict[str, Settle] = {}
-        self.fetches: list[FetchFeed] = []
-        self.escrow: dict[str, int] = {}
-        self.wallets: dict[str, int] = {}  # money in (-) and out (+) per account
-        self._rid = 0
-        self._pid = 0
-
-    # --- stepping -----------------------------------------------------------------
-    def scheduled(self) -> list:
-        """What the scheduler side task would feed now (`arena.schedule.decide`)."""
-        mode = core.MODES["contest"]
-        marks = self.state.schedule_marks or {}
-        out = []
-        for rule in mode.schedules(self.state.config.modes["contest"], self.shared()):
-            d = decide(rule, marks.get(f"contest:{rule.name}"), self.now, 60_000)
-            if d is not None:
-                out.append(I.ScheduleFired("contest", rule.name, d.at_ms, d.kind, d.missed))
-        return out
+        super().__init__(ContestConfig(**settings), seed)
 
     def step(self, *inputs) -> None:
         """One tick, 50 ms of engine time after the last (the harness's time
         is the engine's: every tick, request or answer, takes its 50 ms)."""
-        self.tick += 1
-        if self.tick > 1:
+        if self.tick > 0:
             self.now += 50
-        inputs = [I.ClockSet(self.now), *self.scheduled(), *inputs]
-        self.journal.append((self.tick, codec.encode_inputs(inputs)))
-        messages, effects = core.step(self.state, self.tick, inputs)
-        for msg in messages:
-            if isinstance(msg, Reply):
-                self.replies[msg.rid] = msg
-            else:
-                self.events.append(msg)
-        for eff in effects:
-            if isinstance(eff, Settle):
-                assert eff.key not in self.settles, f"settlement {eff.key} issued twice"
-                self.settles[eff.key] = eff
-                for t in eff.transfers:
-                    assert t.amount > 0, f"{eff.key} moves {t.amount}"
-                    self.escrow[t.source] = self.escrow.get(t.source, 0) - t.amount
-                    assert self.escrow[t.source] >= 0, f"{t.source} overdrawn by {eff.key}"
-                    self.wallets[t.dest] = self.wallets.get(t.dest, 0) + t.amount
-            elif isinstance(eff, FetchFeed):
-                self.fetches.append(eff)
+        settled = len(self.settles)
+        super().step(*inputs)
+        for eff in list(self.settles.values())[settled:]:
+            assert all(t.amount > 0 for t in eff.transfers), f"{eff.key} moves 0"
 
     def run(self, ms: int, answer: bool = True) -> None:
         """Move engine time forward by `ms` in 50 ms ticks; with `answer`, every
@@ -135,10 +87,7 @@ class Engine:
         (`EntryFeePaid`) and the portfolio (`ContestJoinChosen`), in `order`."""
         c = self.shared().contests[contest]
         amount = c.entry_fee if amount is None else amount
-        self._pid += 1
-        pid = f"{self._pid:064x}"
-        self.escrow[f"escrow:{contest}"] = self.escrow.get(f"escrow:{contest}", 0) + amount
-        self.wallets[wallet] = self.wallets.get(wallet, 0) - amount
+        pid = self.paid(contest, wallet, amount)
         money = I.EntryFeePaid(contest, wallet, amount, pid)
         chosen = ContestJoinChosen(contest, wallet, amount, pid, contest_requests.portfolio_of(
             [{"token": t, "weight_bps": w} for t, w in portfolio]))
@@ -176,22 +125,5 @@ class Engine:
         return eff
 
     # --- reading ---------------------------------------------------------------------
-    def shared(self):
-        return self.state.modes["contest"]
-
     def contest(self, cid: str):
         return self.shared().contests[cid]
-
-    def events_of(self, type_: str) -> list[dict]:
-        return [e.body for e in self.events if e.type == type_]
-
-    def replayed_state(self):
-        fresh = core.new_state(self.config, world="w")
-        replay(fresh, self.journal, self.tick)
-        return fresh
-
-    def replayed_hash(self) -> str:
-        return state_hash(self.replayed_state())
-
-    def hash(self) -> str:
-        return state_hash(self.state)
