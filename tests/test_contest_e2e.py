@@ -20,12 +20,12 @@ import attrs
 import pytest
 import trio
 
-from arena.client import ArenaRequestError, open_client
+from arena.client import ArenaRequestError
 from arena.config import FeedConfig, FeedSourceConfig
 from arena.modes.contest import rules
 from arena.modes.contest.settings import ContestConfig, whitelist
 from arena.wallclock import ManualClock
-from conftest import make_config, player, wait_until
+from conftest import make_config, operator_client, player, start_server, wait_until
 from feed_http import FeedSources
 
 T0 = 1_800_000_000_000
@@ -45,20 +45,8 @@ def _config(tmp_path, feeds=None, **contest):
     return cfg
 
 
-async def _server(nursery, cfg, clock):
-    from arena.server import ArenaServer
-
-    srv = ArenaServer(cfg, clock=clock)
-    port = await nursery.start(srv.run)
-    return srv, f"ws://127.0.0.1:{port}/v1"
-
-
-async def _operator(srv, url, stack):
-    key = await srv.credentials.create("ops", "operator")
-    op = await stack.enter_async_context(open_client(url))
-    await op.hello()
-    await op.request("auth.key", {"key": key})
-    return op
+_server = start_server
+_operator = operator_client
 
 
 def _terms(**kw):
