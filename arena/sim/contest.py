@@ -24,11 +24,13 @@ import random
 import trio
 
 from arena.bot_contest import random_portfolio
-from arena.client import ArenaConnectionClosed, ArenaRequestError
+from arena.client import ArenaRequestError
 from arena.engine.config import settings_pairs
 from arena.engine.inputs import SettingsChanged
 from arena.modes.contest.messages import ContestCreate, payout_key, refund_key
 from arena.modes.contest.settings import ContestConfig, whitelist
+
+from . import players
 
 HOUSE = "sim:contest-house"
 SETTINGS = ContestConfig(min_duration_ms=1_000, price_every_ticks=4, stale_after_ms=3_000)
@@ -36,17 +38,10 @@ CONTESTS = 3
 TOKENS = [t for t, _ in whitelist(SETTINGS.tokens)]
 
 
-class House:
-    """Creates the world's contests (no connection: faults aimed at it do nothing)."""
+class House(players.House):
+    """Creates the world's contests."""
 
     name = "contest-house"
-    keypair = None
-
-    def __init__(self, world, rng: random.Random) -> None:
-        self.world, self.rng = world, rng
-        self.stop = False
-        self.link = None
-        self.created = 0
 
     async def run(self) -> bool:
         while not self.stop and self.created < CONTESTS:
@@ -63,42 +58,13 @@ class House:
             self.created += 1
         return True
 
-    def reset(self) -> None:
-        """Nothing to start again: it has no connection, and counts its contests."""
 
-
-class Trader:
+class Trader(players.ClientBot):
     def __init__(self, index: int, world, rng: random.Random) -> None:
-        from solders.keypair import Keypair
+        super().__init__(f"contest-{index}", world, rng)
 
-        self.name = f"contest-{index}"
-        self.world, self.rng = world, rng
-        self.keypair = Keypair.from_seed(rng.randbytes(32))
-        self.stop = False
-        self.link = None
-        self.client = None
-        self.funded = False
-
-    async def run(self) -> bool:
-        try:
-            async with self.world.connect(self) as c:
-                self.client = c
-                await c.hello()
-                await c.login()
-                if not self.funded:
-                    await c.faucet()
-                    self.funded = True
-                while not self.stop:
-                    await self._maybe_join(c)
-                    await self._pause(self.rng.uniform(0.3, 2.5))
-            return True
-        except (OSError, ArenaConnectionClosed, ArenaRequestError, trio.TooSlowError):
-            return False
-
-    async def _pause(self, seconds: float) -> None:
-        end = trio.current_time() + seconds
-        while not self.stop and trio.current_time() < end:
-            await trio.sleep(min(0.05, end - trio.current_time()))
+    async def act(self, c) -> None:
+        await self._maybe_join(c)
 
     async def _maybe_join(self, c) -> None:
         live = [m for m in await c.list_matches("contest")
@@ -115,10 +81,6 @@ class Trader:
             if err.code not in ("wrong_state", "not_found", "duplicate", "not_allowed", "payment_failed",
                                 "rate_limited", "internal"):
                 raise
-
-    def reset(self) -> None:
-        self.client, self.link = None, None
-
 
 class ContestSimulation:
     def bots(self, world, n: int) -> list:

@@ -23,11 +23,13 @@ import random
 
 import trio
 
-from arena.client import ArenaConnectionClosed, ArenaRequestError
+from arena.client import ArenaRequestError
 from arena.engine.config import settings_pairs
 from arena.engine.inputs import SettingsChanged
 from arena.modes.lottery.messages import LotteryCreate, payout_key, refund_key, void_refund_key
 from arena.modes.lottery.settings import LotteryConfig
+
+from . import players
 
 HOUSE = "sim:lottery-house"
 # A round of seconds: lock 3 s before the draw, result 1 s after, void 40 s after.
@@ -37,17 +39,10 @@ ROUNDS = 3
 KINDS = (("bonus_parity", -1), ("bonus_over", 13), ("white_sum_over", 175))
 
 
-class House:
-    """Creates the world's rounds (no connection: faults aimed at it do nothing)."""
+class House(players.House):
+    """Creates the world's rounds."""
 
     name = "lottery-house"
-    keypair = None
-
-    def __init__(self, world, rng: random.Random) -> None:
-        self.world, self.rng = world, rng
-        self.stop = False
-        self.link = None
-        self.created = 0
 
     async def run(self) -> bool:
         while not self.stop and self.created < ROUNDS:
@@ -63,45 +58,13 @@ class House:
             self.created += 1
         return True
 
-    def reset(self) -> None:
-        """Nothing to start again: it has no connection, and counts its rounds."""
 
-
-class Bettor:
+class Bettor(players.ClientBot):
     def __init__(self, index: int, world, rng: random.Random) -> None:
-        from solders.keypair import Keypair
+        super().__init__(f"lottery-{index}", world, rng)
 
-        self.name = f"lottery-{index}"
-        self.world, self.rng = world, rng
-        self.keypair = Keypair.from_seed(rng.randbytes(32))
-        self.stop = False
-        self.link = None
-        self.client = None
-        self.funded = False
-
-    async def run(self) -> bool:
-        try:
-            async with self.world.connect(self) as c:
-                self.client = c
-                await c.hello()
-                await c.login()
-                if not self.funded:
-                    await c.faucet()
-                    self.funded = True
-                while not self.stop:
-                    await self._maybe_bet(c)
-                    await self._pause(self.rng.uniform(0.3, 2.5))
-            return True
-        except (OSError, ArenaConnectionClosed, ArenaRequestError, trio.TooSlowError):
-            return False
-
-    async def _pause(self, seconds: float) -> None:
-        """Sleep, but leave at once when the world stops: a bot still
-        connected when the world shuts down would close its link into a
-        server that is gone."""
-        end = trio.current_time() + seconds
-        while not self.stop and trio.current_time() < end:
-            await trio.sleep(min(0.05, end - trio.current_time()))
+    async def act(self, c) -> None:
+        await self._maybe_bet(c)
 
     async def _maybe_bet(self, c) -> None:
         live = [m for m in await c.list_matches("lottery") if m["phase"] == "open"]
@@ -116,10 +79,6 @@ class Bettor:
         except ArenaRequestError as err:
             if err.code not in ("wrong_state", "not_found", "payment_failed", "rate_limited", "internal"):
                 raise
-
-    def reset(self) -> None:
-        self.client, self.link = None, None
-
 
 class LotterySimulation:
     def bots(self, world, n: int) -> list:
