@@ -136,6 +136,15 @@ async def test_a_contest_from_create_to_payout(nursery, tmp_path):
         assert final["state"] == "settled" and final["result"]["prizes"] == ended["prizes"]
         profile = await ref.request("contest.profile", {"wallet": order[0]})
         assert profile["stats"]["wins"] == 1 and "first_win" in profile["achievements"]
+        # The store has it: history, the boards, the profile's stats.
+        with trio.fail_after(10):
+            while not (hist := (await alice.request("history.get", {"mode": "contest"}))["matches"]):
+                await trio.sleep(0.1)
+        assert hist[0]["match"] == cid and hist[0]["result"]["prizes"] == ended["prizes"]
+        board = await ref.request("leaderboard.get", {"board": "contest.wins"})
+        assert [e["wallet"] for e in board["entries"]] == [order[0]]
+        stats = (await ref.request("profile.get", {"wallet": order[0]}))["stats"]
+        assert stats["contest.wins"] == 1 and stats["contest.achievements"] >= 3
 
 
 async def test_a_contest_under_its_minimum_is_cancelled_and_refunded(nursery, tmp_path):
