@@ -264,6 +264,26 @@ async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
             assert await _code(op, "contest.create", body) in ("bad_request",), body
         assert await _code(alice, "referral.register", {"code": "NOPE"}) == "not_found"
         assert await _code(alice, "contest.get", {"contest": "co-nope"}) == "not_found"
+        # every other request path: malformed, oversized, unknown, not allowed
+        for type_, body, code in [
+            ("contest.create", _terms(tokens=["x"] * 300), "bad_request"),  # over 256 items
+            ("contest.create", _terms(prizes_bps=[1] * 300), "bad_request"),
+            ("contest.create", {k: v for k, v in _terms().items() if k != "rake_bps"}, "bad_request"),
+            ("contest.watch", {"contest": "co-nope"}, "not_found"),
+            ("contest.watch", {"contest": 5}, "bad_request"),
+            ("contest.get", {"contest": "x" * 65}, "bad_request"),
+            ("contest.profile", {"wallet": "x" * 100}, "bad_request"),
+            ("referral.register", {"code": "x" * 40}, "bad_request"),
+            ("referral.register", {"code": 7}, "bad_request"),
+            ("referral.register", {}, "bad_request"),
+            ("referral.click", {"code": "NOPE"}, "not_found"),
+            ("contest.cancel", {"contest": cid}, "not_allowed"),
+            ("contest.join.confirm", {"contest": cid, "tx": b"junk", "signature": b"\0" * 64}, "payment_failed"),
+            ("contest.join.confirm", {"contest": cid, "tx": b"junk", "signature": b"\0" * 65}, "bad_request"),
+        ]:
+            client = op if type_ == "contest.create" else alice
+            assert await _code(client, type_, body) == code, (type_, str(body)[:80])
+        assert await _code(op, "contest.cancel", {"contest": "co-nope"}) == "not_found"
         assert await alice.balance() == before and _contest(srv, cid).entries == {}
         # someone else's tx is refused; joining twice is refused before money moves
         eve = await stack.enter_async_context(player(url))

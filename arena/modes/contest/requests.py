@@ -24,7 +24,7 @@ from .messages import NAME, ContestCancel, ContestCreate, ContestJoinChosen, Con
 
 ID = 64  # longest contest id a request may name
 TOKEN = 64  # longest token id
-MAX_ITEMS = 1024  # longest array a request may carry (tokens, prizes, a portfolio)
+MAX_ITEMS = 256  # longest array a request may carry (tokens, prizes, a portfolio)
 CODE = 32
 
 
