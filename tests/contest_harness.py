@@ -94,6 +94,8 @@ class Engine(ModeEngine):
         first, second = (money, chosen) if order == "money_first" else (chosen, money)
         if order == "money_only":
             self.step(money)
+        elif order == "twice":  # the ledger and the chain watcher both report it
+            self.step(chosen, money, money, chosen)
         elif tick_between:
             self.step(first)
             self.step(second)

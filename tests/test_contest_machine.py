@@ -54,7 +54,7 @@ class ContestMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.contests)
     @rule(data=st.data(), joins=st.lists(st.tuples(
-        st.sampled_from(WALLETS), _portfolio(), st.sampled_from(["money_first", "side_first", "money_only"]),
+        st.sampled_from(WALLETS), _portfolio(), st.sampled_from(["money_first", "side_first", "money_only", "twice"]),
         st.booleans(), st.sampled_from([False] * 7 + [True])), min_size=1, max_size=5))
     def join(self, data, joins):
         cid = data.draw(st.sampled_from(self.contests[-3:]))

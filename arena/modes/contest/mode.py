@@ -299,10 +299,12 @@ class ContestMode(Mode):
         self._join(ctx, c, inp.wallet, chosen[2], inp.amount, inp.payment_id)
 
     def _chosen(self, ctx, c: Contest, inp: ContestJoinChosen) -> None:
-        if inp.payment_id in c.chosen or any(e.payment_id == inp.payment_id for e in c.entries.values()):
-            return
+        if inp.payment_id in c.chosen:
+            return  # reported twice
         money = c.unassigned.get(inp.payment_id)
         if money is None:
+            # Money counted and gone (an entry, or refunded): done. Else it is
+            # on its way (EntryFeePaid comes next, or from the chain).
             if c.state == "registration" and inp.payment_id not in c.payments:
                 c.chosen[inp.payment_id] = [inp.wallet, inp.amount, inp.portfolio]
             return
