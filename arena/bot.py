@@ -1,4 +1,5 @@
-"""`python -m arena bot --count N`: bot players that play roast battles.
+"""`python -m arena bot --count N`: bot players that play roast battles
+(`--mode lottery`: bettors on lottery rounds, `arena.bot_lottery`).
 
 Each bot has a fresh wallet key. It says hello, logs in, takes tokens from the
 dev faucet, then loops: queue.join → match.found → pay the entry fee → for
@@ -544,8 +545,9 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", default="roast", choices=("roast", "contest"),
-                        help="roast battles (default) or trading contests (arena/bot_contest.py)")
+    parser.add_argument("--mode", default="roast", choices=("roast", "lottery", "contest"),
+                        help="what the bots play: roast battles (default), lottery bets (arena.bot_lottery) "
+                             "or trading contests (arena.bot_contest)")
     parser.add_argument("--contests", type=int, default=0,
                         help="contest: finished contests per bot; 0 = until Ctrl-C (default)")
     parser.add_argument("--count", type=int, default=2, help="number of bot players (even recommended; default 2)")
@@ -554,16 +556,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--battles", type=int, default=0, help="battles per bot; 0 = until Ctrl-C (default)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the roast lines (default: random)")
     parser.add_argument("--react", action="store_true", help="send emoji reactions and spectate other bots")
-    parser.add_argument("--stall-timeout", type=float, default=120.0,
-                        help="seconds without progress before a bot gives up (default 120)")
+    parser.add_argument("--stall-timeout", type=float, default=None,
+                        help="seconds without progress before a bot gives up (default 120; lottery 600)")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="lottery: rounds per bettor; 0 = until Ctrl-C (default)")
+    parser.add_argument("--key", default=None,
+                        help="lottery: an operator API key; the bot then creates the rounds itself")
+    parser.add_argument("--draw-in", type=float, default=30.0,
+                        help="lottery, with --key: seconds a created round takes bets (default 30)")
 
 
 def main_from_args(args: argparse.Namespace) -> int:
     if args.count < 1:
         print("arena bot: --count must be at least 1", file=sys.stderr)
         return 2
-    if args.battles < 0:
-        print("arena bot: --battles must be 0 or more", file=sys.stderr)
+    if args.battles < 0 or args.rounds < 0:
+        print("arena bot: --battles and --rounds must be 0 or more", file=sys.stderr)
+        return 2
+    if args.draw_in <= 0:
+        print("arena bot: --draw-in must be positive", file=sys.stderr)
         return 2
     if args.mode == "contest":
         from .bot_contest import run_contest_bots
@@ -574,8 +585,14 @@ def main_from_args(args: argparse.Namespace) -> int:
             print("arena bot: stopped", file=sys.stderr)
             return 0
     try:
+        if args.mode == "lottery":
+            from arena.bot_lottery import run_lottery_bots
+
+            return trio.run(lambda: run_lottery_bots(args.url, args.count, args.rounds, args.seed, None,
+                                                     key=args.key, draw_in_s=args.draw_in,
+                                                     stall_timeout=args.stall_timeout or 600.0))
         return trio.run(lambda: run_bots(args.url, args.count, args.tier, args.battles, args.seed, None,
-                                         react=args.react, stall_timeout=args.stall_timeout))
+                                         react=args.react, stall_timeout=args.stall_timeout or 120.0))
     except KeyboardInterrupt:
         print("arena bot: stopped", file=sys.stderr)
         return 0

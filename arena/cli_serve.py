@@ -68,6 +68,9 @@ def main_from_args(args) -> int:
         f"ledger {cfg.ledger.kind}, ai {cfg.ai.kind}, store {cfg.store.kind}); Ctrl-C stops",
         file=sys.stderr,
     )
+    if server.site is not None:
+        print(f"arena: web pages at http://{cfg.server.host}:{port}/ "
+              f"({', '.join(p.path for p in server.site.pages) or 'the start page only'})", file=sys.stderr)
     tune_gc()
     try:
         trio.run(server.run)
@@ -80,6 +83,9 @@ def main_from_args(args) -> int:
         why = refusal(exc)
         if why is None:
             raise
-        print(f"arena: cannot start: {why}", file=sys.stderr)
+        # A server that ran and then lost its world to another node stops; the
+        # other refusals come before it serves anything.
+        verb = "stopped" if server.started.is_set() else "cannot start"
+        print(f"arena: {verb}: {why}", file=sys.stderr)
         return 2
     return 0

@@ -187,6 +187,7 @@ class ArenaClient:
         self.last_seq = 0
         self.seq_gaps: list[tuple[int, int]] = []
         self.wallet: str | None = str(keypair.pubkey()) if keypair is not None else None
+        self.bsv_key = None  # a bsv-sdk PrivateKey once logged in with auth.bsv
         self.session: str | None = None
         self.user: dict | None = None
         self.nonce: str | None = None
@@ -501,7 +502,13 @@ class ArenaClient:
     # -- helpers: session -----------------------------------------------------------
 
     def sign(self, message: bytes) -> bytes:
-        """The 64-byte ed25519 signature of `message` by this client's wallet key."""
+        """This client's wallet's signature of `message`: ed25519 (64 bytes) for a
+        Solana wallet; for a BSV wallet (`login_bsv`), the 65 bytes of a Bitcoin
+        Signed Message of the message's lowercase hex."""
+        if self.bsv_key is not None:
+            import base64
+
+            return base64.b64decode(self.bsv_key.sign_text(bytes(message).hex())[1])
         if self.keypair is None:
             raise RuntimeError("no keypair (call login() or pass keypair=)")
         return bytes(self.keypair.sign_message(bytes(message)))
@@ -520,6 +527,7 @@ class ArenaClient:
             self.keypair = keypair
         if self.keypair is None:
             self.keypair = Keypair()
+        self.bsv_key = None
         self.wallet = str(self.keypair.pubkey())
         if self.nonce is None:
             await self.hello()
@@ -534,6 +542,27 @@ class ArenaClient:
         nonce = await self._key_and_nonce(keypair)
         sig = self.sign(("arena:login:" + nonce).encode("utf-8"))
         body = await self.request("auth.login", {"wallet": self.wallet, "signature": sig})
+        self.session = body.get("session")
+        self.user = body.get("user")
+        return body
+
+    async def login_bsv(self, key=None) -> dict:
+        """auth.bsv with a BSV key (a bsv-sdk `PrivateKey`: given, the client's,
+        or a fresh one): a Bitcoin Signed Message of `"arena:login:" + nonce`.
+        The wallet is the key's P2PKH address; payments are then signed with it."""
+        from bsv.keys import PrivateKey
+
+        if key is not None:
+            self.bsv_key = key
+        if self.bsv_key is None:
+            self.bsv_key = PrivateKey()
+        self.keypair = None
+        self.wallet = self.bsv_key.address()
+        if self.nonce is None:
+            await self.hello()
+        nonce, self.nonce = self.nonce, None
+        _, signature = self.bsv_key.sign_text("arena:login:" + nonce)
+        body = await self.request("auth.bsv", {"address": self.wallet, "signature": signature})
         self.session = body.get("session")
         self.user = body.get("user")
         return body

@@ -47,6 +47,7 @@ from arena.engine.config import CONFIG_ITEMS, EngineConfig
 from arena.engine.registry import registry
 from arena.feeds.breaker import BreakerConfig
 from arena.feeds.consensus import RULES as FEED_RULES
+from arena.feeds.draw_formats import FORMATS as FEED_FORMATS
 from arena.feeds.simulated import KINDS as SIMULATED_FEEDS
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "MediaConfig",
     "NetConfig",
     "RedisConfig",
+    "ClusterConfig",
     "ServerConfig",
     "StoreConfig",
     "TipsConfig",
@@ -250,6 +252,9 @@ class ServerConfig:
     # `health:update` (every side task's and breaker's state) to operator
     # sessions this often; 0 = never.
     health_push_ms: int = _key(5_000, NON_NEGATIVE)
+    # Serve the web pages (the start page, each mode's page, the bundled SDK)
+    # over HTTP on `port`, beside the protocol at /v1.
+    pages: bool = _key(True, BOOL, env="ARENA_PAGES")
 
 
 @frozen
@@ -349,6 +354,18 @@ class RedisConfig:
 
 
 @frozen
+class ClusterConfig:
+    # This node's name. Empty: a single node, whose PostgreSQL store is held
+    # by a session advisory lock. Set: the store is held under a lease with a
+    # fencing epoch (docs/SCALING.md), so another node can take it over when
+    # this one stops renewing, and this one can then write nothing more.
+    node: str = _key("", TEXT, env="ARENA_NODE")
+    # A lease not renewed for this long may be taken over; it is renewed
+    # every third of it.
+    lease_ttl_ms: int = _key(5000, POSITIVE)
+
+
+@frozen
 class TipsConfig:
     fee_bps: int = _key(200, BPS)
 
@@ -366,10 +383,17 @@ class FeedSourceConfig:
     # API key, so it is masked when shown.
     url: str = _key("", Rule(str, "a URL starting with http:// or https://",
                              lambda v: v.lower().startswith(("http://", "https://"))), mask=_mask_url)
-    value_path: str = _key("", NAME)
+    # "json": the value is at value_path; else a publisher's result format
+    # (arena.feeds.draw_formats), which needs no value_path.
+    format: str = _key("json", _choice("json", *FEED_FORMATS))
+    value_path: str = _key("", TEXT)  # required by "json"
     time_path: str = _key("", TEXT)  # "" = the source gives no timestamp
     time_unit: str = _key("s", _choice("s", "ms"))
     timeout_ms: int = _key(0, NON_NEGATIVE)  # 0 = the feed's timeout_ms
+
+    def __attrs_post_init__(self) -> None:
+        if self.format == "json" and not self.value_path.strip():
+            raise ValueError('value_path must be a non-empty string when format is "json"')
 
 
 def _sources(value) -> tuple:
@@ -457,6 +481,7 @@ class ArenaConfig:
     media: MediaConfig = field(factory=MediaConfig)
     store: StoreConfig = field(factory=StoreConfig)
     redis: RedisConfig = field(factory=RedisConfig)
+    cluster: ClusterConfig = field(factory=ClusterConfig)
     tips: TipsConfig = field(factory=TipsConfig)
     schedule: ScheduleConfig = field(factory=ScheduleConfig)
     feeds: FeedsConfig = field(factory=FeedsConfig)
@@ -578,6 +603,7 @@ def _build_schema() -> dict[str, _Section]:
         _owned("media", MediaConfig),
         _owned("store", StoreConfig),
         _owned("redis", RedisConfig),
+        _owned("cluster", ClusterConfig),
         _owned("tips", TipsConfig),
         _owned("schedule", ScheduleConfig),
         _owned("feeds", FeedsConfig),
@@ -783,6 +809,7 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
             media=MediaConfig(**values["media"]),
             store=StoreConfig(**values["store"]),
             redis=RedisConfig(**values["redis"]),
+            cluster=ClusterConfig(**values["cluster"]),
             tips=TipsConfig(**values["tips"]),
             schedule=ScheduleConfig(**values["schedule"]),
             feeds=feeds,
@@ -891,7 +918,8 @@ def _feed_sources(raw: Any, where: str, errors: list[str]) -> tuple[FeedSourceCo
         at = f"{where} sources[{i}]"
         n = len(errors)
         kwargs = _check_table(table, FeedSourceConfig, at, errors)
-        for required in ("name", "url", "value_path"):
+        required_keys = ("name", "url") if table.get("format", "json") != "json" else ("name", "url", "value_path")
+        for required in required_keys:
             if required not in table:
                 errors.append(f"{at} {required} is missing")
         if len(errors) > n:
@@ -899,8 +927,13 @@ def _feed_sources(raw: Any, where: str, errors: list[str]) -> tuple[FeedSourceCo
         if kwargs["name"] in names:
             errors.append(f"{at} name {_show(kwargs['name'])} is used by another source of the feed")
             continue
+        try:
+            source = FeedSourceConfig(**kwargs)
+        except ValueError as exc:
+            errors.append(f"{at} {exc}")
+            continue
         names.add(kwargs["name"])
-        out.append(FeedSourceConfig(**kwargs))
+        out.append(source)
     return tuple(out)
 
 

@@ -142,7 +142,7 @@ def make_media(cfg):
 class ArenaServer:
     def __init__(self, cfg, *, ledger=None, judge=None, media=None, journal=None, store=None,
                  port: int | None = None, clock=None):
-        from arena.chain.keys import is_wallet, verify_wallet_signature
+        from arena.chain.keys import is_wallet, verify_bsv_text, verify_wallet_signature, wallet_kind
 
         self.cfg = cfg
         engine_cfg = cfg.engine
@@ -166,6 +166,8 @@ class ArenaServer:
             store = MemoryStore()
         self.verify_signature = verify_wallet_signature
         self.is_wallet = is_wallet
+        self.wallet_kind = wallet_kind
+        self.verify_bsv_text = verify_bsv_text
         self.tip_fee_bps = cfg.tips.fee_bps
         self.server_name = cfg.server.name
         self.domain = cfg.server.domain
@@ -183,6 +185,14 @@ class ArenaServer:
 
         self.credentials = Credentials(self.persistence.store)
         self.gateway = Gateway(cfg.net, self, cfg.server.host, cfg.server.port if port is None else port)
+        # The web pages on the same port: the start page and every registered
+        # mode's declared page (arena/net/pages.py).
+        self.site = None
+        if cfg.server.pages:
+            from arena.net.pages import Site
+
+            self.site = Site.build(registry.modes())
+            self.gateway.http_handler = self.site.answer
         self.metrics = TickMetrics()
         self.supervisors = {
             "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,
@@ -208,6 +218,14 @@ class ArenaServer:
         self._feed_send, self._feed_recv = trio.open_memory_channel(math.inf)
         # Side tasks by the names modes give them in `Mode.effects`.
         self._workers = {"ledger": self._ledger_send, "judge": self._judge_send, FEED_WORKER: self._feed_send}
+        # Side tasks the modes bring (`Mode.side_tasks`), their results journaled.
+        from arena.mode_tasks import TaskContext, build_mode_tasks
+
+        self.mode_tasks = build_mode_tasks(TaskContext(cfg, self.media, self.persistence.store, self.judge),
+                                           lambda result: self.submit(result, force=True))
+        for name, task in self.mode_tasks.items():
+            self.supervisors[name] = task.supervisor
+            self._workers[name] = task.send
         self.started = trio.Event()
         self.metrics_port: int | None = None
         self.conflicts: dict[str, str] = {}  # settlement key -> why (ledger key conflicts)
@@ -275,6 +293,8 @@ class ArenaServer:
             nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
             nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
             nursery.start_soon(self.supervisors[FEED_WORKER].run, self._feed_worker)
+            for task in self.mode_tasks.values():
+                nursery.start_soon(task.supervisor.run, task.run)
             if hasattr(self.ledger, "run"):
                 # A ledger whose payments can confirm after entry/tip.confirm
                 # answered "pending" (solana) feeds EntryFeePaid / TipSent here.

@@ -40,6 +40,7 @@ class Supervisor:
         backoff_initial: float = 0.1,
         backoff_max: float = 10.0,
         clock: Callable[[], float] = trio.current_time,
+        fatal: tuple[type[BaseException], ...] = (),
     ):
         self.name = name
         self.failure_threshold = failure_threshold
@@ -47,6 +48,9 @@ class Supervisor:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.clock = clock
+        # Failures that no restart can mend (the task must end the server):
+        # they pass through, like cancellation.
+        self.fatal = fatal
         self.state = ACTIVE
         self.consecutive_failures = 0
         self.opened_at: float | None = None
@@ -109,6 +113,8 @@ class Supervisor:
             try:
                 await fn()
                 return
+            except self.fatal:
+                raise
             except Exception as exc:  # noqa: BLE001 - a side task may fail in any way
                 log.exception("side task failed", extra={"task": self.name})
                 self.record_failure(exc)

@@ -158,3 +158,24 @@ def test_profile_refuses_nonsense_arguments(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "arena", "bench", "profile", "--baseline", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "not an Arena checkout" in proc.stderr
+
+
+def test_lottery_smoke(tmp_path):
+    """`bench lottery`: its own server opens a round by schedule; a few
+    watchers and bettors; the report is complete and the money adds up."""
+    out = tmp_path / "lottery.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "arena", "bench", "lottery", "--watchers", "30", "--bettors", "6",
+         "--bet-rate", "30", "--duration", "2", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=90,
+    )
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    r = json.loads(out.read_text())
+    assert r["scenario"] == "lottery" and r["watchers"] == 30 and r["bettors"] == 6
+    assert r["bets_placed"] + r["bets_skipped_all_bettors_busy"] <= r["bets_due"] and r["bets_placed"] > 0
+    assert r["latency_ms"]["confirm"]["n"] >= r["bets_placed"]
+    pool = r["pool_at_end"]
+    assert pool["yes"]["total"] + pool["no"]["total"] >= r["bets_placed"]  # every stake is at least 1
+    assert r["pool_updates_per_watcher_per_s"] <= 1.5  # the throttle (one a second, plus the window's edges)
+    assert set(r["server"]) >= {"ticks_per_s", "tick_ms_p99", "lateness_ms_p99"}
+    assert "lottery:" in proc.stdout and "service level" in proc.stdout

@@ -170,13 +170,11 @@ async def test_the_weekly_rule_resets_the_canvas_on_saturday(canvas_server):
 
 
 async def _archives(server):
-    """The store's canvas archive records (written with their tick's journal rows)."""
-    import json
-
+    """The store's canvas archives (written with their tick's journal rows)."""
     store = server.persistence.store
     for _ in range(100):
-        rows = [r for r in await store.query("mode_records") if r["mode"] == "canvas" and r["kind"] == "archive"]
+        rows = await store.query("canvas_archives")
         if rows:
-            return [json.loads(r["data"]) if isinstance(r["data"], str) else r["data"] for r in rows]
+            return rows
         await trio.sleep(0.05)
     return []

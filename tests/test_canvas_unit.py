@@ -188,16 +188,12 @@ def test_the_archive_record_holds_the_compressed_canvas():
 
     messages = w.step(CanvasReset("s", 77, "key:op", ""))
     ops = mode_records(w.state, w.tick, messages, {})
-    [rec] = [op for op in ops if op[0] == "mode_record" and op[1] == "canvas"]
-    _, _, kind, key, data, _ = rec
-    import base64
-    import json
-
-    data = json.loads(data)
-    assert kind == "archive" and key == "000001"
-    assert (data["year"], data["mode"], data["pixels"], data["width"], data["height"]) == (
-        w.canvas.year, "classic", 1, 8, 6)
-    raw = zlib.decompress(base64.b64decode(data["bitmap_zlib_b64"]))
+    [rec] = [op[2] for op in ops if op[0] == "mode_op" and op[1] == "canvas" and op[2][0] == "archive"]
+    (_, seq, canvas, year, week, mode, width, height, pixels, placers, started, ended, bitmap, winner,
+     winner_agent, stats) = rec
+    assert (seq, year, mode, pixels, placers, width, height, winner, winner_agent) == (
+        1, w.canvas.year, "classic", 1, 1, 8, 6, "a", None)
+    raw = zlib.decompress(bitmap)
     assert raw[1] == 4 and len(raw) == 48
 
 

@@ -9,6 +9,7 @@ import pytest
 import trio
 from PIL import Image
 
+from arena.client import open_client
 from arena.engine.clock import now_ms
 from arena.engine.periods import week_key
 from conftest import player, wait_until
@@ -107,6 +108,14 @@ async def test_boards_history_and_profiles_after_two_battles(arena_server, store
         assert with_avatar["username"] == "Ace_1" and with_avatar["avatar_url"].startswith("file://")
         stored = Image.open(io.BytesIO(await server.media.fetch(with_avatar["avatar_url"])))
         assert stored.format == "PNG" and stored.size == (200, 100)
+
+        # A later login (either kind) carries the profile's username; a wallet without one gets nil.
+        async with open_client(url, keypair=a.keypair) as again:
+            assert (await again.login())["user"] == {"id": a.wallet, "wallet": a.wallet, "username": "Ace_1"}
+        async with open_client(url, keypair=a.keypair) as again:
+            assert (await again.login_siws())["user"]["username"] == "Ace_1"
+        async with open_client(url, keypair=b.keypair) as again:
+            assert (await again.login())["user"]["username"] is None
 
 
 async def test_match_list_reads_live_battles(arena_server):

@@ -9,6 +9,8 @@ Scenarios (see bench/README.md):
            N (plus an in-process engine measure at --engine-matches)
   profile  no sockets: the duel's per-input Python cost by stage (read, step,
            deliver, flush, journal), in process, steady enough for A/B runs
+  lottery  --watchers connections watching one lottery round's pool while
+           --bettors place --bet-rate bets per second (arena.benchkit.lottery_bench)
   contest  no sockets: one trading contest (--participants, --tokens) at 10
            price updates a second; the cost of a ranking update and push per
            tick, push latency, journal bytes per contest-hour, CPU, RSS
@@ -36,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle", "profile", "contest")
+SCENARIOS = ("duel", "battles", "idle", "profile", "lottery", "contest")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -86,6 +88,9 @@ def add_arguments(p) -> None:
     p.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
     p.add_argument("--plot", dest="plot_path", default=None, help="write a PNG plot here (matplotlib, Agg)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    from .lottery_bench import add_arguments as lottery_arguments
+
+    lottery_arguments(p)
 
 
 def _cpus(spec: str | None) -> list[int] | None:
@@ -99,6 +104,10 @@ def main_from_args(args) -> int:
         return _profile(args)
     if args.scenario == "contest":
         return _contest(args)
+    if args.scenario == "lottery":
+        from .lottery_bench import main
+
+        return main(args)
     bench = Bench(args)
     try:
         report = bench.run()

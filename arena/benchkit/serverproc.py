@@ -28,6 +28,7 @@ metrics_port = {metrics_port}
 
 [net]
 session_ttl_ms = 3600000
+max_connections = 20000           # the lottery scenario holds 10,000 watchers and its bettors
 max_connections_per_address = 0  # every bench client comes from 127.0.0.1
 reads_per_s = 100                # the reads step's clients send 40/s each
 reads_burst = 200

@@ -56,7 +56,8 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 
-from arena.chain.keys import is_wallet, verify_wallet_signature
+from arena.chain.keys import is_solana_wallet
+from arena.chain.keys import verify_wallet_signature
 from arena.chain.port import PaymentResult, TipResult, check_tip_args
 from arena.chain.solana_rpc import RpcUnavailable, SendRefused, SolanaRpc, Status
 from arena.chain.solana_store import Payment, RecordsOfAnotherWorld, Reserve, SolanaStore
@@ -232,7 +233,7 @@ class SolanaLedger:
                              + " must be set (a wallet address) for the solana ledger")
         self.fee_wallets: dict[str, Pubkey] = {}
         for n in FEE_NAMES:
-            if not is_wallet(fee_wallets[n]):
+            if not is_solana_wallet(fee_wallets[n]):
                 raise ValueError(f"[ledger] fee_{n} {fee_wallets[n]!r} is not a wallet address")
             self.fee_wallets[n] = Pubkey.from_string(fee_wallets[n])
         if not _is_int(faucet_amount) or faucet_amount < 0:
@@ -350,8 +351,8 @@ class SolanaLedger:
 
     # --- balances ---------------------------------------------------------------------------
     async def balance(self, wallet: str) -> int:
-        if not is_wallet(wallet):
-            raise _bad("not a wallet address")
+        if not is_solana_wallet(wallet):
+            raise _bad("not a Solana wallet address")
         await self._ready()
         try:
             return await self.rpc.token_balance(ata(Pubkey.from_string(wallet), self.mint))
@@ -372,7 +373,7 @@ class SolanaLedger:
                 if owner is None:
                     raise _bad(f"no such fee account {account!r}")
                 return await self.rpc.token_balance(ata(owner, self.mint))
-            if is_wallet(account):
+            if is_solana_wallet(account):
                 return await self.rpc.token_balance(ata(Pubkey.from_string(account), self.mint))
         except RpcUnavailable as exc:
             raise _unavailable(exc) from None
@@ -390,8 +391,8 @@ class SolanaLedger:
     async def faucet(self, wallet: str) -> int:
         if self.faucet_amount <= 0:
             raise ArenaError(errors.NOT_ALLOWED, "the faucet is disabled")
-        if not is_wallet(wallet):
-            raise _bad("not a wallet address")
+        if not is_solana_wallet(wallet):
+            raise _bad("not a Solana wallet address")
         if not self.faucet_network_ok:
             raise ArenaError(errors.NOT_ALLOWED, "the faucet only runs against a local network, devnet or testnet")
         tok = await self._ready()
@@ -457,8 +458,8 @@ class SolanaLedger:
                              retry_after_ms=int(self.build_ttl_s * 1000))
 
     async def build_entry(self, wallet: str, match: str, amount: int) -> bytes:
-        if not is_wallet(wallet):
-            raise _bad("not a wallet address")
+        if not is_solana_wallet(wallet):
+            raise _bad("not a Solana wallet address")
         if not isinstance(match, str) or not 0 < len(match) <= MAX_MATCH_LEN:
             raise _bad("bad match id")
         if not _is_int(amount) or amount <= 0:
@@ -477,6 +478,8 @@ class SolanaLedger:
 
     async def build_tip(self, wallet: str, to: str, amount: int, fee: int) -> bytes:
         check_tip_args(wallet, to, amount, fee)
+        if not is_solana_wallet(wallet) or not is_solana_wallet(to):
+            raise _bad("the Solana ledger pays Solana wallets only")
         if fee == amount:
             raise _bad("a tip must leave the performer something")
         tok = await self._ready()
@@ -826,7 +829,7 @@ class SolanaLedger:
                 owner = self.fee_wallets.get(dst[4:])
                 if owner is None:
                     raise _bad(f"settle {settle.key}: no such fee account {dst!r}")
-            elif is_wallet(dst):
+            elif is_solana_wallet(dst):
                 owner = Pubkey.from_string(dst)
             else:
                 raise _bad(f"settle {settle.key}: cannot pay to {dst!r}")

@@ -187,7 +187,7 @@ def _schedule_fired(ctx: Ctx, inp: I.ScheduleFired) -> None:
     if mark is not None and inp.at_ms <= mark:
         return  # fired, skipped or armed already
     marks[key] = inp.at_ms
-    if inp.kind in ("on_time", "late"):
+    if inp.kind in ("on_time", "late") or (inp.kind == "armed" and mode.schedule_armed):
         mode.on_schedule(ctx, ctx.state.modes.get(inp.mode), inp)
 
 

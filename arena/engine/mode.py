@@ -86,6 +86,11 @@ from collections.abc import Callable
 from attrs import field, frozen
 
 
+# The longest wallet signature of a payment: 64 bytes for a Solana wallet
+# (ed25519), 65 for a BSV wallet (a Bitcoin Signed Message; arena.chain.keys).
+SIGNATURE_MAX_BYTES = 65
+
+
 @frozen
 class RequestField:
     """One body field of a request: its name, type, whether it must be there,
@@ -114,6 +119,11 @@ class Upload:
 
 
 PAYMENT_STEPS = ("build", "confirm")
+
+
+def _non_empty(_inst, attr, value) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{attr.name} must be a non-empty string")
 
 
 def _payment_step(_inst, _attr, value) -> None:
@@ -207,7 +217,9 @@ class Tables:
       and recorded per mode (`mode_migrations`); a released one never changes;
     - `statements(dialect, op)`: the (sql, parameters) list an operation of
       the mode's `records` becomes, run in the tick's journal transaction;
-    - `queries`: name -> dialect -> SELECT, for `store.query(name)`;
+    - `queries`: name -> dialect -> SELECT, for `store.query(name, params)`
+      (positional parameters: "?" on SQLite, "$1" on PostgreSQL; the memory
+      store's `memory_query(tables, name, *params)` gets them when given);
     - `refresh`: dialect -> statements run on the store's refresh schedule
       (a materialized view);
     - `memory_apply(tables, op)` / `memory_query(tables, name)`: the same
@@ -254,6 +266,19 @@ class MatchResult:
     result: dict = field(factory=dict)
 
 
+@frozen
+class Page:
+    """A web page the mode ships: the static files in `directory` (relative
+    to the mode's package; `index.html` among them) are served at
+    `/<mode name>/` on the server's port, and the start page lists it by
+    `title`. The page talks to the server over the protocol like any
+    client; nothing of it runs in the engine."""
+
+    title: str = field(validator=_non_empty)
+    directory: str = field(default="web", validator=_non_empty)
+    description: str = ""
+
+
 class Mode:
     name: str = ""
     tables: Tables | None = None
@@ -274,8 +299,25 @@ class Mode:
     simulation: str = ""
     # Input types (classes) `route` wants to see, besides connection changes.
     routed_inputs: tuple[type, ...] = ()
+    # Side tasks the mode brings for its own effects: side-task name (the
+    # name its `effects` give) -> "module:factory", a name so the mode's
+    # package imports none of it (the worker does I/O). The server calls
+    # `factory(context)` (`context.config`, `.media`, `.store`, `.judge`) once and
+    # gets a handler: `await handler.run(effect)` returns the result input
+    # (journaled) or None; when it raises, the effect is tried again after
+    # `handler.retry_after_s(effect, attempts)` seconds, never dropped.
+    # An effect class with `after_durable = True` leaves only once the tick
+    # that made it is durable (as money does), so its worker may read the
+    # records written with that tick.
+    side_tasks: dict = {}
     quiet_events: frozenset = frozenset()
+    # True: `on_schedule` is also called when a recurring rule is first seen
+    # ("armed"), with `fired.next_ms` its first occurrence: a mode that must
+    # act before that occurrence (open a round for the next draw) learns of
+    # it at once instead of at the occurrence after.
+    schedule_armed: bool = False
     boards: dict = {}  # leaderboard name -> Board
+    page: Page | None = None  # the mode's web page, served by the framework
 
     def setup(self, config):
         return None
@@ -329,7 +371,8 @@ class Mode:
 
     def on_schedule(self, ctx, shared, fired) -> None:
         """An occurrence of one of this mode's rules (`fired.kind` "on_time"
-        or "late"), exactly once per occurrence."""
+        or "late"; also "armed" with `schedule_armed`), exactly once per
+        occurrence. `fired.next_ms` is the rule's next occurrence (-1: none)."""
 
     def waiting_wallets(self, shared) -> list[str]:
         return []

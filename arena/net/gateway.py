@@ -30,7 +30,9 @@ The gateway talks to the rest of the server through a `world` object:
   the server sheds load);
 - `world.ledger`: the ledger port; `world.media`: the media port or None;
 - `world.verify_signature(wallet, message, signature) -> bool`,
-  `world.is_wallet(text) -> bool`;
+  `world.is_wallet(text) -> bool`, `world.wallet_kind(text) -> "solana",
+  "bsv" or None`, `world.verify_bsv_text(address, text, base64 signature)
+  -> bool` (`arena.chain.keys`);
 - `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`;
 - optionally `world.wallet_rate_limit(wallet, request type) -> ms to wait`
   (0 = go), a per-wallet limit over all the wallet's connections;
@@ -71,6 +73,8 @@ from arena.engine.errors import (
 from arena.engine.clock import now_ms
 from arena.engine.periods import ALL_KEY, period_key
 from arena.persistence.reads import KEEP, Duplicate
+
+from arena.chain.keys import BSV, SOLANA
 
 from . import codec, reads, requests, siws
 from .ratelimit import SlidingCounter, TokenBucket
@@ -185,6 +189,9 @@ class Gateway:
         self._image_limiter = trio.CapacityLimiter(1)
         self.listen_port: int | None = None
         self.server: WsServer | None = None
+        # Plain HTTP requests on this port (the web pages, arena/net/pages.py):
+        # `http_handler(method, target) -> HttpAnswer`, or None for 404s.
+        self.http_handler = None
         self._nursery = None
         self._balance_told: dict[tuple, None] = {}  # (wallet, key, reason), oldest first
         self._max_plain_frame = cfg.max_plain_frame_bytes
@@ -223,6 +230,7 @@ class Gateway:
             max_per_address=self.cfg.max_connections_per_address,
             max_handshake_bytes=self.cfg.max_handshake_bytes,
             reject_body=b"Arena speaks protocol v1 at /v1\n",
+            http_handler=self.http_handler,
         )
         self.server.on_slow = self._on_slow
         self.server.on_oversize = self._on_oversize
@@ -511,13 +519,25 @@ class Gateway:
         except siws.SiwsError as exc:
             raise ArenaError(AUTH_FAILED, f"sign-in message refused: {exc}") from None
         wallet = msg.address
-        if not self.world.is_wallet(wallet):
-            raise ArenaError(AUTH_FAILED, "the message's address is not a wallet")
+        if self.world.wallet_kind(wallet) != SOLANA:
+            raise ArenaError(AUTH_FAILED, "the message's address is not a Solana wallet")
         if not self.world.verify_signature(wallet, body["message"].encode(), body["signature"]):
             raise ArenaError(AUTH_FAILED, "signature does not verify for the message's address")
-        session = self.sessions.create(wallet)
-        self._attach(conn, session)
-        conn.reply(rid, {"session": session.id, "user": {"id": wallet, "wallet": wallet, "username": None}})
+        self._wallet_logged_in(conn, rid, wallet)
+
+    def _bsv_login(self, conn, rid, body):
+        """auth.bsv: a BSV wallet logs in with a Bitcoin Signed Message of the login text."""
+        if conn.session is not None:
+            raise ArenaError(WRONG_STATE, "this connection is already logged in")
+        nonce, conn.nonce = conn.nonce, None  # one attempt per hello, as for auth.login
+        if nonce is None:
+            raise ArenaError(AUTH_FAILED, "no unused login nonce: send hello again")
+        address = body["address"]
+        if self.world.wallet_kind(address) != BSV:
+            raise ArenaError(AUTH_FAILED, "not a BSV address (P2PKH, base58check)")
+        if not self.world.verify_bsv_text(address, "arena:login:" + nonce, body["signature"]):
+            raise ArenaError(AUTH_FAILED, "signature does not verify for this address and nonce")
+        self._wallet_logged_in(conn, rid, address)
 
     def _login(self, conn, rid, body):
         if conn.session is not None:
@@ -529,9 +549,31 @@ class Gateway:
         message = ("arena:login:" + nonce).encode()
         if not self.world.verify_signature(wallet, message, body["signature"]):
             raise ArenaError(AUTH_FAILED, "signature does not verify for this wallet and nonce")
+        self._wallet_logged_in(conn, rid, wallet)
+
+    def _wallet_logged_in(self, conn, rid, wallet: str) -> None:
+        """Bind a verified wallet's new session now; reply once its profile is read.
+
+        The session is attached at once, so the requests that follow the
+        login in the same batch are read as logged in; the reply, which
+        carries the profile's `username`, waits for the store (off the
+        tick, in the connection's ordered jobs). A store that cannot be
+        read gives `username: nil` rather than failing a valid login.
+        """
         session = self.sessions.create(wallet)
         self._attach(conn, session)
-        conn.reply(rid, {"session": session.id, "user": {"id": wallet, "wallet": wallet, "username": None}})
+        store = getattr(self.world, "store", None)
+
+        async def reply():
+            username = None
+            if store is not None:
+                try:
+                    username = ((await store.profile(wallet)) or {}).get("username")
+                except Exception:  # the login stands; only the name is unknown
+                    log.warning("profile unreadable at login", extra={"wallet": wallet}, exc_info=True)
+            conn.reply(rid, {"session": session.id, "user": {"id": wallet, "wallet": wallet, "username": username}})
+
+        self._spawn(conn, reply)
 
     def _attach(self, conn: Connection, session: Session) -> None:
         old = session.conn
@@ -1092,6 +1134,7 @@ _HANDLERS = {
     "hello": Gateway._hello,
     "auth.login": Gateway._login,
     "auth.siws": Gateway._siws,
+    "auth.bsv": Gateway._bsv_login,
     "auth.key": Gateway._key_login,
     "session.resume": Gateway._resume,
     "ping": Gateway._ping,

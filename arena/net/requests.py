@@ -13,6 +13,7 @@ from __future__ import annotations
 from attrs import frozen
 
 from arena.engine.errors import BAD_REQUEST, UNAUTHENTICATED, UNKNOWN_TYPE, ArenaError
+from arena.engine.mode import SIGNATURE_MAX_BYTES
 from arena.engine.mode import RequestField as Field
 from arena.engine.registry import registry
 
@@ -39,16 +40,16 @@ REQUESTS: dict[str, Spec] = {
     "auth.login": Spec(AFTER_HELLO, (_f("wallet", str, max_len=64), _f("signature", bytes, max_len=64))),
     "auth.key": Spec(AFTER_HELLO, (_f("key", str, max_len=128),)),
     "auth.siws": Spec(AFTER_HELLO, (_f("message", str, max_len=4096), _f("signature", bytes, max_len=64))),
+    "auth.bsv": Spec(AFTER_HELLO, (_f("address", str, max_len=64), _f("signature", str, max_len=100))),
     "session.resume": Spec(AFTER_HELLO, (_f("session", str, max_len=MAX_ID_CHARS), _f("last_seq", int))),
     "ping": Spec(AFTER_HELLO),
     "wallet.balance": Spec(AFTER_LOGIN),
     "wallet.faucet": Spec(AFTER_LOGIN),
     "entry.build": Spec(AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS),)),
-    "entry.confirm": Spec(
-        AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS), _f("tx", bytes), _f("signature", bytes, max_len=64))
-    ),
+    "entry.confirm": Spec(AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS), _f("tx", bytes),
+                                        _f("signature", bytes, max_len=SIGNATURE_MAX_BYTES))),
     "tip.build": Spec(AFTER_LOGIN, (_f("to", str, max_len=64), _f("amount", int))),
-    "tip.confirm": Spec(AFTER_LOGIN, (_f("tx", bytes), _f("signature", bytes, max_len=64),
+    "tip.confirm": Spec(AFTER_LOGIN, (_f("tx", bytes), _f("signature", bytes, max_len=SIGNATURE_MAX_BYTES),
                                       _f("match", str, required=False, max_len=64))),
     # `mode` picks the mode; the mode's own `queue_fields` are checked after
     # these (`check_fields`), once the mode is known.

@@ -14,16 +14,21 @@ unknown parameters as server settings); `migrate` creates that schema.
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import parse_qsl, urlsplit
 
+from . import lease as leases
 from . import mode_tables, reads, schema
 from .aiobridge import AsyncioThread
+from .lease import FencedOut, LeaseTerms
 from .store import LedgerBatch, Recovery, StoreError, TickBatch
 from .world import WriterLockHeld, holder_info, new_world_id
 
 # The advisory lock of a world's writer: (this number, hashtext(schema)).
 WRITER_LOCK_CLASS = 0x4152454E  # 'AREN'
+
+log = logging.getLogger("arena.store")
 
 _QUERIES = {
     "outbox": "SELECT key, kind, tick, done_tick FROM outbox ORDER BY tick, key",
@@ -48,8 +53,12 @@ class PostgresStore:
     kind = "postgres"
 
     def __init__(self, dsn: str, *, connect_timeout: float = 5.0, command_timeout: float = 15.0,
-                 pool_size: int = 4, bridge: AsyncioThread | None = None):
+                 pool_size: int = 4, bridge: AsyncioThread | None = None, lease: LeaseTerms | None = None):
         self.dsn = dsn
+        # With lease terms, the world is held under a lease with a fencing
+        # epoch instead of an advisory lock (arena.persistence.lease).
+        self.lease = lease
+        self.epoch: int | None = None  # the lease's epoch while this store holds it
         self.schema = schema_of(dsn)
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
@@ -66,9 +75,14 @@ class PostgresStore:
     async def _pool_coro(self):
         import asyncpg
 
+        settings = {}
+        if self.lease is not None:
+            # A holder stopped mid-transaction must not keep the lease row
+            # locked, and its successor waiting, past the lease's length.
+            settings["idle_in_transaction_session_timeout"] = str(self.lease.ttl_ms)
         return await asyncpg.create_pool(
             self.dsn, min_size=1, max_size=self.pool_size, timeout=self.connect_timeout,
-            command_timeout=self.command_timeout,
+            command_timeout=self.command_timeout, server_settings=settings or None,
         )
 
     async def _call(self, fn, *args):
@@ -122,6 +136,9 @@ class PostgresStore:
         for the process's life: PostgreSQL drops it with the connection when
         the process dies, however it dies. The holder is named through the
         connection's `application_name`."""
+        if self.lease is not None:
+            await self._claim_lease()
+            return
         if self._writer_conn is not None:
             return
         info = holder_info()
@@ -156,8 +173,75 @@ class PostgresStore:
                 "stop that one, or point this one at another database or search_path")
         self._writer_conn = conn
 
+    async def _claim_lease(self) -> None:
+        """Wait for the world's lease and take it (a standby waits here, reading nothing)."""
+        import asyncpg
+        import trio
+
+        if self.epoch is not None:
+            return
+        terms = self.lease
+        said = None
+        while True:
+            async def claim(conn):
+                await conn.execute(f"SET LOCAL lock_timeout = {int(terms.ttl_ms)}")
+                got = await conn.fetchval(leases.CLAIM, terms.owner, terms.ttl_ms)
+                return got, (None if got is not None else await conn.fetchrow(leases.HOLDER))
+
+            try:
+                epoch, holder = await self._with_conn(claim)
+            except asyncpg.exceptions.LockNotAvailableError:
+                # The holder is writing (it holds the lease row): ask again.
+                epoch, holder = None, None
+            if epoch is not None:
+                self.epoch = epoch
+                log.info("writer lease claimed", extra={"owner": terms.owner, "epoch": epoch})
+                return
+            now = time.monotonic()
+            if holder is not None and (said is None or now - said >= 5):
+                said = now
+                log.info("standby: the world's writer lease is held", extra={
+                    "holder": leases.describe(holder), "owner": terms.owner})
+            await trio.sleep(terms.poll_every_s)
+
+    async def renew_lease(self) -> None:
+        """Extend the lease, or raise `FencedOut` when another node has claimed it."""
+        epoch, terms = self.epoch, self.lease
+
+        async def renew(conn):
+            return await conn.fetchval(leases.RENEW, epoch, terms.ttl_ms)
+
+        if await self._with_conn(renew) is None:
+            raise FencedOut(f"the writer lease (epoch {epoch}) was taken over by another node: "
+                            "this node stops and writes nothing more to the world")
+
+    def _give_up_lease(self) -> None:
+        """A clean stop ends the lease at once, so a standby need not wait for it to expire."""
+        epoch, self.epoch = self.epoch, None
+        if epoch is None or self._pool is None or self.bridge.loop is None:
+            return
+
+        async def expire():
+            await self._pool.execute("UPDATE writer_lease SET expires_at = now() - interval '1 millisecond'"
+                                     " WHERE id = 1 AND epoch = $1", epoch)
+
+        try:
+            self.bridge.call_blocking(expire, timeout=5)
+        except Exception:  # noqa: BLE001 - then it expires by itself
+            log.warning("could not end the writer lease; it expires by itself", exc_info=True)
+
+    async def _fence(self, conn) -> None:
+        """Inside a writing transaction: go on only while the lease is still this store's."""
+        if self.epoch is None:
+            return
+        now = await conn.fetchval(leases.CHECK)
+        if now != self.epoch:
+            raise FencedOut(f"write refused: the world was taken over by another node (writer lease epoch {now}, "
+                            f"this node held {self.epoch}); this node stops and writes nothing more to it")
+
     def release_writer(self) -> None:
         """Give up the writer's lock now (the server's run ended, however it ended)."""
+        self._give_up_lease()
         conn, self._writer_conn = self._writer_conn, None
         if conn is None or self.bridge.loop is None:
             return
@@ -293,6 +377,7 @@ class PostgresStore:
     # --- writes --------------------------------------------------------------------------
     async def write(self, batch: TickBatch) -> None:
         async def run(conn):
+            await self._fence(conn)
             if batch.ticks:
                 await conn.executemany("INSERT INTO journal (tick, inputs) VALUES ($1, $2)"
                                        " ON CONFLICT (tick) DO UPDATE SET inputs = excluded.inputs", batch.ticks)
@@ -335,6 +420,7 @@ class PostgresStore:
 
     async def add_inbox(self, key: str, encoded: bytes) -> bool:
         async def run(conn):
+            await self._fence(conn)
             status = await conn.execute("INSERT INTO inbox (key, input) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                                         key, encoded)
             return status == "INSERT 0 1"
@@ -343,6 +429,7 @@ class PostgresStore:
 
     async def write_ledger(self, batch: LedgerBatch) -> None:
         async def run(conn):
+            await self._fence(conn)
             if batch.entries:
                 await conn.executemany(
                     "INSERT INTO ledger_entries (entry_id, key, debit, credit, amount) VALUES ($1, $2, $3, $4, $5)"
@@ -388,13 +475,13 @@ class PostgresStore:
             actor, role, action, detail, result))
 
     # --- reads for operators ---------------------------------------------------------
-    async def query(self, name: str, **args) -> list[dict]:
+    async def query(self, name: str, params: tuple = (), **args) -> list[dict]:
         sql = _QUERIES.get(name) or mode_tables.query_sql("postgres", name)
         if sql is None:
             raise KeyError(name)
 
         async def q(conn):
-            return [dict(r) for r in await conn.fetch(sql)]
+            return [dict(r) for r in await conn.fetch(sql, *params)]
 
         return await self._with_conn(q, transaction=False)
 

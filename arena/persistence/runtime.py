@@ -39,6 +39,9 @@ UNLIMITED = frozenset({"hello", "ping", "auth.login", "session.resume"})
 def make_store(cfg):
     """The store `[store] kind` names."""
     kind = cfg.store.kind
+    if kind != "postgres" and cfg.cluster.node:
+        raise ValueError(f"[cluster] node = {cfg.cluster.node!r} needs [store] kind = \"postgres\": "
+                         "nodes share a world through PostgreSQL (docs/SCALING.md)")
     if kind == "embedded":
         from .sqlite import SqliteStore
 
@@ -46,7 +49,7 @@ def make_store(cfg):
     if kind == "postgres":
         from .postgres import PostgresStore
 
-        return PostgresStore(cfg.store.dsn)
+        return PostgresStore(cfg.store.dsn, lease=lease_terms(cfg))
     if kind == "memory":
         from .memory import MemoryStore
 
@@ -70,12 +73,28 @@ def bucket_limits(cfg) -> dict[str, int]:
     return out
 
 
+def lease_terms(cfg):
+    """The writer lease a named node holds its world under, or None (a single node)."""
+    if not cfg.cluster.node:
+        return None
+    from .lease import LeaseTerms
+    from .world import holder_info
+
+    me = holder_info()
+    return LeaseTerms(owner=f"{cfg.cluster.node} pid={me['pid']} host={me['host']}"[:200],
+                      ttl_ms=cfg.cluster.lease_ttl_ms)
+
+
 class ServerPersistence:
     def __init__(self, server, cfg, store=None, redis=None):
         self.server = server
         self.cfg = cfg
         self.store = store if store is not None else make_store(cfg)
-        self.supervisor = Supervisor("store", failure_threshold=3, reset_after=2.0, backoff_max=2.0)
+        from .lease import FencedOut
+
+        # A fenced-out write is final: the server must stop, not retry it.
+        self.supervisor = Supervisor("store", failure_threshold=3, reset_after=2.0, backoff_max=2.0,
+                                     fatal=(FencedOut,))
         self.durability = Durability(
             self.store,
             snapshot_every_ticks=cfg.store.snapshot_every_ticks,
@@ -126,9 +145,31 @@ class ServerPersistence:
         for eff in redo:
             srv._dispatch_one(eff)
         nursery.start_soon(self.supervisor.run, self.durability.writer)
+        if getattr(self.store, "epoch", None) is not None:
+            nursery.start_soon(self._keep_lease)
         nursery.start_soon(self._refresh_leaderboard)
         if self.redis is not None:
             await self.redis.start(nursery, srv)
+
+    async def _keep_lease(self) -> None:
+        """Renew the writer lease; when another node has taken it, end the server.
+
+        A renewal the database cannot answer is retried: while it fails, a
+        successor may claim the lease, and then this node's writes are
+        refused and its next renewal ends it. It never writes meanwhile.
+        """
+        from .lease import FencedOut
+
+        store = self.store
+        while True:
+            await trio.sleep(store.lease.renew_every_s)
+            try:
+                await store.renew_lease()
+            except FencedOut:
+                log.error("writer lease lost: stopping", extra={"owner": store.lease.owner})
+                raise
+            except Exception:  # noqa: BLE001 - the database is unreachable: try again
+                log.warning("writer lease renewal failed", exc_info=True)
 
     @staticmethod
     def _settings_changes(recovered, configured) -> list:

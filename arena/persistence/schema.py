@@ -37,6 +37,9 @@ Tables (both stores):
   (wallet, match, mode, ended_tick): finished matches for `history.get`;
   `profiles` (wallet, username, username_key, avatar_url): usernames unique
   regardless of case (version 5; see `arena.persistence.reads`).
+- `writer_lease` (owner, epoch, expires_at; PostgreSQL only, version 6): the
+  world's writer when nodes share it (`[cluster] node`): every write
+  checks its epoch (docs/SCALING.md).
 - `mode_migrations` (mode, version): which of each mode's own migrations
   (`arena.engine.mode.Tables`) are applied (version 3). A mode's tables are
   the mode's: the tables of the two-player battle records that version 1
@@ -174,6 +177,12 @@ POSTGRES: list[tuple[int, list[str]]] = [
         ' match COLLATE "C" DESC)',
         "CREATE TABLE IF NOT EXISTS profiles (wallet TEXT PRIMARY KEY, username TEXT, username_key TEXT UNIQUE,"
         " avatar_url TEXT, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    ]),
+    (6, [
+        # At most one row: who holds the world as its writer, under which
+        # fencing epoch, until when (the database's clock, never a node's).
+        "CREATE TABLE IF NOT EXISTS writer_lease (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL,"
+        " epoch BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL, claimed_at TIMESTAMPTZ NOT NULL DEFAULT now())",
     ]),
 ]
 

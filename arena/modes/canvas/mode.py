@@ -16,6 +16,10 @@ One canvas at a time, shared by every wallet. A week:
   (`_next_mode`), the buffer and cooldowns start afresh, and the watchers are
   told (`week_reset`, `mode_changed`) and must join again.
 
+What is kept of a week lives beside this module: the pixel log and the
+week's counts are kept here per placement, and `archive`, `comments`,
+`objectives` and `standings` handle the rest (`_kept`).
+
 State (`CanvasState`, `state.modes["canvas"]`): the canvas is ONE bytearray
 of width × height palette indices, row-major, mutated in place (a placement
 is O(1); the canonical and snapshot encodings carry a bytearray as bytes).
@@ -44,15 +48,17 @@ from attrs import define, field
 
 from arena.engine import rng
 from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_FOUND, WRONG_STATE
-from arena.engine.mode import Bucket, Mode
+from arena.engine.mode import Bucket, Mode, Page
 from arena.engine.outputs import Event
 from arena.engine.snapshot import register
 
+from . import archive, comments, objectives, standings
 from . import messages as M
 from .messages import PIXEL
-from .records import BOARDS, from_events
+from .records import BOARDS, LOG, from_events
 from .requests import REQUESTS
 from .settings import FALLBACK_MODE, GAME_MODES, CanvasConfig
+from .tables import TABLES
 
 NAME = "canvas"
 WINDOW = "canvas"  # the id of the broadcast window's timer match (never a new_match_id: no "xx-" prefix)
@@ -80,6 +86,16 @@ class CanvasState:
     pending: bytearray = field(factory=bytearray)  # the open window's placements, 5 bytes each
     tally: dict = field(factory=dict)  # wallet -> placements in the open window (the board)
     recent: list = field(factory=list)  # the game modes of the last weeks, oldest first
+    # --- what is kept of the week (archive.py, comments.py, objectives.py, standings.py) ---
+    log: list = field(factory=list)  # [wallet, engine ms] of each pending placement (the pixel log)
+    counts: dict = field(factory=dict)  # wallet -> placements this week (winners, agents' ranks)
+    objectives: list = field(factory=list)  # the week's objective ids (`objectives.OBJECTIVES`)
+    progress: dict = field(factory=dict)  # wallet -> [its progress on each objective]
+    comments: int = 0  # comments this week (their ids count on)
+    next_comment: dict = field(factory=dict)  # wallet -> engine ms from which it may comment again
+    archives: list = field(factory=list)  # the last ended weeks' summaries, oldest first
+    held_comments: dict = field(factory=dict)  # id -> comment waiting for moderation (any week's)
+    flagged_comments: int = 0  # comments moderation refused this week
 
 
 @register
@@ -104,12 +120,23 @@ class CanvasMode(Mode):
     name = NAME
     settings = CanvasConfig
     inputs = M.INPUTS
-    routed_inputs = M.INPUTS
+    routed_inputs = M.ROUTED
+    # The archive's pictures are drawn by a side task of the canvas's own.
+    effects = {M.RenderArchive: "canvas-archive", M.ModerateComment: "canvas-moderation"}
+    result_keys = {M.ArchiveRendered: lambda r: r.key, M.CommentModerated: lambda r: r.key}
+    side_tasks = {"canvas-archive": "arena.media.canvas_archive:make_archiver",
+                  "canvas-moderation": "arena.ai.canvas_moderation:make_moderator"}
+    tables = TABLES
     simulation = "arena.sim.canvas"
+    # web/: the live canvas, palette, cooldown, leaderboards, past weeks
+    page = Page("The weekly canvas", description="One shared canvas a week: place a pixel per cooldown, watch it fill up live.")
     # Placements are the chattiest request: a connection places at most this
     # fast whatever the cooldown says (a flood never reaches the engine).
-    buckets = {"place": Bucket(per_s=5, burst=10)}
-    quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed"})
+    buckets = {"place": Bucket(per_s=5, burst=10), "comment": Bucket(per_s=1, burst=3)}
+    quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed",
+                              LOG, "canvas:week_begun", "canvas:commented", "canvas:objective_done",
+                              "canvas:archive_rendered", "canvas:comment", "objective:progress",
+                              "objective:completed"})
     # Plain attributes: neither module imports this one, so no import is deferred.
     requests = REQUESTS
     boards = BOARDS
@@ -168,8 +195,29 @@ class CanvasMode(Mode):
             self._join(ctx, ctx.state.modes[NAME], inp)
         elif cls is M.CanvasReset:
             self._operator_reset(ctx, ctx.state.modes[NAME], inp)
+        elif cls in _KEPT:
+            self._kept(ctx, ctx.state.modes[NAME], inp)
         # connection changes: a watcher stays one while it is away, so a
         # resumed session's buffer has every placement it missed.
+
+    def _kept(self, ctx, shared: CanvasState, inp) -> None:
+        """Comments, the reads of objectives, archives and agents, and the
+        archive side task's answer (archive.py, comments.py, ...)."""
+        cls = inp.__class__
+        if cls is M.ArchiveRendered:
+            archive.rendered(ctx, shared, inp)
+            return
+        if cls is M.CommentModerated:
+            comments.moderated(ctx, shared, inp)
+            return
+        self._ensure_begun(ctx, shared)
+        if cls is M.CanvasComment:
+            comments.comment(ctx, shared, inp, ctx.settings(NAME))
+        elif cls is M.CanvasObjectives:
+            ctx.reply(inp, objectives.listing(shared, inp.wallet))
+        elif (limit := standings.check_limit(ctx, inp)) is not None:
+            ctx.reply(inp, archive.listing(shared, limit) if cls is M.CanvasArchives
+                      else standings.agents_reply(shared, limit))
 
     def _join(self, ctx, shared: CanvasState, inp: M.CanvasJoin) -> None:
         self._ensure_begun(ctx, shared)
@@ -204,6 +252,9 @@ class CanvasMode(Mode):
         shared.placed += 1
         shared.pending += PIXEL.pack(x, y, color)
         shared.tally[inp.wallet] = shared.tally.get(inp.wallet, 0) + 1
+        shared.log.append([inp.wallet, now])
+        shared.counts[inp.wallet] = shared.counts.get(inp.wallet, 0) + 1
+        objectives.advance(ctx, shared, inp.wallet, x, y, color)
         if WINDOW not in ctx.state.matches:
             window = ctx.state.matches[WINDOW] = CanvasWindow(created_tick=ctx.tick)
             # Called while inputs apply: a window of one tick is sent in this
@@ -230,10 +281,15 @@ class CanvasMode(Mode):
             ctx.drop_match(window, ())
         if not shared.pending:
             return
-        ctx.emit(shared.watchers, "canvas:pixels", {"canvas": shared.canvas, "pixels": bytes(shared.pending)})
+        pixels = bytes(shared.pending)
+        ctx.emit(shared.watchers, "canvas:pixels", {"canvas": shared.canvas, "pixels": pixels})
         self._record_event(ctx, "canvas:tally", {"canvas": shared.canvas, "wallets": shared.tally})
+        self._record_event(ctx, LOG, {"seq": shared.seq, "first": shared.placed - len(shared.log) + 1,
+                                      "pixels": pixels, "placers": [w for w, _ in shared.log],
+                                      "at_ms": [at for _, at in shared.log]})
         shared.pending = bytearray()
         shared.tally = {}
+        shared.log = []
 
     @staticmethod
     def _record_event(ctx, type_: str, body: dict) -> None:
@@ -279,6 +335,9 @@ class CanvasMode(Mode):
         shared.watchers = {}
         shared.pending = bytearray()
         shared.tally = {}
+        shared.log, shared.counts, shared.comments, shared.next_comment = [], {}, 0, {}
+        shared.flagged_comments = 0
+        objectives.begin_week(ctx, shared, cfg.objectives_per_week)
         shared.recent.append(slug)
         del shared.recent[:-max(cfg.recent_weeks, 1)]
 
@@ -303,14 +362,10 @@ class CanvasMode(Mode):
             return
         self._flush(ctx, shared)
         watchers = list(shared.watchers)
-        archive = {"year": shared.year, "week": shared.week, "mode": shared.mode}
-        self._record_event(ctx, "canvas:archived", {
-            "seq": shared.seq, "canvas": shared.canvas, **archive, "width": shared.width,
-            "height": shared.height, "pixels": shared.placed, "started_ms": shared.started_ms,
-            "ended_ms": ctx.now_ms, "bitmap": zlib.compress(shared.pixels, 9),
-        })
+        ended = {"year": shared.year, "week": shared.week, "mode": shared.mode}
+        archive.archive_week(ctx, shared, ctx.settings(NAME))
         self._begin(ctx, shared, slug or self._next_mode(ctx, shared))
-        ctx.emit(watchers, "week_reset", {"archive": archive, "next_mode": shared.mode})
+        ctx.emit(watchers, "week_reset", {"archive": ended, "next_mode": shared.mode})
         ctx.emit(watchers, "mode_changed", {"mode": shared.mode, "starts_at_ms": shared.started_ms})
 
     # --- the bitmap -------------------------------------------------------------------
@@ -323,3 +378,8 @@ class CanvasMode(Mode):
         blob = zlib.compress(shared.pixels, 1)  # fast: a join must not stall the tick
         self._bitmap_cache = (weakref.ref(shared), shared.seq, shared.placed, blob)
         return blob
+
+
+# Inputs `CanvasMode._kept` handles.
+_KEPT = frozenset({M.CanvasComment, M.CanvasObjectives, M.CanvasArchives, M.CanvasAgents, M.ArchiveRendered,
+                   M.CommentModerated})

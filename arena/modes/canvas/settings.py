@@ -15,7 +15,7 @@ applies from the next week on.
 from __future__ import annotations
 
 from attrs import field, frozen
-from attrs.validators import ge
+from attrs.validators import ge, instance_of
 
 from arena.engine.config import non_negative, positive
 
@@ -102,6 +102,14 @@ def _cooldown(inst, attribute, value) -> None:
         raise ValueError(f"{attribute.name} must be -1 (the game mode's) or milliseconds >= 0, got {value!r}")
 
 
+def _between(low: int, high: int):
+    def check(inst, attribute, value) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"{attribute.name} must be {low}..{high}, got {value!r}")
+
+    return check
+
+
 @frozen
 class CanvasConfig:
     # The first week's game mode (later weeks are drawn, `CanvasMode._next_mode`).
@@ -118,3 +126,22 @@ class CanvasConfig:
     width: int = field(default=0, validator=_side_or_zero)
     height: int = field(default=0, validator=_side_or_zero)
     cooldown_ms: int = field(default=-1, validator=_cooldown)
+    # --- what is kept of a week (docs/CANVAS.md, "What is kept") ---
+    # A failed archive render (PNG, timelapse, media store) is tried again
+    # after this long; the week's bitmap and pixel log stay in the store.
+    archive_retry_ms: int = field(default=300_000, validator=positive)
+    # The timelapse: this many evenly spaced states of the week, at this rate.
+    timelapse_frames: int = field(default=120, validator=_between(1, 3600))
+    timelapse_fps: int = field(default=30, validator=_between(1, 60))
+    # The pixel log of the last this many canvases is kept (0: every one);
+    # older logs are deleted when a week is archived.
+    pixel_log_weeks: int = field(default=8, validator=non_negative)
+    # Comments: at most this many characters, one per wallet per cooldown.
+    comment_max_chars: int = field(default=280, validator=_between(1, 2000))
+    comment_cooldown_ms: int = field(default=10_000, validator=non_negative)
+    # True: a comment is shown only once the AI port's moderation passed it
+    # (the OpenAI judge's moderation endpoint; with a judge that cannot
+    # moderate, shown unread).
+    moderate_comments: bool = field(default=False, validator=instance_of(bool))
+    # Objectives drawn for each week (from `objectives.OBJECTIVES`).
+    objectives_per_week: int = field(default=3, validator=_between(0, 16))

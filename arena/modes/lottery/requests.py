@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from arena.engine.clock import now_ms
 from arena.engine.errors import BAD_REQUEST, NOT_FOUND, WRONG_STATE, ArenaError
-from arena.engine.mode import GameRequest, Payment, RequestField
+from arena.engine.mode import SIGNATURE_MAX_BYTES, GameRequest, Payment, RequestField
 
 from . import book
 from .messages import NAME, LotteryBetChosen, LotteryClaim, LotteryCreate, LotteryRead, bet_id
@@ -76,7 +76,7 @@ REQUESTS = (
                 lambda session, rid, wallet, body, at_ms, url: LotteryClaim(session, rid, wallet, body["round"])),
     GameRequest("lottery.bet.build", (_ROUND, RequestField("side", str, max_len=8), RequestField("amount", int)),
                 None, payment=Payment("build", quote_bet)),
-    GameRequest("lottery.bet.confirm", (_ROUND, RequestField("tx", bytes), RequestField("signature", bytes, max_len=64)),
+    GameRequest("lottery.bet.confirm", (_ROUND, RequestField("tx", bytes), RequestField("signature", bytes, max_len=SIGNATURE_MAX_BYTES)),
                 None, payment=Payment(
                     "confirm", quote_bet,
                     paid=lambda match, wallet, amount, pid, body: LotteryBetChosen(match, wallet, amount, pid,
