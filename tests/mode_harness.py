@@ -20,7 +20,7 @@ from arena.engine.config import EngineConfig
 from arena.engine.outputs import Event, FetchFeed, Reply, Settle
 from arena.persistence import codec
 from arena.persistence.durable import replay
-from arena.schedule import decide
+from arena.schedule import decide, following
 
 T0 = 1_800_000_000_000  # engine time of the first tick
 
@@ -28,11 +28,11 @@ T0 = 1_800_000_000_000  # engine time of the first tick
 class ModeEngine:
     MODE = ""
 
-    def __init__(self, settings, seed: int = 1):
+    def __init__(self, settings, seed: int = 1, now: int = T0):
         self.config = EngineConfig.of(tick_hz=20, seed=seed, modes={self.MODE: settings})
         self.state = core.new_state(self.config, world="w")
         self.tick = 0
-        self.now = T0
+        self.now = now
         self.journal: list = []
         self.replies: dict[int, Reply] = {}
         self.events: list[Event] = []
@@ -52,7 +52,8 @@ class ModeEngine:
         for rule in mode.schedules(self.state.config.modes[self.MODE], self.shared()):
             d = decide(rule, marks.get(f"{self.MODE}:{rule.name}"), self.now, 60_000)
             if d is not None:
-                out.append(I.ScheduleFired(self.MODE, rule.name, d.at_ms, d.kind, d.missed))
+                out.append(I.ScheduleFired(self.MODE, rule.name, d.at_ms, d.kind, d.missed,
+                                           following(rule, d.at_ms)))
         return out
 
     def step(self, *inputs) -> None:
