@@ -279,7 +279,7 @@ async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
             ("referral.click", {"code": "NOPE"}, "not_found"),
             ("contest.cancel", {"contest": cid}, "not_allowed"),
             ("contest.join.confirm", {"contest": cid, "tx": b"junk", "signature": b"\0" * 64}, "payment_failed"),
-            ("contest.join.confirm", {"contest": cid, "tx": b"junk", "signature": b"\0" * 65}, "bad_request"),
+            ("contest.join.confirm", {"contest": cid, "tx": b"junk", "signature": b"\0" * 66}, "bad_request"),
         ]:
             client = op if type_ == "contest.create" else alice
             assert await _code(client, type_, body) == code, (type_, str(body)[:80])

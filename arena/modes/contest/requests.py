@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from arena.engine.clock import now_ms
 from arena.engine.errors import BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE, ArenaError
-from arena.engine.mode import GameRequest, Payment, RequestField
+from arena.engine.mode import SIGNATURE_MAX_BYTES, GameRequest, Payment, RequestField
 
 from . import rules
 from .messages import NAME, ContestCancel, ContestCreate, ContestJoinChosen, ContestRead, ReferralRequest
@@ -123,8 +123,8 @@ REQUESTS = (
     GameRequest("referral.click", (_CODE,), _referral("click")),
     GameRequest("referral.stats", (), _referral("stats")),
     GameRequest("contest.join.build", (_CONTEST, _PORTFOLIO), None, payment=Payment("build", quote_join)),
-    GameRequest("contest.join.confirm", (_CONTEST, RequestField("tx", bytes), RequestField("signature", bytes,
-                                                                                          max_len=64)),
+    GameRequest("contest.join.confirm", (_CONTEST, RequestField("tx", bytes),
+                                         RequestField("signature", bytes, max_len=SIGNATURE_MAX_BYTES)),
                 None, payment=Payment(
                     "confirm", quote_join,
                     paid=lambda match, wallet, amount, pid, body: ContestJoinChosen(
