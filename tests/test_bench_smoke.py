@@ -179,3 +179,35 @@ def test_lottery_smoke(tmp_path):
     assert r["pool_updates_per_watcher_per_s"] <= 1.5  # the throttle (one a second, plus the window's edges)
     assert set(r["server"]) >= {"ticks_per_s", "tick_ms_p99", "lateness_ms_p99"}
     assert "lottery:" in proc.stdout and "service level" in proc.stdout
+
+
+def test_canvas_smoke(tmp_path):
+    """`bench canvas` at a tiny scale: every placement sent is answered and
+    reaches the probe watchers, both ends count alike, and the in-process
+    snapshot measure is there."""
+    out = tmp_path / "canvas.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "arena", "bench", "canvas", "--watchers", "6", "--placers", "2", "--probes", "3",
+         "--placements", "60", "--duration", "2", "--canvas-size", "200", "--join-every", "0.5", "--quiet",
+         "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.exists(), f"no report (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    assert "== arena bench canvas" in proc.stdout
+    report = json.loads(out.read_text())
+    snap = report["snapshot_cpu"]
+    assert snap["join_bitmap_ms"] > 0 and snap["join_bitmap_bytes"] > 0
+    assert snap["parts"] == 16 and 0 < snap["part_bytes_max"] < 70_000 and snap["parts_ms"] > 0
+    [step] = report["steps"]
+    assert step["watchers"] == 6 and step["setup_failures"] == 0
+    assert step["placements_sent"] > 0 and step["placements_ok"] == step["placements_sent"]
+    assert step["place_errors"] == {}
+    # each probe saw each placement once
+    assert step["latency_samples"] == 3 * step["placements_sent"]
+    assert 0 < step["latency_ms_p50"] <= step["latency_ms_p99"] <= step["latency_ms_max"]
+    assert step["seq_gaps"] == 0 and step["protocol_errors"] == 0 and step["closed"] == 0
+    assert step["joins"] and all(j["ms"] is not None and j["bitmap_bytes"] > 0 and j["parts"] == 1
+                                 and j["parts_bytes"] > 0 for j in step["joins"])
+    srv = step["server"]
+    assert srv["connections"] >= 8 and srv["rss_bytes"] > 0 and srv["tick_rate_hz"] > 0
+    assert srv["net_frames_in_per_s"] > 0 and srv["net_bytes_out_per_s"] > 0

@@ -93,9 +93,11 @@ class ContestMachine(RuleBasedStateMachine):
     def cancel(self, data):
         cid = data.draw(st.sampled_from(self.contests))
         c = self.e.contest(cid)
-        state = c.state
         reply = self.e.cancel(cid)
-        assert reply.ok == (state in ("registration", "active", "evaluating"))
+        # (The cancel's own tick may end the contest first: a start under the
+        # minimum, an evaluation. Then it is refused, and nothing changes.)
+        assert c.state in ("cancelled", "settled")
+        assert reply.ok or reply.body["code"] == "wrong_state"
 
     @rule(referrer=st.sampled_from(WALLETS), referee=st.sampled_from(WALLETS))
     def refer(self, referrer, referee):

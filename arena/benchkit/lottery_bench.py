@@ -41,8 +41,6 @@ STAKE_MAX = 10
 
 def add_arguments(p) -> None:
     """The lottery's options (beside the bench's common ones)."""
-    p.add_argument("--watchers", type=int, default=2_000,
-                   help="lottery: connections watching the round's pool (default 2000; the target is 10000)")
     p.add_argument("--bettors", type=int, default=200, help="lottery: connections placing the bets (default 200)")
     p.add_argument("--bet-rate", type=float, default=1_000.0,
                    help="lottery: bets per second in all during the window (default 1000)")

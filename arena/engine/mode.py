@@ -97,7 +97,7 @@ class RequestField:
     and the longest it may be (characters or bytes)."""
 
     name: str
-    kind: type  # int, str, bytes, dict, list (an array: `max_len` bounds its items)
+    kind: type  # int, str, bytes, dict, bool, list (an array: `max_len` bounds its items)
     required: bool = True
     max_len: int | None = None
 
@@ -343,6 +343,14 @@ class Mode:
     def orphan_input(self, ctx, inp) -> None:
         pass
 
+    def resume_views(self, ctx, shared, wallet: str) -> list:
+        """[(id, view)]: what a wallet resuming a session whose buffer lost
+        some of its events gets as `match.snapshot` events, besides the
+        snapshots of the matches it is bound to: views of what it follows
+        without being bound (a shared board it watches). Read between ticks,
+        so it must change nothing."""
+        return []
+
     def entry_quote(self, match, wallet: str) -> int:  # pragma: no cover - interface
         from .errors import NOT_ALLOWED, ArenaError
 
@@ -359,6 +367,19 @@ class Mode:
 
     def winner_of(self, event) -> str | None:
         return None
+
+    def mirror_ops(self, shared, messages) -> list:
+        """Redis mirror operations for one tick's messages, on the mode's own
+        keys (relative to the mirror's prefix; `arena.persistence.redis_mirror.
+        MODE_OPS` lists the kinds). Called after every tick: cheap when
+        nothing of the mode's happened. Never the truth: nothing is read back."""
+        return []
+
+    def mirror_state(self, shared) -> list:
+        """Every one of the mode's own keys, from its shared state, for a full
+        rewrite (Redis back after an outage); may begin with ("clear",
+        pattern) to delete keys of what ended meanwhile."""
+        return []
 
     def schedules(self, settings, shared) -> tuple:
         """The calendar rules (`arena.schedule.Rule`) this mode has now, from

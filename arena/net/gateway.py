@@ -613,11 +613,8 @@ class Gateway:
             for env in missed:
                 conn.queue(env)
         else:
-            state = self.world.state
-            for match_id in core.matches_of(state, session.wallet):
-                ev = core.snapshot_event(state, match_id, session.wallet)
-                if ev is not None:
-                    session.push_event(codec.event_tail(ev.type, ev.body))
+            for ev in core.resume_snapshots(self.world.state, session.wallet):
+                session.push_event(codec.event_tail(ev.type, ev.body))
 
     def _ping(self, conn, rid, body):
         conn.reply(rid, {"tick": self.world.state.tick})

@@ -22,7 +22,16 @@ PIXEL = struct.Struct(">HHB")
 
 @frozen
 class CanvasJoin(ClientInput):
-    pass
+    # True: the reply's `bitmap` is empty and the client fetches the canvas
+    # with `canvas.bitmap`, part by part (the reply says how many).
+    chunked: bool = False
+
+
+@frozen
+class CanvasBitmap(ClientInput):
+    """One part of the canvas (`canvas.bitmap`): rows part × part_rows onwards."""
+
+    part: int
 
 
 @frozen
@@ -125,7 +134,7 @@ def archive_key(world, seq: int) -> str:
     return f"canvas-archive:{world or 'w'}:{seq:06d}"
 
 
-INPUTS = (CanvasJoin, CanvasPlace, CanvasReset, CanvasComment, CanvasObjectives, CanvasArchives, CanvasAgents,
-          ArchiveRendered, CommentModerated)
+INPUTS = (CanvasJoin, CanvasPlace, CanvasReset, CanvasBitmap, CanvasComment, CanvasObjectives, CanvasArchives,
+          CanvasAgents, ArchiveRendered, CommentModerated)
 # Routed to `CanvasMode.route` (none names a match).
 ROUTED = INPUTS

@@ -40,20 +40,22 @@ the whole window's event still converges.
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 import zlib
 from zoneinfo import ZoneInfo
 
 from attrs import define, field
 
-from arena.engine import rng
-from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_FOUND, WRONG_STATE
+from arena.engine import inputs as I
+from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
 from arena.engine.mode import Bucket, Mode, Page
 from arena.engine.outputs import Event
 from arena.engine.snapshot import register
 
 from . import archive, comments, objectives, standings
 from . import messages as M
+from . import rotation
+from .bitmap import BitmapCache, part_count, part_rows
+from .mirror import CanvasMirror
 from .messages import PIXEL
 from .records import BOARDS, LOG, from_events
 from .requests import REQUESTS
@@ -63,6 +65,7 @@ from .tables import TABLES
 NAME = "canvas"
 WINDOW = "canvas"  # the id of the broadcast window's timer match (never a new_match_id: no "xx-" prefix)
 RESET_RULE = "reset"  # the reset rule's name: its mark is "canvas:reset"
+ANNOUNCE_RULE = "announce"  # "announce-<canvas number>": the next mode is told ahead of the reset
 
 
 @register
@@ -83,6 +86,9 @@ class CanvasState:
     placed: int = 0  # placements this week (also the canvas's version)
     next_place: dict = field(factory=dict)  # wallet -> engine ms from which it may place again
     watchers: dict = field(factory=dict)  # wallet -> None (ordered set): who gets `canvas:pixels`
+    # Watchers whose last connection dropped: sent nothing while away, and
+    # watchers again (with a fresh view to fetch the canvas by) when back.
+    away: dict = field(factory=dict)
     pending: bytearray = field(factory=bytearray)  # the open window's placements, 5 bytes each
     tally: dict = field(factory=dict)  # wallet -> placements in the open window (the board)
     recent: list = field(factory=list)  # the game modes of the last weeks, oldest first
@@ -96,6 +102,10 @@ class CanvasState:
     archives: list = field(factory=list)  # the last ended weeks' summaries, oldest first
     held_comments: dict = field(factory=dict)  # id -> comment waiting for moderation (any week's)
     flagged_comments: int = 0  # comments moderation refused this week
+    # Territory weeks (`GameMode.adjacent`): wallet -> the cells (y * width + x) it placed this week.
+    cells: dict = field(factory=dict)
+    played: dict = field(factory=dict)  # slug -> [weeks played, distinct placers over them] (rotation.py)
+    next_mode: str = ""  # the next week's mode once announced ahead of the reset ("" = not yet)
 
 
 @register
@@ -132,7 +142,9 @@ class CanvasMode(Mode):
     page = Page("The weekly canvas", description="One shared canvas a week: place a pixel per cooldown, watch it fill up live.")
     # Placements are the chattiest request: a connection places at most this
     # fast whatever the cooldown says (a flood never reaches the engine).
-    buckets = {"place": Bucket(per_s=5, burst=10), "comment": Bucket(per_s=1, burst=3)}
+    buckets = {"place": Bucket(per_s=5, burst=10), "comment": Bucket(per_s=1, burst=3),
+               # a 1000 x 1000 canvas is 16 parts: a newcomer fetches it at once
+               "bitmap": Bucket(per_s=20, burst=64)}
     quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed",
                               LOG, "canvas:week_begun", "canvas:commented", "canvas:objective_done",
                               "canvas:archive_rendered", "canvas:comment", "objective:progress",
@@ -142,15 +154,21 @@ class CanvasMode(Mode):
     boards = BOARDS
 
     def __init__(self) -> None:
-        # (weak ref to the CanvasState, seq, placed, zlib bytes): the last
-        # bitmap sent, so thousands of joins between two placements compress
-        # once. Outside the state: it is derived, and a replay rebuilds it.
-        self._bitmap_cache: tuple | None = None
+        # The compressed canvas (whole and in parts), outside the state: it
+        # is derived, and a replay rebuilds it (`bitmap.BitmapCache`).
+        self._bitmaps = BitmapCache()
+        self._mirror = CanvasMirror()  # the live canvas in Redis (mirror.py)
         self._rules: dict[str, object] = {}
         self._next_reset: tuple | None = None  # (rule text, from ms, next reset ms)
 
     def records(self, state, tick, messages) -> list:
         return from_events(messages)
+
+    def mirror_ops(self, shared, messages) -> list:
+        return self._mirror.ops(shared, messages)
+
+    def mirror_state(self, shared) -> list:
+        return self._mirror.state(shared)
 
     def setup(self, config):
         return CanvasState()
@@ -165,11 +183,35 @@ class CanvasMode(Mode):
         return rule
 
     def schedules(self, settings, shared) -> tuple:
-        return (self._rule(settings.reset_rule),)
+        rule = self._rule(settings.reset_rule)
+        announce = self._announce_rule(settings, shared, rule)
+        return (rule,) if announce is None else (rule, announce)
+
+    def _announce_rule(self, settings, shared: CanvasState, rule):
+        """The instant `mode_notice_ms` before this week's scheduled reset,
+        once per canvas (the rule's name carries its number), until the next
+        mode is announced."""
+        from arena.engine.calendar import Rule
+        from arena.schedule import next_after
+
+        if not settings.mode_notice_ms or shared.seq == 0 or shared.next_mode:
+            return None
+        at = next_after(rule, shared.started_ms)
+        if at is None:
+            return None
+        return Rule.at(f"{ANNOUNCE_RULE}-{shared.seq}", max(shared.started_ms, at - settings.mode_notice_ms))
 
     def on_schedule(self, ctx, shared, fired) -> None:
         if fired.rule == RESET_RULE:
             self._reset(ctx, shared, None)
+        elif fired.rule == f"{ANNOUNCE_RULE}-{shared.seq}" and not shared.next_mode:
+            self._announce(ctx, shared)
+
+    def _announce(self, ctx, shared: CanvasState) -> None:
+        """Draw the next week's mode now and tell the watchers; the reset
+        plays it (unless an operator's reset names another)."""
+        shared.next_mode = self._next_mode(ctx, shared)
+        ctx.emit(shared.watchers, "mode_changed", {"mode": shared.next_mode, "starts_at_ms": self._resets_at_ms(ctx)})
 
     def _resets_at_ms(self, ctx) -> int:
         """The next reset instant after now (for `canvas.join`): computed once
@@ -193,12 +235,55 @@ class CanvasMode(Mode):
             self._place(ctx, ctx.state.modes[NAME], inp)
         elif cls is M.CanvasJoin:
             self._join(ctx, ctx.state.modes[NAME], inp)
+        elif cls is M.CanvasBitmap:
+            self._part(ctx, ctx.state.modes[NAME], inp)
         elif cls is M.CanvasReset:
             self._operator_reset(ctx, ctx.state.modes[NAME], inp)
         elif cls in _KEPT:
             self._kept(ctx, ctx.state.modes[NAME], inp)
-        # connection changes: a watcher stays one while it is away, so a
-        # resumed session's buffer has every placement it missed.
+        elif cls is I.PlayerDisconnected:
+            self._went_away(ctx.state.modes[NAME], inp.wallet)
+        elif cls is I.PlayerReconnected:
+            self._came_back(ctx, ctx.state.modes[NAME], inp.wallet)
+
+    # --- watchers away and back ---------------------------------------------------------
+    @staticmethod
+    def _went_away(shared: CanvasState, wallet: str) -> None:
+        """The wallet's last connection dropped: no more events for it (a week
+        of one-time visitors costs the broadcast nothing once they leave)."""
+        if wallet in shared.watchers:
+            del shared.watchers[wallet]
+            shared.away[wallet] = None
+
+    def _came_back(self, ctx, shared: CanvasState, wallet: str) -> None:
+        """A watcher that was away is one again, and is sent a fresh view
+        (`match.snapshot` of "canvas"): its session missed the placements of
+        its absence, so it fetches the canvas again (`canvas.bitmap`)."""
+        if wallet in shared.away:
+            del shared.away[wallet]
+            shared.watchers[wallet] = None
+            ctx.emit((wallet,), "match.snapshot", {"match": WINDOW, "tick": ctx.tick,
+                                                   "state": self._view(ctx, shared, wallet)})
+
+    def resume_views(self, ctx, shared: CanvasState, wallet: str) -> list:
+        """A watcher resumed a session whose buffer lost some of its events:
+        the canvas's view, to fetch the canvas again by."""
+        if wallet in shared.watchers or wallet in shared.away:
+            return [(WINDOW, self._view(ctx, shared, wallet))]
+        return []
+
+    def _view(self, ctx, shared: CanvasState, wallet: str) -> dict:
+        """What a watcher needs to fetch the canvas again: `canvas.join`'s
+        reply without the bitmap, and how it is split into parts."""
+        rows = part_rows(shared.width, ctx.settings(NAME).part_bytes)
+        return {
+            "canvas": shared.canvas, "year": shared.year, "week": shared.week, "mode": shared.mode,
+            "width": shared.width, "height": shared.height, "palette": list(shared.palette),
+            "cooldown_ms": shared.cooldown_ms,
+            "next_place_ms": max(0, shared.next_place.get(wallet, 0) - ctx.now_ms),
+            "resets_at_ms": self._resets_at_ms(ctx), "parts": part_count(shared.height, rows), "part_rows": rows,
+            "next_mode": shared.next_mode or None,
+        }
 
     def _kept(self, ctx, shared: CanvasState, inp) -> None:
         """Comments, the reads of objectives, archives and agents, and the
@@ -222,13 +307,26 @@ class CanvasMode(Mode):
     def _join(self, ctx, shared: CanvasState, inp: M.CanvasJoin) -> None:
         self._ensure_begun(ctx, shared)
         shared.watchers[inp.wallet] = None
-        ctx.reply(inp, {
-            "canvas": shared.canvas, "year": shared.year, "week": shared.week, "mode": shared.mode,
-            "width": shared.width, "height": shared.height, "palette": list(shared.palette),
-            "cooldown_ms": shared.cooldown_ms, "bitmap": self._bitmap(shared),
-            "next_place_ms": max(0, shared.next_place.get(inp.wallet, 0) - ctx.now_ms),
-            "resets_at_ms": self._resets_at_ms(ctx),
-        })
+        shared.away.pop(inp.wallet, None)
+        view = self._view(ctx, shared, inp.wallet)
+        view["bitmap"] = b"" if inp.chunked else self._bitmap(shared)
+        ctx.reply(inp, view)
+
+    def _part(self, ctx, shared: CanvasState, inp: M.CanvasBitmap) -> None:
+        """`canvas.bitmap`: one band of rows, zlib on its own. Answered in the
+        tick's order like every event, so a client that applies parts and
+        `canvas:pixels` events as they arrive ends with the canvas."""
+        if inp.wallet not in shared.watchers:
+            ctx.error(inp, WRONG_STATE, "canvas.join first (again after a week_reset)")
+            return
+        rows = part_rows(shared.width, ctx.settings(NAME).part_bytes)
+        n = part_count(shared.height, rows)
+        if not 0 <= inp.part < n:
+            ctx.error(inp, BAD_REQUEST, f"part must be 0..{n - 1}")
+            return
+        y = inp.part * rows
+        ctx.reply(inp, {"canvas": shared.canvas, "part": inp.part, "y": y, "rows": min(rows, shared.height - y),
+                        "bitmap": self._bitmaps.part(shared, rows, inp.part)})
 
     def _place(self, ctx, shared: CanvasState, inp: M.CanvasPlace) -> None:
         # The protocol's order: joined, then bounds and palette, then cooldown.
@@ -247,9 +345,19 @@ class CanvasMode(Mode):
         if now < allowed:
             ctx.error(inp, COOLDOWN_ACTIVE, "wait for the cooldown", retry_after_ms=allowed - now)
             return
-        shared.pixels[y * shared.width + x] = color
+        cell = y * shared.width + x
+        if GAME_MODES[shared.mode].adjacent:
+            mine = shared.cells.get(inp.wallet)
+            if mine and not _touches(mine, x, y, shared.width, shared.height):
+                ctx.error(inp, NOT_ALLOWED, f"{shared.mode}: place next to one of your pixels (sharing an edge)")
+                return
+            if mine is None:
+                mine = shared.cells[inp.wallet] = set()
+            mine.add(cell)
+        shared.pixels[cell] = color
         shared.next_place[inp.wallet] = now + shared.cooldown_ms
         shared.placed += 1
+        self._bitmaps.touched(shared, y)
         shared.pending += PIXEL.pack(x, y, color)
         shared.tally[inp.wallet] = shared.tally.get(inp.wallet, 0) + 1
         shared.log.append([inp.wallet, now])
@@ -282,7 +390,10 @@ class CanvasMode(Mode):
         if not shared.pending:
             return
         pixels = bytes(shared.pending)
-        ctx.emit(shared.watchers, "canvas:pixels", {"canvas": shared.canvas, "pixels": pixels})
+        # Sent even when every watcher is away (to no one): the week's stream of
+        # pixels events stays whole for what reads the tick's messages (the
+        # store's records, audits, the simulator's tap).
+        ctx.messages.append(Event(tuple(shared.watchers), "canvas:pixels", {"canvas": shared.canvas, "pixels": pixels}))
         self._record_event(ctx, "canvas:tally", {"canvas": shared.canvas, "wallets": shared.tally})
         self._record_event(ctx, LOG, {"seq": shared.seq, "first": shared.placed - len(shared.log) + 1,
                                       "pixels": pixels, "placers": [w for w, _ in shared.log],
@@ -303,8 +414,7 @@ class CanvasMode(Mode):
             ctx.error(inp, NOT_FOUND, "the canvas is joined with canvas.join, not watched")
 
     def snapshot(self, ctx, match, wallet: str) -> dict:
-        shared = ctx.state.modes[NAME]
-        return {"canvas": shared.canvas, "pending": len(shared.pending) // PIXEL.size}
+        return self._view(ctx, ctx.state.modes[NAME], wallet)
 
     def summary(self, state, match) -> dict:
         shared = state.modes[NAME]
@@ -333,6 +443,9 @@ class CanvasMode(Mode):
         shared.placed = 0
         shared.next_place = {}
         shared.watchers = {}
+        shared.away = {}
+        shared.cells = {}
+        shared.next_mode = ""
         shared.pending = bytearray()
         shared.tally = {}
         shared.log, shared.counts, shared.comments, shared.next_comment = [], {}, 0, {}
@@ -342,17 +455,17 @@ class CanvasMode(Mode):
         del shared.recent[:-max(cfg.recent_weeks, 1)]
 
     def _next_mode(self, ctx, shared: CanvasState) -> str:
-        """The next week's game mode: drawn (the engine's seeded generator,
-        by canvas number) among those not played in the last `recent_weeks`
-        weeks; the fallback when every mode was played recently."""
+        """The next week's game mode: the one announced ahead of the reset,
+        else drawn now (`rotation.draw`: recent modes left out, the rest
+        weighted by popularity, the engine's seeded generator by canvas
+        number)."""
         cfg: CanvasConfig = ctx.settings(NAME)
         if shared.seq == 0:
             return cfg.default_mode
-        recent = set(shared.recent[-cfg.recent_weeks:]) if cfg.recent_weeks else set()
-        candidates = [slug for slug in GAME_MODES if slug not in recent]
-        if not candidates:
-            return FALLBACK_MODE
-        return candidates[rng.below(ctx.config.seed, len(candidates), "canvas-mode", shared.seq)]
+        if shared.next_mode:
+            return shared.next_mode
+        return rotation.draw(ctx.config.seed, shared.seq, GAME_MODES, shared.recent, cfg.recent_weeks,
+                             shared.played)
 
     def _reset(self, ctx, shared: CanvasState, slug: str | None) -> None:
         """End the week (if one began): send its last window, archive it, then
@@ -361,7 +474,10 @@ class CanvasMode(Mode):
             self._begin(ctx, shared, slug or ctx.settings(NAME).default_mode)
             return
         self._flush(ctx, shared)
-        watchers = list(shared.watchers)
+        rotation.played_week(shared.played, shared.mode, len(shared.next_place))
+        # The end of the week is told to those away too (their sessions keep
+        # it for a resume): they would not learn of it otherwise.
+        watchers = list(shared.watchers) + list(shared.away)
         ended = {"year": shared.year, "week": shared.week, "mode": shared.mode}
         archive.archive_week(ctx, shared, ctx.settings(NAME))
         self._begin(ctx, shared, slug or self._next_mode(ctx, shared))
@@ -370,16 +486,17 @@ class CanvasMode(Mode):
 
     # --- the bitmap -------------------------------------------------------------------
     def _bitmap(self, shared: CanvasState) -> bytes:
-        """zlib of the canvas, compressed once per version (seq, placed) of
-        this state object."""
-        c = self._bitmap_cache
-        if c is not None and c[0]() is shared and c[1] == shared.seq and c[2] == shared.placed:
-            return c[3]
-        blob = zlib.compress(shared.pixels, 1)  # fast: a join must not stall the tick
-        self._bitmap_cache = (weakref.ref(shared), shared.seq, shared.placed, blob)
-        return blob
+        """zlib of the whole canvas, compressed once per version (seq, placed)."""
+        return self._bitmaps.whole(shared)
 
 
 # Inputs `CanvasMode._kept` handles.
 _KEPT = frozenset({M.CanvasComment, M.CanvasObjectives, M.CanvasArchives, M.CanvasAgents, M.ArchiveRendered,
                    M.CommentModerated})
+
+
+def _touches(cells: set, x: int, y: int, width: int, height: int) -> bool:
+    """(x, y) shares an edge with one of `cells` (or is one of them)."""
+    i = y * width + x
+    return (i in cells or (x > 0 and i - 1 in cells) or (x + 1 < width and i + 1 in cells)
+            or (y > 0 and i - width in cells) or (y + 1 < height and i + width in cells))

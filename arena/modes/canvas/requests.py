@@ -1,6 +1,7 @@
 """The canvas's client requests (PROTOCOL.md, "Weekly canvas"): `canvas.join`,
 `canvas.place` (with its own rate bucket, so a flood is refused at the
-gateway before it reaches the engine), the operator's `canvas.reset`,
+gateway before it reaches the engine), `canvas.bitmap` (one part of the
+canvas; its own bucket too), the operator's `canvas.reset`,
 `canvas.comment` (its own bucket too), and the reads `canvas.objectives`,
 `canvas.archives` and `canvas.agents` (an extension: this week's agents).
 
@@ -14,16 +15,23 @@ from __future__ import annotations
 
 from arena.engine.mode import GameRequest, RequestField
 
-from .messages import (CanvasAgents, CanvasArchives, CanvasComment, CanvasJoin, CanvasObjectives, CanvasPlace,
-                       CanvasReset)
+from .messages import (CanvasAgents, CanvasArchives, CanvasBitmap, CanvasComment, CanvasJoin, CanvasObjectives,
+                       CanvasPlace, CanvasReset)
 
 MAX_COMMENT_CHARS = 2000  # the most `[canvas] comment_max_chars` may allow
 
 REQUESTS = (
     GameRequest(
         name="canvas.join",
-        fields=(),
-        make=lambda session, rid, wallet, body, at_ms, url: CanvasJoin(session, rid, wallet),
+        fields=(RequestField("chunked", bool, required=False),),
+        make=lambda session, rid, wallet, body, at_ms, url: CanvasJoin(
+            session, rid, wallet, body.get("chunked", False)),
+    ),
+    GameRequest(
+        name="canvas.bitmap",
+        fields=(RequestField("part", int),),
+        make=lambda session, rid, wallet, body, at_ms, url: CanvasBitmap(session, rid, wallet, body["part"]),
+        bucket="bitmap",
     ),
     GameRequest(
         name="canvas.place",

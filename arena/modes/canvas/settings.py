@@ -59,6 +59,9 @@ class GameMode:
     height: int = field(validator=_side)
     palette: tuple = field(converter=tuple, validator=_palette)
     cooldown_ms: int = field(validator=ge(0))
+    # Territory's rule: after a wallet's first pixel of the week, each one
+    # must share an edge with a pixel it placed earlier that week.
+    adjacent: bool = False
 
 
 GAME_MODES = {
@@ -66,10 +69,7 @@ GAME_MODES = {
         GameMode("classic", "Classic", 1000, 1000, PALETTE_32, 300_000),
         GameMode("speed", "Speed", 1000, 1000, PALETTE_32, 30_000),
         GameMode("eight", "Eight colours", 1000, 1000, PALETTE_8, 300_000),
-        # Territory's own rule (placing only next to your earlier pixels) is
-        # not implemented yet (docs/CANVAS.md): today it is a smaller board
-        # with a shorter cooldown.
-        GameMode("territory", "Territory", 500, 500, PALETTE_16, 120_000),
+        GameMode("territory", "Territory", 500, 500, PALETTE_16, 120_000, adjacent=True),
         GameMode("mono", "Black and white", 1000, 1000, PALETTE_2, 60_000),
     )
 }
@@ -110,6 +110,9 @@ def _between(low: int, high: int):
     return check
 
 
+MAX_PART_BYTES = 262_144
+
+
 @frozen
 class CanvasConfig:
     # The first week's game mode (later weeks are drawn, `CanvasMode._next_mode`).
@@ -145,3 +148,10 @@ class CanvasConfig:
     moderate_comments: bool = field(default=False, validator=instance_of(bool))
     # Objectives drawn for each week (from `objectives.OBJECTIVES`).
     objectives_per_week: int = field(default=3, validator=_between(0, 16))
+    # `canvas.bitmap` serves the canvas in parts of whole rows, at most this
+    # many raw bytes each (zlib makes them smaller), so no part's frame nears
+    # the 1 MiB frame and send-queue limits however noisy the canvas.
+    part_bytes: int = field(default=65_536, validator=_between(1024, MAX_PART_BYTES))
+    # The next week's game mode is drawn and announced (`mode_changed`) this
+    # long before the scheduled reset (0: only at the reset).
+    mode_notice_ms: int = field(default=3_600_000, validator=non_negative)

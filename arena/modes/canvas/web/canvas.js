@@ -214,6 +214,11 @@ function listen(c) {
     week = null;
     join().catch((err) => toast(explain(err)));
   });
+  // After a resume that could not replay everything, or a return from away
+  // (PROTOCOL.md "Watchers away and resumed sessions"): fetch the canvas again.
+  c.on("match.snapshot", (body) => {
+    if (body.match === "canvas") join().catch((err) => toast(explain(err)));
+  });
   c.on("mode_changed", (body) => toast(`Game mode: ${body.mode}`));
   c.on("objective:completed", () => loadSide().catch(() => {}));
 }
