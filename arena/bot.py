@@ -564,10 +564,11 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", default="roast", choices=("roast", "lottery", "canvas", "meme"),
+    parser.add_argument("--mode", default="roast", choices=("roast", "lottery", "canvas", "meme", "contest"),
                         help="roast: play battles (default); lottery: bet on lottery rounds (arena.bot_lottery); "
                              "canvas: draw shapes on the weekly canvas (arena.canvas_bot); "
-                             "meme: watch and trade meme rounds (arena.bot_meme)")
+                             "meme: watch and trade meme rounds (arena.bot_meme); "
+                             "contest: enter trading contests (arena.bot_contest)")
     parser.add_argument("--pixels", type=int, default=0,
                         help="canvas: pixels each painter places before it stops; 0 = until Ctrl-C (default)")
     parser.add_argument("--show", type=float, default=0.0, metavar="SECONDS",
@@ -575,6 +576,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", action="append", default=[], dest="api_keys", metavar="KEY",
                         help="canvas: log the first painters in as agents with these API keys (repeatable); "
                              "the others use fresh wallets")
+    parser.add_argument("--contests", type=int, default=0,
+                        help="contest: finished contests per bot; 0 = until Ctrl-C (default)")
     parser.add_argument("--count", type=int, default=2, help="number of bot players (even recommended; default 2)")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default {DEFAULT_URL})")
     parser.add_argument("--tier", default="bronze", choices=TIERS, help="entry tier (default bronze)")
@@ -602,6 +605,14 @@ def main_from_args(args: argparse.Namespace) -> int:
     if args.draw_in <= 0:
         print("arena bot: --draw-in must be positive", file=sys.stderr)
         return 2
+    if args.mode == "contest":
+        from .bot_contest import run_contest_bots
+
+        try:
+            return trio.run(lambda: run_contest_bots(args.url, args.count, args.contests, args.seed))
+        except KeyboardInterrupt:
+            print("arena bot: stopped", file=sys.stderr)
+            return 0
     if args.mode == "canvas":
         from arena.canvas_bot import run_canvas_bots
 

@@ -249,6 +249,9 @@ class ServerConfig:
     # Engine time (`ctx.now_ms`) is re-anchored on the wall clock, with a
     # journaled input, when it has fallen this far behind.
     clock_tolerance_ms: int = _key(250, POSITIVE)
+    # `health:update` (every side task's and breaker's state) to operator
+    # sessions this often; 0 = never.
+    health_push_ms: int = _key(5_000, NON_NEGATIVE)
     # Serve the web pages (the start page, each mode's page, the bundled SDK)
     # over HTTP on `port`, beside the protocol at /v1.
     pages: bool = _key(True, BOOL, env="ARENA_PAGES")

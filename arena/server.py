@@ -29,7 +29,7 @@ from arena.engine import core
 from arena.engine import inputs as I
 from arena.engine.clock import now_ms
 from arena.engine.errors import KEY_CONFLICT, ArenaError
-from arena.engine.outputs import Settle
+from arena.engine.outputs import Event, Settle
 from arena.engine.registry import FEED_WORKER, registry
 from arena.feeds.service import FeedService
 from arena.net.gateway import Gateway
@@ -304,12 +304,38 @@ class ArenaServer:
                 nursery.start_soon(chain.run, lambda: self.ledger.run(self._announce))
             nursery.start_soon(self._tick_loop)
             nursery.start_soon(self.supervisors["schedule"].run, self.scheduler.run)
+            if self.cfg.server.health_push_ms:
+                nursery.start_soon(self._health_pushes, self.cfg.server.health_push_ms / 1000)
             if self.cfg.server.metrics_port:
                 self.metrics_port = await nursery.start(
                     serve_metrics, self, self.cfg.server.host, self.cfg.server.metrics_port)
             log.info("arena started", extra={"port": port, "tick_hz": self.tick_hz})
             self.started.set()
             task_status.started(port)
+
+    def service_health(self) -> dict:
+        """{service: {"state", "failures"}}: every supervised side task, and
+        every feed's and feed source's circuit breaker ("feed:<name>",
+        "source:<feed>/<source>"), as `health:update` tells operators."""
+        out = {name: {"state": s.state, "failures": s.consecutive_failures} for name, s in self.supervisors.items()}
+        feeds = self.feed_service
+        for name, b in feeds.feed_breakers.items():
+            h = b.health()
+            out[f"feed:{name}"] = {"state": h["state"], "failures": h["failures_in_window"]}
+        for (feed, source), b in feeds.source_breakers.items():
+            h = b.health()
+            out[f"source:{feed}/{source}"] = {"state": h["state"], "failures": h["failures_in_window"]}
+        return out
+
+    async def _health_pushes(self, every_s: float) -> None:
+        """`health:update` to the operator connections, every `every_s`."""
+        while True:
+            await trio.sleep(every_s)
+            operators = tuple(dict.fromkeys(c.session.wallet for c in self.gateway.conns
+                                            if c.role == "operator" and c.session is not None))
+            if operators:
+                self.gateway.deliver([Event(operators, "health:update", {"services": self.service_health()})])
+                self.gateway.flush()
 
     async def _tick_loop(self) -> None:
         period = 1.0 / self.tick_hz

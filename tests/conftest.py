@@ -64,6 +64,25 @@ def arena_server(nursery, tmp_path):
     return start
 
 
+async def start_server(nursery, cfg, clock):
+    """Start a server on `cfg` with its wall clock `clock` (a ManualClock):
+    (server, url)."""
+    from arena.server import ArenaServer
+
+    srv = ArenaServer(cfg, clock=clock)
+    port = await nursery.start(srv.run)
+    return srv, f"ws://127.0.0.1:{port}/v1"
+
+
+async def operator_client(srv, url, stack):
+    """A client logged in with a fresh operator API key, closed with `stack`."""
+    key = await srv.credentials.create("ops", "operator")
+    op = await stack.enter_async_context(open_client(url))
+    await op.hello()
+    await op.request("auth.key", {"key": key})
+    return op
+
+
 @asynccontextmanager
 async def player(url, *, faucet=True, **kwargs):
     """A connected, logged-in client (with faucet money unless told not to)."""

@@ -1,61 +1,24 @@
 """Drives the lottery through `core.step` with a journal, a clock and a
-ledger model, for the lottery's unit and state-machine tests.
-
-`Engine` keeps every tick's inputs encoded as the journal keeps them, so a
-test can replay them onto a fresh state and compare hashes; `escrow` models
-the ledger's escrow accounts from the `Settle` effects (a transfer out of an
-escrow that does not hold the money is a test failure: it would be a
-payment_failed on the real ledger).
-"""
+ledger model, for the lottery's unit and state-machine tests (the common
+part, journal, replay and the escrow model, is tests/mode_harness.py)."""
 
 from __future__ import annotations
 
-from arena.engine import core
 from arena.engine import inputs as I
-from arena.engine.config import EngineConfig
-from arena.engine.outputs import FetchFeed, Reply, Settle
+from arena.engine.outputs import Reply
 from arena.modes.lottery.messages import LotteryBetChosen, LotteryClaim, LotteryCreate, LotteryRead
 from arena.modes.lottery.settings import LotteryConfig
-from arena.schedule import decide, following
-from journaled_engine import JournaledEngine
+from mode_harness import T0, ModeEngine
 
-T0 = 1_800_000_000_000  # engine time of the first tick
 OPERATOR = "op"
+__all__ = ["T0", "OPERATOR", "Engine"]
 
 
-class Engine(JournaledEngine):
+class Engine(ModeEngine):
+    MODE = "lottery"
+
     def __init__(self, seed: int = 1, now: int = T0, **settings):
-        super().__init__(EngineConfig.of(tick_hz=20, seed=seed, modes={"lottery": LotteryConfig(**settings)}))
-        self.now = now
-        self.fetches: list[FetchFeed] = []
-        self.escrow: dict[str, int] = {}
-        self.wallets: dict[str, int] = {}  # money in (-) and out (+) per account
-        self._rid = 0
-        self._pid = 0
-
-    # --- stepping -----------------------------------------------------------------
-    def scheduled(self) -> list:
-        """What the scheduler side task would feed now: the lottery's due
-        one-off rules (`arena.schedule.decide`, as `arena.scheduler` does)."""
-        mode = core.MODES["lottery"]
-        marks = self.state.schedule_marks or {}
-        out = []
-        for rule in mode.schedules(self.state.config.modes["lottery"], self.shared()):
-            d = decide(rule, marks.get(f"lottery:{rule.name}"), self.now, 60_000)
-            if d is not None:
-                out.append(I.ScheduleFired("lottery", rule.name, d.at_ms, d.kind, d.missed,
-                                           following(rule, d.at_ms)))
-        return out
-
-    def step(self, *inputs) -> None:
-        for eff in self.run_tick([I.ClockSet(self.now), *self.scheduled(), *inputs]):
-            if isinstance(eff, Settle):
-                for t in eff.transfers:
-                    self.escrow[t.source] = self.escrow.get(t.source, 0) - t.amount
-                    assert self.escrow[t.source] >= 0, f"{t.source} overdrawn by {eff.key}"
-                    self.wallets[t.dest] = self.wallets.get(t.dest, 0) + t.amount
-            elif isinstance(eff, FetchFeed):
-                self.fetches.append(eff)
+        super().__init__(LotteryConfig(**settings), seed, now)
 
     def advance(self, ms: int) -> None:
         """Move engine time by `ms` and run a second of ticks (the rounds'
@@ -66,11 +29,6 @@ class Engine(JournaledEngine):
         self.now = max(self.now, ms)
         for _ in range(self.config.ticks(1_000) + 1):
             self.step()
-
-    def request(self, inp_of) -> Reply:
-        self._rid += 1
-        self.step(inp_of(f"s-{self._rid}", self._rid))
-        return self.replies[self._rid]
 
     # --- requests ----------------------------------------------------------------
     def create(self, game="powerball", draw_in_ms=3_600_000, kind="bonus_parity", threshold=-1,
@@ -87,10 +45,7 @@ class Engine(JournaledEngine):
             tick_between: bool = False) -> str:
         """A confirmed bet payment as the gateway reports it: the money
         (`EntryFeePaid`) and the side (`LotteryBetChosen`), in `order`."""
-        self._pid += 1
-        pid = f"{self._pid:064x}"
-        self.escrow[f"escrow:{round_}"] = self.escrow.get(f"escrow:{round_}", 0) + amount
-        self.wallets[wallet] = self.wallets.get(wallet, 0) - amount
+        pid = self.paid(round_, wallet, amount)
         money = I.EntryFeePaid(round_, wallet, amount, pid)
         side_ = LotteryBetChosen(round_, wallet, amount, pid, side)
         first, second = (money, side_) if order == "money_first" else (side_, money)
@@ -111,12 +66,5 @@ class Engine(JournaledEngine):
         self.step(I.FeedResult(eff.key, eff.mode, eff.match, eff.feed, status, value, answers))
 
     # --- reading ---------------------------------------------------------------------
-    def shared(self):
-        return self.state.modes["lottery"]
-
     def round(self, round_: str):
         return self.shared().rounds[round_]
-
-    def events_of(self, type_: str) -> list[dict]:
-        return [e.body for e in self.events if e.type == type_]
-

@@ -103,7 +103,7 @@ def test_consistency_of_a_feed(tmp_path):
     assert errors(tmp_path, f'[feeds.x]\nkind = "http"\nsources = [{src}, {src}]\n') == [
         '[feeds.x] sources[1] name "a" is used by another source of the feed']
     assert errors(tmp_path, "[feeds.x]\nk = 1\n") == [
-        "[feeds.x] simulate must be one of draw, price, block_height when the feed is simulated and not named after one"]
+        "[feeds.x] simulate must be one of draw, price, block_height, token_status when the feed is simulated and not named after one"]
     assert errors(tmp_path, '[feeds.x]\nsources = "none"\n')[0].startswith("[feeds.x] sources must be an array of tables")
     assert errors(tmp_path, '[feeds."bad name"]\n') == [
         "[feeds.bad name] a feed name must be 1..64 letters, digits, '_' or '-'"]

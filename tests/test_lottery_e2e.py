@@ -11,12 +11,12 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from arena.client import ArenaRequestError, open_client
+from arena.client import ArenaRequestError
 from arena.feeds import simulated
 from arena.modes.lottery import book
 from arena.modes.lottery.settings import LotteryConfig
 from arena.wallclock import ManualClock
-from conftest import make_config, player, wait_until
+from conftest import make_config, operator_client, player, start_server, wait_until
 
 T0 = 1_800_000_000_000
 HOUR = 3_600_000
@@ -30,20 +30,8 @@ def _config(tmp_path, **lottery):
                         engine=base.engine.with_mode("lottery", settings))
 
 
-async def _server(nursery, cfg, clock):
-    from arena.server import ArenaServer
-
-    srv = ArenaServer(cfg, clock=clock)
-    port = await nursery.start(srv.run)
-    return srv, f"ws://127.0.0.1:{port}/v1"
-
-
-async def _operator(srv, url, stack):
-    key = await srv.credentials.create("ops", "operator")
-    op = await stack.enter_async_context(open_client(url))
-    await op.hello()
-    await op.request("auth.key", {"key": key})
-    return op
+_server = start_server
+_operator = operator_client
 
 
 async def operator_and_two(srv, url, stack):

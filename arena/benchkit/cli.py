@@ -11,6 +11,9 @@ Scenarios (see bench/README.md):
            deliver, flush, journal), in process, steady enough for A/B runs
   lottery  --watchers connections watching one lottery round's pool while
            --bettors place --bet-rate bets per second (arena.benchkit.lottery_bench)
+  contest  no sockets: one trading contest (--participants, --tokens) at 10
+           price updates a second; the cost of a ranking update and push per
+           tick, push latency, journal bytes per contest-hour, CPU, RSS
   canvas   W watchers on the weekly canvas while placers place R pixels/s;
            latency placement -> seen, frames and bytes out, a newcomer's
            snapshot (arena/benchkit/canvas_bench.py)
@@ -42,7 +45,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle", "profile", "lottery", "canvas", "meme")
+SCENARIOS = ("duel", "battles", "idle", "profile", "lottery", "canvas", "meme", "contest")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -88,6 +91,8 @@ def add_arguments(p) -> None:
     p.add_argument("--read-conns", type=int, default=25, help="--reads: reader connections (default 25)")
     p.add_argument("--read-board-rows", type=int, default=10_000,
                    help="--reads: wallets on the board read, seeded into the started server's store (default 10000)")
+    p.add_argument("--participants", type=int, default=1_000, help="contest: participants (default 1000)")
+    p.add_argument("--tokens", type=int, default=50, help="contest: whitelisted tokens (default 50)")
     p.add_argument("--watchers", type=int, default=2000,
                    help="canvas: watchers joined to the canvas; lottery: connections watching the round's pool "
                         "(default 2000; the lottery's target is 10000)")
@@ -113,6 +118,8 @@ def main_from_args(args) -> int:
         return _profile(args)
     if args.scenario == "meme":
         return _meme(args)
+    if args.scenario == "contest":
+        return _contest(args)
     if args.scenario == "lottery":
         from .lottery_bench import main
 
@@ -142,6 +149,15 @@ def main_from_args(args) -> int:
     return 0 if report["steps"] and report["steps"][0]["sla"]["pass"] else 1
 
 
+def _contest(args) -> int:
+    from .contest_bench import print_report, run
+
+    report = run(participants=args.participants, tokens=args.tokens, seconds=args.duration, tick_hz=args.tick_hz)
+    print_report(report, sys.stdout)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"bench: JSON written to {args.json_path}")
+    return 0
 def interrupted_or_failed(run) -> int | None:
     """Call `run()`; the exit status when it was interrupted (130) or failed
     with a bench error (2, said on stderr), None when it ran."""

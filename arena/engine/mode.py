@@ -97,7 +97,7 @@ class RequestField:
     and the longest it may be (characters or bytes)."""
 
     name: str
-    kind: type  # int, str, bytes, dict, bool
+    kind: type  # int, str, bytes, dict, bool, list (an array: `max_len` bounds its items)
     required: bool = True
     max_len: int | None = None
 

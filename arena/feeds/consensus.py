@@ -12,6 +12,10 @@ the rule decides nothing.
   answers' median is taken, answers more than `max_deviation_bps` away from
   it are dropped as outliers, and the median of what is left is the value,
   if at least `min_sources` are left.
+  A source may answer a vector (a tuple of integers: the prices of several
+  tokens in one response, in the order the query named them): then every
+  position is decided on its own, as above, and an answer is an outlier
+  only at the positions where it is one (`median_each`).
 * `first`: the first fresh answer, in the sources' configured order (for a
   single trusted source).
 
@@ -159,9 +163,16 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_int_vector(value) -> bool:
+    return isinstance(value, tuple) and bool(value) and all(_is_int(v) for v in value)
+
+
 def median(answers, max_deviation_bps: int, min_sources: int) -> Decision:
     """The median of the ok integer answers within `max_deviation_bps` of
-    their median, if at least `min_sources` of them are left."""
+    their median, if at least `min_sources` of them are left. Vector answers
+    (tuples of integers) are decided position by position (`median_each`)."""
+    if any(a.ok and isinstance(a.value, tuple) for a in answers):
+        return median_each(answers, max_deviation_bps, min_sources)
     answers = tuple(
         attrs.evolve(a, status=ERROR, detail="not an integer") if a.ok and not _is_int(a.value) else a
         for a in answers)
@@ -181,6 +192,44 @@ def median(answers, max_deviation_bps: int, min_sources: int) -> Decision:
     if len(kept) < min_sources:
         return Decision(False, None, tuple(noted))
     return Decision(True, int_median(kept), tuple(noted))
+
+
+def median_each(answers, max_deviation_bps: int, min_sources: int) -> Decision:
+    """Vector answers: each position's value is the median of the ok answers
+    at that position within `max_deviation_bps` of their median, and the
+    vector is decided only if every position keeps `min_sources` answers.
+    The vector length is that of the first ok vector answer; an ok answer of
+    another length, or with a non-integer, is an error (so one broken source
+    cannot shift the positions of the others)."""
+    first_ok = next((a for a in answers if a.ok and _is_int_vector(a.value)), None)
+    size = len(first_ok.value) if first_ok is not None else 0
+    answers = tuple(
+        attrs.evolve(a, status=ERROR, detail=f"not a vector of {size} integers")
+        if a.ok and not (_is_int_vector(a.value) and len(a.value) == size) else a
+        for a in answers)
+    ok = [a for a in answers if a.ok]
+    if size == 0 or len(ok) < min_sources:
+        return Decision(False, None, answers)
+    values, outliers = [], {}
+    for i in range(size):
+        column = [a.value[i] for a in ok]
+        centre = int_median(column)
+        kept = []
+        for a in ok:
+            dev = deviation_bps(a.value[i], centre)
+            if dev > max_deviation_bps:
+                outliers.setdefault(a.source, []).append(f"{i}: {dev} bps")
+            else:
+                kept.append(a.value[i])
+        if len(kept) < min_sources:
+            values = None
+            break
+        values.append(int_median(kept))
+    noted = tuple(attrs.evolve(a, detail="outlier at " + ", ".join(outliers[a.source][:8]))
+                  if a.ok and a.source in outliers else a for a in answers)
+    if values is None:
+        return Decision(False, None, noted)
+    return Decision(True, tuple(values), noted)
 
 
 def first(answers) -> Decision:

@@ -15,9 +15,13 @@ prices), so a test can predict them:
 * `price`: an integer price in micro-units (1e-6) per `symbol`, a
   deterministic random walk over one-minute buckets of the fetch time (or
   of the query's `at_ms`), within a few percent of a base from the symbol;
+  with a `symbols` query (comma-separated), a tuple of such prices in that
+  order (a market of several tokens in one answer);
 * `block_height`: a simulated chain's height, growing one block per
   `block_ms` (a query key, default 400 ms) since a fixed genesis (or at the
-  query's `at_ms`).
+  query's `at_ms`);
+* `token_status`: 1 (listed) for every item of the query's comma-separated
+  `tokens`, as a tuple: a token list that delists nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ SIMULATED = "simulated"
 DRAW = "draw"
 PRICE = "price"
 BLOCK_HEIGHT = "block_height"
-KINDS = (DRAW, PRICE, BLOCK_HEIGHT)
+TOKEN_STATUS = "token_status"
+KINDS = (DRAW, PRICE, BLOCK_HEIGHT, TOKEN_STATUS)
 
 PRICE_BUCKET_MS = 60_000
 WALK_STEPS = 64          # buckets whose steps make up the walk's current offset
@@ -85,6 +90,14 @@ def price(query, now_ms: int) -> int:
     return base * (10_000 + offset_bps) // 10_000
 
 
+def prices(query, now_ms: int) -> tuple[int, ...]:
+    """The prices of every symbol of the query's comma-separated `symbols`,
+    in that order (at most 1024, the journal's limit for a list)."""
+    q = dict(query)
+    symbols = [s for s in str(q.pop("symbols")).split(",") if s][:1024]
+    return tuple(price({**q, "symbol": s}.items(), now_ms) for s in symbols)
+
+
 def block_height(query, now_ms: int) -> int:
     q = dict(query)
     at = _int_arg(q, "at_ms", now_ms, GENESIS_MS, 2**62)
@@ -96,9 +109,11 @@ def answer(kind: str, query, now_ms: int) -> Answer:
     if kind == DRAW:
         value = draw(query)
     elif kind == PRICE:
-        value = price(query, now_ms)
+        value = prices(query, now_ms) if "symbols" in dict(query) else price(query, now_ms)
     elif kind == BLOCK_HEIGHT:
         value = block_height(query, now_ms)
+    elif kind == TOKEN_STATUS:
+        value = tuple(1 for t in str(dict(query).get("tokens", "")).split(",") if t)[:1024]
     else:
         raise ValueError(f"no simulation named {kind!r} (known: {', '.join(KINDS)})")
     return Answer(source_name(kind), OK, value, SIMULATED, now_ms, now_ms)

@@ -13,6 +13,12 @@ A source config (`arena.config.FeedSourceConfig`) has `name`, `url` (with
 `time_path` and `time_unit`; or a publisher's own format,
 `arena.feeds.draw_formats`, which also gives the URL placeholders it
 derives from the query), and `timeout_ms` (0: the feed's).
+
+A path part `{*name}` makes a `json` answer a vector: the path is walked
+once per item of the query's comma-separated `name`, in that order (a
+market of many tokens in one response: Jupiter's `data.{*tokens}.price`,
+Birdeye's `data.{*tokens}.value`, CoinGecko's `{*tokens}.usd`). A
+`time_path` with such a part gives the oldest of the timestamps.
 """
 
 from __future__ import annotations
@@ -69,6 +75,24 @@ def fill_url(template: str, query, fmt: str = "json") -> str:
         return quote(str(values[name]), safe="")
 
     return _PLACEHOLDER.sub(sub, template)
+
+
+_EACH = re.compile(r"\{\*([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def json_values(doc, path: str, query=()):
+    """The value at `path`, or, for a path with a `{*name}` part, the tuple of
+    the values at it for each comma-separated item of the query's `name`."""
+    m = _EACH.search(path)
+    if m is None:
+        return json_path(doc, path)
+    values = dict(query)
+    if m.group(1) not in values:
+        raise BadData(f"query lacks {m.group(1)!r}")
+    items = [i for i in str(values[m.group(1)]).split(",") if i]
+    if not items or len(items) > MAX_LIST_ITEMS:
+        raise BadData(f"{m.group(1)!r} must name 1..{MAX_LIST_ITEMS} items")
+    return [json_path(doc, path[:m.start()] + item + path[m.end():]) for item in items]
 
 
 def json_path(doc, path: str):
@@ -197,10 +221,12 @@ def parse_response(source, status: int, headers, body: bytes, fetched_at_ms: int
             doc = json.loads(body, parse_float=Decimal, parse_int=int)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadData(f"malformed JSON: {exc}") from None
-        value = to_value(json_path(doc, source.value_path), decimals)
+        value = to_value(json_values(doc, source.value_path, query), decimals)
         observed = 0
         if source.time_path:
-            observed = to_ms(json_path(doc, source.time_path), source.time_unit)
+            stamps = json_values(doc, source.time_path, query)
+            stamps = stamps if isinstance(stamps, list) and _EACH.search(source.time_path) else [stamps]
+            observed = min(to_ms(t, source.time_unit) for t in stamps)
     except BadData as exc:
         return Answer(name, ERROR, None, _short(str(exc)), fetched_at_ms), None
     except RecursionError:

@@ -7,4 +7,5 @@ The framework imports this package on first use of the registry
 from . import roast  # noqa: F401
 from . import canvas  # noqa: F401
 from . import lottery  # noqa: F401
+from . import contest  # noqa: F401
 from . import meme  # noqa: F401

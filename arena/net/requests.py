@@ -150,4 +150,5 @@ registry.listen(_rebuild)
 
 
 def _kind_name(kind: type) -> str:
-    return {int: "an integer", str: "a string", bytes: "binary", dict: "a map", bool: "true or false"}[kind]
+    return {int: "an integer", str: "a string", bytes: "binary", dict: "a map", bool: "true or false",
+            list: "an array"}[kind]

@@ -29,7 +29,7 @@ from arena.engine.inputs import SettingsChanged
 from arena.modes.lottery.messages import LotteryCreate, payout_key, refund_key, void_refund_key
 from arena.modes.lottery.settings import LotteryConfig
 
-from .client_bot import ClientBot
+from . import players
 
 HOUSE = "sim:lottery-house"
 # A round of seconds: lock 3 s before the draw, result 1 s after, void 40 s after.
@@ -39,17 +39,10 @@ ROUNDS = 3
 KINDS = (("bonus_parity", -1), ("bonus_over", 13), ("white_sum_over", 175))
 
 
-class House:
-    """Creates the world's rounds (no connection: faults aimed at it do nothing)."""
+class House(players.House):
+    """Creates the world's rounds."""
 
     name = "lottery-house"
-    keypair = None
-
-    def __init__(self, world, rng: random.Random) -> None:
-        self.world, self.rng = world, rng
-        self.stop = False
-        self.link = None
-        self.created = 0
 
     async def run(self) -> bool:
         while not self.stop and self.created < ROUNDS:
@@ -65,11 +58,8 @@ class House:
             self.created += 1
         return True
 
-    def reset(self) -> None:
-        """Nothing to start again: it has no connection, and counts its rounds."""
 
-
-class Bettor(ClientBot):
+class Bettor(players.ClientBot):
     def __init__(self, index: int, world, rng: random.Random) -> None:
         super().__init__(f"lottery-{index}", world, rng)
 

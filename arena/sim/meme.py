@@ -30,7 +30,7 @@ from arena.modes.meme.messages import MemeUpload, pool_key
 from arena.modes.meme.mode import escrow_owed
 from arena.modes.meme.settings import MemeConfig
 
-from .client_bot import ClientBot
+from .players import ClientBot
 
 STUDIO = "sim:meme-studio"
 SETTINGS = MemeConfig(simulated_block_ms=2_000, blocks_per_round=3, block_poll_ms=500, settle_every_s=5,

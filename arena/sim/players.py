@@ -1,10 +1,14 @@
-"""A seeded bot that plays a mode over the protocol, for the modes' plugins.
+"""What the modes' simulation bots share (`arena.sim.lottery`,
+`arena.sim.contest`, `arena.sim.meme`): a player over the simulator's
+links, and a "house" that acts on the live server directly.
 
-It connects through the world's links, logs in with a keypair drawn from
-its seed, takes the faucet once (not again after a reconnect), then calls
-`act(client)` and pauses until the world stops. A plugin subclasses it and
-writes `act`; every choice comes from `self.rng`, so the world stays a
-function of its seed.
+`ClientBot` logs in with its own seeded key, takes the faucet once (not
+again after a reconnect), and calls `act(client)` at random pauses
+(`pause_s`) until the world stops; a dropped link or a refused request
+ends the run (the world starts the bot again). Every choice comes from
+`self.rng`, so the world stays a function of its seed.
+`House` has no connection: faults aimed at it do nothing, and it has
+nothing to start again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,20 @@ import random
 import trio
 
 from arena.client import ArenaConnectionClosed, ArenaRequestError
+
+
+class House:
+    name = "house"
+    keypair = None
+
+    def __init__(self, world, rng: random.Random) -> None:
+        self.world, self.rng = world, rng
+        self.stop = False
+        self.link = None
+        self.created = 0
+
+    def reset(self) -> None:
+        """Nothing to start again: it has no connection, and counts what it made."""
 
 
 class ClientBot:
@@ -34,6 +52,9 @@ class ClientBot:
         self.client = None
         self.funded = False
 
+    async def act(self, client) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
     async def run(self) -> bool:
         try:
             async with self.world.connect(self) as c:
@@ -49,9 +70,6 @@ class ClientBot:
             return True
         except (OSError, ArenaConnectionClosed, ArenaRequestError, trio.TooSlowError):
             return False
-
-    async def act(self, c) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but leave at once when the world stops: a bot still

@@ -1,0 +1,114 @@
+"""Trading contests' pure rules: contest terms, portfolios, scores, ranks and
+the money of a settlement. No engine state, no effects: the mode
+(`mode.py`) turns these into `Settle` transfers, and the property tests
+exercise them directly.
+
+Scores are integer basis points: a token's change since the start is kept
+in units of 1e-8 (`change_e8`, floored), and a portfolio's score is
+floor(sum(weight_bps × change_e8) / 1e8), its weighted change in basis
+points. No float anywhere. Ties go to the earlier join.
+
+Money is integer base units, and every split names its remainder:
+
+- rake = floor(pool × rake_bps / 10000); the rounding remainder stays in
+  the prize pool (pool − rake);
+- prize of rank i = floor(prize pool × prizes_bps[i] / 10000); what is left
+  (rounding, and the shares of places nobody took) goes to rank 1;
+- with nobody ranked (never evaluated so), the prize pool goes to the platform;
+- a referred participant's referrer gets floor(fee × rake_bps ×
+  referral_bps / 10^8), the referral share of that participant's part of
+  the rake; the sum never exceeds the rake (each term is at most its share
+  of it), and the platform keeps the rest of the rake.
+
+So prizes + referral rewards + platform rake == pool, exactly.
+"""
+
+from __future__ import annotations
+
+from arena.engine.money import BPS, bps_of
+
+E8 = 100_000_000
+MAX_PRICE = 2**62
+
+
+def check_portfolio(portfolio, tokens, size: int, min_w: int, max_w: int) -> str | None:
+    """Why `portfolio` ((token, weight_bps), ...) is not one a contest with
+    these terms takes (None: it is)."""
+    if not isinstance(portfolio, tuple) or not portfolio:
+        return "portfolio must be a non-empty array of {token, weight_bps}"
+    if len(portfolio) > size:
+        return f"portfolio has {len(portfolio)} tokens; this contest allows at most {size}"
+    seen = set()
+    total = 0
+    allowed = set(tokens)
+    for item in portfolio:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                and isinstance(item[1], int) and not isinstance(item[1], bool)):
+            return "each portfolio entry must be {token: str, weight_bps: int}"
+        token, weight = item
+        if token not in allowed:
+            return f"token {token[:64]!r} is not allowed in this contest (see contest.get terms.tokens)"
+        if token in seen:
+            return f"token {token[:64]!r} appears twice"
+        seen.add(token)
+        if not min_w <= weight <= max_w:
+            return f"weight_bps of {token[:64]} must be {min_w}..{max_w}"
+        total += weight
+    if total != BPS:
+        return f"weights must sum to {BPS} basis points, not {total}"
+    return None
+
+
+def check_prices(value, count: int) -> str | None:
+    """Why a market feed's value is not `count` positive integer prices."""
+    if not isinstance(value, tuple) or len(value) != count:
+        return f"expected {count} prices"
+    for p in value:
+        if not isinstance(p, int) or isinstance(p, bool) or not 0 < p < MAX_PRICE:
+            return "prices must be positive integers"
+    return None
+
+
+def change_e8(start: int, now: int) -> int:
+    """A token's change since the start, in 1e-8 units (floored)."""
+    return (now - start) * E8 // start
+
+
+def changes(start: dict, now: dict) -> dict:
+    return {t: change_e8(p, now[t]) for t, p in start.items()}
+
+
+def score_bps(portfolio, change: dict) -> int:
+    """The portfolio's weighted change since the start, in basis points (floored)."""
+    return sum(w * change[t] for t, w in portfolio) // E8
+
+
+def rank(entries) -> list[tuple[str, int]]:
+    """[(wallet, score)] best first; `entries` are (wallet, score) in join
+    order, so the sort (stable) leaves ties to the earlier join."""
+    return sorted(entries, key=lambda e: -e[1])
+
+
+def settlement(pool: int, rake_bps: int, prizes_bps, ranked_wallets, fee_of: dict, referrer_of: dict,
+               referral_bps: int) -> tuple[list, int, list]:
+    """([(wallet, prize)] by rank, platform's rake, [(referrer, referee, reward)])
+    of a contest whose escrow holds `pool`; everything adds up to `pool`."""
+    rake = bps_of(pool, rake_bps)
+    prize_pool = pool - rake
+    places = min(len(prizes_bps), len(ranked_wallets))
+    prizes = [bps_of(prize_pool, prizes_bps[i]) for i in range(places)]
+    if prizes:
+        prizes[0] += prize_pool - sum(prizes)  # rounding, and places nobody took: to rank 1
+    rewards = []
+    for wallet in ranked_wallets:
+        referrer = referrer_of.get(wallet)
+        if referrer:
+            reward = fee_of[wallet] * rake_bps * referral_bps // (BPS * BPS)
+            if reward:
+                rewards.append((referrer, wallet, reward))
+    platform = rake - sum(r for _, _, r in rewards)
+    if not prizes:
+        platform += prize_pool  # nobody to pay (a contest is never evaluated empty): named anyway
+    paid = list(zip(ranked_wallets, prizes))
+    assert platform >= 0 and sum(prizes) + platform + sum(r for _, _, r in rewards) == pool
+    return paid, platform, rewards
