@@ -65,3 +65,32 @@ class BsvSetup:
 
 def mine(net: BsvNetServer, blocks: int = 1) -> int:
     return httpx.post(f"{net.url}/arena/mine", json={"blocks": blocks}).json()["height"]
+
+
+class GatedChain:
+    """A `BsvChain` whose broadcasts of transactions carrying `marker` are held
+    (`held` is set) until `release` is set, then dropped unseen: the network
+    never had them. Lets a test kill a server while its broadcast is in the air."""
+
+    def __init__(self, marker: bytes, **kwargs):
+        import threading
+
+        self.inner = BsvChain(**kwargs)
+        self.marker = marker
+        self.armed = True
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.dropped: list[bytes] = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def submit(self, data: bytes) -> dict:
+        from arena.chain.bsvnet import Refused
+
+        if self.armed and self.marker in data:
+            self.held.set()
+            self.release.wait(60)
+            self.dropped.append(data)
+            raise Refused(460, "Dropped", "held and dropped by the test gate (the network never saw it)")
+        return self.inner.submit(data)

@@ -1,0 +1,84 @@
+"""End to end on the simulated BSV network: a server with `[ledger] kind =
+"bsv"`, BSV wallets logged in with `auth.bsv` over real sockets, the same
+client code as on the other ledgers. Balances are read from the network's
+UTXO set (tests/bsv_net.py), not from the server.
+"""
+
+from __future__ import annotations
+
+import trio
+from bsv.keys import PrivateKey
+
+from arena.client import open_client
+from bsv_net import BsvSetup, bsv_network  # noqa: F401
+from conftest import wait_until
+from test_e2e_support import play_battle
+
+FAUCET = 10_000
+
+
+async def bsv_player(url):
+    c = open_client(url)
+    client = await c.__aenter__()
+    await client.login_bsv(PrivateKey())
+    return c, client
+
+
+async def until_on_chain(setup, address, want, timeout=30.0):
+    with trio.fail_after(timeout):
+        while (have := setup.on_chain(address)) != want:
+            await trio.sleep(0.05)
+    assert have == want
+
+
+async def test_battle_for_real_satoshis_from_entry_fees_to_payout(arena_server, bsv_network, tmp_path):
+    setup = BsvSetup.new(bsv_network)
+    server, url = await arena_server(ledger=setup.ledger_config(tmp_path), roast={"entry_deadline_ms": 60_000})
+    assert server.ledger.name == "bsv"
+    async with open_client(url) as a, open_client(url) as b:
+        for c in (a, b):
+            await c.login_bsv(PrivateKey())
+            assert await c.faucet() == FAUCET
+            assert setup.on_chain(c.wallet) == FAUCET
+        escrow_before = setup.on_chain(setup.escrow.address())
+        float_before = await server.ledger.float_balance()
+        fees_before = {n: setup.on_chain(setup.fee_wallets[n]) for n in ("creator", "partner", "protocol")}
+        match, fee, end = await play_battle(server, a, b)
+        assert end["reason"] == "completed" and end["winnerId"] == a.wallet
+        pool = 2 * fee
+        platform = pool * 500 // 10_000
+        partner = platform * 2500 // 10_000
+        assert end["prizeAmount"] == pool - platform
+        # Entry fees paid exactly; the payout is one escrow-signed transaction.
+        await until_on_chain(setup, a.wallet, FAUCET - fee + end["prizeAmount"])
+        assert setup.on_chain(b.wallet) == FAUCET - fee
+        assert setup.on_chain(setup.fee_wallets["creator"]) - fees_before["creator"] == platform - partner
+        assert setup.on_chain(setup.fee_wallets["partner"]) - fees_before["partner"] == partner
+        await wait_until(lambda: not server.state.unsettled, timeout=30)
+        assert await server.ledger.account_balance(f"escrow:{match}") == 0
+        # The escrow address lost exactly the network fees the platform paid (from its float).
+        spent_on_fees = float_before - await server.ledger.float_balance()
+        assert spent_on_fees > 0
+        assert setup.on_chain(setup.escrow.address()) == escrow_before - spent_on_fees
+        assert await a.balance() == FAUCET - fee + end["prizeAmount"]
+        # The history's receipt names the payout's txid, which the network knows as a settlement.
+        with trio.fail_after(30):
+            while not (hist := (await a.history())["matches"]):
+                await trio.sleep(0.1)
+        receipt = hist[0]["result"]["settlement"]
+        assert receipt["ledger"] == "bsv" and receipt["status"] == "done"
+        tx = setup.net.chain.txs[receipt["signature"]]
+        assert tx["status"] == "SEEN_ON_NETWORK" and f"arena:settle:payout:{match}".encode() in tx["raw"]
+
+
+async def test_tips_between_bsv_wallets_over_the_socket(arena_server, bsv_network, tmp_path):
+    setup = BsvSetup.new(bsv_network)
+    server, url = await arena_server(ledger=setup.ledger_config(tmp_path))
+    async with open_client(url) as a, open_client(url) as b:
+        await a.login_bsv(PrivateKey())
+        await b.login_bsv(PrivateKey())
+        await a.faucet()
+        status, amount, fee = await a.tip(b.wallet, 500)
+        assert status == "confirmed" and amount == 500
+        await until_on_chain(setup, b.wallet, 500 - fee)
+        assert setup.on_chain(a.wallet) == FAUCET - 500
