@@ -494,3 +494,19 @@ def test_server_config_makes_a_bsv_ledger(tmp_path, bsv_network):
     with pytest.raises(ValueError, match="not a WIF") as err:
         make_ledger(cfg2)
     assert "not-a-wif" not in str(err.value)
+
+
+async def test_an_abandoned_build_locks_no_coins_and_conflicting_builds_charge_once(make_ledger):
+    led = await make_ledger()
+    key = PrivateKey()
+    w = key.address()
+    led.setup.net.chain.faucet(w, 1000)  # one coin only
+    m = new_match()
+    first = await led.build_entry(w, m, 600)   # holds the coin, never confirmed
+    second = await led.build_entry(w, m, 600)  # takes the same coin anyway
+    assert (await led.confirm_entry(w, m, 600, *T.sign_payment(key, second))).status == "confirmed"
+    with raises_code(errors.PAYMENT_FAILED):  # the two spend one coin: at most one is ever charged
+        await led.confirm_entry(w, m, 600, *T.sign_payment(key, first))
+    assert led.setup.on_chain(w) == 400
+    assert await led.account_balance(f"escrow:{m}") == 600
+    assert await led.balance(w) == 400

@@ -428,11 +428,16 @@ class BsvLedger:
         wallet_script = T.script_of(wallet)
         async with self._coin_lock:
             try:
-                mine = self._free(await self._coins(wallet))
+                mine = await self._coins(wallet)
                 float_coins = self._free(await self._coins(self.escrow.address))
             except ApiUnavailable as exc:
                 raise _unavailable(exc) from None
-            picked = self._pick(mine, amount)
+            picked = self._pick(self._free(mine), amount)
+            if picked is None:
+                # The wallet's coins are held by its own older, unconfirmed builds: take them
+                # anyway. Of payments spending one coin at most one can be mined; the other's
+                # confirm then fails with nothing charged, so an abandoned build locks nothing.
+                picked = self._pick(mine, amount)
             short = picked is None
             # A wallet short of funds still gets a transaction (over what it has, reserving
             # nothing): confirming it answers insufficient_funds, as on every ledger.
@@ -462,7 +467,8 @@ class BsvLedger:
             h = T.unsigned_digest(tx)
             coins = [] if short else [c.outpoint for c in spend] + [coin.outpoint]
             for op in coins:
-                self._reserved[op] = h
+                if op not in self._reserved or not self._reserved[op].startswith("settle:"):
+                    self._reserved[op] = h
         self._built[h] = _Built(kind, ef, wallet, match, to, amount, fee, coins, short,
                                 self.clock() + self.build_ttl_s)
         self._built_per_wallet[wallet] = self._built_per_wallet.get(wallet, 0) + 1
@@ -588,7 +594,8 @@ class BsvLedger:
         try:
             try:
                 st = await self.api.broadcast(ef)
-                self._sent(final, txid)
+                if not st.failed:
+                    self._sent(final, txid)
             except BroadcastRefused as exc:
                 self._open.pop(txid, None)
                 await trio.to_thread.run_sync(self.store.drop_refused, txid)
@@ -617,10 +624,16 @@ class BsvLedger:
         return p, "pending"
 
     def _sent(self, tx, txid: str) -> None:
+        """`tx` left for the network: its coins count as spent even before the index says so."""
         now = self.clock()
         self._last_sent[txid] = now
         for i in tx.inputs:
             self._spent[f"{i.source_txid}:{i.source_output_index}"] = now
+
+    def _unsent(self, raw: bytes | None) -> None:
+        """The transaction will never be mined: its coins are spendable again (if still unspent)."""
+        for op in self._outpoints(raw):
+            self._spent.pop(op, None)
 
     @staticmethod
     def _refusal(exc: BroadcastRefused) -> ArenaError:
@@ -681,6 +694,8 @@ class BsvLedger:
         if self._open.pop(p.sig, None) is None:
             return
         self._last_sent.pop(p.sig, None)
+        if state == "failed":
+            self._unsent(p.raw)
         p.state, p.detail = state, detail
         await trio.to_thread.run_sync(self.store.resolve_payment, p.sig, state, detail, False)
         if state == "landed" and announce:
@@ -903,7 +918,8 @@ class BsvLedger:
                 sent_at = self.clock()
                 try:
                     st = await self.api.broadcast(ef)
-                    self._sent(tx, txid)
+                    if not st.failed:
+                        self._sent(tx, txid)
                 except BroadcastRefused as exc:
                     # Refused: never accepted, so it can never be mined.
                     await trio.to_thread.run_sync(self.store.finish_settlement, key, txid, False,
@@ -915,6 +931,7 @@ class BsvLedger:
             if st is not None and st.failed:
                 await trio.to_thread.run_sync(self.store.finish_settlement, key, txid, False, st.status)
                 self._release(holder)
+                self._unsent(ef)
                 return False
             if st is not None and st.reached(self.commitment):
                 await trio.to_thread.run_sync(self.store.finish_settlement, key, txid, True, "")

@@ -70,6 +70,9 @@ class BsvChain:
         self.mempool: list[str] = []
         self.accepted = 0
         self.refused = 0
+        # Conservation: minted == sum of unspent coins + fees collected, always.
+        self.minted = 0
+        self.fees_collected = 0
 
     # --- coins -------------------------------------------------------------------------
     def _add_output(self, txid: str, vout: int, value: int, script: bytes) -> None:
@@ -87,6 +90,7 @@ class BsvChain:
         with self.lock:
             txid = hashlib.sha256(b"arena-bsvnet-faucet" + secrets.token_bytes(16)).digest()[::-1].hex()
             self._add_output(txid, 0, satoshis, script)
+            self.minted += satoshis
             self.txs[txid] = {"status": "SEEN_ON_NETWORK", "height": None, "raw": b""}
             self.mempool.append(txid)
             return txid
@@ -154,6 +158,7 @@ class BsvChain:
             self.txs[txid] = {"status": "SEEN_ON_NETWORK", "height": None, "raw": raw}
             self.mempool.append(txid)
             self.accepted += 1
+            self.fees_collected += value_in - value_out
             return self._answer(txid)
 
     def _refuse(self, exc: Refused) -> Refused:
@@ -168,6 +173,10 @@ class BsvChain:
         if t.get("competing"):
             out["competingTxs"] = t["competing"]
         return out
+
+    def coins_total(self) -> int:
+        with self.lock:
+            return sum(v for v, _ in self.utxos.values())
 
     def status(self, txid: str) -> dict | None:
         with self.lock:
