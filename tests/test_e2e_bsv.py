@@ -82,3 +82,48 @@ async def test_tips_between_bsv_wallets_over_the_socket(arena_server, bsv_networ
         assert status == "confirmed" and amount == 500
         await until_on_chain(setup, b.wallet, 500 - fee)
         assert setup.on_chain(a.wallet) == FAUCET - 500
+
+
+async def test_hostile_payments_over_the_socket_change_nothing(arena_server, bsv_network, tmp_path):
+    from arena.chain import bsv_tx as T
+    from test_e2e_support import error_code
+
+    setup = BsvSetup.new(bsv_network)
+    server, url = await arena_server(ledger=setup.ledger_config(tmp_path))
+    async with open_client(url) as a, open_client(url) as b, open_client(url) as sol:
+        key = PrivateKey()
+        await a.login_bsv(key)
+        await b.login_bsv(PrivateKey())
+        await a.faucet()
+        built = await a.request("tip.build", {"to": b.wallet, "amount": 500})
+        tx = built["tx"]
+        assert T.is_ef(tx)
+        stx, sig = T.sign_payment(key, tx)
+        thief = PrivateKey()
+        forged = T.to_ef(T.sign_inputs(T.parse_ef(tx), thief, T.script_of(key.address())))
+        tampered = T.parse_ef(stx)
+        tampered.outputs[0].satoshis += 1
+        cases = [
+            ({"tx": tx, "signature": a.sign(tx)}, "payment_failed"),        # the inputs left unsigned
+            ({"tx": forged, "signature": sig}, "payment_failed"),           # another key's input signatures
+            ({"tx": stx, "signature": bytes(65)}, "payment_failed"),        # a bad message signature
+            ({"tx": T.to_ef(tampered), "signature": sig}, "payment_failed"),  # an output changed after signing
+            ({"tx": b"\x00" * 50, "signature": sig}, "bad_request"),        # not a transaction
+            ({"tx": stx[:-3], "signature": sig}, "bad_request"),            # truncated
+            ({"tx": stx, "signature": b"\x01" * 66}, "bad_request"),        # oversized signature
+        ]
+        for body, code in cases:
+            assert await error_code(a.request("tip.confirm", body)) == code, body
+        assert setup.on_chain(a.wallet) == FAUCET and setup.on_chain(b.wallet) == 0
+        # The genuine one works once; its replay is a duplicate.
+        assert (await a.request("tip.confirm", {"tx": stx, "signature": sig}))["status"] == "confirmed"
+        assert await error_code(a.request("tip.confirm", {"tx": stx, "signature": sig})) == "duplicate"
+        await until_on_chain(setup, b.wallet, 500 - built["fee"])
+        assert setup.on_chain(a.wallet) == FAUCET - 500
+        # Another wallet confirming a's payment; a Solana wallet on the BSV ledger.
+        assert await error_code(b.request("tip.confirm", {"tx": stx, "signature": sig})) in (
+            "bad_request", "duplicate", "payment_failed")
+        await sol.hello()
+        await sol.login()
+        assert await error_code(sol.request("wallet.faucet", {})) == "bad_request"
+        assert await error_code(sol.request("tip.build", {"to": a.wallet, "amount": 5})) == "bad_request"

@@ -510,3 +510,45 @@ async def test_an_abandoned_build_locks_no_coins_and_conflicting_builds_charge_o
     assert led.setup.on_chain(w) == 400
     assert await led.account_balance(f"escrow:{m}") == 600
     assert await led.balance(w) == 400
+
+
+async def test_bsvnet_command_writes_a_usable_ledger_config(tmp_path):
+    """`python -m arena bsvnet --config-out` starts a simulated network whose
+    [ledger] section (plus the escrow WIF file) gives a working BSV ledger."""
+    import os
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "bsvnet.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "arena", "bsvnet", "--port", "0", "--block-ms", "0",
+                             "--config-out", str(out), "--log-level", "WARNING"], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(root)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with trio.fail_after(30):
+            while not out.exists():
+                assert proc.poll() is None, proc.stderr.read()
+                await trio.sleep(0.05)
+        section = tomllib.loads(out.read_text())["ledger"]
+        assert "SIMULATED" in out.read_text()
+        wif = Path(str(out) + ".escrow.wif").read_text().strip()
+        assert wif not in out.read_text()
+        assert section["kind"] == "bsv"
+        fees = {n: section[f"fee_{n}"] for n in ("creator", "partner", "protocol")}
+        led = BsvLedger(section["arc_url"], section["woc_url"], load_escrow_wif(wif), fees,
+                        faucet_amount=section["faucet_amount"], poll_s=0.02)
+        try:
+            key = PrivateKey()
+            assert await led.faucet(key.address()) == section["faucet_amount"]
+            assert await led.float_balance() > 0
+            m = new_match()
+            assert (await paid_entry(led, key, m, 777)).status == "confirmed"
+            assert await led.account_balance(f"escrow:{m}") == 777
+        finally:
+            await led.aclose()
+    finally:
+        proc.terminate()
+        proc.wait(10)
