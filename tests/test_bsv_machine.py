@@ -176,7 +176,7 @@ class BsvMoney(RuleBasedStateMachine):
         self.round += 1
         winner = self.keys[i].address()
         fee = pot * 500 // 10_000
-        s = Settle(key=f"payout:{m}:{self.round}", match=m, reason="completed", transfers=(
+        s = Settle(key=f"payout:{m}:{self.setup.escrow.address()}:{self.round}", match=m, reason="completed", transfers=(
             Transfer(f"escrow:{m}", winner, pot - fee), Transfer(f"escrow:{m}", "fee:creator", fee)))
         if crash:
             real = self.led.api

@@ -48,7 +48,6 @@ Settlements
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import secrets
@@ -63,12 +62,12 @@ from bsv.script.type import OpReturn
 
 from arena.chain import bsv_tx as T
 from arena.chain.bsv_api import ApiUnavailable, BroadcastRefused, BsvApi, TxStatus, Utxo
+from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase
 from arena.chain.keys import is_bsv_address, verify_wallet_signature
 from arena.chain.port import PaymentResult, TipResult, check_tip_args
 from arena.chain.solana import FEE_NAMES, MAX_MATCH_LEN, faucet_network_ok
 from arena.chain.solana_store import Payment, Reserve, SolanaStore
 from arena.engine import errors
-from arena.engine import inputs as I
 from arena.engine.errors import ArenaError
 from arena.engine.outputs import Settle
 
@@ -76,7 +75,6 @@ log = logging.getLogger("arena.chain.bsv")
 
 FAUCET_CAP_MULTIPLE = 10
 FAUCET_COINS = 4  # the faucet pays in a few coins, so a wallet can have several payments built at once
-ACK_WAIT_S = 30.0
 MAX_PLAYER_INPUTS = 50
 MEMO_MAX = 200
 
@@ -163,10 +161,12 @@ class _Built:
         self.amount, self.fee, self.coins, self.short, self.expires = amount, fee, coins, short, expires
 
 
-class BsvLedger:
+class BsvLedger(ChainLedgerBase):
     """`arena.chain.port.Ledger` on BSV (see the module docstring)."""
 
     name = "bsv"
+    UNAVAILABLE = (ApiUnavailable,)
+    log = log
 
     def __init__(
         self,
@@ -223,26 +223,16 @@ class BsvLedger:
         self.commitment = commitment
         self.fee_sat_per_kb = fee_sat_per_kb
         self.confirm_wait_s = confirm_wait_s
-        self.poll_s = poll_s
         self.rebroadcast_s = rebroadcast_s
-        self.build_ttl_s = build_ttl_s
-        self.max_pending = max_pending
-        self.max_pending_per_wallet = max_pending_per_wallet
-        self.clock = clock
+        self._init_common(build_ttl_s=build_ttl_s, max_pending=max_pending,
+                          max_pending_per_wallet=max_pending_per_wallet, poll_s=poll_s, clock=clock)
         self._ready_done = False
         self._ready_lock = trio.Lock()
-        self._built: dict[str, _Built] = {}  # unsigned digest -> built; insertion order = age
-        self._built_per_wallet: dict[str, int] = {}
-        self._reserved: dict[str, str] = {}  # outpoint -> what holds it (digest or settle key)
+        self._reserved: dict[str, str] = {}  # outpoint -> what holds it (unsigned digest or settle:<key>)
         self._spent: dict[str, float] = {}  # outpoints our broadcasts spent (the index may lag)
-        self._claimed: set[str] = set()
-        self._open: dict[str, Payment] = {}
-        self._waiting: set[str] = set()
+        self._claimed: set[str] = set()  # unsigned digests being confirmed right now
         self._last_sent: dict[str, float] = {}
-        self._settle_locks: dict[str, trio.Lock] = {}
         self._coin_lock = trio.Lock()  # choosing coins and reserving them is one step
-        self._unacked: dict[str, float] = {}
-        self._submit: Callable[[object], object] | None = None
         self._wake = trio.Event()
         self.state = "starting"
         self.last_error: str | None = None
@@ -376,31 +366,10 @@ class BsvLedger:
         return await self.balance(wallet)
 
     # --- building payments ------------------------------------------------------------------
-    def _prune(self, now: float) -> None:
-        while self._built:
-            h, b = next(iter(self._built.items()))
-            if b.expires > now and len(self._built) < self.max_pending:
-                break
-            self._forget(h)
-
-    def _forget(self, h: str) -> _Built | None:
-        b = self._built.pop(h, None)
-        if b is not None:
-            n = self._built_per_wallet.get(b.wallet, 0) - 1
-            if n > 0:
-                self._built_per_wallet[b.wallet] = n
-            else:
-                self._built_per_wallet.pop(b.wallet, None)
-            for op in b.coins:
-                if self._reserved.get(op) == h:
-                    del self._reserved[op]
-        return b
-
-    def _check_build_room(self, wallet: str) -> None:
-        self._prune(self.clock())
-        if self._built_per_wallet.get(wallet, 0) >= self.max_pending_per_wallet:
-            raise ArenaError(errors.RATE_LIMITED, "too many unconfirmed payments; confirm or let them expire",
-                             retry_after_ms=int(self.build_ttl_s * 1000))
+    def _forgotten(self, h: str, built: _Built) -> None:
+        for op in built.coins:
+            if self._reserved.get(op) == h:
+                del self._reserved[op]
 
     def _free(self, coins: list[Utxo]) -> list[Utxo]:
         return [c for c in coins if c.outpoint not in self._reserved]
@@ -469,9 +438,8 @@ class BsvLedger:
             for op in coins:
                 if op not in self._reserved or not self._reserved[op].startswith("settle:"):
                     self._reserved[op] = h
-        self._built[h] = _Built(kind, ef, wallet, match, to, amount, fee, coins, short,
-                                self.clock() + self.build_ttl_s)
-        self._built_per_wallet[wallet] = self._built_per_wallet.get(wallet, 0) + 1
+        self._remember(h, _Built(kind, ef, wallet, match, to, amount, fee, coins, short,
+                                 self.clock() + self.build_ttl_s))
         return ef
 
     async def build_entry(self, wallet: str, match: str, amount: int) -> bytes:
@@ -704,53 +672,6 @@ class BsvLedger:
         elif state == "landed":
             self._unacked[p.sig] = self.clock()
 
-    async def acknowledge(self, payment_id: str) -> None:
-        self._unacked.pop(payment_id, None)
-        await trio.to_thread.run_sync(self.store.mark_announced, payment_id)
-
-    async def _announce(self, p: Payment) -> None:
-        if self._submit is None:
-            return
-        if p.kind == "entry":
-            inp = I.EntryFeePaid(p.match, p.wallet, p.amount, p.sig)
-        else:
-            inp = I.TipSent(p.wallet, p.to_wallet, p.amount, p.fee, p.sig)
-        done = self._submit(inp)
-        if inspect.isawaitable(done):
-            await done
-        self._unacked.pop(p.sig, None)
-        await trio.to_thread.run_sync(self.store.mark_announced, p.sig)
-        log.info("payment announced by the chain watcher", extra={"kind": p.kind, "txid": p.sig})
-
-    async def _announce_unacknowledged(self) -> None:
-        now = self.clock()
-        late = {sig for sig, at in self._unacked.items() if now - at >= ACK_WAIT_S}
-        if not late:
-            return
-        for p in await trio.to_thread.run_sync(self.store.unannounced):
-            if p.sig in late:
-                await self._announce(p)
-        for sig in late:
-            self._unacked.pop(sig, None)
-
-    async def wait_payment(self, payment_id: str, timeout: float = 60.0) -> str:
-        """Wait until a payment is no longer pending: its state (landed | failed)."""
-        with trio.fail_after(timeout):
-            while True:
-                p = self._open.get(payment_id)
-                if p is None:
-                    rec = await trio.to_thread.run_sync(self.store.payment, payment_id)
-                    if rec is None:
-                        raise KeyError(payment_id)
-                    if rec.state != "submitted":
-                        return rec.state
-                elif payment_id not in self._waiting:
-                    try:
-                        await self._check_open([p], announce=True)
-                    except ApiUnavailable:
-                        pass
-                await trio.sleep(self.poll_s)
-
     # --- the side task -----------------------------------------------------------------------
     async def run(self, submit: Callable[[object], object]) -> None:
         """Follow open payments until each is accepted or fails; feed the engine
@@ -765,7 +686,7 @@ class BsvLedger:
             while True:
                 if self._unacked and self.clock() - last_sweep >= ACK_WAIT_S / 2:
                     last_sweep = self.clock()
-                    await self._announce_unacknowledged()
+                    await self._announce_unacknowledged(ACK_WAIT_S)
                 batch = [p for s, p in list(self._open.items()) if s not in self._waiting]
                 if batch:
                     try:
@@ -814,13 +735,7 @@ class BsvLedger:
         if not isinstance(settle.key, str) or not settle.key:
             raise _bad("settle key must be a non-empty string")
         await self._ready()
-        lock = self._settle_locks.setdefault(settle.key, trio.Lock())
-        try:
-            async with lock:
-                await self._settle_locked(settle)
-        finally:
-            if not lock.locked() and lock.statistics().tasks_waiting == 0:
-                self._settle_locks.pop(settle.key, None)
+        await self._settle_under_key_lock(settle, self._settle_locked)
 
     async def _settle_locked(self, settle: Settle) -> None:
         key = settle.key
@@ -939,7 +854,7 @@ class BsvLedger:
                 return True
             await trio.sleep(self.poll_s)
 
-    # --- world binding and receipts ---------------------------------------------------------------
+    # --- world binding and operations -------------------------------------------------------------
     async def bind_world(self, world: str, *, legacy: bool = False) -> None:
         """Bind the record store to `world`; raises `RecordsOfAnotherWorld` if its
         records serve another world (or another network / escrow address)."""
@@ -950,12 +865,6 @@ class BsvLedger:
         level = logging.WARNING if outcome in ("claimed", "adopted") else logging.INFO
         log.log(level, "bsv ledger records bound", extra={"world": world, "records": self.store.path,
                                                           "outcome": outcome})
-
-    async def settlement_receipt(self, key: str) -> dict | None:
-        row = await trio.to_thread.run_sync(self.store.settlement, key)
-        if row is None:
-            return None
-        return {"ledger": self.name, "status": row.state, "signature": row.sig}
 
     def health(self) -> dict:
         return {
