@@ -62,7 +62,7 @@ from bsv.script.type import OpReturn
 
 from arena.chain import bsv_tx as T
 from arena.chain.bsv_api import ApiUnavailable, BroadcastRefused, BsvApi, TxStatus, Utxo
-from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase
+from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase, bad_request, payment_failed
 from arena.chain.keys import is_bsv_address, verify_wallet_signature
 from arena.chain.port import PaymentResult, TipResult, check_tip_args
 from arena.chain.solana import FEE_NAMES, MAX_MATCH_LEN, faucet_network_ok
@@ -79,12 +79,7 @@ MAX_PLAYER_INPUTS = 50
 MEMO_MAX = 200
 
 
-def _bad(msg: str) -> ArenaError:
-    return ArenaError(errors.BAD_REQUEST, msg)
-
-
-def _failed(msg: str) -> ArenaError:
-    return ArenaError(errors.PAYMENT_FAILED, msg)
+_bad, _failed = bad_request, payment_failed
 
 
 def _unavailable(exc: Exception) -> ArenaError:
@@ -166,6 +161,7 @@ class BsvLedger(ChainLedgerBase):
 
     name = "bsv"
     UNAVAILABLE = (ApiUnavailable,)
+    DOWN_STATE = "api_down"
     log = log
 
     def __init__(
@@ -679,24 +675,7 @@ class BsvLedger(ChainLedgerBase):
         answered `pending` (or never answered). Runs under a Supervisor."""
         self._submit = submit
         try:
-            await self._ready()
-            for p in await trio.to_thread.run_sync(self.store.unannounced):
-                await self._announce(p)
-            last_sweep = self.clock()
-            while True:
-                if self._unacked and self.clock() - last_sweep >= ACK_WAIT_S / 2:
-                    last_sweep = self.clock()
-                    await self._announce_unacknowledged(ACK_WAIT_S)
-                batch = [p for s, p in list(self._open.items()) if s not in self._waiting]
-                if batch:
-                    try:
-                        await self._check_open(batch, announce=True)
-                        self.state = "active"
-                    except ApiUnavailable as exc:
-                        self.state, self.last_error = "api_down", str(exc)
-                self._wake = trio.Event()
-                with trio.move_on_after(max(self.poll_s * 2, 0.1)):
-                    await self._wake.wait()
+            await self._follow_forever(ACK_WAIT_S)
         finally:
             with trio.CancelScope(shield=True):
                 await self.api.aclose()

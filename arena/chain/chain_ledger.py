@@ -21,6 +21,14 @@ from arena.engine import errors
 from arena.engine import inputs as I
 from arena.engine.errors import ArenaError
 
+def bad_request(msg: str) -> ArenaError:
+    return ArenaError(errors.BAD_REQUEST, msg)
+
+
+def payment_failed(msg: str) -> ArenaError:
+    return ArenaError(errors.PAYMENT_FAILED, msg)
+
+
 # How long a payment confirmed to a confirm_* caller may stay unacknowledged
 # before the chain watcher announces it itself (the caller's announcement failed).
 ACK_WAIT_S = 30.0
@@ -30,6 +38,7 @@ class ChainLedgerBase:
     """Built payments, announcements and settlement locks (see the module docstring)."""
 
     UNAVAILABLE: tuple[type[Exception], ...] = ()
+    DOWN_STATE = "chain_down"  # `state` while the chain's API is unreachable
     log = logging.getLogger("arena.chain")
 
     def _init_common(self, *, build_ttl_s: float, max_pending: int, max_pending_per_wallet: int,
@@ -116,6 +125,29 @@ class ChainLedgerBase:
                 await self._announce(p)
         for sig in late:  # announced meanwhile by another path: nothing left to watch
             self._unacked.pop(sig, None)
+
+    async def _follow_forever(self, ack_wait_s: float = ACK_WAIT_S) -> None:
+        """The chain watcher's loop (under `run`): announce what a crash left
+        unannounced, then follow open payments and sweep unacknowledged ones."""
+        await self._ready()
+        for p in await trio.to_thread.run_sync(self.store.unannounced):
+            await self._announce(p)
+        last_sweep = self.clock()
+        while True:
+            if self._unacked and self.clock() - last_sweep >= ack_wait_s / 2:
+                last_sweep = self.clock()
+                await self._announce_unacknowledged(ack_wait_s)
+            batch = [p for s, p in list(self._open.items()) if s not in self._waiting]
+            if batch:
+                try:
+                    await self._check_open(batch, announce=True)
+                    self.state = "active"
+                except self.UNAVAILABLE as exc:
+                    self.state, self.last_error = self.DOWN_STATE, str(exc)
+                    self.log.warning("chain watch: API unavailable", extra={"error": str(exc)[:200]})
+            self._wake = trio.Event()
+            with trio.move_on_after(max(self.poll_s * 2, 0.1)):
+                await self._wake.wait()
 
     async def wait_payment(self, payment_id: str, timeout: float = 60.0) -> str:
         """Wait until a payment is no longer pending: its state (landed | failed | expired)."""

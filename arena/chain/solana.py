@@ -55,7 +55,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 
-from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase
+from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase, bad_request, payment_failed
 from arena.chain.keys import is_solana_wallet
 from arena.chain.keys import verify_wallet_signature
 from arena.chain.port import PaymentResult, TipResult, check_tip_args
@@ -89,12 +89,7 @@ TOKEN_CUSTOM_ACCOUNT_FROZEN = 17
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
-def _bad(msg: str) -> ArenaError:
-    return ArenaError(errors.BAD_REQUEST, msg)
-
-
-def _failed(msg: str) -> ArenaError:
-    return ArenaError(errors.PAYMENT_FAILED, msg)
+_bad, _failed = bad_request, payment_failed
 
 
 def _unavailable(exc: Exception) -> ArenaError:
@@ -193,6 +188,7 @@ class SolanaLedger(ChainLedgerBase):
 
     name = "solana"
     UNAVAILABLE = (RpcUnavailable,)
+    DOWN_STATE = "rpc_down"
     log = log
 
     def __init__(
@@ -688,33 +684,12 @@ class SolanaLedger(ChainLedgerBase):
         a crash, a lost connection). The server runs this under a Supervisor."""
         self._submit = submit
         try:
-            await self._follow_forever()
+            await self._follow_forever(ACK_WAIT_S)
         finally:
             # The server is stopping (or this task restarts): close the HTTP
             # connections; the client reopens on the next call.
             with trio.CancelScope(shield=True):
                 await self.rpc.aclose()
-
-    async def _follow_forever(self) -> None:
-        await self._ready()
-        for p in await trio.to_thread.run_sync(self.store.unannounced):
-            await self._announce(p)
-        last_sweep = self.clock()
-        while True:
-            if self._unacked and self.clock() - last_sweep >= ACK_WAIT_S / 2:
-                last_sweep = self.clock()
-                await self._announce_unacknowledged(ACK_WAIT_S)
-            batch = [p for s, p in list(self._open.items()) if s not in self._waiting]
-            if batch:
-                try:
-                    await self._check_open(batch, announce=True)
-                    self.state = "active"
-                except RpcUnavailable as exc:
-                    self.state, self.last_error = "rpc_down", str(exc)
-                    log.warning("chain watch: RPC unavailable", extra={"error": str(exc)[:200]})
-            self._wake = trio.Event()
-            with trio.move_on_after(max(self.poll_s * 2, 0.1)):
-                await self._wake.wait()
 
     # --- settlements ----------------------------------------------------------------------------------
     def _settle_plan(self, settle: Settle) -> tuple[dict[str, int], list[tuple[Pubkey, int]], list[Pubkey], list]:
