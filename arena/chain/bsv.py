@@ -62,7 +62,7 @@ from bsv.script.type import OpReturn
 
 from arena.chain import bsv_tx as T
 from arena.chain.bsv_api import ApiUnavailable, BroadcastRefused, BsvApi, TxStatus, Utxo
-from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase, bad_request, payment_failed
+from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase, HiddenKey, bad_request, payment_failed
 from arena.chain.keys import is_bsv_address, verify_wallet_signature
 from arena.chain.port import PaymentResult, TipResult, check_tip_args
 from arena.chain.solana import FEE_NAMES, MAX_MATCH_LEN, faucet_network_ok
@@ -101,7 +101,7 @@ def _memo(text: str) -> bytes:
 # The escrow key
 
 
-class EscrowKey:
+class EscrowKey(HiddenKey):
     """The escrow's private key, kept out of logs.
 
     The SDK's `PrivateKey` repr shows its WIF, so the key is never an
@@ -119,13 +119,8 @@ class EscrowKey:
     def sign(self, tx):
         return T.sign_inputs(tx, self._key, self.script)
 
-    def __repr__(self) -> str:
-        return f"EscrowKey({self.address})"
-
-    __str__ = __repr__
-
-    def __reduce__(self):
-        raise TypeError("EscrowKey cannot be pickled")
+    def public(self) -> str:
+        return self.address
 
 
 def load_escrow_wif(wif: str, network: str = "main") -> EscrowKey:
@@ -683,32 +678,8 @@ class BsvLedger(ChainLedgerBase):
     # --- settlements ---------------------------------------------------------------------------
     def _settle_plan(self, settle: Settle) -> tuple[dict[str, int], list[tuple[bytes, int]], list]:
         """(debits per match, (locking script, satoshis) outputs, transfers as records)."""
-        debits: dict[str, int] = {}
-        outputs: list[tuple[bytes, int]] = []
-        records = []
-        for t in settle.transfers:
-            src, dst, amount = t.source, t.dest, t.amount
-            if not _is_int(amount) or amount < 0:
-                raise _bad(f"settle {settle.key}: bad amount {amount!r}")
-            if not isinstance(src, str) or not src.startswith("escrow:") or len(src) <= len("escrow:"):
-                raise _bad(f"settle {settle.key}: the bsv ledger pays out of escrow accounts only, not {src!r}")
-            if not isinstance(dst, str):
-                raise _bad(f"settle {settle.key}: bad account {dst!r}")
-            if dst.startswith("fee:"):
-                address = self.fee_wallets.get(dst[4:])
-                if address is None:
-                    raise _bad(f"settle {settle.key}: no such fee account {dst!r}")
-            elif self._on_network(dst):
-                address = dst
-            else:
-                raise _bad(f"settle {settle.key}: cannot pay to {dst!r}")
-            records.append([src, dst, amount])
-            if amount == 0:
-                continue
-            m = src[len("escrow:"):]
-            debits[m] = debits.get(m, 0) + amount
-            outputs.append((T.script_of(address), amount))
-        return debits, outputs, records
+        debits, payouts, records = self._escrow_payouts(settle, lambda d: d if self._on_network(d) else None)
+        return debits, [(T.script_of(address), amount) for address, amount in payouts], records
 
     async def settle(self, settle: Settle) -> None:
         if not isinstance(settle.key, str) or not settle.key:

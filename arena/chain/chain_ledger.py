@@ -34,6 +34,25 @@ def payment_failed(msg: str) -> ArenaError:
 ACK_WAIT_S = 30.0
 
 
+class HiddenKey:
+    """A private key held so that it cannot leak: its repr and str show only
+    the public side (`public`), and it refuses to be pickled (into a crash
+    dump, a queue ...). Subclasses keep the secret in a slot of their own."""
+
+    __slots__ = ()
+
+    def public(self) -> object:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.public()})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError(f"{type(self).__name__} cannot be pickled")
+
+
 class ChainLedgerBase:
     """Built payments, announcements and settlement locks (see the module docstring)."""
 
@@ -168,6 +187,39 @@ class ChainLedgerBase:
                 await trio.sleep(self.poll_s)
 
     # --- settlements ---------------------------------------------------------------------------
+    def _escrow_payouts(self, settle, owner_of) -> tuple[dict[str, int], list[tuple[object, int]], list]:
+        """Check `settle`'s transfers: integer amounts >= 0, out of `escrow:<match>`
+        accounts only, to a `fee:` account or a wallet `owner_of(dest)` names
+        (None: not one this chain pays). Returns (debits per match, (owner,
+        amount) for every non-zero transfer, all transfers as records)."""
+        debits: dict[str, int] = {}
+        payouts: list[tuple[object, int]] = []
+        records = []
+        for t in settle.transfers:
+            src, dst, amount = t.source, t.dest, t.amount
+            if type(amount) is not int or amount < 0:
+                raise bad_request(f"settle {settle.key}: bad amount {amount!r}")
+            if not isinstance(src, str) or not src.startswith("escrow:") or len(src) <= len("escrow:"):
+                raise bad_request(f"settle {settle.key}: the {self.name} ledger pays out of escrow "
+                                  f"accounts only, not {src!r}")
+            if not isinstance(dst, str):
+                raise bad_request(f"settle {settle.key}: bad account {dst!r}")
+            if dst.startswith("fee:"):
+                owner = self.fee_wallets.get(dst[4:])
+                if owner is None:
+                    raise bad_request(f"settle {settle.key}: no such fee account {dst!r}")
+            else:
+                owner = owner_of(dst)
+                if owner is None:
+                    raise bad_request(f"settle {settle.key}: cannot pay to {dst!r}")
+            records.append([src, dst, amount])
+            if amount == 0:
+                continue
+            m = src[len("escrow:"):]
+            debits[m] = debits.get(m, 0) + amount
+            payouts.append((owner, amount))
+        return debits, payouts, records
+
     async def _settle_under_key_lock(self, settle, settle_locked) -> None:
         """Run `settle_locked(settle)` holding `settle.key`'s lock: one attempt per key at a time."""
         key = settle.key

@@ -55,7 +55,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 
-from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase, bad_request, payment_failed
+from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase, HiddenKey, bad_request, payment_failed
 from arena.chain.keys import is_solana_wallet
 from arena.chain.keys import verify_wallet_signature
 from arena.chain.port import PaymentResult, TipResult, check_tip_args
@@ -116,7 +116,7 @@ def faucet_network_ok(rpc_url: str) -> bool:
 # The escrow key
 
 
-class EscrowKey:
+class EscrowKey(HiddenKey):
     """The escrow authority's keypair, kept out of logs.
 
     `str(solders.Keypair)` is the base58 *secret* key, so the keypair is
@@ -133,13 +133,8 @@ class EscrowKey:
     def sign(self, msg: Message) -> Transaction:
         return Transaction([self._kp], msg, msg.recent_blockhash)
 
-    def __repr__(self) -> str:
-        return f"EscrowKey({self.pubkey})"
-
-    __str__ = __repr__
-
-    def __reduce__(self):  # never pickled (into a crash dump, a queue ...)
-        raise TypeError("EscrowKey cannot be pickled")
+    def public(self) -> Pubkey:
+        return self.pubkey
 
 
 def load_escrow_key(path: str | os.PathLike) -> EscrowKey:
@@ -694,31 +689,11 @@ class SolanaLedger(ChainLedgerBase):
     # --- settlements ----------------------------------------------------------------------------------
     def _settle_plan(self, settle: Settle) -> tuple[dict[str, int], list[tuple[Pubkey, int]], list[Pubkey], list]:
         """(debits per match, (token account, amount) moves, owners needing an ATA, transfers as records)."""
-        debits: dict[str, int] = {}
-        moves: list[tuple[Pubkey, int]] = []
+        debits, payouts, records = self._escrow_payouts(
+            settle, lambda d: Pubkey.from_string(d) if is_solana_wallet(d) else None)
         owners: dict[Pubkey, Pubkey] = {}
-        records = []
-        for t in settle.transfers:
-            src, dst, amount = t.source, t.dest, t.amount
-            if not _is_int(amount) or amount < 0:
-                raise _bad(f"settle {settle.key}: bad amount {amount!r}")
-            if not isinstance(src, str) or not src.startswith("escrow:") or len(src) <= len("escrow:"):
-                raise _bad(f"settle {settle.key}: the solana ledger pays out of escrow accounts only, not {src!r}")
-            if not isinstance(dst, str):
-                raise _bad(f"settle {settle.key}: bad account {dst!r}")
-            if dst.startswith("fee:"):
-                owner = self.fee_wallets.get(dst[4:])
-                if owner is None:
-                    raise _bad(f"settle {settle.key}: no such fee account {dst!r}")
-            elif is_solana_wallet(dst):
-                owner = Pubkey.from_string(dst)
-            else:
-                raise _bad(f"settle {settle.key}: cannot pay to {dst!r}")
-            records.append([src, dst, amount])
-            if amount == 0:
-                continue
-            m = src[len("escrow:"):]
-            debits[m] = debits.get(m, 0) + amount
+        moves: list[tuple[Pubkey, int]] = []
+        for owner, amount in payouts:
             dest = ata(owner, self.mint)
             owners[dest] = owner
             moves.append((dest, amount))
