@@ -186,12 +186,17 @@ async def test_a_tampered_output_is_refused(make_ledger):
     assert mallory not in {r["tx_hash"] for r in led.setup.net.chain.unspent(mallory)}
 
 
-async def test_a_double_spend_is_refused_and_charges_nothing(make_ledger):
+async def signed_entry(make_ledger, amount):
+    """A fresh ledger and funded wallet with one entry built and signed, not confirmed."""
     led = await make_ledger()
     key, w, bal = await funded(led)
     m = new_match()
-    tx = await led.build_entry(w, m, 500)
-    stx, sig = T.sign_payment(key, tx)
+    tx = await led.build_entry(w, m, amount)
+    return led, key, w, bal, m, tx, *T.sign_payment(key, tx)
+
+
+async def test_a_double_spend_is_refused_and_charges_nothing(make_ledger):
+    led, key, w, bal, m, tx, stx, sig = await signed_entry(make_ledger, 500)
     # Before confirming, the player spends the same coins elsewhere (its own transaction).
     spent = T.parse_ef(tx)
     mine_inputs = [i for i in spent.inputs if i.locking_script.serialize() == T.script_of(w)]
@@ -206,11 +211,7 @@ async def test_a_double_spend_is_refused_and_charges_nothing(make_ledger):
 
 
 async def test_a_replayed_confirm_is_duplicate_and_charged_once(make_ledger):
-    led = await make_ledger()
-    key, w, bal = await funded(led)
-    m = new_match()
-    tx = await led.build_entry(w, m, 700)
-    stx, sig = T.sign_payment(key, tx)
+    led, key, w, bal, m, tx, stx, sig = await signed_entry(make_ledger, 700)
     res = await led.confirm_entry(w, m, 700, stx, sig)
     assert res.status == "confirmed"
     for _ in range(3):

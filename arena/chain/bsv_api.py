@@ -134,6 +134,18 @@ class BsvApi:
             raise ApiUnavailable(f"HTTP {r.status_code} from {scrub(url)}")
         return r
 
+    async def _post(self, url: str, body: dict, headers: dict | None = None) -> httpx.Response:
+        self.calls += 1
+        try:
+            r = await self.client.post(url, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            self.failures += 1
+            raise ApiUnavailable(scrub(f"{type(exc).__name__}: {exc}")) from None
+        if r.status_code >= 500:
+            self.failures += 1
+            raise ApiUnavailable(f"HTTP {r.status_code} from {scrub(url)}")
+        return r
+
     def _arc_headers(self) -> dict:
         h = {"Content-Type": "application/json"}
         if self.arc_api_key:
@@ -150,16 +162,7 @@ class BsvApi:
     # --- ARC ----------------------------------------------------------------------------
     async def broadcast(self, tx: bytes) -> TxStatus:
         """POST /v1/tx. Raises BroadcastRefused (4xx) or ApiUnavailable (unknown)."""
-        self.calls += 1
-        try:
-            r = await self.client.post(f"{self.arc_url}/v1/tx", json={"rawTx": bytes(tx).hex()},
-                                       headers=self._arc_headers())
-        except httpx.HTTPError as exc:
-            self.failures += 1
-            raise ApiUnavailable(scrub(f"{type(exc).__name__}: {exc}")) from None
-        if r.status_code >= 500:
-            self.failures += 1
-            raise ApiUnavailable(f"ARC answered HTTP {r.status_code}")
+        r = await self._post(f"{self.arc_url}/v1/tx", {"rawTx": bytes(tx).hex()}, self._arc_headers())
         body = self._json(r)
         if not isinstance(body, dict):
             raise ApiUnavailable("ARC answered something other than an object")
@@ -233,12 +236,6 @@ class BsvApi:
             value = each + (rest if i == 0 else 0)
             if value <= 0:
                 continue
-            self.calls += 1
-            try:
-                r = await self.client.post(f"{self.woc_url}/arena/faucet",
-                                           json={"address": address, "satoshis": value})
-            except httpx.HTTPError as exc:
-                self.failures += 1
-                raise ApiUnavailable(scrub(f"{type(exc).__name__}: {exc}")) from None
+            r = await self._post(f"{self.woc_url}/arena/faucet", {"address": address, "satoshis": value})
             if r.status_code != 200:
                 raise ApiUnavailable(f"faucet answered HTTP {r.status_code}")
