@@ -122,10 +122,12 @@ class BsvApi:
         if client is not None:
             await client.aclose()
 
-    async def _get(self, url: str, headers: dict | None = None) -> httpx.Response:
+    async def _request(self, method: str, url: str, headers: dict | None = None,
+                       body: dict | None = None) -> httpx.Response:
+        """One call; ApiUnavailable for no answer or a 5xx (the message keeps only the origin)."""
         self.calls += 1
         try:
-            r = await self.client.get(url, headers=headers)
+            r = await self.client.request(method, url, headers=headers, json=body)
         except httpx.HTTPError as exc:
             self.failures += 1
             raise ApiUnavailable(scrub(f"{type(exc).__name__}: {exc}")) from None
@@ -134,17 +136,11 @@ class BsvApi:
             raise ApiUnavailable(f"HTTP {r.status_code} from {scrub(url)}")
         return r
 
+    async def _get(self, url: str, headers: dict | None = None) -> httpx.Response:
+        return await self._request("GET", url, headers)
+
     async def _post(self, url: str, body: dict, headers: dict | None = None) -> httpx.Response:
-        self.calls += 1
-        try:
-            r = await self.client.post(url, json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            self.failures += 1
-            raise ApiUnavailable(scrub(f"{type(exc).__name__}: {exc}")) from None
-        if r.status_code >= 500:
-            self.failures += 1
-            raise ApiUnavailable(f"HTTP {r.status_code} from {scrub(url)}")
-        return r
+        return await self._request("POST", url, headers, body)
 
     def _arc_headers(self) -> dict:
         h = {"Content-Type": "application/json"}
