@@ -69,6 +69,12 @@ async def test_battle_for_real_satoshis_from_entry_fees_to_payout(arena_server, 
         assert receipt["ledger"] == "bsv" and receipt["status"] == "done"
         tx = setup.net.chain.txs[receipt["signature"]]
         assert tx["status"] == "SEEN_ON_NETWORK" and f"arena:settle:payout:{match}".encode() in tx["raw"]
+        # `python -m arena reconcile` reads the BSV ledger's records and finds nothing unaccounted for.
+        from arena.cli_reconcile import reconcile
+
+        report = await reconcile(server.cfg)
+        assert report["ledger"] == "bsv" and report["records"]["path"].endswith("bsv-ledger.sqlite")
+        assert report["problems"] == 0, report
 
 
 async def test_tips_between_bsv_wallets_over_the_socket(arena_server, bsv_network, tmp_path):
