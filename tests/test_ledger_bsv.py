@@ -554,3 +554,28 @@ async def test_bsvnet_command_writes_a_usable_ledger_config(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def test_many_payments_built_at_once_split_the_float(make_ledger, bsv_network):
+    """More builds than free escrow coins: the ledger splits one escrow coin
+    (to itself) and every payment still confirms; the float loses only fees."""
+    setup = BsvSetup.new(bsv_network)
+    led = await make_ledger(setup)
+    float_before = await led.float_balance()
+    keys = [PrivateKey() for _ in range(45)]  # the fixture's float has 30 coins
+    for k in keys:
+        bsv_network.chain.faucet(k.address(), 1000)
+    m = new_match()
+    built = [(k, await led.build_entry(k.address(), m, 100)) for k in keys]
+    assert led.stats["float_splits"] >= 1
+    paid = []
+    for k, tx in built:
+        res = await led.confirm_entry(k.address(), m, 100, *T.sign_payment(k, tx))
+        assert res.status == "confirmed"
+        paid.append(res.payment_id)
+    assert await led.account_balance(f"escrow:{m}") == 4500
+    # The float lost exactly the fees: the payments' and the splits'.
+    fees = sum(tx_fee(led, txid) for txid in paid) + led.stats["network_fees_paid"]
+    assert float_before - await led.float_balance() == fees
+    for k in keys:
+        assert setup.on_chain(k.address()) == 900

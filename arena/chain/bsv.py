@@ -76,6 +76,8 @@ log = logging.getLogger("arena.chain.bsv")
 FAUCET_CAP_MULTIPLE = 10
 FAUCET_COINS = 4  # the faucet pays in a few coins, so a wallet can have several payments built at once
 MAX_PLAYER_INPUTS = 50
+FLOAT_SPLIT = 20  # coins one split of an escrow coin makes
+FLOAT_LOW = 4     # split when no more free escrow coins than this are left
 MEMO_MAX = 200
 
 
@@ -229,7 +231,7 @@ class BsvLedger(ChainLedgerBase):
         self.last_error: str | None = None
         self.stats = {"entries_confirmed": 0, "entries_pending": 0, "tips_confirmed": 0, "tips_pending": 0,
                       "landed_later": 0, "failed_on_chain": 0, "refused": 0, "conflicts": 0,
-                      "settled": 0, "settle_attempts": 0, "rebroadcasts": 0, "faucets": 0,
+                      "settled": 0, "settle_attempts": 0, "rebroadcasts": 0, "faucets": 0, "float_splits": 0,
                       "network_fees_paid": 0}
 
     def __repr__(self) -> str:
@@ -389,7 +391,7 @@ class BsvLedger(ChainLedgerBase):
         async with self._coin_lock:
             try:
                 mine = await self._coins(wallet)
-                float_coins = self._free(await self._coins(self.escrow.address))
+                float_coins = await self._coins(self.escrow.address)
             except ApiUnavailable as exc:
                 raise _unavailable(exc) from None
             picked = self._pick(self._free(mine), amount)
@@ -411,7 +413,10 @@ class BsvLedger(ChainLedgerBase):
             # The float coin pays the network fee; its change returns to the escrow.
             size = T.estimated_size(len(spend) + 1, [*outputs, (self.escrow.script, 1)])
             net_fee = T.fee_for(size, self.fee_sat_per_kb)
-            sponsor = self._pick([c for c in float_coins], net_fee)
+            float_coins = self._free(float_coins)
+            if len(float_coins) <= FLOAT_LOW:
+                float_coins = await self._split_escrow_coin(float_coins, net_fee)
+            sponsor = self._pick(float_coins, net_fee)
             if sponsor is None or len(sponsor) != 1:
                 log.error("the escrow's float cannot pay network fees: fund the escrow address",
                           extra={"escrow": self.escrow.address, "need": net_fee})
@@ -432,6 +437,42 @@ class BsvLedger(ChainLedgerBase):
         self._remember(h, _Built(kind, ef, wallet, match, to, amount, fee, coins, short,
                                  self.clock() + self.build_ttl_s))
         return ef
+
+    async def _split_escrow_coin(self, free: list[Utxo], net_fee: int) -> list[Utxo]:
+        """Few free escrow coins are left (each build holds one): split the largest
+        into FLOAT_SPLIT coins to the escrow address itself, so many payments can
+        be built at once. Returns the free coins after the split (`free` unchanged
+        if there was nothing worth splitting or the split failed).
+
+        Value never leaves the escrow address but for the split's own network
+        fee (out of the float), so nothing is recorded: a split lost in a crash
+        leaves the coin where it was. Called holding the coin lock."""
+        if not free:
+            return free
+        coin = max(free, key=lambda c: (c.value, c.outpoint))
+        outs = [(self.escrow.script, 1)] * FLOAT_SPLIT
+        fee = T.fee_for(T.estimated_size(1, outs), self.fee_sat_per_kb)
+        each = (coin.value - fee) // FLOAT_SPLIT
+        if each < max(net_fee, 1) * 2:
+            return free
+        rest = coin.value - fee - each * FLOAT_SPLIT
+        values = [each + (rest if i == 0 else 0) for i in range(FLOAT_SPLIT)]
+        tx = T.new_tx([T.utxo_input(coin.txid, coin.vout, coin.value, self.escrow.script)],
+                      [(self.escrow.script, v) for v in values])
+        self.escrow.sign(tx)
+        try:
+            st = await self.api.broadcast(T.to_ef(tx))
+        except (ApiUnavailable, BroadcastRefused) as exc:
+            log.warning("splitting an escrow coin failed", extra={"error": str(exc)[:200]})
+            return free
+        if st.failed:
+            return free
+        txid = tx.txid()
+        self._sent(tx, txid)
+        self.stats["float_splits"] += 1
+        self.stats["network_fees_paid"] += fee
+        log.info("split an escrow coin for the fee float", extra={"txid": txid, "coins": FLOAT_SPLIT})
+        return [c for c in free if c is not coin] + [Utxo(txid, i, v, 0) for i, v in enumerate(values)]
 
     async def build_entry(self, wallet: str, match: str, amount: int) -> bytes:
         self._wallet(wallet)
