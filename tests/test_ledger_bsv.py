@@ -579,3 +579,22 @@ async def test_many_payments_built_at_once_split_the_float(make_ledger, bsv_netw
     assert float_before - await led.float_balance() == fees
     for k in keys:
         assert setup.on_chain(k.address()) == 900
+
+
+async def test_mined_commitment_still_settles_once_seen(make_ledger, nursery):
+    """Payments wait for a block under "mined"; a payout, spending only escrow
+    coins, is done once the network has it."""
+    led = await make_ledger(commitment="mined", confirm_wait_s=0.05)
+    nursery.start_soon(led.run, lambda inp: None)
+    m = new_match()
+    (a, wa, _), (b, wb, _) = await funded(led), await funded(led)
+    for key in (a, b):
+        assert (await paid_entry(led, key, m, 1000)).status == "pending"
+    mine(led.setup.net)
+    for p in list(led._open):
+        assert await led.wait_payment(p, 10) == "landed"
+    assert await led.account_balance(f"escrow:{m}") == 2000
+    before = led.setup.on_chain(wa)
+    with trio.fail_after(10):
+        await led.settle(_payout(m, wa))  # no block needed
+    assert led.setup.on_chain(wa) == before + 1900

@@ -77,6 +77,7 @@ FAUCET_CAP_MULTIPLE = 10
 FAUCET_COINS = 4  # the faucet pays in a few coins, so a wallet can have several payments built at once
 MAX_PLAYER_INPUTS = 50
 FLOAT_SPLIT = 20  # coins one split of an escrow coin makes
+SETTLE_COMMITMENT = "seen"
 FLOAT_LOW = 4     # split when no more free escrow coins than this are left
 MEMO_MAX = 200
 
@@ -839,7 +840,10 @@ class BsvLedger(ChainLedgerBase):
                 self._release(holder)
                 self._unsent(ef)
                 return False
-            if st is not None and st.reached(self.commitment):
+            # A payout counts once the network has it (SEEN): it spends only escrow
+            # coins, which nobody but this ledger can spend again, so unlike a
+            # player's payment it cannot be double-spent away before a block.
+            if st is not None and st.reached(SETTLE_COMMITMENT):
                 await trio.to_thread.run_sync(self.store.finish_settlement, key, txid, True, "")
                 self._release(holder)
                 return True
