@@ -70,6 +70,22 @@ class TestBsvLedgerContract(BsvKeys, LedgerContract):
         return make_ledger
 
 
+class TestBsvLedgerContractMined(BsvKeys, LedgerContract):
+    """The contract again with `bsv_commitment = "mined"`: every payment answers
+    pending and lands with the next block."""
+
+    @pytest.fixture
+    async def ledger_factory(self, make_ledger):
+        async def make():
+            return await make_ledger(commitment="mined", confirm_wait_s=0)
+        return make
+
+    async def wait_final(self, ledger, result):
+        assert result.status == "pending"
+        mine(ledger.setup.net)
+        assert await ledger.wait_payment(result.payment_id, 10) == "landed"
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
