@@ -614,3 +614,24 @@ async def test_mined_commitment_still_settles_once_seen(make_ledger, nursery):
     with trio.fail_after(10):
         await led.settle(_payout(m, wa))  # no block needed
     assert led.setup.on_chain(wa) == before + 1900
+
+
+async def test_concurrent_payments_of_many_wallets_all_land_once(make_ledger):
+    led = await make_ledger()
+    m = new_match()
+    keys = [PrivateKey() for _ in range(12)]
+    for k in keys:
+        await led.faucet(k.address())
+    results = []
+
+    async def pay(k):
+        for _ in range(2):  # two payments each, built and confirmed concurrently with the others
+            results.append(await paid_entry(led, k, m, 300))
+
+    async with trio.open_nursery() as n:
+        for k in keys:
+            n.start_soon(pay, k)
+    assert all(r.status == "confirmed" for r in results) and len({r.payment_id for r in results}) == 24
+    assert await led.account_balance(f"escrow:{m}") == 24 * 300
+    for k in keys:
+        assert led.setup.on_chain(k.address()) == 100_000 - 600

@@ -589,22 +589,22 @@ class BsvLedger(ChainLedgerBase):
         if not await trio.to_thread.run_sync(self.store.add_payment, p):
             self._forget(h)
             raise ArenaError(errors.DUPLICATE, "this payment was already confirmed")
+        # Its coins count as spent from here on, so no build made meanwhile takes them.
+        self._sent(final, txid)
         self._forget(h)
         self._open[txid] = p
         self._waiting.add(txid)
         try:
             try:
                 st = await self.api.broadcast(ef)
-                if not st.failed:
-                    self._sent(final, txid)
             except BroadcastRefused as exc:
                 self._open.pop(txid, None)
+                self._unsent(ef)
                 await trio.to_thread.run_sync(self.store.drop_refused, txid)
                 self.stats["refused"] += 1
                 raise self._refusal(exc) from None
             except ApiUnavailable:
                 log.warning("broadcast answer lost; following the payment", extra={"txid": txid})
-                self._sent(final, txid)
                 return p, "pending"
             if st.failed:
                 await self._resolve(p, "failed", st.status)
