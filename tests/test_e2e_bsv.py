@@ -133,3 +133,31 @@ async def test_hostile_payments_over_the_socket_change_nothing(arena_server, bsv
         await sol.login()
         assert await error_code(sol.request("wallet.faucet", {})) == "bad_request"
         assert await error_code(sol.request("tip.build", {"to": a.wallet, "amount": 5})) == "bad_request"
+
+
+async def test_pending_entries_land_with_a_block_and_reach_the_engine_through_the_inbox(
+        arena_server, bsv_network, tmp_path):
+    """bsv_commitment = "mined": entry.confirm answers pending; once a block
+    is mined the chain watcher announces the fees (through the store's
+    inbox) and the battle starts."""
+    from bsv_net import mine
+    from test_e2e_support import queue_pair
+
+    setup = BsvSetup.new(bsv_network)
+    server, url = await arena_server(ledger=setup.ledger_config(tmp_path, bsv_commitment="mined"),
+                                     roast={"entry_deadline_ms": 60_000})
+    async with open_client(url) as a, open_client(url) as b:
+        for c in (a, b):
+            await c.login_bsv(PrivateKey())
+            await c.faucet()
+        match, fee = await queue_pair(a, b)
+        assert await a.pay_entry(match) == "pending"
+        assert await b.pay_entry(match) == "pending"
+        assert await server.ledger.account_balance(f"escrow:{match}") == 0
+        mine(bsv_network)
+        for c in (a, b):
+            await c.next_event("entry.confirmed", match=match, where=lambda e, w=c.wallet: e["player"] == w,
+                               timeout=30)
+        _, start = await a.next_event("battle:round_start", match=match, timeout=30)
+        assert start["roundNumber"] == 1
+        assert await server.ledger.account_balance(f"escrow:{match}") == 2 * fee
