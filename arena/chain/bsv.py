@@ -225,7 +225,6 @@ class BsvLedger(ChainLedgerBase):
         self._reserved: dict[str, str] = {}  # outpoint -> what holds it (unsigned digest or settle:<key>)
         self._spent: dict[str, float] = {}  # outpoints our broadcasts spent (the index may lag)
         self._claimed: set[str] = set()  # unsigned digests being confirmed right now
-        self._last_sent: dict[str, float] = {}
         self._coin_lock = trio.Lock()  # choosing coins and reserving them is one step
         self._wake = trio.Event()
         self.state = "starting"
@@ -642,20 +641,6 @@ class BsvLedger(ChainLedgerBase):
             return _failed(f"the payment's coins are spent or unknown ({exc.message[:160]}); build it again")
         return _failed(f"the network refused the transaction ({exc.status}: {exc.message[:160]})")
 
-    async def _follow(self, p: Payment, timeout: float) -> str:
-        """Poll one open payment for up to `timeout`: landed | failed | pending."""
-        if timeout <= 0:
-            return "pending"
-        deadline = self.clock() + timeout
-        while True:
-            try:
-                o = (await self._check_open([p], announce=False)).get(p.sig, "pending")
-            except ApiUnavailable:
-                o = "pending"
-            if o != "pending" or self.clock() >= deadline:
-                return o
-            await trio.sleep(self.poll_s)
-
     async def _check_open(self, payments: list[Payment], *, announce: bool) -> dict[str, str]:
         out: dict[str, str] = {}
         for p in payments:
@@ -691,19 +676,8 @@ class BsvLedger(ChainLedgerBase):
         if st.failed:
             await self._resolve(p, "failed", st.status)
 
-    async def _resolve(self, p: Payment, state: str, detail: str = "", *, announce: bool = False) -> None:
-        if self._open.pop(p.sig, None) is None:
-            return
-        self._last_sent.pop(p.sig, None)
-        if state == "failed":
-            self._unsent(p.raw)
-        p.state, p.detail = state, detail
-        await trio.to_thread.run_sync(self.store.resolve_payment, p.sig, state, detail, False)
-        if state == "landed" and announce:
-            self.stats["landed_later"] += 1
-            await self._announce(p)
-        elif state == "landed":
-            self._unacked[p.sig] = self.clock()
+    def _never_lands(self, p: Payment) -> None:
+        self._unsent(p.raw)  # its coins are spendable again (where still unspent)
 
     # --- the side task -----------------------------------------------------------------------
     async def run(self, submit: Callable[[object], object]) -> None:

@@ -72,6 +72,7 @@ class ChainLedgerBase:
         self._built_per_wallet: dict[str, int] = {}
         self._open: dict = {}          # submitted payments not yet resolved, by id
         self._waiting: set[str] = set()  # payment ids a confirm_* call is following itself
+        self._last_sent: dict[str, float] = {}  # payment / attempt id -> when last (re)broadcast
         self._settle_locks: dict[str, trio.Lock] = {}
         self._submit: Callable[[object], object] | None = None
         # Payments that landed under a confirm_* call, waiting for their caller's
@@ -144,6 +145,45 @@ class ChainLedgerBase:
                 await self._announce(p)
         for sig in late:  # announced meanwhile by another path: nothing left to watch
             self._unacked.pop(sig, None)
+
+    async def _follow(self, p, timeout: float) -> str:
+        """Poll one open payment for up to `timeout`: landed | failed | expired | pending.
+
+        `timeout <= 0` answers pending at once (the reply never waits for the chain)."""
+        if timeout <= 0:
+            return "pending"
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                outcome = await self._check_open([p], announce=False)
+            except self.UNAVAILABLE:
+                outcome = {}
+            o = outcome.get(p.sig, "pending")
+            if o != "pending" or self.clock() >= deadline:
+                return o
+            await trio.sleep(self.poll_s)
+
+    async def _resolve(self, p, state: str, detail: str = "", *, announce: bool = False) -> None:
+        """Close an open payment. Exactly one caller wins (the in-memory check is synchronous)."""
+        if self._open.pop(p.sig, None) is None:
+            return
+        self._last_sent.pop(p.sig, None)
+        if state != "landed":
+            self._never_lands(p)
+        p.state, p.detail = state, detail
+        # A payment landed under a confirm_* call is announced by its caller
+        # (the gateway, on "confirmed"), which then calls `acknowledge`; one
+        # landed under `run` is announced here. Either way the record says
+        # "announced" only once the engine's side has it durably.
+        await trio.to_thread.run_sync(self.store.resolve_payment, p.sig, state, detail, False)
+        if state == "landed" and announce:
+            self.stats["landed_later"] += 1
+            await self._announce(p)
+        elif state == "landed":
+            self._unacked[p.sig] = self.clock()
+
+    def _never_lands(self, p) -> None:
+        """Payment `p` failed or expired: release whatever it held."""
 
     async def _follow_forever(self, ack_wait_s: float = ACK_WAIT_S) -> None:
         """The chain watcher's loop (under `run`): announce what a crash left

@@ -247,7 +247,6 @@ class SolanaLedger(ChainLedgerBase):
         self.mint_authority: Pubkey | None = None
         self._ready_lock = trio.Lock()
         self._claimed: set[str] = set()          # messages being confirmed right now
-        self._last_sent: dict[str, float] = {}    # signature -> when last (re)broadcast
         self._wake = trio.Event()
         self.state = "starting"
         self.last_error: str | None = None
@@ -593,23 +592,6 @@ class SolanaLedger(ChainLedgerBase):
                 return _failed("the token account is frozen; nothing was charged")
         return _failed(f"the chain refused the transaction: {exc.message[:200]}")
 
-    async def _follow(self, p: Payment, timeout: float) -> str:
-        """Poll one open payment for up to `timeout`: landed | failed | expired | pending.
-
-        `timeout <= 0` answers pending at once (the reply never waits for the chain)."""
-        if timeout <= 0:
-            return "pending"
-        deadline = self.clock() + timeout
-        while True:
-            try:
-                outcome = await self._check_open([p], announce=False)
-            except RpcUnavailable:
-                outcome = {}
-            o = outcome.get(p.sig, "pending")
-            if o != "pending" or self.clock() >= deadline:
-                return o
-            await trio.sleep(self.poll_s)
-
     async def _check_open(self, payments: list[Payment], *, announce: bool) -> dict[str, str]:
         """One round over open payments: resolve those the chain has decided; re-broadcast the rest."""
         if not payments:
@@ -653,23 +635,6 @@ class SolanaLedger(ChainLedgerBase):
                     except (SendRefused, RpcUnavailable):
                         pass  # the status poll decides
         return out
-
-    async def _resolve(self, p: Payment, state: str, detail: str = "", *, announce: bool = False) -> None:
-        """Close an open payment. Exactly one caller wins (the in-memory check is synchronous)."""
-        if self._open.pop(p.sig, None) is None:
-            return
-        self._last_sent.pop(p.sig, None)
-        p.state, p.detail = state, detail
-        # A payment landed under a confirm_* call is announced by its caller
-        # (the gateway, on "confirmed"), which then calls `acknowledge`; one
-        # landed under `run` is announced here. Either way the record says
-        # "announced" only once the engine's side has it durably.
-        await trio.to_thread.run_sync(self.store.resolve_payment, p.sig, state, detail, False)
-        if state == "landed" and announce:
-            self.stats["landed_later"] += 1
-            await self._announce(p)
-        elif state == "landed":
-            self._unacked[p.sig] = self.clock()
 
     # --- the side task ---------------------------------------------------------------------------
     async def run(self, submit: Callable[[object], object]) -> None:
