@@ -462,9 +462,14 @@ class BsvLedger(ChainLedgerBase):
         self.escrow.sign(tx)
         try:
             st = await self.api.broadcast(T.to_ef(tx))
-        except (ApiUnavailable, BroadcastRefused) as exc:
-            log.warning("splitting an escrow coin failed", extra={"error": str(exc)[:200]})
+        except BroadcastRefused as exc:
+            log.warning("splitting an escrow coin was refused", extra={"error": exc.message[:200]})
             return free
+        except ApiUnavailable as exc:
+            # It may have left: the coin counts as spent until the index says otherwise.
+            log.warning("splitting an escrow coin: no answer", extra={"error": str(exc)[:200]})
+            self._sent(tx, tx.txid())
+            return [c for c in free if c is not coin]
         if st.failed:
             return free
         txid = tx.txid()
