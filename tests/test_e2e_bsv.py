@@ -161,3 +161,20 @@ async def test_pending_entries_land_with_a_block_and_reach_the_engine_through_th
         _, start = await a.next_event("battle:round_start", match=match, timeout=30)
         assert start["roundNumber"] == 1
         assert await server.ledger.account_balance(f"escrow:{match}") == 2 * fee
+
+
+async def test_bots_with_bsv_wallets_play_and_are_paid(arena_server, bsv_network, tmp_path):
+    """`python -m arena bot --wallet bsv` against a BSV-ledger server: the bots
+    log in with auth.bsv, pay their entries in satoshis and the winner is paid."""
+    from arena.bot import run_bots
+
+    setup = BsvSetup.new(bsv_network)
+    server, url = await arena_server(ledger=setup.ledger_config(tmp_path), roast={"entry_deadline_ms": 60_000})
+    lines: list[str] = []
+    with trio.fail_after(120):
+        rc = await run_bots(url, 2, "bronze", 1, 7, lines.append, wallet="bsv")
+    assert rc == 0, lines
+    await wait_until(lambda: not server.state.unsettled, timeout=30)
+    done = server.ledger.store.done_settlements()
+    assert len(done) == 1 and done[0].key.startswith("payout:"), "\n".join(lines)
+    assert any("won" in line for line in lines), lines
