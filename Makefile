@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bot clean
+.PHONY: run test install bot bot-canvas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ run: $(STAMP)
 
 bot: $(STAMP)
 	$(PY) -m arena bot --count 4
+
+bot-canvas: $(STAMP)
+	$(PY) -m arena bot --mode canvas --count 8 --show 15
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -1,4 +1,6 @@
-"""`python -m arena bot --count N`: bot players that play roast battles.
+"""`python -m arena bot --count N`: bot players that play roast battles
+(`--mode lottery`: bettors on lottery rounds, `arena.bot_lottery`; `--mode
+canvas`: painters on the weekly canvas, `arena.canvas_bot`).
 
 Each bot has a fresh wallet key. It says hello, logs in, takes tokens from the
 dev faucet, then loops: queue.join → match.found → pay the entry fee → for
@@ -104,6 +106,26 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 
 
+async def request_with_retries(c: ArenaClient, type_: str, body: dict | None, failed: type[Exception], *,
+                               retryable: tuple = RETRYABLE, wait_ms: int = 500, min_s: float = 0.05,
+                               max_s: float = 10.0):
+    """`c.request`, tried again (at most 5 times) after the server's
+    `retry_after_ms` (else `wait_ms`, clamped to min_s..max_s) while it
+    answers one of `retryable`; no reply within REQUEST_TIMEOUT raises
+    `failed` (the bot cannot go on)."""
+    for attempt in range(6):
+        try:
+            return await c.request(type_, body, timeout=REQUEST_TIMEOUT)
+        except ArenaRequestError as exc:
+            if exc.code in retryable and attempt < 5:
+                await trio.sleep(min(max((exc.retry_after_ms or wait_ms) / 1000, min_s), max_s))
+                continue
+            raise
+        except ArenaTimeout:
+            raise failed(f"{type_}: no reply within {REQUEST_TIMEOUT:.0f}s (server stuck?)") from None
+    raise AssertionError("unreachable")
+
+
 class BotFailed(Exception):
     """This bot cannot go on (stalled server, no faucet, repeated errors)."""
 
@@ -191,17 +213,7 @@ class Bot:
     # -- requests with bounded retries ------------------------------------------------------
 
     async def call(self, c: ArenaClient, type_: str, body: dict | None = None):
-        for attempt in range(6):
-            try:
-                return await c.request(type_, body, timeout=REQUEST_TIMEOUT)
-            except ArenaRequestError as exc:
-                if exc.code in RETRYABLE and attempt < 5:
-                    await trio.sleep(min(max((exc.retry_after_ms or 500) / 1000, 0.05), 10.0))
-                    continue
-                raise
-            except ArenaTimeout:
-                raise BotFailed(f"{type_}: no reply within {REQUEST_TIMEOUT:.0f}s (server stuck?)") from None
-        raise AssertionError("unreachable")
+        return await request_with_retries(c, type_, body, BotFailed)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -518,6 +530,21 @@ class Bot:
             self.pending_submit = (m, rnd, st.get("prompt") or "", trio.current_time() + delay + 0.1)
 
 
+async def run_fleet(bots, results: list) -> None:
+    """Run every bot (anything with `async run() -> bool`) at once, started
+    20 ms apart so the server does not get every handshake together; each
+    outcome is appended to `results` as it ends (read them even when the
+    run is cancelled)."""
+
+    async def one(bot) -> None:
+        results.append(await bot.run())
+
+    async with trio.open_nursery() as nursery:
+        for bot in bots:
+            nursery.start_soon(one, bot)
+            await trio.sleep(0.02)
+
+
 async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze", battles: int = 0,
                    seed: int | None = None, log: Callable[[str], None] | None = None, *,
                    react: bool = False, stall_timeout: float = 120.0, wallet: str = "solana") -> int:
@@ -545,15 +572,8 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
         f"{battles or 'unlimited'} battle(s) each, seed {seed}"
         + ("; odd count, so one bot may wait for an opponent" if count % 2 else ""))
     results: list[bool] = []
-
-    async def one(bot: Bot) -> None:
-        results.append(await bot.run())
-
     try:
-        async with trio.open_nursery() as nursery:
-            for bot in bots:
-                nursery.start_soon(one, bot)
-                await trio.sleep(0.02)  # don't hit the server with every handshake at once
+        await run_fleet(bots, results)
     finally:
         wins = sum(b.wins for b in bots)
         failed = results.count(False)
@@ -563,29 +583,63 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", default="roast", choices=("roast", "lottery", "canvas"),
+                        help="roast: play battles (default); lottery: bet on lottery rounds (arena.bot_lottery); "
+                             "canvas: draw shapes on the weekly canvas (arena.canvas_bot)")
+    parser.add_argument("--pixels", type=int, default=0,
+                        help="canvas: pixels each painter places before it stops; 0 = until Ctrl-C (default)")
+    parser.add_argument("--show", type=float, default=0.0, metavar="SECONDS",
+                        help="canvas: print the canvas as text every this many seconds (default 0: never)")
+    parser.add_argument("--api-key", action="append", default=[], dest="api_keys", metavar="KEY",
+                        help="canvas: log the first painters in as agents with these API keys (repeatable); "
+                             "the others use fresh wallets")
     parser.add_argument("--count", type=int, default=2, help="number of bot players (even recommended; default 2)")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default {DEFAULT_URL})")
     parser.add_argument("--tier", default="bronze", choices=TIERS, help="entry tier (default bronze)")
     parser.add_argument("--battles", type=int, default=0, help="battles per bot; 0 = until Ctrl-C (default)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the roast lines (default: random)")
     parser.add_argument("--react", action="store_true", help="send emoji reactions and spectate other bots")
-    parser.add_argument("--stall-timeout", type=float, default=120.0,
-                        help="seconds without progress before a bot gives up (default 120)")
+    parser.add_argument("--stall-timeout", type=float, default=None,
+                        help="seconds without progress before a bot gives up (default 120; lottery 600)")
     parser.add_argument("--wallet", default="solana", choices=("solana", "bsv"),
-                        help="the bots' wallets: Solana keys (auth.login) or BSV keys (auth.bsv); "
+                        help="roast: the bots' wallets: Solana keys (auth.login) or BSV keys (auth.bsv); "
                              "a [ledger] kind = \"bsv\" server needs bsv (default solana)")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="lottery: rounds per bettor; 0 = until Ctrl-C (default)")
+    parser.add_argument("--key", default=None,
+                        help="lottery: an operator API key; the bot then creates the rounds itself")
+    parser.add_argument("--draw-in", type=float, default=30.0,
+                        help="lottery, with --key: seconds a created round takes bets (default 30)")
 
 
 def main_from_args(args: argparse.Namespace) -> int:
     if args.count < 1:
         print("arena bot: --count must be at least 1", file=sys.stderr)
         return 2
-    if args.battles < 0:
-        print("arena bot: --battles must be 0 or more", file=sys.stderr)
+    if args.battles < 0 or args.rounds < 0 or args.pixels < 0 or args.show < 0:
+        print("arena bot: --battles, --rounds, --pixels and --show must be 0 or more", file=sys.stderr)
         return 2
+    if args.draw_in <= 0:
+        print("arena bot: --draw-in must be positive", file=sys.stderr)
+        return 2
+    if args.mode == "canvas":
+        from arena.canvas_bot import run_canvas_bots
+
+        try:
+            return trio.run(lambda: run_canvas_bots(args.url, args.count, args.pixels, args.seed,
+                                                    api_keys=tuple(args.api_keys), show_every=args.show))
+        except KeyboardInterrupt:
+            print("arena bot: stopped", file=sys.stderr)
+            return 0
     try:
+        if args.mode == "lottery":
+            from arena.bot_lottery import run_lottery_bots
+
+            return trio.run(lambda: run_lottery_bots(args.url, args.count, args.rounds, args.seed, None,
+                                                     key=args.key, draw_in_s=args.draw_in,
+                                                     stall_timeout=args.stall_timeout or 600.0))
         return trio.run(lambda: run_bots(args.url, args.count, args.tier, args.battles, args.seed, None,
-                                         react=args.react, stall_timeout=args.stall_timeout,
+                                         react=args.react, stall_timeout=args.stall_timeout or 120.0,
                                          wallet=args.wallet))
     except KeyboardInterrupt:
         print("arena bot: stopped", file=sys.stderr)

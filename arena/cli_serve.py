@@ -68,6 +68,9 @@ def main_from_args(args) -> int:
         f"ledger {cfg.ledger.kind}, ai {cfg.ai.kind}, store {cfg.store.kind}); Ctrl-C stops",
         file=sys.stderr,
     )
+    if server.site is not None:
+        print(f"arena: web pages at http://{cfg.server.host}:{port}/ "
+              f"({', '.join(p.path for p in server.site.pages) or 'the start page only'})", file=sys.stderr)
     tune_gc()
     try:
         trio.run(server.run)

@@ -47,6 +47,7 @@ from arena.engine.config import CONFIG_ITEMS, EngineConfig
 from arena.engine.registry import registry
 from arena.feeds.breaker import BreakerConfig
 from arena.feeds.consensus import RULES as FEED_RULES
+from arena.feeds.draw_formats import FORMATS as FEED_FORMATS
 from arena.feeds.simulated import KINDS as SIMULATED_FEEDS
 
 __all__ = [
@@ -248,6 +249,9 @@ class ServerConfig:
     # Engine time (`ctx.now_ms`) is re-anchored on the wall clock, with a
     # journaled input, when it has fallen this far behind.
     clock_tolerance_ms: int = _key(250, POSITIVE)
+    # Serve the web pages (the start page, each mode's page, the bundled SDK)
+    # over HTTP on `port`, beside the protocol at /v1.
+    pages: bool = _key(True, BOOL, env="ARENA_PAGES")
 
 
 @frozen
@@ -387,10 +391,17 @@ class FeedSourceConfig:
     # API key, so it is masked when shown.
     url: str = _key("", Rule(str, "a URL starting with http:// or https://",
                              lambda v: v.lower().startswith(("http://", "https://"))), mask=_mask_url)
-    value_path: str = _key("", NAME)
+    # "json": the value is at value_path; else a publisher's result format
+    # (arena.feeds.draw_formats), which needs no value_path.
+    format: str = _key("json", _choice("json", *FEED_FORMATS))
+    value_path: str = _key("", TEXT)  # required by "json"
     time_path: str = _key("", TEXT)  # "" = the source gives no timestamp
     time_unit: str = _key("s", _choice("s", "ms"))
     timeout_ms: int = _key(0, NON_NEGATIVE)  # 0 = the feed's timeout_ms
+
+    def __attrs_post_init__(self) -> None:
+        if self.format == "json" and not self.value_path.strip():
+            raise ValueError('value_path must be a non-empty string when format is "json"')
 
 
 def _sources(value) -> tuple:
@@ -915,7 +926,8 @@ def _feed_sources(raw: Any, where: str, errors: list[str]) -> tuple[FeedSourceCo
         at = f"{where} sources[{i}]"
         n = len(errors)
         kwargs = _check_table(table, FeedSourceConfig, at, errors)
-        for required in ("name", "url", "value_path"):
+        required_keys = ("name", "url") if table.get("format", "json") != "json" else ("name", "url", "value_path")
+        for required in required_keys:
             if required not in table:
                 errors.append(f"{at} {required} is missing")
         if len(errors) > n:
@@ -923,8 +935,13 @@ def _feed_sources(raw: Any, where: str, errors: list[str]) -> tuple[FeedSourceCo
         if kwargs["name"] in names:
             errors.append(f"{at} name {_show(kwargs['name'])} is used by another source of the feed")
             continue
+        try:
+            source = FeedSourceConfig(**kwargs)
+        except ValueError as exc:
+            errors.append(f"{at} {exc}")
+            continue
         names.add(kwargs["name"])
-        out.append(FeedSourceConfig(**kwargs))
+        out.append(source)
     return tuple(out)
 
 

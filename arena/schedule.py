@@ -220,6 +220,12 @@ def next_after(rule: Rule, after_ms: int, horizon_days: int = 400) -> int | None
     return found[0] if found else None
 
 
+def following(rule: Rule, at_ms: int) -> int:
+    """`ScheduleFired.next_ms`: the occurrence after `at_ms`, -1 if none."""
+    found = next_after(rule, at_ms)
+    return -1 if found is None else found
+
+
 @frozen
 class Decision:
     """What the scheduler feeds the engine for one rule now (`ScheduleFired`'s fields)."""
@@ -253,4 +259,4 @@ def decide(rule: Rule, mark: int | None, now_ms: int, late_after_ms: int) -> Dec
     return Decision(newest, "late", len(due) - 1)
 
 
-__all__ = ["Rule", "RuleError", "parse", "occurrences", "next_after", "Decision", "decide", "DAYS"]
+__all__ = ["Rule", "RuleError", "parse", "occurrences", "next_after", "following", "Decision", "decide", "DAYS"]

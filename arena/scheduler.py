@@ -22,7 +22,7 @@ import trio
 
 from arena.engine import inputs as I
 from arena.engine.registry import registry
-from arena.schedule import Rule, decide
+from arena.schedule import Rule, decide, following
 
 log = logging.getLogger("arena.scheduler")
 
@@ -82,7 +82,8 @@ class Scheduler:
             d = decide(rule, mark, now, self.late_after_ms)
             if d is None:
                 continue
-            inp = I.ScheduleFired(mode=mode, rule=rule.name, at_ms=d.at_ms, kind=d.kind, missed=d.missed)
+            inp = I.ScheduleFired(mode=mode, rule=rule.name, at_ms=d.at_ms, kind=d.kind, missed=d.missed,
+                                  next_ms=following(rule, d.at_ms))
             if self.submit(inp):
                 self.sent[key] = d.at_ms
                 self.counts[d.kind] += 1

@@ -189,6 +189,14 @@ class ArenaServer:
 
         self.credentials = Credentials(self.persistence.store)
         self.gateway = Gateway(cfg.net, self, cfg.server.host, cfg.server.port if port is None else port)
+        # The web pages on the same port: the start page and every registered
+        # mode's declared page (arena/net/pages.py).
+        self.site = None
+        if cfg.server.pages:
+            from arena.net.pages import Site
+
+            self.site = Site.build(registry.modes())
+            self.gateway.http_handler = self.site.answer
         self.metrics = TickMetrics()
         self.supervisors = {
             "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,
@@ -214,6 +222,14 @@ class ArenaServer:
         self._feed_send, self._feed_recv = trio.open_memory_channel(math.inf)
         # Side tasks by the names modes give them in `Mode.effects`.
         self._workers = {"ledger": self._ledger_send, "judge": self._judge_send, FEED_WORKER: self._feed_send}
+        # Side tasks the modes bring (`Mode.side_tasks`), their results journaled.
+        from arena.mode_tasks import TaskContext, build_mode_tasks
+
+        self.mode_tasks = build_mode_tasks(TaskContext(cfg, self.media, self.persistence.store, self.judge),
+                                           lambda result: self.submit(result, force=True))
+        for name, task in self.mode_tasks.items():
+            self.supervisors[name] = task.supervisor
+            self._workers[name] = task.send
         self.started = trio.Event()
         self.metrics_port: int | None = None
         self.conflicts: dict[str, str] = {}  # settlement key -> why (ledger key conflicts)
@@ -281,6 +297,8 @@ class ArenaServer:
             nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
             nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
             nursery.start_soon(self.supervisors[FEED_WORKER].run, self._feed_worker)
+            for task in self.mode_tasks.values():
+                nursery.start_soon(task.supervisor.run, task.run)
             if hasattr(self.ledger, "run"):
                 # A ledger whose payments can confirm after entry/tip.confirm
                 # answered "pending" (solana) feeds EntryFeePaid / TipSent here.

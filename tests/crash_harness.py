@@ -42,8 +42,15 @@ FEE = 100  # bronze
 
 
 
-def write_config(tmp: Path, port: int, store: dict, *, snapshot_every: int = 40, extra: str = "") -> Path:
-    store_lines = "\n".join(f"{k} = {v!r}" if isinstance(v, int) else f'{k} = "{v}"' for k, v in store.items())
+def _toml_lines(table: dict) -> str:
+    return "\n".join(f"{k} = {v!r}" if isinstance(v, int) else f'{k} = "{v}"' for k, v in table.items())
+
+
+def write_config(tmp: Path, port: int, store: dict, *, snapshot_every: int = 40, extra: str = "",
+                 ledger: dict | None = None) -> Path:
+    """`ledger`: more `[ledger]` keys (e.g. the Solana devnet's), beside the faucet."""
+    store_lines = _toml_lines(store)
+    ledger_lines = _toml_lines({"faucet_amount": FAUCET, **(ledger or {})})
     text = f"""
 [server]
 port = {port}
@@ -61,7 +68,7 @@ scoring_timeout_ms = 5000
 prompt_timeout_ms = 8000
 
 [ledger]
-faucet_amount = {FAUCET}
+{ledger_lines}
 
 [media]
 path = "{tmp / 'media'}"

@@ -19,18 +19,18 @@ from arena.modes.lottery.messages import LotteryBetChosen, LotteryClaim, Lottery
 from arena.modes.lottery.settings import LotteryConfig
 from arena.persistence import codec
 from arena.persistence.durable import replay
-from arena.schedule import decide
+from arena.schedule import decide, following
 
 T0 = 1_800_000_000_000  # engine time of the first tick
 OPERATOR = "op"
 
 
 class Engine:
-    def __init__(self, seed: int = 1, **settings):
+    def __init__(self, seed: int = 1, now: int = T0, **settings):
         self.config = EngineConfig.of(tick_hz=20, seed=seed, modes={"lottery": LotteryConfig(**settings)})
         self.state = core.new_state(self.config, world="w")
         self.tick = 0
-        self.now = T0
+        self.now = now
         self.journal: list = []
         self.replies: dict[int, Reply] = {}
         self.events: list[Event] = []
@@ -51,7 +51,8 @@ class Engine:
         for rule in mode.schedules(self.state.config.modes["lottery"], self.shared()):
             d = decide(rule, marks.get(f"lottery:{rule.name}"), self.now, 60_000)
             if d is not None:
-                out.append(I.ScheduleFired("lottery", rule.name, d.at_ms, d.kind, d.missed))
+                out.append(I.ScheduleFired("lottery", rule.name, d.at_ms, d.kind, d.missed,
+                                           following(rule, d.at_ms)))
         return out
 
     def step(self, *inputs) -> None:

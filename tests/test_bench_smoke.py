@@ -158,3 +158,56 @@ def test_profile_refuses_nonsense_arguments(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "arena", "bench", "profile", "--baseline", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "not an Arena checkout" in proc.stderr
+
+
+def test_lottery_smoke(tmp_path):
+    """`bench lottery`: its own server opens a round by schedule; a few
+    watchers and bettors; the report is complete and the money adds up."""
+    out = tmp_path / "lottery.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "arena", "bench", "lottery", "--watchers", "30", "--bettors", "6",
+         "--bet-rate", "30", "--duration", "2", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=90,
+    )
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    r = json.loads(out.read_text())
+    assert r["scenario"] == "lottery" and r["watchers"] == 30 and r["bettors"] == 6
+    assert r["bets_placed"] + r["bets_skipped_all_bettors_busy"] <= r["bets_due"] and r["bets_placed"] > 0
+    assert r["latency_ms"]["confirm"]["n"] >= r["bets_placed"]
+    pool = r["pool_at_end"]
+    assert pool["yes"]["total"] + pool["no"]["total"] >= r["bets_placed"]  # every stake is at least 1
+    assert r["pool_updates_per_watcher_per_s"] <= 1.5  # the throttle (one a second, plus the window's edges)
+    assert set(r["server"]) >= {"ticks_per_s", "tick_ms_p99", "lateness_ms_p99"}
+    assert "lottery:" in proc.stdout and "service level" in proc.stdout
+
+
+def test_canvas_smoke(tmp_path):
+    """`bench canvas` at a tiny scale: every placement sent is answered and
+    reaches the probe watchers, both ends count alike, and the in-process
+    snapshot measure is there."""
+    out = tmp_path / "canvas.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "arena", "bench", "canvas", "--watchers", "6", "--placers", "2", "--probes", "3",
+         "--placements", "60", "--duration", "2", "--canvas-size", "200", "--join-every", "0.5", "--quiet",
+         "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.exists(), f"no report (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    assert "== arena bench canvas" in proc.stdout
+    report = json.loads(out.read_text())
+    snap = report["snapshot_cpu"]
+    assert snap["join_bitmap_ms"] > 0 and snap["join_bitmap_bytes"] > 0
+    assert snap["parts"] == 16 and 0 < snap["part_bytes_max"] < 70_000 and snap["parts_ms"] > 0
+    [step] = report["steps"]
+    assert step["watchers"] == 6 and step["setup_failures"] == 0
+    assert step["placements_sent"] > 0 and step["placements_ok"] == step["placements_sent"]
+    assert step["place_errors"] == {}
+    # each probe saw each placement once
+    assert step["latency_samples"] == 3 * step["placements_sent"]
+    assert 0 < step["latency_ms_p50"] <= step["latency_ms_p99"] <= step["latency_ms_max"]
+    assert step["seq_gaps"] == 0 and step["protocol_errors"] == 0 and step["closed"] == 0
+    assert step["joins"] and all(j["ms"] is not None and j["bitmap_bytes"] > 0 and j["parts"] == 1
+                                 and j["parts_bytes"] > 0 for j in step["joins"])
+    srv = step["server"]
+    assert srv["connections"] >= 8 and srv["rss_bytes"] > 0 and srv["tick_rate_hz"] > 0
+    assert srv["net_frames_in_per_s"] > 0 and srv["net_bytes_out_per_s"] > 0

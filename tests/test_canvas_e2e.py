@@ -151,7 +151,8 @@ async def test_the_weekly_rule_resets_the_canvas_on_saturday(canvas_server):
 
     sat = int(dt.datetime(2026, 11, 7, 14, tzinfo=dt.timezone.utc).timestamp()) * 1000  # 09:00 EST
     clock = ManualClock(sat - 60_000)
-    server, url = await canvas_server(clock=clock)
+    # no advance notice: only the reset rule fires (tests/test_canvas_rotation.py has the notice)
+    server, url = await canvas_server(clock=clock, mode_notice_ms=0)
     async with player(url, faucet=False) as w:
         first = await w.request("canvas.join")
         assert first["resets_at_ms"] == sat and first["mode"] == "classic"
@@ -170,13 +171,11 @@ async def test_the_weekly_rule_resets_the_canvas_on_saturday(canvas_server):
 
 
 async def _archives(server):
-    """The store's canvas archive records (written with their tick's journal rows)."""
-    import json
-
+    """The store's canvas archives (written with their tick's journal rows)."""
     store = server.persistence.store
     for _ in range(100):
-        rows = [r for r in await store.query("mode_records") if r["mode"] == "canvas" and r["kind"] == "archive"]
+        rows = await store.query("canvas_archives")
         if rows:
-            return [json.loads(r["data"]) if isinstance(r["data"], str) else r["data"] for r in rows]
+            return rows
         await trio.sleep(0.05)
     return []

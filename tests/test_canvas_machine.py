@@ -44,6 +44,7 @@ class CanvasMachine(RuleBasedStateMachine):
         self.seq = 0
         self.last_ok: dict[str, int] = {}  # wallet -> engine ms of its last accepted placement
         self.joined: set[str] = set()
+        self.cells: dict[str, set] = {}  # wallet -> cells it placed this week (territory's rule)
         self.placed = 0  # placements accepted this week
         self.at_ms = 0  # the next schedule occurrence fed
 
@@ -67,11 +68,15 @@ class CanvasMachine(RuleBasedStateMachine):
         elif wallet in self.last_ok and now < self.last_ok[wallet] + 300:
             assert r.body["code"] == "cooldown_active"
             assert r.body["retry_after_ms"] == self.last_ok[wallet] + 300 - now
+        elif GAME_MODES[c.mode].adjacent and self.cells.get(wallet) and not any(
+                (x + dx, y + dy) in self.cells[wallet] for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))):
+            assert r.body["code"] == "not_allowed"  # territory: only next to its own pixels
         else:
             assert r.ok, r.body
             assert wallet not in self.last_ok or now >= self.last_ok[wallet] + 300  # never inside a cooldown
             self.last_ok[wallet] = now
             self.placed += 1
+            self.cells.setdefault(wallet, set()).add((x, y))
 
     @rule(ms=st.sampled_from((50, 100, 250, 300, 1_000)))
     def time_passes(self, ms):
@@ -107,6 +112,7 @@ class CanvasMachine(RuleBasedStateMachine):
     def _week_over(self):
         self.joined.clear()
         self.last_ok.clear()
+        self.cells.clear()
         self.placed = 0
 
     # --- the model --------------------------------------------------------------------

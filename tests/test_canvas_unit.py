@@ -188,16 +188,12 @@ def test_the_archive_record_holds_the_compressed_canvas():
 
     messages = w.step(CanvasReset("s", 77, "key:op", ""))
     ops = mode_records(w.state, w.tick, messages, {})
-    [rec] = [op for op in ops if op[0] == "mode_record" and op[1] == "canvas"]
-    _, _, kind, key, data, _ = rec
-    import base64
-    import json
-
-    data = json.loads(data)
-    assert kind == "archive" and key == "000001"
-    assert (data["year"], data["mode"], data["pixels"], data["width"], data["height"]) == (
-        w.canvas.year, "classic", 1, 8, 6)
-    raw = zlib.decompress(base64.b64decode(data["bitmap_zlib_b64"]))
+    [rec] = [op[2] for op in ops if op[0] == "mode_op" and op[1] == "canvas" and op[2][0] == "archive"]
+    (_, seq, canvas, year, week, mode, width, height, pixels, placers, started, ended, bitmap, winner,
+     winner_agent, stats) = rec
+    assert (seq, year, mode, pixels, placers, width, height, winner, winner_agent) == (
+        1, w.canvas.year, "classic", 1, 1, 8, 6, "a", None)
+    raw = zlib.decompress(bitmap)
     assert raw[1] == 4 and len(raw) == 48
 
 
@@ -211,7 +207,7 @@ def test_the_weekly_rule_resets_once_per_occurrence():
     w = World()
     w.join("a")
     mode = registry.get("canvas")
-    [rule] = mode.schedules(w.state.config.modes["canvas"], w.canvas)
+    rule, _announce = mode.schedules(w.state.config.modes["canvas"], w.canvas)  # (tests/test_canvas_rotation.py)
     assert rule.text() == "weekly SAT 09:00 America/New_York"
     at = w.join("a").body["resets_at_ms"]
     w.step(I.ScheduleFired("canvas", rule.name, at, "on_time"))
@@ -288,7 +284,7 @@ def test_resets_at_is_the_next_occurrence_of_the_rule():
     assert w.join("a").body["resets_at_ms"] == first + 7 * 86_400_000  # no DST change between these two
 
 
-def test_the_window_is_not_a_match_to_watch_and_a_watcher_stays_while_away():
+def test_the_window_is_not_a_match_to_watch_and_a_watcher_away_is_sent_nothing():
     w = World(canvas_config(broadcast_every_ticks=3))
     w.join("a")
     w.place("a", 0, 0, 1)
@@ -298,6 +294,12 @@ def test_the_window_is_not_a_match_to_watch_and_a_watcher_stays_while_away():
     mode = registry.get("canvas")
     assert mode.summary(w.state, w.state.matches[WINDOW])["watchers"] == 1
     w.step(I.PlayerDisconnected("a"))
-    assert "a" in w.canvas.watchers  # its resumed session's buffer has what it missed
+    assert "a" not in w.canvas.watchers and "a" in w.canvas.away  # forgotten by the broadcast
     w.step()
-    assert WINDOW not in w.state.matches and w.events_of("canvas:pixels", "a")
+    assert WINDOW not in w.state.matches and not w.events_of("canvas:pixels", "a")
+    # Back: a watcher again, told to fetch the canvas (its session missed the window).
+    w.step(I.PlayerReconnected("a"))
+    assert "a" in w.canvas.watchers and not w.canvas.away
+    [snap] = w.events_of("match.snapshot", "a")
+    assert snap.body["match"] == WINDOW and snap.body["state"]["parts"] == 1
+    assert snap.body["state"]["canvas"] == w.canvas.canvas

@@ -79,7 +79,7 @@ async def test_cli_commands(tmp_path):
     r = subprocess.run([sys.executable, "-m", "arena", "migrate", "--config", str(cfg2)], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "applied 1, 2, 3, 4, 5, roast:1, roast:2, roast:3; schema version 5" in r.stdout
+    assert "applied 1, 2, 3, 4, 5, roast:1, roast:2, roast:3, canvas:1; schema version 5" in r.stdout
     r = subprocess.run([sys.executable, "-m", "arena", "migrate", "--config", str(cfg2)], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert "up to date" in r.stdout
@@ -94,7 +94,7 @@ async def test_postgres_refuses_an_unmigrated_schema(pg_schema):
     s = PostgresStore(pg_schema)
     with pytest.raises(StoreError, match="python -m arena migrate"):
         await s.open()
-    assert await s.migrate() == [1, 2, 3, 4, 5, 6, "roast:1", "roast:2", "roast:3"]
+    assert await s.migrate() == [1, 2, 3, 4, 5, 6, "roast:1", "roast:2", "roast:3", "canvas:1"]
     await s.open()
     assert await s.schema_version() == 6
     await s.close()

@@ -7,6 +7,7 @@ Skipped with the reason when `node`/`npm` are missing or Node is older than
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -57,3 +58,22 @@ def test_js_sdk_suite():
     assert done.returncode == 0, f"npm test failed:\n{done.stdout[-8000:]}\n{done.stderr[-4000:]}"
     assert re.search(r"^# fail 0$", summary, re.M), summary
     assert re.search(r"^# pass [1-9]\d*$", summary, re.M), summary
+
+
+def test_the_bundle_the_server_serves_is_built_from_these_sources(tmp_path):
+    """arena/web/static/arena-client.js (what the web pages import) is the
+    SDK bundled by `npm run build:web`: rebuilt here, it must come out byte
+    for byte the same, so a change to the SDK without a rebuild fails."""
+    _node, npm = _tools()
+    env = dict(os.environ)
+    if not (JS_DIR / "node_modules" / "esbuild").exists():
+        done = _run([npm, "ci", "--no-audit", "--no-fund"], env, timeout=300)
+        assert done.returncode == 0, done.stderr[-4000:]
+    script = json.loads((JS_DIR / "package.json").read_text())["scripts"]["build:web"]
+    served = (JS_DIR / ".." / ".." / "arena" / "web" / "static" / "arena-client.js").resolve()
+    out = tmp_path / "arena-client.js"
+    args = [a for a in script.split()[1:] if not a.startswith("--outfile=")] + [f"--outfile={out}"]
+    done = _run([npm, "exec", "--", "esbuild", *args], env, timeout=120)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert out.read_bytes() == served.read_bytes(), (
+        "arena/web/static/arena-client.js is stale: run `npm run build:web` in clients/js")

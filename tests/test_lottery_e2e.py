@@ -46,6 +46,21 @@ async def _operator(srv, url, stack):
     return op
 
 
+async def operator_and_two(srv, url, stack):
+    """An operator and two funded players (alice, bob), closed with `stack`."""
+    op = await _operator(srv, url, stack)
+    alice = await stack.enter_async_context(player(url))
+    bob = await stack.enter_async_context(player(url))
+    return op, alice, bob
+
+
+async def create(op, game: str = "powerball", kind: str = "bonus_parity", threshold: int | None = None,
+                 draw_time_ms: int = DRAW) -> str:
+    proposition = {"kind": kind, **({} if threshold is None else {"threshold": threshold})}
+    return (await op.request("lottery.create", {"game": game, "draw_time_ms": draw_time_ms,
+                                                "proposition": proposition}))["round"]
+
+
 async def bet(c, round_, side, amount):
     built = await c.request("lottery.bet.build", {"round": round_, "side": side, "amount": amount})
     assert built["amount"] == amount
@@ -93,8 +108,10 @@ async def test_a_round_from_create_to_payout(nursery, tmp_path):
         assert a["status"] == "confirmed" and a["bet"].startswith("bet-")
         b = await bet(bob, rid, "no", 200)
         await wait_until(lambda: srv.state.modes["lottery"].rounds[rid].matched == 200)
-        _, ev = await watcher.next_event("lottery:bet_matched", match=None)
-        assert ev["round"] == rid
+        _, ev = await alice.next_event("lottery:bet_matched", match=None)
+        assert ev["round"] == rid and ev["bet"] == a["bet"] and ev["matched"] == 200
+        _, ev = await watcher.next_event("lottery:pool", where=lambda b: b["no"]["total"] == 200, timeout=5)
+        assert ev["yes"] == {"total": 300, "matched": 200}  # watchers see the pool, at most once a second
         assert await ledger.account_balance(f"escrow:{rid}") == 500
         pool = await bob.request("lottery.pool", {"round": rid})
         assert pool == {"round": rid, "yes": {"total": 300, "matched": 200}, "no": {"total": 200, "matched": 200}}
@@ -118,7 +135,7 @@ async def test_a_round_from_create_to_payout(nursery, tmp_path):
         assert all(s["detail"] == "simulated" for s in fin["sources"])
         await wait_until(lambda: not srv.state.unsettled, timeout=10)
         assert await ledger.account_balance(f"escrow:{rid}") == 0
-        assert await ledger.account_balance("fee:lottery") == 4  # 2 % of the loser's 200
+        assert await ledger.account_balance("fee:protocol") == 4  # 2 % of the loser's 200
         gain = {alice: -200, bob: -200}
         gain[winner] += 400 - 4
         for c in (alice, bob):

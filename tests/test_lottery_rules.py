@@ -226,3 +226,27 @@ def test_watchers_get_the_pool_at_most_once_a_second():
     last = e.events_of("lottery:pool")[-1]
     assert last == e.read("w", "pool", rid).body
     assert last["yes"]["total"] == 150 and last["no"]["matched"] == 150
+
+
+def test_many_watchers_are_told_in_groups_one_a_tick_each_at_most_once_a_second():
+    from arena.modes.lottery.mode import POOL_GROUPS
+
+    e = Engine(pool_interval_ms=1_000)
+    rid = e.create().body["round"]
+    watchers = [f"w{i}" for i in range(3 * POOL_GROUPS + 5)]
+    for w in watchers:
+        e.read(w, "watch", rid)
+    start = len(e.events)
+    for i in range(50):  # five seconds of ticks with bets arriving all along
+        e.now += 100
+        e.pay(rid, "alice" if i % 2 else "bob", "yes" if i % 2 else "no", 5)
+    pools = [ev for ev in e.events[start:] if ev.type == "lottery:pool"]
+    per_tick = [len(ev.to) for ev in pools]
+    assert max(per_tick) <= -(-len(watchers) // POOL_GROUPS)  # one group a tick, never everyone at once
+    got: dict[str, int] = {}
+    for ev in pools:
+        for w in ev.to:
+            got[w] = got.get(w, 0) + 1
+    assert set(got) == set(watchers)  # everyone is told
+    assert max(got.values()) <= 6  # at most once a second (five seconds, plus the window's edges)
+    assert e.replayed_hash() == e.hash()

@@ -9,6 +9,11 @@ Scenarios (see bench/README.md):
            N (plus an in-process engine measure at --engine-matches)
   profile  no sockets: the duel's per-input Python cost by stage (read, step,
            deliver, flush, journal), in process, steady enough for A/B runs
+  lottery  --watchers connections watching one lottery round's pool while
+           --bettors place --bet-rate bets per second (arena.benchkit.lottery_bench)
+  canvas   W watchers on the weekly canvas while placers place R pixels/s;
+           latency placement -> seen, frames and bytes out, a newcomer's
+           snapshot (arena/benchkit/canvas_bench.py)
 
 With `--reads R` (duel), every step is measured twice on the same battles:
 without reads, then with a reader process sending R `leaderboard.get` per
@@ -33,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-SCENARIOS = ("duel", "battles", "idle", "profile")
+SCENARIOS = ("duel", "battles", "idle", "profile", "lottery", "canvas")
 SLA_TICK_FRACTION = 0.95
 SLA_P99_MS = 100.0
 GEN_SATURATED_CPU = 0.90
@@ -48,7 +53,8 @@ def add_arguments(p) -> None:
     p.add_argument("--ladder", action="store_true", help="raise N step by step until the service level breaks")
     p.add_argument("--steps", default=None,
                    help="ladder: comma-separated N values (default: 250, 500, 750, 875, 1000, 1125, 1250, "
-                        "then +250 up to --max-matches; with --matches or --step-size: evenly from there)")
+                        "then +250 up to --max-matches; with --matches or --step-size: evenly from there; "
+                        "canvas: WATCHERS:PLACEMENTS_PER_S pairs, e.g. 500:1000,2000:3333)")
     p.add_argument("--step-size", type=int, default=None, help="ladder: N increment (default: the list above)")
     p.add_argument("--max-matches", type=int, default=2500, help="ladder: stop after this N (default 2500)")
     p.add_argument("--keep-going", action="store_true", help="ladder: do not stop at the first failing step")
@@ -78,9 +84,18 @@ def add_arguments(p) -> None:
     p.add_argument("--read-conns", type=int, default=25, help="--reads: reader connections (default 25)")
     p.add_argument("--read-board-rows", type=int, default=10_000,
                    help="--reads: wallets on the board read, seeded into the started server's store (default 10000)")
+    p.add_argument("--watchers", type=int, default=2000,
+                   help="canvas: watchers joined to the canvas; lottery: connections watching the round's pool "
+                        "(default 2000; the lottery's target is 10000)")
+    from .canvas_bench import add_arguments as canvas_arguments
+
+    canvas_arguments(p)
     p.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
     p.add_argument("--plot", dest="plot_path", default=None, help="write a PNG plot here (matplotlib, Agg)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    from .lottery_bench import add_arguments as lottery_arguments
+
+    lottery_arguments(p)
 
 
 def _cpus(spec: str | None) -> list[int] | None:
@@ -92,17 +107,23 @@ def _cpus(spec: str | None) -> list[int] | None:
 def main_from_args(args) -> int:
     if args.scenario == "profile":
         return _profile(args)
+    if args.scenario == "lottery":
+        from .lottery_bench import main
+
+        return main(args)
+    if args.scenario == "canvas":
+        from .canvas_bench import main
+
+        return main(args)
     bench = Bench(args)
+    reports: list = []
     try:
-        report = bench.run()
-    except KeyboardInterrupt:
-        print("\nbench: interrupted", file=sys.stderr)
-        return 130
-    except (RuntimeError, OSError) as exc:
-        print(f"\nbench: {exc}", file=sys.stderr)
-        return 2
+        failed = interrupted_or_failed(lambda: reports.append(bench.run()))
     finally:
         bench.close()
+    if failed is not None:
+        return failed
+    report = reports[0]
     print_table(report, sys.stdout)
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
@@ -113,6 +134,20 @@ def main_from_args(args) -> int:
     if args.ladder:
         return 0  # a ladder is meant to end in a failing step
     return 0 if report["steps"] and report["steps"][0]["sla"]["pass"] else 1
+
+
+def interrupted_or_failed(run) -> int | None:
+    """Call `run()`; the exit status when it was interrupted (130) or failed
+    with a bench error (2, said on stderr), None when it ran."""
+    try:
+        run()
+    except KeyboardInterrupt:
+        print("\nbench: interrupted", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError) as exc:
+        print(f"\nbench: {exc}", file=sys.stderr)
+        return 2
+    return None
 
 
 def _profile(args) -> int:
@@ -390,7 +425,7 @@ class Bench:
         return report
 
     def step(self, n_matches: int, index: int, total: int, idle_rss, reads: float = 0.0) -> dict:
-        from .serverproc import hist_delta, hist_max, hist_quantile, scrape
+        from .serverproc import hist_delta, hist_max, hist_quantile, scrape, server_window
 
         args = self.args
         n_clients = 2 * n_matches
@@ -522,21 +557,8 @@ class Bench:
             srv["rss_bytes"] = u1[1]
         if m0 and m1:
             mwall = wall
-            srv["cpu_pct"] = round((m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]) / mwall * 100, 1)
-            srv["rss_bytes"] = int(m1["process_resident_memory_bytes"])
+            srv.update(server_window(m0, m1, mwall))
             ticks = m1["arena_ticks_total"] - m0["arena_ticks_total"]
-            srv["tick_hz"] = m1["arena_tick_hz"]
-            srv["tick_rate_hz"] = round(ticks / mwall, 2)
-            b, s, c = hist_delta(m0, m1, "arena_tick_duration_seconds")
-            srv["tick_ms_p50"] = _ms(hist_quantile(b, 0.5))
-            srv["tick_ms_p99"] = _ms(hist_quantile(b, 0.99))
-            srv["tick_ms_mean"] = _ms(s / c if c else None)
-            top = hist_max(b)
-            srv["tick_ms_max"] = _ms(min(top, m1["arena_tick_duration_max_seconds"]) if top is not None else None)
-            if srv["tick_ms_max"] is not None:  # interpolation never exceeds the window's max
-                for key in ("tick_ms_p50", "tick_ms_p99"):
-                    if srv[key] is not None:
-                        srv[key] = min(srv[key], srv["tick_ms_max"])
             bl, sl, cl = hist_delta(m0, m1, "arena_tick_lateness_seconds")
             top = hist_max(bl)
             srv["lateness_ms_max"] = _ms(min(top, m1["arena_tick_lateness_max_seconds"]) if top is not None else None)

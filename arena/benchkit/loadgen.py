@@ -566,8 +566,10 @@ def _cpu() -> float:
     return t.user + t.system
 
 
-def generator_main(pipe, gen_id: int, opts: dict) -> None:
-    cpus = opts.get("cpus")
+def run_generator_process(cpus, main, no_uvloop: bool = False) -> None:
+    """A load generator's process: pinned to `cpus`, its descriptor limit
+    raised to the hard one (thousands of sockets), `main()` run on uvloop
+    when installed (else asyncio)."""
     if cpus and hasattr(os, "sched_setaffinity"):
         try:
             os.sched_setaffinity(0, cpus)
@@ -584,7 +586,11 @@ def generator_main(pipe, gen_id: int, opts: dict) -> None:
         import uvloop  # a faster event loop for the load generator, when installed
     except ImportError:
         uvloop = None
-    if uvloop is not None and not opts.get("no_uvloop"):
-        uvloop.run(Generator(pipe, gen_id, opts).main())
+    if uvloop is not None and not no_uvloop:
+        uvloop.run(main())
     else:
-        asyncio.run(Generator(pipe, gen_id, opts).main())
+        asyncio.run(main())
+
+
+def generator_main(pipe, gen_id: int, opts: dict) -> None:
+    run_generator_process(opts.get("cpus"), Generator(pipe, gen_id, opts).main, bool(opts.get("no_uvloop")))

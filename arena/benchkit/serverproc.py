@@ -28,9 +28,11 @@ metrics_port = {metrics_port}
 
 [net]
 session_ttl_ms = 3600000
+max_connections = 20000           # the lottery scenario holds 10,000 watchers and its bettors
 max_connections_per_address = 0  # every bench client comes from 127.0.0.1
 reads_per_s = 100                # the reads step's clients send 40/s each
 reads_burst = 200
+{net_extra}
 
 [roast]
 countdown_ms = 100
@@ -72,14 +74,16 @@ class ServerProcess:
     """`python -m arena serve` with the bench config, pinned to `cpus`."""
 
     def __init__(self, *, tick_hz: int = 20, cpus: list[int] | None = None, src: str | None = None,
-                 log_path: str | None = None, extra_config: str = "", board_rows: int = 0):
+                 log_path: str | None = None, extra_config: str = "", board_rows: int = 0,
+                 net_extra: str = ""):
         self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-"))
         self.port = free_port()
         self.metrics_port = free_port()
         while self.metrics_port == self.port:
             self.metrics_port = free_port()
         cfg = BENCH_CONFIG.format(port=self.port, tick_hz=tick_hz, metrics_port=self.metrics_port,
-                                  media=self.dir / "media", store=self.dir / "arena.sqlite")
+                                  media=self.dir / "media", store=self.dir / "arena.sqlite",
+                                  net_extra=net_extra)
         self.config_path = self.dir / "bench-config.toml"
         self.config_path.write_text(cfg + extra_config)
         if board_rows:
@@ -213,3 +217,31 @@ def hist_max(buckets: list[tuple[float, float]]) -> float | None:
         if n > 0:
             top = bound
     return top
+
+
+def server_window(m0: dict, m1: dict, wall: float) -> dict:
+    """The server's CPU, RSS and ticks over a window between two scrapes:
+    cpu_pct (of one core), rss_bytes, tick_hz, tick_rate_hz and the tick
+    duration's p50/p99/mean/max in ms (the quantiles interpolated within
+    their buckets, never above the window's max)."""
+
+    def ms(x):
+        return None if x is None else round(x * 1000, 3)
+
+    out = {
+        "cpu_pct": round((m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]) / wall * 100, 1),
+        "rss_bytes": int(m1["process_resident_memory_bytes"]),
+        "tick_hz": m1["arena_tick_hz"],
+        "tick_rate_hz": round((m1["arena_ticks_total"] - m0["arena_ticks_total"]) / wall, 2),
+    }
+    b, s, c = hist_delta(m0, m1, "arena_tick_duration_seconds")
+    out["tick_ms_p50"] = ms(hist_quantile(b, 0.5))
+    out["tick_ms_p99"] = ms(hist_quantile(b, 0.99))
+    out["tick_ms_mean"] = ms(s / c if c else None)
+    top = hist_max(b)
+    out["tick_ms_max"] = ms(min(top, m1["arena_tick_duration_max_seconds"]) if top is not None else None)
+    if out["tick_ms_max"] is not None:
+        for key in ("tick_ms_p50", "tick_ms_p99"):
+            if out[key] is not None:
+                out[key] = min(out[key], out["tick_ms_max"])
+    return out

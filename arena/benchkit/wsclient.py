@@ -48,6 +48,17 @@ def encode_request(rid: int, type_: str, body: dict) -> bytes:
     return _packer.pack([REQUEST, rid, type_, body])
 
 
+def envelopes_of(payload, stats: Stats):
+    """The envelopes of one frame (a batch or a single one), decoded with one
+    C call; None, counted as a protocol error, when it is not MessagePack."""
+    try:
+        value = _unpackb(payload)
+    except Exception:  # noqa: BLE001
+        stats.protocol_errors += 1
+        return None
+    return value if value and type(value[0]) is list else (value,)
+
+
 class Stats:
     """Counters one load-generator process keeps (summed across processes)."""
 
@@ -258,12 +269,9 @@ class Client(asyncio.Protocol):
 
     def _message(self, payload) -> None:
         stats = self.stats
-        try:
-            value = _unpackb(payload)
-        except Exception:  # noqa: BLE001
-            stats.protocol_errors += 1
+        envs = envelopes_of(payload, stats)
+        if envs is None:
             return
-        envs = value if value and type(value[0]) is list else (value,)
         if self.counting:
             stats.frames_in += 1
             stats.bytes_in += len(payload)

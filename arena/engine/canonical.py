@@ -19,6 +19,12 @@ import attrs
 # written leaves the encoding (hence the state hash) unchanged while it is
 # None, so snapshots written before it existed still verify and replay.
 OMIT_IF_NONE = "canonical_omit_if_none"
+# attrs field metadata: the same for a field whose natural "not yet" value
+# is its default rather than None (a counter at 0, an empty table, a setting
+# left as it ships): left out while it equals the default, so a store whose
+# states never had the field (snapshots load it as the default) still
+# verifies, and a state that uses it hashes it.
+OMIT_IF_DEFAULT = "canonical_omit_if_default"
 # attrs field metadata: a dict field whose items are encoded as if they were
 # fields of the instance itself (`EngineConfig.modes`: each mode's settings
 # under the mode's name), so moving fields into such a dict keeps the hash.
@@ -27,14 +33,24 @@ FLATTEN = "canonical_flatten"
 
 def fields_of(obj: object):
     """(name, value) of an attrs instance as the encodings see it: OMIT_IF_NONE
-    fields left out while None, FLATTEN fields' items in place of the field."""
+    fields left out while None, OMIT_IF_DEFAULT ones while at their default,
+    FLATTEN fields' items in place of the field."""
     for f in attrs.fields(type(obj)):
         value = getattr(obj, f.name)
         if f.metadata.get(FLATTEN):
             for k, v in value.items():
                 yield k, v
-        elif not (f.metadata.get(OMIT_IF_NONE) and value is None):
+        elif f.metadata.get(OMIT_IF_NONE) and value is None:
+            continue
+        elif f.metadata.get(OMIT_IF_DEFAULT) and value == _default(f):
+            continue
+        else:
             yield f.name, value
+
+
+def _default(f: attrs.Attribute) -> object:
+    d = f.default
+    return d.factory() if isinstance(d, attrs.Factory) else d
 
 
 def to_plain(obj: object) -> object:

@@ -187,7 +187,7 @@ def _schedule_fired(ctx: Ctx, inp: I.ScheduleFired) -> None:
     if mark is not None and inp.at_ms <= mark:
         return  # fired, skipped or armed already
     marks[key] = inp.at_ms
-    if inp.kind in ("on_time", "late"):
+    if inp.kind in ("on_time", "late") or (inp.kind == "armed" and mode.schedule_armed):
         mode.on_schedule(ctx, ctx.state.modes.get(inp.mode), inp)
 
 
@@ -216,6 +216,25 @@ def matches_of(state: EngineState, wallet: str) -> list[str]:
     return list(state.bindings.get(wallet, {}))
 
 
+def resume_snapshots(state: EngineState, wallet: str) -> list[Event]:
+    """The `match.snapshot` events a resumed session gets when its buffer no
+    longer holds every event it missed: one per match the wallet is bound
+    to, then each mode's `resume_views` (what it follows unbound)."""
+    out = []
+    for match_id in matches_of(state, wallet):
+        ev = snapshot_event(state, match_id, wallet)
+        if ev is not None:
+            out.append(ev)
+    ctx = Ctx(state, state.tick)
+    for name, mode in MODES.items():
+        shared = state.modes.get(name)
+        if shared is None:
+            continue
+        for view_id, view in mode.resume_views(ctx, shared, wallet):
+            out.append(Event((wallet,), "match.snapshot", {"match": view_id, "tick": state.tick, "state": view}))
+    return out
+
+
 def entry_quote(state: EngineState, match_id: str, wallet: str) -> int:
     """The entry fee `wallet` owes `match_id` now; raises ArenaError otherwise."""
     match = state.matches.get(match_id)
@@ -226,4 +245,5 @@ def entry_quote(state: EngineState, match_id: str, wallet: str) -> int:
     return MODES[match.mode].entry_quote(match, wallet)
 
 
-__all__ = ["MODES", "new_state", "upgrade", "step", "state_hash", "snapshot_event", "matches_of", "entry_quote"]
+__all__ = ["MODES", "new_state", "upgrade", "step", "state_hash", "snapshot_event", "matches_of",
+           "resume_snapshots", "entry_quote"]

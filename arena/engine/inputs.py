@@ -189,6 +189,12 @@ class ScheduleFired:
     `missed` counts earlier occurrences since the rule's mark that were not
     fired. The engine applies an occurrence only if it is after the rule's
     mark (`EngineState.schedule_marks`), so a repeat changes nothing.
+
+    `next_ms` is the rule's next occurrence after `at_ms` (-1: none, a
+    one-off rule), computed by the scheduler from the zone database and
+    journaled with the rest: a mode that plans ahead (opening a round for the
+    next draw) reads it here instead of asking a zone database inside a
+    tick, so a replay never depends on today's tzdata.
     """
 
     mode: str
@@ -196,6 +202,7 @@ class ScheduleFired:
     at_ms: int
     kind: str
     missed: int = 0
+    next_ms: int = -1
 
 
 # The framework's inputs; each mode adds its own (`Mode.inputs`, registered

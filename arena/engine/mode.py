@@ -97,7 +97,7 @@ class RequestField:
     and the longest it may be (characters or bytes)."""
 
     name: str
-    kind: type  # int, str, bytes, dict
+    kind: type  # int, str, bytes, dict, bool
     required: bool = True
     max_len: int | None = None
 
@@ -119,6 +119,11 @@ class Upload:
 
 
 PAYMENT_STEPS = ("build", "confirm")
+
+
+def _non_empty(_inst, attr, value) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{attr.name} must be a non-empty string")
 
 
 def _payment_step(_inst, _attr, value) -> None:
@@ -212,7 +217,9 @@ class Tables:
       and recorded per mode (`mode_migrations`); a released one never changes;
     - `statements(dialect, op)`: the (sql, parameters) list an operation of
       the mode's `records` becomes, run in the tick's journal transaction;
-    - `queries`: name -> dialect -> SELECT, for `store.query(name)`;
+    - `queries`: name -> dialect -> SELECT, for `store.query(name, params)`
+      (positional parameters: "?" on SQLite, "$1" on PostgreSQL; the memory
+      store's `memory_query(tables, name, *params)` gets them when given);
     - `refresh`: dialect -> statements run on the store's refresh schedule
       (a materialized view);
     - `memory_apply(tables, op)` / `memory_query(tables, name)`: the same
@@ -259,6 +266,19 @@ class MatchResult:
     result: dict = field(factory=dict)
 
 
+@frozen
+class Page:
+    """A web page the mode ships: the static files in `directory` (relative
+    to the mode's package; `index.html` among them) are served at
+    `/<mode name>/` on the server's port, and the start page lists it by
+    `title`. The page talks to the server over the protocol like any
+    client; nothing of it runs in the engine."""
+
+    title: str = field(validator=_non_empty)
+    directory: str = field(default="web", validator=_non_empty)
+    description: str = ""
+
+
 class Mode:
     name: str = ""
     tables: Tables | None = None
@@ -279,8 +299,25 @@ class Mode:
     simulation: str = ""
     # Input types (classes) `route` wants to see, besides connection changes.
     routed_inputs: tuple[type, ...] = ()
+    # Side tasks the mode brings for its own effects: side-task name (the
+    # name its `effects` give) -> "module:factory", a name so the mode's
+    # package imports none of it (the worker does I/O). The server calls
+    # `factory(context)` (`context.config`, `.media`, `.store`, `.judge`) once and
+    # gets a handler: `await handler.run(effect)` returns the result input
+    # (journaled) or None; when it raises, the effect is tried again after
+    # `handler.retry_after_s(effect, attempts)` seconds, never dropped.
+    # An effect class with `after_durable = True` leaves only once the tick
+    # that made it is durable (as money does), so its worker may read the
+    # records written with that tick.
+    side_tasks: dict = {}
     quiet_events: frozenset = frozenset()
+    # True: `on_schedule` is also called when a recurring rule is first seen
+    # ("armed"), with `fired.next_ms` its first occurrence: a mode that must
+    # act before that occurrence (open a round for the next draw) learns of
+    # it at once instead of at the occurrence after.
+    schedule_armed: bool = False
     boards: dict = {}  # leaderboard name -> Board
+    page: Page | None = None  # the mode's web page, served by the framework
 
     def setup(self, config):
         return None
@@ -306,6 +343,14 @@ class Mode:
     def orphan_input(self, ctx, inp) -> None:
         pass
 
+    def resume_views(self, ctx, shared, wallet: str) -> list:
+        """[(id, view)]: what a wallet resuming a session whose buffer lost
+        some of its events gets as `match.snapshot` events, besides the
+        snapshots of the matches it is bound to: views of what it follows
+        without being bound (a shared board it watches). Read between ticks,
+        so it must change nothing."""
+        return []
+
     def entry_quote(self, match, wallet: str) -> int:  # pragma: no cover - interface
         from .errors import NOT_ALLOWED, ArenaError
 
@@ -323,6 +368,19 @@ class Mode:
     def winner_of(self, event) -> str | None:
         return None
 
+    def mirror_ops(self, shared, messages) -> list:
+        """Redis mirror operations for one tick's messages, on the mode's own
+        keys (relative to the mirror's prefix; `arena.persistence.redis_mirror.
+        MODE_OPS` lists the kinds). Called after every tick: cheap when
+        nothing of the mode's happened. Never the truth: nothing is read back."""
+        return []
+
+    def mirror_state(self, shared) -> list:
+        """Every one of the mode's own keys, from its shared state, for a full
+        rewrite (Redis back after an outage); may begin with ("clear",
+        pattern) to delete keys of what ended meanwhile."""
+        return []
+
     def schedules(self, settings, shared) -> tuple:
         """The calendar rules (`arena.schedule.Rule`) this mode has now, from
         its settings and shared state: recurring ones ("weekly SAT 09:00
@@ -334,7 +392,8 @@ class Mode:
 
     def on_schedule(self, ctx, shared, fired) -> None:
         """An occurrence of one of this mode's rules (`fired.kind` "on_time"
-        or "late"), exactly once per occurrence."""
+        or "late"; also "armed" with `schedule_armed`), exactly once per
+        occurrence. `fired.next_ms` is the rule's next occurrence (-1: none)."""
 
     def waiting_wallets(self, shared) -> list[str]:
         return []

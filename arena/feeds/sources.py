@@ -8,9 +8,11 @@ one HTTP GET with `httpx.AsyncClient` and maps every transport failure to an
 answer too: a bad source never raises out of here.
 
 A source config (`arena.config.FeedSourceConfig`) has `name`, `url` (with
-`{query_key}` placeholders), `value_path` (e.g. `data.price`,
-`results.0.numbers`), optional `time_path` and `time_unit`, and `timeout_ms`
-(0: the feed's).
+`{query_key}` placeholders), `format` (`json`: the value is at
+`value_path`, e.g. `data.price`, `results.0.numbers`, with optional
+`time_path` and `time_unit`; or a publisher's own format,
+`arena.feeds.draw_formats`, which also gives the URL placeholders it
+derives from the query), and `timeout_ms` (0: the feed's).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import httpx
 import trio
 
 from .consensus import ERROR, OK, RATE_LIMITED, TIMEOUT, Answer
+from .draw_formats import FORMATS, DrawFormatError
 
 log = logging.getLogger("arena.feeds")
 
@@ -48,10 +51,16 @@ class BadData(ValueError):
     is the short reason kept in the answer."""
 
 
-def fill_url(template: str, query) -> str:
+def fill_url(template: str, query, fmt: str = "json") -> str:
     """`template` with each `{name}` replaced by the query's value for it
-    (percent-encoded). A placeholder the query lacks is an error."""
+    (percent-encoded), or by one the source's format derives from the query.
+    A placeholder neither has is an error."""
     values = dict(query)
+    if fmt in FORMATS:
+        try:
+            values.update(FORMATS[fmt][0](values))
+        except DrawFormatError as exc:
+            raise BadData(str(exc)) from None
 
     def sub(m: re.Match) -> str:
         name = m.group(1)
@@ -165,8 +174,10 @@ def _short(text: str) -> str:
 
 
 def parse_response(source, status: int, headers, body: bytes, fetched_at_ms: int,
-                   decimals: int = 0) -> tuple[Answer, float | None]:
-    """(the answer, seconds to wait before asking again if rate limited)."""
+                   decimals: int = 0, query=()) -> tuple[Answer, float | None]:
+    """(the answer, seconds to wait before asking again if rate limited).
+    `query` is the fetch's: a publisher's format finds in the body the draw
+    it names."""
     name = source.name
     if status == 429:
         wait = retry_after_s(headers.get("retry-after"), fetched_at_ms / 1000)
@@ -176,6 +187,12 @@ def parse_response(source, status: int, headers, body: bytes, fetched_at_ms: int
     try:
         if len(body) > MAX_BODY_BYTES:
             raise BadData(f"body over {MAX_BODY_BYTES} bytes")
+        if source.format in FORMATS:
+            try:
+                value = to_value(FORMATS[source.format][1](body, dict(query)))
+            except DrawFormatError as exc:
+                raise BadData(str(exc)) from None
+            return Answer(name, OK, value, "", fetched_at_ms), None
         try:
             doc = json.loads(body, parse_float=Decimal, parse_int=int)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -212,7 +229,7 @@ async def fetch(client: httpx.AsyncClient, source, query, *, timeout_ms: int, de
     feed past it."""
     name = source.name
     try:
-        url = fill_url(source.url, query)
+        url = fill_url(source.url, query, source.format)
     except BadData as exc:
         return Answer(name, ERROR, None, str(exc), wall_ms()), None
     seconds = timeout_ms / 1000
@@ -226,5 +243,5 @@ async def fetch(client: httpx.AsyncClient, source, query, *, timeout_ms: int, de
         return Answer(name, ERROR, None, _short(f"connect failed: {exc}"), wall_ms()), None
     except httpx.HTTPError as exc:
         return Answer(name, ERROR, None, _short(f"{type(exc).__name__}: {exc}"), wall_ms()), None
-    return parse_response(source, resp.status_code, resp.headers, body, wall_ms(), decimals)
+    return parse_response(source, resp.status_code, resp.headers, body, wall_ms(), decimals, query)
 

@@ -5,7 +5,9 @@ under `audio/{match}/round{n}_player{m}.webm` and returns the URL clients get
 in `battle:roast_submitted`. `fetch(url) -> bytes` reads it back (the judge
 transcribes from it). `store_avatar(wallet, png) -> url` keeps a profile
 picture (checked and re-encoded as PNG by the gateway) under
-`avatars/{wallet}/{content digest}.png`.
+`avatars/{wallet}/{content digest}.png`. `store_object(key, data,
+content_type) -> url` keeps a file a side task made (the weekly canvas's
+archived image and timelapse, `canvas/...`) under a checked key.
 
 Two implementations, chosen by `[media] kind`: `local` (files under
 `[media] path`, the default; arena/media/local.py) and `s3` (any

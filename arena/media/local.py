@@ -31,6 +31,18 @@ def avatar_key(wallet: str, data: bytes) -> str:
     return f"avatars/{wallet}/{hashlib.sha256(data).hexdigest()[:32]}.png"
 
 
+_SAFE_PATH = re.compile(r"^[a-z][a-z0-9_-]{0,31}(/[A-Za-z0-9_.-]{1,128}){1,4}$")
+
+
+def object_key(key: str) -> str:
+    """A key a side task stores a file under (`store_object`): a top folder
+    of lower-case letters, then one to four path parts of safe characters,
+    never `..` (so no key leaves the store's root)."""
+    if not isinstance(key, str) or not _SAFE_PATH.match(key) or ".." in key.split("/"):
+        raise ArenaError(BAD_REQUEST, f"{key!r} is not usable as a media key")
+    return key
+
+
 class LocalMedia:
     name = "local"
 
@@ -49,6 +61,11 @@ class LocalMedia:
     async def store_avatar(self, wallet: str, png: bytes) -> str:
         """A profile picture, already checked and re-encoded as PNG (`arena.net.reads`)."""
         return await self._put(avatar_key(wallet, png), png)
+
+    async def store_object(self, key: str, data: bytes, content_type: str) -> str:
+        """A file a side task made (an archived image or video) under `key`
+        (`object_key`); storing it again replaces it with the same bytes."""
+        return await self._put(object_key(key), data)
 
     async def _put(self, key: str, data: bytes) -> str:
         path = trio.Path(self.root / key)

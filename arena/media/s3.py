@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 import trio
 
 from arena.engine.errors import NOT_FOUND, ArenaError
-from arena.media.local import audio_key, avatar_key
+from arena.media.local import audio_key, avatar_key, object_key
 
 CONTENT_TYPE = "audio/webm"
 
@@ -104,6 +104,10 @@ class S3Media:
     async def store_avatar(self, wallet: str, png: bytes) -> str:
         """A profile picture, already checked and re-encoded as PNG (`arena.net.reads`)."""
         return await self._put(avatar_key(wallet, png), png, "image/png")
+
+    async def store_object(self, key: str, data: bytes, content_type: str) -> str:
+        """A file a side task made (an archived image or video) under `key`."""
+        return await self._put(object_key(key), data, content_type)
 
     async def _put(self, key: str, data: bytes, content_type: str) -> str:
         put = functools.partial(self._client.put_object, Bucket=self.bucket, Key=key, Body=bytes(data),

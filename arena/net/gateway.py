@@ -189,6 +189,9 @@ class Gateway:
         self._image_limiter = trio.CapacityLimiter(1)
         self.listen_port: int | None = None
         self.server: WsServer | None = None
+        # Plain HTTP requests on this port (the web pages, arena/net/pages.py):
+        # `http_handler(method, target) -> HttpAnswer`, or None for 404s.
+        self.http_handler = None
         self._nursery = None
         self._balance_told: dict[tuple, None] = {}  # (wallet, key, reason), oldest first
         self._max_plain_frame = cfg.max_plain_frame_bytes
@@ -227,6 +230,7 @@ class Gateway:
             max_per_address=self.cfg.max_connections_per_address,
             max_handshake_bytes=self.cfg.max_handshake_bytes,
             reject_body=b"Arena speaks protocol v1 at /v1\n",
+            http_handler=self.http_handler,
         )
         self.server.on_slow = self._on_slow
         self.server.on_oversize = self._on_oversize
@@ -609,11 +613,8 @@ class Gateway:
             for env in missed:
                 conn.queue(env)
         else:
-            state = self.world.state
-            for match_id in core.matches_of(state, session.wallet):
-                ev = core.snapshot_event(state, match_id, session.wallet)
-                if ev is not None:
-                    session.push_event(codec.event_tail(ev.type, ev.body))
+            for ev in core.resume_snapshots(self.world.state, session.wallet):
+                session.push_event(codec.event_tail(ev.type, ev.body))
 
     def _ping(self, conn, rid, body):
         conn.reply(rid, {"tick": self.world.state.tick})

@@ -101,6 +101,10 @@ def render(server) -> str:
     metric("arena_pending_inputs", "gauge", "Inputs queued for the next tick.", len(server.pending))
     for key, value in gw.stats.items():
         metric(f"arena_net_{key}_total", "counter", f"Gateway counter {key}.", value)
+    site = getattr(server, "site", None)
+    if site is not None:
+        metric("arena_http_pages_served_total", "counter", "Web page requests answered with a file.", site.served)
+        metric("arena_http_pages_refused_total", "counter", "Web page requests answered 404 or 405.", site.refused)
     ws = getattr(gw, "server", None)
     if ws is not None:
         metric("arena_net_hub_wakes_total", "counter", "Times the socket hub task woke.", ws.hub_wakes)

@@ -150,4 +150,4 @@ registry.listen(_rebuild)
 
 
 def _kind_name(kind: type) -> str:
-    return {int: "an integer", str: "a string", bytes: "binary", dict: "a map"}[kind]
+    return {int: "an integer", str: "a string", bytes: "binary", dict: "a map", bool: "true or false"}[kind]

@@ -23,6 +23,9 @@ switch per message and a channel hop per send cost ~100 µs a frame. Here:
 - The handshake (one short task per new connection) answers 404 off the
   served path, 400 to a bad upgrade request (not GET over HTTP/1.1, no
   Host), 426 to a wrong version and 431 to a head over 8 KiB across reads.
+  A plain HTTP request (no Upgrade header) off the served path goes to the
+  owner's optional `http_handler` instead, whose `HttpAnswer` is written
+  whole and the socket closed (pages served beside the protocol).
   Sockets are capped in total and per source address (503, 429 at once, no
   task); the descriptor limit is raised to its hard limit at start-up and
   the cap kept below it; accept errors are logged once per interval with a
@@ -549,8 +552,14 @@ class WsServer:
                  frame_timeout: float = 10.0, max_held_bytes: int = 64 << 20,
                  idle_timeout: float = 60.0, admit_timeout: float = 0.0,
                  max_connections: int = 10_000, max_per_address: int = 0,
-                 raise_fd_limit: bool = True, max_handshake_bytes: int = MAX_HANDSHAKE_BYTES):
+                 raise_fd_limit: bool = True, max_handshake_bytes: int = MAX_HANDSHAKE_BYTES,
+                 http_handler=None):
         self.on_open = on_open
+        # Optional `http_handler(method, target) -> HttpAnswer` for plain
+        # HTTP requests (no WebSocket upgrade) off the served path: the same
+        # port then serves pages beside the protocol. None: such requests get
+        # 404 with `reject_body`, as before.
+        self.http_handler = http_handler
         self.on_message = on_message
         self.on_closed = on_closed
         self.on_oversize = None  # optional callback(conn, head, size, is_text) for a dropped message
@@ -721,6 +730,9 @@ class WsServer:
                 key = self._check_upgrade(sock, head, peer)
                 if key is None:
                     return
+                if isinstance(key, HttpAnswer):
+                    await _send_answer(sock, key)
+                    return
                 resp = (
                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n"
@@ -755,7 +767,7 @@ class WsServer:
         self.stats["handshake_refused"] += 1
         self.throttle(logging.INFO, f"http_{status}", f"refusing a handshake: {why}", peer=peer, status=status)
 
-    def _check_upgrade(self, sock, head: bytes, peer: str = "") -> str | None:
+    def _check_upgrade(self, sock, head: bytes, peer: str = "") -> str | HttpAnswer | None:
         def refuse(status: int, body: bytes, extra: str = "") -> None:
             self._refused(peer, status, body.decode().strip())
             _http(sock, status, body, extra=extra)
@@ -772,6 +784,16 @@ class WsServer:
         except ValueError:
             refuse(400, b"bad request\n")
             return None
+        # A plain HTTP request (no upgrade asked) off the protocol's path goes
+        # to the owner's handler, when there is one.
+        if (self.http_handler is not None and not headers.get("upgrade")
+                and target.split("?", 1)[0] != self.path and version in ("HTTP/1.0", "HTTP/1.1")):
+            try:
+                return self.http_handler(method, target)
+            except Exception:  # noqa: BLE001 - the owner's bug costs this request, never the server
+                log.exception("http handler failed", extra={"peer": peer})
+                return HttpAnswer(500, "Internal Server Error", (("Content-Type", "text/plain"),),
+                                  b"internal error\n")
         # RFC 6455 4.1 / 4.2.1: a GET of HTTP/1.1 or later, with a Host header.
         if method != "GET" or version != "HTTP/1.1":
             refuse(400, b"a WebSocket upgrade is a GET over HTTP/1.1\n")
@@ -779,10 +801,10 @@ class WsServer:
         if not headers.get("host"):
             refuse(400, b"a WebSocket upgrade needs a Host header\n")
             return None
+        upgrade = headers.get("upgrade", "").lower()
         if target.split("?", 1)[0] != self.path:
             refuse(404, self.reject_body)
             return None
-        upgrade = headers.get("upgrade", "").lower()
         connection = [t.strip().lower() for t in headers.get("connection", "").split(",")]
         key = headers.get("sec-websocket-key", "")
         if upgrade != "websocket" or "upgrade" not in connection or not key:
@@ -1132,6 +1154,53 @@ def _refuse(sock: socket.socket, status: int, body: bytes) -> None:
         _http(sock, status, body, extra="Retry-After: 5\r\n" if status == 503 else "")
     finally:
         sock.close()
+
+
+class HttpAnswer:
+    """A plain HTTP response to a request the server does not upgrade: the
+    status line's code and reason, the headers and the whole body (sent once,
+    then the connection is closed)."""
+
+    __slots__ = ("status", "reason", "headers", "body")
+
+    def __init__(self, status: int, reason: str, headers: tuple[tuple[str, str], ...], body: bytes):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    def encode(self) -> bytes:
+        lines = [f"HTTP/1.1 {self.status} {self.reason}"]
+        lines += [f"{name}: {value}" for name, value in self.headers]
+        lines += [f"Content-Length: {len(self.body)}", "Connection: close", "", ""]
+        return "\r\n".join(lines).encode("latin-1") + self.body
+
+
+async def _send_answer(sock, answer: HttpAnswer) -> None:
+    """Write a whole HTTP answer to a non-blocking socket (within the
+    handshake's timeout), then shut our side and read what the client still
+    sends, as `_http` does."""
+    view = memoryview(answer.encode())
+    try:
+        while view:
+            try:
+                sent = sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                await trio.lowlevel.wait_writable(sock)
+                continue
+            view = view[sent:]
+        sock.shutdown(socket.SHUT_WR)
+        for _ in range(16):
+            try:
+                if not sock.recv(65536):
+                    break
+            except (BlockingIOError, InterruptedError):
+                with trio.move_on_after(1):
+                    await trio.lowlevel.wait_readable(sock)
+                    continue
+                break
+    except OSError:
+        pass
 
 
 def _http(sock, status: int, body: bytes, extra: str = "") -> None:

@@ -3,9 +3,20 @@
 The engine hands out plain data (`arena.engine.snapshot`, `inputs.to_record`);
 this module is the only place that turns it into bytes and back. Integer map
 keys are allowed (engine dicts have them), binary stays binary.
+
+Snapshots are stored compressed (zlib, level 1): a mode's state may hold a
+large buffer (a 1000 × 1000 bitmap of one byte a pixel is 1 MB raw, a few
+KB when mostly blank, ~0.7 MB as noise). `dump_snapshot` gives the raw MessagePack
+on the tick loop (a copy is needed there anyway, the state changes next
+tick); the writer compresses it in its worker thread (`compress_snapshot`).
+`load_snapshot` reads both, so snapshots stored raw by earlier releases
+still load: a zlib stream starts with 0x78, which as MessagePack would be
+the bare integer 120, never a snapshot.
 """
 
 from __future__ import annotations
+
+import zlib
 
 import msgpack
 from attrs import asdict
@@ -28,7 +39,19 @@ def dump_snapshot(state) -> bytes:
     return _pack(snapshot.dump(state))
 
 
+_ZLIB = 0x78
+
+
+def compress_snapshot(data: bytes) -> bytes:
+    """A raw snapshot compressed for the store (unchanged if it already is)."""
+    if data[:1] == bytes((_ZLIB,)):
+        return data
+    return zlib.compress(data, 1)
+
+
 def load_snapshot(data: bytes):
+    if data[:1] == bytes((_ZLIB,)):
+        data = zlib.decompress(data)
     return snapshot.load(_unpack(data))
 
 

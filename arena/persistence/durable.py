@@ -6,9 +6,10 @@ Each tick the loop calls `record_tick(state, inputs, messages, effects)`:
 the tick's inputs go into the pending batch (journal), as do the effects it
 issued (outbox), the results it consumed (outbox/inbox done), session
 changes, derived records, and a snapshot every `snapshot_every_ticks`. It
-returns the effects that may leave now; money effects (`Settle`) are held
-back until the journal entry of their tick is durable (write-ahead) and
-then handed to `release`.
+returns the effects that may leave now; money effects (`Settle`), and
+effects marked `after_durable` (their worker reads the records written with
+their tick), are held back until the journal entry of their tick is durable
+(write-ahead) and then handed to `release`.
 
 `writer` (a side task under the "store" supervisor) writes whatever is
 pending in one transaction, as often as the store keeps up (one tick per
@@ -183,7 +184,7 @@ class Durability:
         self.buffered_inputs = 0  # inputs in ticks not yet durable (pending or being written)
         self.durable_tick = 0
         self.stepped_tick = 0
-        self.held: deque = deque()  # (tick, Settle) waiting for their tick to be durable
+        self.held: deque = deque()  # (tick, effect) waiting for their tick to be durable: money, `after_durable`
         self.release = None  # callable(effect): hand a money effect to its side task
         self.sessions = None  # the gateway's SessionRegistry, once tracked
         self._wake = trio.Event()
@@ -225,7 +226,8 @@ class Durability:
         for eff in effects:
             if is_outbox_effect(eff):
                 p.outbox_add.append((eff.key, type(eff).__name__, tick, codec.encode_effect(eff)))
-            if isinstance(eff, Settle):
+            if isinstance(eff, Settle) or getattr(eff, "after_durable", False):
+                # Money, and effects whose worker reads this tick's records.
                 self.held.append((tick, eff))
             else:
                 now_out.append(eff)
@@ -308,13 +310,15 @@ class Durability:
 
     @staticmethod
     async def _hash_snapshots(batch: TickBatch) -> None:
-        """Hash each snapshot from its own bytes, in a worker thread: the hash of
-        the state the bytes load into (so the snapshot is checked to load, too)."""
-        if not any(h is None for _, h, _ in batch.snapshots):
+        """Hash each snapshot from its own bytes and compress it, in a worker
+        thread: the hash of the state the bytes load into (so the snapshot is
+        checked to load, too)."""
+        if not batch.snapshots:
             return
 
         def run():
-            return [(t, h or state_hash(codec.load_snapshot(blob)), blob) for t, h, blob in batch.snapshots]
+            return [(t, h or state_hash(codec.load_snapshot(blob)), codec.compress_snapshot(blob))
+                    for t, h, blob in batch.snapshots]
 
         batch.snapshots = await trio.to_thread.run_sync(run)
 
@@ -340,7 +344,7 @@ class Durability:
         if rec.snapshot is None:
             state = initial_state
             state.world = world
-            blob = codec.dump_snapshot(state)
+            blob = codec.compress_snapshot(codec.dump_snapshot(state))
             await store.write(TickBatch(snapshots=[(state.tick, state_hash(state), blob)],
                                         durable_tick=state.tick))
             self.durable_tick = self.stepped_tick = state.tick

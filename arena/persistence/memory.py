@@ -185,7 +185,7 @@ class MemoryStore:
         self.audit_log.append({"id": len(self.audit_log) + 1, "actor": actor, "role": role, "action": action,
                                "detail": detail, "result": result})
 
-    async def query(self, name: str, **args) -> list[dict]:
+    async def query(self, name: str, params: tuple = (), **args) -> list[dict]:
         self._check()
         if name == "api_keys":
             return [{k: v for k, v in r.items() if k != "hash"} for r in sorted(self.api_keys.values(),
@@ -201,7 +201,7 @@ class MemoryStore:
             return [{"key": k, "done_tick": r[1]} for k, r in sorted(self.inbox.items())]
         if name == "sessions":
             return [dict(zip(("id", "wallet", "seq"), v)) for _, v in sorted(self.sessions.items())]
-        rows = mode_tables.memory_query(self.mode_tables, name)
+        rows = mode_tables.memory_query(self.mode_tables, name, tuple(params))
         if rows is None:
             raise KeyError(name)
         return rows

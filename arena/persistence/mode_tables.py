@@ -56,9 +56,13 @@ def memory_apply(store_tables: dict, op: tuple) -> None:
     mode.tables.memory_apply(store_tables.setdefault(name, {}), inner)
 
 
-def memory_query(store_tables: dict, name: str) -> list[dict] | None:
+def memory_query(store_tables: dict, name: str, params: tuple = ()) -> list[dict] | None:
+    """A mode's query over the memory store's dicts; `params` (the SQL
+    query's positional parameters) are passed on only when there are any."""
     for mode_name, tables in _with_tables():
         if name in tables.queries and tables.memory_query is not None:
+            if params:
+                return tables.memory_query(store_tables.get(mode_name, {}), name, *params)
             return tables.memory_query(store_tables.get(mode_name, {}), name)
     return None
 

@@ -475,13 +475,13 @@ class PostgresStore:
             actor, role, action, detail, result))
 
     # --- reads for operators ---------------------------------------------------------
-    async def query(self, name: str, **args) -> list[dict]:
+    async def query(self, name: str, params: tuple = (), **args) -> list[dict]:
         sql = _QUERIES.get(name) or mode_tables.query_sql("postgres", name)
         if sql is None:
             raise KeyError(name)
 
         async def q(conn):
-            return [dict(r) for r in await conn.fetch(sql)]
+            return [dict(r) for r in await conn.fetch(sql, *params)]
 
         return await self._with_conn(q, transaction=False)
 

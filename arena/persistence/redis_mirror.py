@@ -3,7 +3,8 @@
 With `[redis] url` set, `RedisMirror` keeps these keys (`[redis]
 key_prefix` is put in front of each, e.g. per deployment or per test run);
 what a mode shows is the mode's to say (`Mode.mirror_queues`,
-`Mode.quiet_events`, `Mode.winner_of`):
+`Mode.quiet_events`, `Mode.winner_of`, `Mode.boards`, `Mode.mirror_ops`,
+`Mode.mirror_state`):
 
 | key | type | what |
 |---|---|---|
@@ -12,6 +13,8 @@ what a mode shows is the mode's to say (`Mode.mirror_queues`,
 | `matchmaking:{queue}` | sorted set wallet -> position | a mode's queue (by the name the mode gives it), in order |
 | `battle:{id}` | hash | a live match: mode, tier, phase, round, players, entry fee, scores, tick (the fields it has) |
 | `leaderboard` | sorted set wallet -> wins | copied from the store's leaderboard on a schedule, bumped on each win |
+| `board:{board}:{period key}` | sorted set wallet -> score | every mode's boards (`Mode.boards`), "all" and the current week: bumped from each tick's events as the store's are, and rewritten from the store's top `BOARD_ROWS` on the leaderboard schedule |
+| a mode's own keys | any | what `Mode.mirror_ops` / `Mode.mirror_state` say (documented with the mode) |
 
 Everything is mirrored from the engine state and the store after the fact;
 nothing is read back into the engine. Redis calls run on a dedicated asyncio
@@ -31,7 +34,9 @@ import time
 
 import trio
 
+from arena.engine.clock import now_ms
 from arena.engine.outputs import Event
+from arena.engine.periods import period_keys
 from arena.engine.registry import registry
 from arena.supervisor import Supervisor
 
@@ -43,6 +48,13 @@ PROBE_S = 1.0
 SESSION_SYNC_S = 5.0
 LEADERBOARD_SYNC_S = 30.0
 MAX_QUEUED_OPS = 50_000
+BOARD_ROWS = 1000  # rows of each board rewritten from the store on the leaderboard schedule
+# The operations a mode's `mirror_ops` / `mirror_state` may give, keys
+# relative to the prefix: ("set", key, bytes or str), ("setranges", key,
+# [(offset, bytes), ...]), ("hset", key, {field: value}), ("delete", key),
+# ("zincrby", key, amount, member), and in `mirror_state` only ("clear",
+# pattern): delete every key matching it before the rest is written.
+MODE_OPS = frozenset({"set", "setranges", "hset", "delete", "zincrby", "clear"})
 # Events that change nothing a match hash shows (and can be frequent): the
 # framework's, and each mode's `quiet_events`.
 FRAMEWORK_QUIET_EVENTS = frozenset({"match.snapshot"})
@@ -125,6 +137,7 @@ class RedisMirror:
         self.modes: list | None = None
         self.server = None
         self.rate_limits: WalletRateLimits | None = None
+        self.week_zone = "UTC"  # the boards' week ([leaderboards] week_zone), from the server at start
         self._wake = trio.Event()
         self._last_sessions = 0.0
         self._last_leaderboard = 0.0
@@ -137,6 +150,9 @@ class RedisMirror:
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self, nursery, server) -> None:
         self.server = server
+        boards_cfg = getattr(getattr(server, "cfg", None), "leaderboards", None)
+        if boards_cfg is not None:
+            self.week_zone = boards_cfg.week_zone
         self.bridge.start()
         nursery.start_soon(self.supervisor.run, self._run)
 
@@ -191,8 +207,30 @@ class RedisMirror:
             if self.last_queues.get(queue) != order:
                 self.last_queues[queue] = order
                 self._op("queue", self.k(f"matchmaking:{queue}"), order)
+        if messages:
+            self._mode_ops(state, messages)
         if self.ops:
             self._wake.set()
+
+    def _mode_ops(self, state, messages) -> None:
+        """Each mode's own keys (`mirror_ops`) and the points of its boards
+        (computed as the store's `board_ops` are, so both count alike)."""
+        from .durable import board_ops
+
+        for mode in self.modes:
+            shared = state.modes.get(mode.name)
+            if shared is not None:
+                for op in mode.mirror_ops(shared, messages):
+                    self._mode_op(op)
+            if mode.boards:
+                for _, board, key, wallet, points, _source in board_ops(
+                        mode.boards, state, state.tick, messages, self.week_zone):
+                    self._op("zincrby", self.k(f"board:{board}:{key}"), points, wallet)
+
+    def _mode_op(self, op: tuple) -> None:
+        if op[0] not in MODE_OPS or op[0] == "clear":
+            raise ValueError(f"a mode's mirror_ops gave {op[0]!r}: not one of {sorted(MODE_OPS - {'clear'})}")
+        self._op(op[0], self.k(op[1]), *op[2:])
 
     def _op(self, *op) -> None:
         if len(self.ops) >= MAX_QUEUED_OPS:
@@ -221,13 +259,15 @@ class RedisMirror:
         if rl is not None:
             rl.unsent = {}
         board = None
+        boards: dict | None = None
         if full or now - self._last_leaderboard >= LEADERBOARD_SYNC_S:
             self._last_leaderboard = now
             try:
                 board = await self.server.persistence.store.query("leaderboard")
             except Exception:  # noqa: BLE001 - the store has its own health
                 board = None
-        remote = await self.bridge.call(self._apply, ops, sessions, counts, board, full)
+            boards = await self._boards_from_store()
+        remote = await self.bridge.call(self._apply, ops, sessions, counts, board, full, boards)
         if rl is not None and rl.window == window:
             for key, total in remote.items():
                 rl.remote[key] = max(0, total - rl.local.get(key, 0))
@@ -249,9 +289,33 @@ class RedisMirror:
         for queue, order in mode_queues(state).items():
             self.last_queues[queue] = order
             ops.append(("queue", self.k(f"matchmaking:{queue}"), order))
+        for mode in registry.modes().values():
+            shared = state.modes.get(mode.name)
+            if shared is None:
+                continue
+            for op in mode.mirror_state(shared):
+                if op[0] not in MODE_OPS:
+                    raise ValueError(f"a mode's mirror_state gave {op[0]!r}: not one of {sorted(MODE_OPS)}")
+                ops.append((op[0], self.k(op[1]), *op[2:]))
         return ops
 
-    async def _apply(self, ops, sessions, counts, board, full) -> dict:
+    async def _boards_from_store(self) -> dict | None:
+        """{redis key: {wallet: score}}: the top `BOARD_ROWS` of every mode's
+        board in each period now, or None when the store cannot answer."""
+        state = self.server.state
+        keys = period_keys(now_ms(state, state.tick), self.week_zone)
+        out = {}
+        try:
+            for mode in registry.modes().values():
+                for name in mode.boards:
+                    for key in keys:
+                        rows = await self.server.persistence.store.leaderboard(name, key, BOARD_ROWS)
+                        out[self.k(f"board:{name}:{key}")] = {row["wallet"]: row["score"] for row in rows}
+        except Exception:  # noqa: BLE001 - the store has its own health
+            return None
+        return out
+
+    async def _apply(self, ops, sessions, counts, board, full, boards=None) -> dict:
         r = await self._client()
         if full:
             # battles that ended while Redis was away
@@ -260,6 +324,11 @@ class RedisMirror:
             gone = [key for key in stale if key.decode() not in live]
             if gone:
                 await r.delete(*gone)
+            for op in ops:  # a mode's keys of what ended while Redis was away
+                if op[0] == "clear":
+                    stale = [key async for key in r.scan_iter(match=op[1], count=500)]
+                    if stale:
+                        await r.delete(*stale)
         pipe = r.pipeline(transaction=False)
         for op in ops:
             kind = op[0]
@@ -274,6 +343,11 @@ class RedisMirror:
                     pipe.zadd(op[1], {w: i for i, w in enumerate(op[2])})
             elif kind == "zincrby":
                 pipe.zincrby(op[1], op[2], op[3])
+            elif kind == "set":
+                pipe.set(op[1], op[2])
+            elif kind == "setranges":
+                for offset, data in op[2]:
+                    pipe.setrange(op[1], offset, data)
         if sessions is not None:
             for wallet, by_id in sessions.items():
                 key = self.k(f"session:{wallet}")
@@ -285,6 +359,10 @@ class RedisMirror:
             positions[(wallet, action)] = len(pipe)
             pipe.incrby(key, n)
             pipe.expire(key, 2)
+        for key, scores in (boards or {}).items():
+            pipe.delete(key)
+            if scores:
+                pipe.zadd(key, scores)
         if board is not None:
             key = self.k("leaderboard")
             pipe.delete(key)

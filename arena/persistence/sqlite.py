@@ -318,13 +318,13 @@ class SqliteStore:
         await self._run(lambda: self._tx(apply))
 
     # --- reads for operators ---------------------------------------------------------
-    async def query(self, name: str, **args) -> list[dict]:
+    async def query(self, name: str, params: tuple = (), **args) -> list[dict]:
         sql = _QUERIES.get(name) or mode_tables.query_sql("sqlite", name)
         if sql is None:
             raise KeyError(name)
 
         def run():
-            cur = self.db.execute(sql)
+            cur = self.db.execute(sql, tuple(params))
             cols = [c[0] for c in cur.description]
             return [dict(zip(cols, r)) for r in cur]
 

@@ -143,9 +143,10 @@ class Store(Protocol):
 
     async def ledger_entries(self) -> tuple[list, list]: ...
 
-    async def query(self, name: str, **args) -> list[dict]:
-        """Read-only views for operators and tests: "battles", "rounds", "users",
-        "leaderboard", "outbox", "sessions"."""
+    async def query(self, name: str, params: tuple = (), **args) -> list[dict]:
+        """Read-only views for operators, tests and side tasks: "outbox",
+        "sessions", "mode_records" and the modes' queries (`Tables.queries`),
+        whose positional parameters are `params` ("?" / "$1" in their SQL)."""
 
     async def refresh_leaderboard(self) -> None: ...
 

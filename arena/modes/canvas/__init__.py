@@ -2,8 +2,12 @@
 per cooldown, archived and begun afresh on the reset rule.
 
 `settings` (the `[canvas]` section and the game modes), `messages` (its
-inputs), `mode` (the state machine), `requests` (`canvas.join`,
-`canvas.place`, `canvas.reset`), `records` (archives and the board).
+inputs and its one effect), `mode` (the state machine), `requests` (the
+`canvas.*` requests), and what is kept of a week: `archive` (the archive at
+the reset and its pictures), `comments`, `objectives`, `standings` (winners
+and agents), `records` (events -> table operations, the boards) and
+`tables` (the tables and their migrations). The archive's pictures are
+drawn by a side task outside the package (arena/media/canvas_archive.py).
 See docs/CANVAS.md.
 """
 

@@ -16,6 +16,10 @@ One canvas at a time, shared by every wallet. A week:
   (`_next_mode`), the buffer and cooldowns start afresh, and the watchers are
   told (`week_reset`, `mode_changed`) and must join again.
 
+What is kept of a week lives beside this module: the pixel log and the
+week's counts are kept here per placement, and `archive`, `comments`,
+`objectives` and `standings` handle the rest (`_kept`).
+
 State (`CanvasState`, `state.modes["canvas"]`): the canvas is ONE bytearray
 of width × height palette indices, row-major, mutated in place (a placement
 is O(1); the canonical and snapshot encodings carry a bytearray as bytes).
@@ -36,27 +40,38 @@ the whole window's event still converges.
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 import zlib
 from zoneinfo import ZoneInfo
 
 from attrs import define, field
 
-from arena.engine import rng
-from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_FOUND, WRONG_STATE
-from arena.engine.mode import Bucket, Mode
+from arena.engine import inputs as I
+from arena.engine.canonical import OMIT_IF_DEFAULT
+from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
+from arena.engine.mode import Bucket, Mode, Page
 from arena.engine.outputs import Event
 from arena.engine.snapshot import register
 
+from . import archive, comments, objectives, standings
 from . import messages as M
+from . import rotation
+from .bitmap import BitmapCache, part_count, part_rows
+from .mirror import CanvasMirror
 from .messages import PIXEL
-from .records import BOARDS, from_events
+from .records import BOARDS, LOG, from_events
 from .requests import REQUESTS
 from .settings import FALLBACK_MODE, GAME_MODES, CanvasConfig
+from .tables import TABLES
 
 NAME = "canvas"
 WINDOW = "canvas"  # the id of the broadcast window's timer match (never a new_match_id: no "xx-" prefix)
 RESET_RULE = "reset"  # the reset rule's name: its mark is "canvas:reset"
+ANNOUNCE_RULE = "announce"  # "announce-<canvas number>": the next mode is told ahead of the reset
+
+
+# Fields added after the mode's first release are left out of the state hash
+# while at their defaults, so a world stored by that release still verifies.
+_NEW = {OMIT_IF_DEFAULT: True}
 
 
 @register
@@ -77,9 +92,28 @@ class CanvasState:
     placed: int = 0  # placements this week (also the canvas's version)
     next_place: dict = field(factory=dict)  # wallet -> engine ms from which it may place again
     watchers: dict = field(factory=dict)  # wallet -> None (ordered set): who gets `canvas:pixels`
+    # Watchers whose last connection dropped: sent nothing while away, and
+    # watchers again (with a fresh view to fetch the canvas by) when back.
+    away: dict = field(factory=dict, metadata=_NEW)
     pending: bytearray = field(factory=bytearray)  # the open window's placements, 5 bytes each
     tally: dict = field(factory=dict)  # wallet -> placements in the open window (the board)
     recent: list = field(factory=list)  # the game modes of the last weeks, oldest first
+    # --- what is kept of the week (archive.py, comments.py, objectives.py, standings.py) ---
+    log: list = field(factory=list, metadata=_NEW)  # [wallet, engine ms] of each pending placement (the pixel log)
+    counts: dict = field(factory=dict, metadata=_NEW)  # wallet -> placements this week (winners, agents' ranks)
+    objectives: list = field(factory=list, metadata=_NEW)  # the week's objective ids (`objectives.OBJECTIVES`)
+    progress: dict = field(factory=dict, metadata=_NEW)  # wallet -> [its progress on each objective]
+    comments: int = field(default=0, metadata=_NEW)  # comments this week (their ids count on)
+    next_comment: dict = field(factory=dict, metadata=_NEW)  # wallet -> engine ms from which it may comment again
+    archives: list = field(factory=list, metadata=_NEW)  # the last ended weeks' summaries, oldest first
+    held_comments: dict = field(factory=dict, metadata=_NEW)  # id -> comment waiting for moderation (any week's)
+    flagged_comments: int = field(default=0, metadata=_NEW)  # comments moderation refused this week
+    # Territory weeks (`GameMode.adjacent`): wallet -> the cells (y * width + x) it placed this week.
+    cells: dict = field(factory=dict, metadata=_NEW)
+    # slug -> [weeks played, distinct placers over them] (rotation.py)
+    played: dict = field(factory=dict, metadata=_NEW)
+    # the next week's mode once announced ahead of the reset ("" = not yet)
+    next_mode: str = field(default="", metadata=_NEW)
 
 
 @register
@@ -104,26 +138,45 @@ class CanvasMode(Mode):
     name = NAME
     settings = CanvasConfig
     inputs = M.INPUTS
-    routed_inputs = M.INPUTS
+    routed_inputs = M.ROUTED
+    # The archive's pictures are drawn by a side task of the canvas's own.
+    effects = {M.RenderArchive: "canvas-archive", M.ModerateComment: "canvas-moderation"}
+    result_keys = {M.ArchiveRendered: lambda r: r.key, M.CommentModerated: lambda r: r.key}
+    side_tasks = {"canvas-archive": "arena.media.canvas_archive:make_archiver",
+                  "canvas-moderation": "arena.ai.canvas_moderation:make_moderator"}
+    tables = TABLES
     simulation = "arena.sim.canvas"
+    # web/: the live canvas, palette, cooldown, leaderboards, past weeks
+    page = Page("The weekly canvas", description="One shared canvas a week: place a pixel per cooldown, watch it fill up live.")
     # Placements are the chattiest request: a connection places at most this
     # fast whatever the cooldown says (a flood never reaches the engine).
-    buckets = {"place": Bucket(per_s=5, burst=10)}
-    quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed"})
+    buckets = {"place": Bucket(per_s=5, burst=10), "comment": Bucket(per_s=1, burst=3),
+               # a 1000 x 1000 canvas is 16 parts: a newcomer fetches it at once
+               "bitmap": Bucket(per_s=20, burst=64)}
+    quiet_events = frozenset({"canvas:pixels", "canvas:tally", "canvas:archived", "week_reset", "mode_changed",
+                              LOG, "canvas:week_begun", "canvas:commented", "canvas:objective_done",
+                              "canvas:archive_rendered", "canvas:comment", "objective:progress",
+                              "objective:completed"})
     # Plain attributes: neither module imports this one, so no import is deferred.
     requests = REQUESTS
     boards = BOARDS
 
     def __init__(self) -> None:
-        # (weak ref to the CanvasState, seq, placed, zlib bytes): the last
-        # bitmap sent, so thousands of joins between two placements compress
-        # once. Outside the state: it is derived, and a replay rebuilds it.
-        self._bitmap_cache: tuple | None = None
+        # The compressed canvas (whole and in parts), outside the state: it
+        # is derived, and a replay rebuilds it (`bitmap.BitmapCache`).
+        self._bitmaps = BitmapCache()
+        self._mirror = CanvasMirror()  # the live canvas in Redis (mirror.py)
         self._rules: dict[str, object] = {}
         self._next_reset: tuple | None = None  # (rule text, from ms, next reset ms)
 
     def records(self, state, tick, messages) -> list:
         return from_events(messages)
+
+    def mirror_ops(self, shared, messages) -> list:
+        return self._mirror.ops(shared, messages)
+
+    def mirror_state(self, shared) -> list:
+        return self._mirror.state(shared)
 
     def setup(self, config):
         return CanvasState()
@@ -138,11 +191,35 @@ class CanvasMode(Mode):
         return rule
 
     def schedules(self, settings, shared) -> tuple:
-        return (self._rule(settings.reset_rule),)
+        rule = self._rule(settings.reset_rule)
+        announce = self._announce_rule(settings, shared, rule)
+        return (rule,) if announce is None else (rule, announce)
+
+    def _announce_rule(self, settings, shared: CanvasState, rule):
+        """The instant `mode_notice_ms` before this week's scheduled reset,
+        once per canvas (the rule's name carries its number), until the next
+        mode is announced."""
+        from arena.engine.calendar import Rule
+        from arena.schedule import next_after
+
+        if not settings.mode_notice_ms or shared.seq == 0 or shared.next_mode:
+            return None
+        at = next_after(rule, shared.started_ms)
+        if at is None:
+            return None
+        return Rule.at(f"{ANNOUNCE_RULE}-{shared.seq}", max(shared.started_ms, at - settings.mode_notice_ms))
 
     def on_schedule(self, ctx, shared, fired) -> None:
         if fired.rule == RESET_RULE:
             self._reset(ctx, shared, None)
+        elif fired.rule == f"{ANNOUNCE_RULE}-{shared.seq}" and not shared.next_mode:
+            self._announce(ctx, shared)
+
+    def _announce(self, ctx, shared: CanvasState) -> None:
+        """Draw the next week's mode now and tell the watchers; the reset
+        plays it (unless an operator's reset names another)."""
+        shared.next_mode = self._next_mode(ctx, shared)
+        ctx.emit(shared.watchers, "mode_changed", {"mode": shared.next_mode, "starts_at_ms": self._resets_at_ms(ctx)})
 
     def _resets_at_ms(self, ctx) -> int:
         """The next reset instant after now (for `canvas.join`): computed once
@@ -166,21 +243,98 @@ class CanvasMode(Mode):
             self._place(ctx, ctx.state.modes[NAME], inp)
         elif cls is M.CanvasJoin:
             self._join(ctx, ctx.state.modes[NAME], inp)
+        elif cls is M.CanvasBitmap:
+            self._part(ctx, ctx.state.modes[NAME], inp)
         elif cls is M.CanvasReset:
             self._operator_reset(ctx, ctx.state.modes[NAME], inp)
-        # connection changes: a watcher stays one while it is away, so a
-        # resumed session's buffer has every placement it missed.
+        elif cls in _KEPT:
+            self._kept(ctx, ctx.state.modes[NAME], inp)
+        elif cls is I.PlayerDisconnected:
+            self._went_away(ctx.state.modes[NAME], inp.wallet)
+        elif cls is I.PlayerReconnected:
+            self._came_back(ctx, ctx.state.modes[NAME], inp.wallet)
+
+    # --- watchers away and back ---------------------------------------------------------
+    @staticmethod
+    def _went_away(shared: CanvasState, wallet: str) -> None:
+        """The wallet's last connection dropped: no more events for it (a week
+        of one-time visitors costs the broadcast nothing once they leave)."""
+        if wallet in shared.watchers:
+            del shared.watchers[wallet]
+            shared.away[wallet] = None
+
+    def _came_back(self, ctx, shared: CanvasState, wallet: str) -> None:
+        """A watcher that was away is one again, and is sent a fresh view
+        (`match.snapshot` of "canvas"): its session missed the placements of
+        its absence, so it fetches the canvas again (`canvas.bitmap`)."""
+        if wallet in shared.away:
+            del shared.away[wallet]
+            shared.watchers[wallet] = None
+            ctx.emit((wallet,), "match.snapshot", {"match": WINDOW, "tick": ctx.tick,
+                                                   "state": self._view(ctx, shared, wallet)})
+
+    def resume_views(self, ctx, shared: CanvasState, wallet: str) -> list:
+        """A watcher resumed a session whose buffer lost some of its events:
+        the canvas's view, to fetch the canvas again by."""
+        if wallet in shared.watchers or wallet in shared.away:
+            return [(WINDOW, self._view(ctx, shared, wallet))]
+        return []
+
+    def _view(self, ctx, shared: CanvasState, wallet: str) -> dict:
+        """What a watcher needs to fetch the canvas again: `canvas.join`'s
+        reply without the bitmap, and how it is split into parts."""
+        rows = part_rows(shared.width, ctx.settings(NAME).part_bytes)
+        return {
+            "canvas": shared.canvas, "year": shared.year, "week": shared.week, "mode": shared.mode,
+            "width": shared.width, "height": shared.height, "palette": list(shared.palette),
+            "cooldown_ms": shared.cooldown_ms,
+            "next_place_ms": max(0, shared.next_place.get(wallet, 0) - ctx.now_ms),
+            "resets_at_ms": self._resets_at_ms(ctx), "parts": part_count(shared.height, rows), "part_rows": rows,
+            "next_mode": shared.next_mode or None,
+        }
+
+    def _kept(self, ctx, shared: CanvasState, inp) -> None:
+        """Comments, the reads of objectives, archives and agents, and the
+        archive side task's answer (archive.py, comments.py, ...)."""
+        cls = inp.__class__
+        if cls is M.ArchiveRendered:
+            archive.rendered(ctx, shared, inp)
+            return
+        if cls is M.CommentModerated:
+            comments.moderated(ctx, shared, inp)
+            return
+        self._ensure_begun(ctx, shared)
+        if cls is M.CanvasComment:
+            comments.comment(ctx, shared, inp, ctx.settings(NAME))
+        elif cls is M.CanvasObjectives:
+            ctx.reply(inp, objectives.listing(shared, inp.wallet))
+        elif (limit := standings.check_limit(ctx, inp)) is not None:
+            ctx.reply(inp, archive.listing(shared, limit) if cls is M.CanvasArchives
+                      else standings.agents_reply(shared, limit))
 
     def _join(self, ctx, shared: CanvasState, inp: M.CanvasJoin) -> None:
         self._ensure_begun(ctx, shared)
         shared.watchers[inp.wallet] = None
-        ctx.reply(inp, {
-            "canvas": shared.canvas, "year": shared.year, "week": shared.week, "mode": shared.mode,
-            "width": shared.width, "height": shared.height, "palette": list(shared.palette),
-            "cooldown_ms": shared.cooldown_ms, "bitmap": self._bitmap(shared),
-            "next_place_ms": max(0, shared.next_place.get(inp.wallet, 0) - ctx.now_ms),
-            "resets_at_ms": self._resets_at_ms(ctx),
-        })
+        shared.away.pop(inp.wallet, None)
+        view = self._view(ctx, shared, inp.wallet)
+        view["bitmap"] = b"" if inp.chunked else self._bitmap(shared)
+        ctx.reply(inp, view)
+
+    def _part(self, ctx, shared: CanvasState, inp: M.CanvasBitmap) -> None:
+        """`canvas.bitmap`: one band of rows, zlib on its own. Answered in the
+        tick's order like every event, so a client that applies parts and
+        `canvas:pixels` events as they arrive ends with the canvas."""
+        if inp.wallet not in shared.watchers:
+            ctx.error(inp, WRONG_STATE, "canvas.join first (again after a week_reset)")
+            return
+        rows = part_rows(shared.width, ctx.settings(NAME).part_bytes)
+        n = part_count(shared.height, rows)
+        if not 0 <= inp.part < n:
+            ctx.error(inp, BAD_REQUEST, f"part must be 0..{n - 1}")
+            return
+        y = inp.part * rows
+        ctx.reply(inp, {"canvas": shared.canvas, "part": inp.part, "y": y, "rows": min(rows, shared.height - y),
+                        "bitmap": self._bitmaps.part(shared, rows, inp.part)})
 
     def _place(self, ctx, shared: CanvasState, inp: M.CanvasPlace) -> None:
         # The protocol's order: joined, then bounds and palette, then cooldown.
@@ -199,11 +353,24 @@ class CanvasMode(Mode):
         if now < allowed:
             ctx.error(inp, COOLDOWN_ACTIVE, "wait for the cooldown", retry_after_ms=allowed - now)
             return
-        shared.pixels[y * shared.width + x] = color
+        cell = y * shared.width + x
+        if GAME_MODES[shared.mode].adjacent:
+            mine = shared.cells.get(inp.wallet)
+            if mine and not _touches(mine, x, y, shared.width, shared.height):
+                ctx.error(inp, NOT_ALLOWED, f"{shared.mode}: place next to one of your pixels (sharing an edge)")
+                return
+            if mine is None:
+                mine = shared.cells[inp.wallet] = set()
+            mine.add(cell)
+        shared.pixels[cell] = color
         shared.next_place[inp.wallet] = now + shared.cooldown_ms
         shared.placed += 1
+        self._bitmaps.touched(shared, y)
         shared.pending += PIXEL.pack(x, y, color)
         shared.tally[inp.wallet] = shared.tally.get(inp.wallet, 0) + 1
+        shared.log.append([inp.wallet, now])
+        shared.counts[inp.wallet] = shared.counts.get(inp.wallet, 0) + 1
+        objectives.advance(ctx, shared, inp.wallet, x, y, color)
         if WINDOW not in ctx.state.matches:
             window = ctx.state.matches[WINDOW] = CanvasWindow(created_tick=ctx.tick)
             # Called while inputs apply: a window of one tick is sent in this
@@ -230,10 +397,18 @@ class CanvasMode(Mode):
             ctx.drop_match(window, ())
         if not shared.pending:
             return
-        ctx.emit(shared.watchers, "canvas:pixels", {"canvas": shared.canvas, "pixels": bytes(shared.pending)})
+        pixels = bytes(shared.pending)
+        # Sent even when every watcher is away (to no one): the week's stream of
+        # pixels events stays whole for what reads the tick's messages (the
+        # store's records, audits, the simulator's tap).
+        ctx.messages.append(Event(tuple(shared.watchers), "canvas:pixels", {"canvas": shared.canvas, "pixels": pixels}))
         self._record_event(ctx, "canvas:tally", {"canvas": shared.canvas, "wallets": shared.tally})
+        self._record_event(ctx, LOG, {"seq": shared.seq, "first": shared.placed - len(shared.log) + 1,
+                                      "pixels": pixels, "placers": [w for w, _ in shared.log],
+                                      "at_ms": [at for _, at in shared.log]})
         shared.pending = bytearray()
         shared.tally = {}
+        shared.log = []
 
     @staticmethod
     def _record_event(ctx, type_: str, body: dict) -> None:
@@ -247,8 +422,7 @@ class CanvasMode(Mode):
             ctx.error(inp, NOT_FOUND, "the canvas is joined with canvas.join, not watched")
 
     def snapshot(self, ctx, match, wallet: str) -> dict:
-        shared = ctx.state.modes[NAME]
-        return {"canvas": shared.canvas, "pending": len(shared.pending) // PIXEL.size}
+        return self._view(ctx, ctx.state.modes[NAME], wallet)
 
     def summary(self, state, match) -> dict:
         shared = state.modes[NAME]
@@ -277,23 +451,29 @@ class CanvasMode(Mode):
         shared.placed = 0
         shared.next_place = {}
         shared.watchers = {}
+        shared.away = {}
+        shared.cells = {}
+        shared.next_mode = ""
         shared.pending = bytearray()
         shared.tally = {}
+        shared.log, shared.counts, shared.comments, shared.next_comment = [], {}, 0, {}
+        shared.flagged_comments = 0
+        objectives.begin_week(ctx, shared, cfg.objectives_per_week)
         shared.recent.append(slug)
         del shared.recent[:-max(cfg.recent_weeks, 1)]
 
     def _next_mode(self, ctx, shared: CanvasState) -> str:
-        """The next week's game mode: drawn (the engine's seeded generator,
-        by canvas number) among those not played in the last `recent_weeks`
-        weeks; the fallback when every mode was played recently."""
+        """The next week's game mode: the one announced ahead of the reset,
+        else drawn now (`rotation.draw`: recent modes left out, the rest
+        weighted by popularity, the engine's seeded generator by canvas
+        number)."""
         cfg: CanvasConfig = ctx.settings(NAME)
         if shared.seq == 0:
             return cfg.default_mode
-        recent = set(shared.recent[-cfg.recent_weeks:]) if cfg.recent_weeks else set()
-        candidates = [slug for slug in GAME_MODES if slug not in recent]
-        if not candidates:
-            return FALLBACK_MODE
-        return candidates[rng.below(ctx.config.seed, len(candidates), "canvas-mode", shared.seq)]
+        if shared.next_mode:
+            return shared.next_mode
+        return rotation.draw(ctx.config.seed, shared.seq, GAME_MODES, shared.recent, cfg.recent_weeks,
+                             shared.played)
 
     def _reset(self, ctx, shared: CanvasState, slug: str | None) -> None:
         """End the week (if one began): send its last window, archive it, then
@@ -302,24 +482,29 @@ class CanvasMode(Mode):
             self._begin(ctx, shared, slug or ctx.settings(NAME).default_mode)
             return
         self._flush(ctx, shared)
-        watchers = list(shared.watchers)
-        archive = {"year": shared.year, "week": shared.week, "mode": shared.mode}
-        self._record_event(ctx, "canvas:archived", {
-            "seq": shared.seq, "canvas": shared.canvas, **archive, "width": shared.width,
-            "height": shared.height, "pixels": shared.placed, "started_ms": shared.started_ms,
-            "ended_ms": ctx.now_ms, "bitmap": zlib.compress(shared.pixels, 9),
-        })
+        rotation.played_week(shared.played, shared.mode, len(shared.next_place))
+        # The end of the week is told to those away too (their sessions keep
+        # it for a resume): they would not learn of it otherwise.
+        watchers = list(shared.watchers) + list(shared.away)
+        ended = {"year": shared.year, "week": shared.week, "mode": shared.mode}
+        archive.archive_week(ctx, shared, ctx.settings(NAME))
         self._begin(ctx, shared, slug or self._next_mode(ctx, shared))
-        ctx.emit(watchers, "week_reset", {"archive": archive, "next_mode": shared.mode})
+        ctx.emit(watchers, "week_reset", {"archive": ended, "next_mode": shared.mode})
         ctx.emit(watchers, "mode_changed", {"mode": shared.mode, "starts_at_ms": shared.started_ms})
 
     # --- the bitmap -------------------------------------------------------------------
     def _bitmap(self, shared: CanvasState) -> bytes:
-        """zlib of the canvas, compressed once per version (seq, placed) of
-        this state object."""
-        c = self._bitmap_cache
-        if c is not None and c[0]() is shared and c[1] == shared.seq and c[2] == shared.placed:
-            return c[3]
-        blob = zlib.compress(shared.pixels, 1)  # fast: a join must not stall the tick
-        self._bitmap_cache = (weakref.ref(shared), shared.seq, shared.placed, blob)
-        return blob
+        """zlib of the whole canvas, compressed once per version (seq, placed)."""
+        return self._bitmaps.whole(shared)
+
+
+# Inputs `CanvasMode._kept` handles.
+_KEPT = frozenset({M.CanvasComment, M.CanvasObjectives, M.CanvasArchives, M.CanvasAgents, M.ArchiveRendered,
+                   M.CommentModerated})
+
+
+def _touches(cells: set, x: int, y: int, width: int, height: int) -> bool:
+    """(x, y) shares an edge with one of `cells` (or is one of them)."""
+    i = y * width + x
+    return (i in cells or (x > 0 and i - 1 in cells) or (x + 1 < width and i + 1 in cells)
+            or (y > 0 and i - width in cells) or (y + 1 < height and i + width in cells))

@@ -15,8 +15,9 @@ applies from the next week on.
 from __future__ import annotations
 
 from attrs import field, frozen
-from attrs.validators import ge
+from attrs.validators import ge, instance_of
 
+from arena.engine.canonical import OMIT_IF_DEFAULT
 from arena.engine.config import non_negative, positive
 
 # Hex colour strings, index = the byte stored in the canvas.
@@ -59,6 +60,9 @@ class GameMode:
     height: int = field(validator=_side)
     palette: tuple = field(converter=tuple, validator=_palette)
     cooldown_ms: int = field(validator=ge(0))
+    # Territory's rule: after a wallet's first pixel of the week, each one
+    # must share an edge with a pixel it placed earlier that week.
+    adjacent: bool = False
 
 
 GAME_MODES = {
@@ -66,10 +70,7 @@ GAME_MODES = {
         GameMode("classic", "Classic", 1000, 1000, PALETTE_32, 300_000),
         GameMode("speed", "Speed", 1000, 1000, PALETTE_32, 30_000),
         GameMode("eight", "Eight colours", 1000, 1000, PALETTE_8, 300_000),
-        # Territory's own rule (placing only next to your earlier pixels) is
-        # not implemented yet (docs/CANVAS.md): today it is a smaller board
-        # with a shorter cooldown.
-        GameMode("territory", "Territory", 500, 500, PALETTE_16, 120_000),
+        GameMode("territory", "Territory", 500, 500, PALETTE_16, 120_000, adjacent=True),
         GameMode("mono", "Black and white", 1000, 1000, PALETTE_2, 60_000),
     )
 }
@@ -102,6 +103,22 @@ def _cooldown(inst, attribute, value) -> None:
         raise ValueError(f"{attribute.name} must be -1 (the game mode's) or milliseconds >= 0, got {value!r}")
 
 
+def _between(low: int, high: int):
+    def check(inst, attribute, value) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"{attribute.name} must be {low}..{high}, got {value!r}")
+
+    return check
+
+
+MAX_PART_BYTES = 262_144
+
+
+# Settings added after the mode's first release are left out of the state
+# hash while at their defaults, so a world stored by that release verifies.
+_NEW = {OMIT_IF_DEFAULT: True}
+
+
 @frozen
 class CanvasConfig:
     # The first week's game mode (later weeks are drawn, `CanvasMode._next_mode`).
@@ -118,3 +135,29 @@ class CanvasConfig:
     width: int = field(default=0, validator=_side_or_zero)
     height: int = field(default=0, validator=_side_or_zero)
     cooldown_ms: int = field(default=-1, validator=_cooldown)
+    # --- what is kept of a week (docs/CANVAS.md, "What is kept") ---
+    # A failed archive render (PNG, timelapse, media store) is tried again
+    # after this long; the week's bitmap and pixel log stay in the store.
+    archive_retry_ms: int = field(default=300_000, validator=positive, metadata=_NEW)
+    # The timelapse: this many evenly spaced states of the week, at this rate.
+    timelapse_frames: int = field(default=120, validator=_between(1, 3600), metadata=_NEW)
+    timelapse_fps: int = field(default=30, validator=_between(1, 60), metadata=_NEW)
+    # The pixel log of the last this many canvases is kept (0: every one);
+    # older logs are deleted when a week is archived.
+    pixel_log_weeks: int = field(default=8, validator=non_negative, metadata=_NEW)
+    # Comments: at most this many characters, one per wallet per cooldown.
+    comment_max_chars: int = field(default=280, validator=_between(1, 2000), metadata=_NEW)
+    comment_cooldown_ms: int = field(default=10_000, validator=non_negative, metadata=_NEW)
+    # True: a comment is shown only once the AI port's moderation passed it
+    # (the OpenAI judge's moderation endpoint; with a judge that cannot
+    # moderate, shown unread).
+    moderate_comments: bool = field(default=False, validator=instance_of(bool), metadata=_NEW)
+    # Objectives drawn for each week (from `objectives.OBJECTIVES`).
+    objectives_per_week: int = field(default=3, validator=_between(0, 16), metadata=_NEW)
+    # `canvas.bitmap` serves the canvas in parts of whole rows, at most this
+    # many raw bytes each (zlib makes them smaller), so no part's frame nears
+    # the 1 MiB frame and send-queue limits however noisy the canvas.
+    part_bytes: int = field(default=65_536, validator=_between(1024, MAX_PART_BYTES), metadata=_NEW)
+    # The next week's game mode is drawn and announced (`mode_changed`) this
+    # long before the scheduled reset (0: only at the reset).
+    mode_notice_ms: int = field(default=3_600_000, validator=non_negative, metadata=_NEW)

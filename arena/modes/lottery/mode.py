@@ -26,12 +26,13 @@ from __future__ import annotations
 from attrs import define, field
 
 from arena.engine import inputs as I
-from arena.engine.calendar import Rule
+from arena.engine.calendar import Rule, parse
+from arena.engine.canonical import OMIT_IF_DEFAULT
 from arena.engine.errors import (
     BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE,
 )
-from arena.engine.mode import Mode
-from arena.engine.outputs import FetchFeed, Settle, Transfer
+from arena.engine.mode import Mode, Page
+from arena.engine.outputs import Event, FetchFeed, Settle, Transfer
 from arena.engine.snapshot import register as snapshot_class
 
 from . import book, records, requests
@@ -40,13 +41,27 @@ from .messages import (
     NAME, LotteryBetChosen, LotteryClaim, LotteryCreate, LotteryRead, bet_id, fee_key, feed_key,
     payout_key, refund_key, stray_refund_key, void_refund_key,
 )
-from .settings import LotteryConfig
+from .settings import LotteryConfig, parse_propositions
 
-FEE_ACCOUNT = "fee:lottery"
+# The platform's fee account, the same on every ledger (the Solana ledger pays
+# fee:<name> only to its configured fee wallets: creator, partner, protocol).
+FEE_ACCOUNT = "fee:protocol"
+_NEW = {OMIT_IF_DEFAULT: True}
+# Rule names: a round's lock instant, and a game's draws ([lottery.draws]).
+LOCK_RULE = "lock-"
+DRAWS_RULE = "draws-"
+SCHEDULE_CREATOR = "schedule"  # the creator of the rounds the schedule opens
 PARTS = ("white", "bonus")
 # The match's timer: deadlines are checked at least this often.
 CHECK_MS = 1_000
 MAX_WATCHERS = 10_000
+# A round's watchers are told of its pool in this many groups, one group a
+# tick: 10,000 frames written in one tick would hold that tick (and every
+# reply behind it) for a large part of a second; 500 a tick do not. A sweep
+# takes POOL_GROUPS ticks (a second at 20 Hz) and a new one starts only
+# after it, so each watcher gets at most one update per `pool_interval_ms`
+# (or per sweep, if that is longer).
+POOL_GROUPS = 20
 # Far beyond any draw (year 2286), and small enough that every sum of it stays an int64.
 MAX_DRAW_TIME_MS = 10**13
 
@@ -110,6 +125,13 @@ class LotteryRound:
     refunded: int = 0
     pool_due: bool = False
     pool_next_ms: int = 0
+    # The fields below are left out of the state hash while at their
+    # defaults (OMIT_IF_DEFAULT): snapshots stored without them still verify.
+    # Watchers by pool group (POOL_GROUPS lists, filled in turn), and the
+    # group the current sweep tells next (-1: no sweep).
+    watch_groups: list = field(factory=lambda: [[] for _ in range(POOL_GROUPS)], metadata=_NEW)
+    pool_sweep: int = field(default=-1, metadata=_NEW)
+    ended_at_ms: int = field(default=0, metadata=_NEW)  # when it became settled or void
 
 
 @snapshot_class
@@ -130,6 +152,9 @@ class LotteryShared:
     by_wallet: dict = field(factory=dict)  # wallet -> [[round, bet id], ...]
     volume: int = 0
     paid: int = 0
+    # Left out of the state hash while at their defaults (as in LotteryRound).
+    next_draw: dict = field(factory=dict, metadata=_NEW)  # game -> the newest draw the schedule opened
+    archived: int = field(default=0, metadata=_NEW)  # rounds dropped from the state (records kept)
 
 
 class LotteryMode(Mode):
@@ -139,8 +164,11 @@ class LotteryMode(Mode):
     routed_inputs = (LotteryCreate, LotteryRead, LotteryClaim)
     requests = requests.REQUESTS
     boards = records.BOARDS
-    quiet_events = frozenset({"lottery:pool"})
+    quiet_events = frozenset({"lottery:pool", records.ROUND_ENDED})
     simulation = "arena.sim.lottery"
+    schedule_armed = True  # a draw rule first seen opens the next draw's rounds at once
+    # web/: rounds, live pools, betting with the development wallet
+    page = Page("Lottery rounds", description="Even-odds bets on a real draw, matched peer to peer: rounds, live pools, your bets.")
 
     def setup(self, config):
         return LotteryShared()
@@ -170,19 +198,36 @@ class LotteryMode(Mode):
         r = ctx.state.modes[NAME].rounds[m.id]
         self._advance(ctx, m, r)
         if ctx.state.matches.get(m.id) is m:
-            if r.pool_due and ctx.now_ms >= r.pool_next_ms:
+            if r.pool_due and ctx.now_ms >= r.pool_next_ms and r.pool_sweep < 0:
                 r.pool_due = False
                 r.pool_next_ms = ctx.now_ms + ctx.settings(NAME).pool_interval_ms
-                ctx.emit(r.watchers, "lottery:pool", pool_view(r))
-            ctx.wake(m, ctx.tick + ctx.ticks(CHECK_MS))
+                r.pool_sweep = 0
+            if r.pool_sweep == 0 and sum(map(len, r.watch_groups)) != len(r.watchers):
+                _regroup(r)  # watchers of a round stored before the groups existed
+            if r.pool_sweep >= 0:
+                ctx.emit(r.watch_groups[r.pool_sweep], "lottery:pool", pool_view(r))
+                r.pool_sweep = r.pool_sweep + 1 if r.pool_sweep + 1 < POOL_GROUPS else -1
+            if r.pool_sweep >= 0:
+                wait = 1
+            elif r.pool_due:  # the next sweep as soon as the interval allows
+                wait = max(1, min(ctx.ticks(CHECK_MS), ctx.ticks(max(0, r.pool_next_ms - ctx.now_ms))))
+            else:
+                wait = ctx.ticks(CHECK_MS)
+            ctx.wake(m, ctx.tick + wait)
 
     def schedules(self, settings, shared) -> tuple:
+        draws = tuple(parse(f"{DRAWS_RULE}{game}", text) for game, text in settings.draws.items() if text)
         if shared is None:
-            return ()
-        return tuple(Rule.at(f"lock-{r.id}", r.lock_time_ms) for r in shared.rounds.values() if r.state == "open")
+            return draws
+        return draws + tuple(Rule.at(f"{LOCK_RULE}{r.id}", r.lock_time_ms)
+                             for r in shared.rounds.values() if r.state == "open")
 
     def on_schedule(self, ctx, shared, fired) -> None:
-        r = shared.rounds.get(fired.rule.removeprefix("lock-"))
+        if fired.rule.startswith(DRAWS_RULE):
+            # A draw (or the rule first seen): open the rounds of the next draw.
+            self._open_scheduled(ctx, shared, fired.rule.removeprefix(DRAWS_RULE), fired.next_ms)
+            return
+        r = shared.rounds.get(fired.rule.removeprefix(LOCK_RULE))
         m = ctx.state.matches.get(r.id) if r is not None else None
         if m is not None:
             self._advance(ctx, m, r)
@@ -207,16 +252,57 @@ class LotteryMode(Mode):
             ctx.error(inp, BAD_REQUEST, f"draw_time_ms must be more than lock_lead_ms ({cfg.lock_lead_ms}) "
                                         f"after the server's time ({now})")
             return
+        ctx.reply(inp, {"round": self._open(ctx, shared, game.name, inp.draw_time_ms, inp.kind, inp.threshold,
+                                            inp.wallet)})
+
+    def _open(self, ctx, shared: LotteryShared, game: str, draw_time_ms: int, kind: str, threshold: int,
+              creator: str) -> str:
+        """A new open round (its terms checked by the caller); its id."""
+        cfg: LotteryConfig = ctx.settings(NAME)
         rid = ctx.new_match_id(NAME)
         shared.rounds[rid] = LotteryRound(
-            id=rid, game=game.name, draw_time_ms=inp.draw_time_ms, lock_time_ms=lock, kind=inp.kind,
-            threshold=inp.threshold, fee_bps=cfg.fee_bps, auto_settle=cfg.auto_settle,
-            result_at_ms=inp.draw_time_ms + cfg.result_delay_ms, void_at_ms=inp.draw_time_ms + cfg.void_after_ms,
-            creator=inp.wallet, created_at_ms=now)
+            id=rid, game=game, draw_time_ms=draw_time_ms, lock_time_ms=draw_time_ms - cfg.lock_lead_ms, kind=kind,
+            threshold=threshold, fee_bps=cfg.fee_bps, auto_settle=cfg.auto_settle,
+            result_at_ms=draw_time_ms + cfg.result_delay_ms, void_at_ms=draw_time_ms + cfg.void_after_ms,
+            creator=creator, created_at_ms=ctx.now_ms)
         m = LotteryMatch(rid, created_tick=ctx.tick)
         ctx.state.matches[rid] = m
         ctx.wake(m, ctx.tick + ctx.ticks(CHECK_MS))
-        ctx.reply(inp, {"round": rid})
+        self._archive(ctx, shared)
+        return rid
+
+    @staticmethod
+    def _archive(ctx, shared: LotteryShared) -> None:
+        """Drop the rounds that ended (settled: everything paid; void:
+        everything refunded) more than `archive_after_ms` ago, so the state
+        is bounded by the rounds of the last while, not by every round ever
+        played. What they were stays in the store (`records`: the round's
+        row and its `history.get` entry). A round that still owes a winner
+        (claims, `auto_settle = false`) is never dropped."""
+        keep_ms = ctx.settings(NAME).archive_after_ms
+        gone = [rid for rid, r in shared.rounds.items()
+                if r.state in ("settled", "void") and ctx.now_ms >= (r.ended_at_ms or r.draw_time_ms) + keep_ms]
+        for rid in gone:
+            r = shared.rounds.pop(rid)
+            for wallet in dict.fromkeys(b.wallet for b in r.bets.values()):
+                # The wallet's key stays (an empty list): `lottery.stats` counts bettors ever.
+                shared.by_wallet[wallet] = [e for e in shared.by_wallet.get(wallet, ()) if e[0] != rid]
+        shared.archived += len(gone)
+
+    def _open_scheduled(self, ctx, shared: LotteryShared, game: str, draw_time_ms: int) -> None:
+        """The rounds of `game`'s draw at `draw_time_ms` (the draw rule's next
+        occurrence, computed by the scheduler): one per configured
+        proposition, once per draw, and only while bets can still be taken
+        (else the draw after it gets them, at this rule's next occurrence)."""
+        cfg: LotteryConfig = ctx.settings(NAME)
+        if not cfg.draws.get(game) or draw_time_ms <= shared.next_draw.get(game, 0):
+            return
+        if draw_time_ms - cfg.lock_lead_ms <= ctx.now_ms or draw_time_ms > MAX_DRAW_TIME_MS:
+            return
+        shared.next_draw[game] = draw_time_ms
+        for kind, threshold in parse_propositions(cfg.round_propositions):
+            if book.check_proposition(book.GAMES[game], kind, threshold) is None:
+                self._open(ctx, shared, game, draw_time_ms, kind, threshold, SCHEDULE_CREATOR)
 
     # --- money in -----------------------------------------------------------------
     def _money(self, ctx, m, r: LotteryRound, inp: I.EntryFeePaid) -> None:
@@ -264,7 +350,10 @@ class LotteryMode(Mode):
         r.totals[side] += amount
         shared.volume += amount
         shared.by_wallet.setdefault(wallet, []).append([r.id, bet.id])
-        audience = _audience(r, wallet)
+        # A bet's events go to its own wallet; watchers (and every bettor)
+        # see the pool instead, throttled (`lottery:pool`): at 1,000 bets/s
+        # a per-bet event to 10,000 watchers would be 10M frames a second.
+        audience = (wallet,)
         ctx.emit(audience, "lottery:bet_placed",
                  {"round": r.id, "bet": bet.id, "wallet": wallet, "side": side, "amount": amount})
         matches, left = book.match_bet(r.queues[book.other(side)], r.unmatched, amount)
@@ -274,7 +363,7 @@ class LotteryMode(Mode):
             bet.matched += take
             r.matched += take
             r.pairs.append([bet.id, other_id, take] if side == "yes" else [other_id, bet.id, take])
-            ctx.emit(_audience(r, other.wallet), "lottery:bet_matched",
+            ctx.emit((other.wallet,), "lottery:bet_matched",
                      {"round": r.id, "bet": other_id, "matched": other.matched})
         if matches:
             ctx.emit(audience, "lottery:bet_matched", {"round": r.id, "bet": bet.id, "matched": bet.matched})
@@ -377,8 +466,11 @@ class LotteryMode(Mode):
         if r.auto_settle:
             for wallet in list(r.owed):
                 self._pay(ctx, r, wallet)
-        self._maybe_settled(r)
+        self._maybe_settled(ctx, r)
+        _record(ctx, r, {"outcome": r.outcome, "result": dict(r.result), "payouts": dict(r.owed),
+                         "fees": r.fees})
         ctx.drop_match(m, ())
+        self._archive(ctx, ctx.state.modes[NAME])
 
     def _pay(self, ctx, r: LotteryRound, wallet: str) -> int:
         amount = r.owed[wallet]
@@ -391,9 +483,10 @@ class LotteryMode(Mode):
         return amount
 
     @staticmethod
-    def _maybe_settled(r: LotteryRound) -> None:
+    def _maybe_settled(ctx, r: LotteryRound) -> None:
         if r.state == "finalized" and len(r.paid) == len(r.owed):
             r.state = "settled"
+            r.ended_at_ms = ctx.now_ms
 
     def _void(self, ctx, m, r: LotteryRound, reason: str) -> None:
         back: dict[str, int] = {}
@@ -402,9 +495,12 @@ class LotteryMode(Mode):
                 back[bet.wallet] = back.get(bet.wallet, 0) + bet.matched
             bet.state = "void"
         r.state = "void"
+        r.ended_at_ms = ctx.now_ms
         self._refund(ctx, r, back, void_refund_key)
         ctx.emit(_audience(r), "lottery:round_void", {"round": r.id, "reason": reason})
+        _record(ctx, r, {"reason": reason, "refunds": back})
         ctx.drop_match(m, ())
+        self._archive(ctx, ctx.state.modes[NAME])
 
     # --- requests -------------------------------------------------------------------
     def _round_of(self, ctx, shared, inp) -> LotteryRound | None:
@@ -416,7 +512,8 @@ class LotteryMode(Mode):
     def _read(self, ctx, shared: LotteryShared, inp: LotteryRead) -> None:
         if inp.what == "stats":
             wallets = shared.by_wallet
-            ctx.reply(inp, {"rounds": len(shared.rounds), "volume": shared.volume, "bettors": len(wallets),
+            ctx.reply(inp, {"rounds": len(shared.rounds) + shared.archived, "volume": shared.volume,
+                            "bettors": len(wallets),
                             "paid": shared.paid})
             return
         if inp.what == "my_bets":
@@ -442,7 +539,9 @@ class LotteryMode(Mode):
         if inp.wallet not in r.watchers and len(r.watchers) >= MAX_WATCHERS:
             ctx.error(inp, NOT_ALLOWED, "this round has as many watchers as it takes")
             return
-        r.watchers[inp.wallet] = None
+        if inp.wallet not in r.watchers:
+            r.watch_groups[len(r.watchers) % POOL_GROUPS].append(inp.wallet)
+            r.watchers[inp.wallet] = None
         ctx.reply(inp, {})
         ctx.emit((inp.wallet,), "lottery:pool", pool_view(r))
 
@@ -462,7 +561,7 @@ class LotteryMode(Mode):
             ctx.error(inp, NOT_ALLOWED, "you have no winnings in this round")
         else:
             amount = self._pay(ctx, r, inp.wallet)
-            self._maybe_settled(r)
+            self._maybe_settled(ctx, r)
             ctx.reply(inp, {"amount": amount})
 
     # --- views ------------------------------------------------------------------------
@@ -476,6 +575,27 @@ class LotteryMode(Mode):
 
     def records(self, state, tick: int, messages) -> list:
         return records.from_events(messages)
+
+
+def _regroup(r: LotteryRound) -> None:
+    r.watch_groups = [[] for _ in range(POOL_GROUPS)]
+    for i, wallet in enumerate(r.watchers):
+        r.watch_groups[i % POOL_GROUPS].append(wallet)
+
+
+def _record(ctx, r: LotteryRound, outcome: dict) -> None:
+    """The round as it ended, in an event for no one (`records.ROUND_ENDED`):
+    the store keeps it as the round's row and as its bettors' `history.get`
+    entry, after the round itself has left the state."""
+    proposition = {"kind": r.kind, **({"threshold": r.threshold} if r.threshold >= 0 else {})}
+    stakes: dict[str, int] = {}
+    for b in r.bets.values():
+        stakes[b.wallet] = stakes.get(b.wallet, 0) + b.amount
+    ctx.messages.append(Event((), records.ROUND_ENDED, {
+        "round": r.id, "state": "void" if r.state == "void" else "finalized", "game": r.game,
+        "draw_time_ms": r.draw_time_ms, "proposition": proposition,
+        "pool": {"yes": r.totals["yes"], "no": r.totals["no"], "matched": r.matched},
+        "stakes": stakes, **outcome}))
 
 
 def _audience(r: LotteryRound, *wallets: str) -> list:

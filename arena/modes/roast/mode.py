@@ -47,7 +47,7 @@ from arena.engine.errors import (
     WRONG_STATE,
     ArenaError,
 )
-from arena.engine.mode import Bucket, Mode, RequestField
+from arena.engine.mode import Bucket, Mode, Page, RequestField
 from arena.engine.money import bps_of
 from arena.engine.outputs import Settle, Transfer
 from arena.engine.snapshot import register
@@ -158,6 +158,8 @@ def match_terms(state, m: RoastMatch) -> RoastConfig:
 
 class RoastMode(Mode):
     simulation = "arena.sim.roast"
+    # web/: the lobby of live battles, watching one, reactions and tips
+    page = Page("Roast battles", description="The lobby of live battles: watch one round by round, react and tip.")
     name = "roast"
     settings = RoastConfig
     inputs = R.INPUTS

@@ -10,6 +10,7 @@
 import { decodeFrame, encodeBatch, encodeRequest, EVENT, MAX_BATCH, PROTOCOL_VERSION, REPLY, UINT32_MAX } from "./codec.js";
 import { ArenaClosedError, ArenaError, ArenaProtocolError, ArenaTimeoutError } from "./errors.js";
 import { Keypair } from "./keys.js";
+import { inflateBitmap } from "./canvas.js";
 import { buildSiwsMessage, isoSeconds } from "./siws.js";
 import { openSocket } from "./transport.js";
 
@@ -555,6 +556,32 @@ export class ArenaClient {
   /** match.watch; the match.snapshot event that follows arrives as an event. */
   watch(match) {
     return this.request("match.watch", { match });
+  }
+
+  // --- the weekly canvas ----------------------------------------------------------------
+
+  /** canvas.join: the week's canvas, with `pixels` (the bitmap uncompressed) added. */
+  async canvasJoin() {
+    const week = await this.request("canvas.join", {});
+    return { ...week, pixels: await inflateBitmap(week.bitmap, week.width, week.height) };
+  }
+
+  /** canvas.place; the reply's next_place_ms (ms from now). */
+  async place(x, y, color) {
+    return (await this.request("canvas.place", { x, y, color })).next_place_ms;
+  }
+
+  // --- lottery rounds -------------------------------------------------------------------
+
+  /** lottery.watch: lottery:pool events follow. */
+  watchRound(round) {
+    return this.request("lottery.watch", { round });
+  }
+
+  /** lottery.bet.build -> sign -> lottery.bet.confirm; {status, bet}. */
+  async bet(round, side, amount) {
+    const { tx } = await this.request("lottery.bet.build", { round, side, amount });
+    return this.request("lottery.bet.confirm", { round, tx, signature: this._sign(tx) });
   }
 
   // --- platform reads -------------------------------------------------------------------

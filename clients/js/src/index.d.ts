@@ -70,6 +70,11 @@ export interface SiwsFields {
 export declare function buildSiwsMessage(fields: SiwsFields): string;
 export declare function isoSeconds(date: Date): string;
 
+/** The canvas.join bitmap uncompressed (zlib): width × height palette indices. */
+export declare function inflateBitmap(bitmap: Bytes, width?: number, height?: number): Promise<Bytes>;
+/** canvas:pixels bytes -> placements in order. */
+export declare function decodePixels(pixels: Bytes): { x: number; y: number; color: number }[];
+
 export declare function encodeRequest(rid: number, type: string, body?: object): Bytes;
 export declare function encodeBatch(items: [rid: number, type: string, body?: object][]): Bytes;
 export declare function encodeValue(value: unknown): Bytes;
@@ -110,10 +115,21 @@ export interface EventBodies {
   "match.snapshot": MatchSnapshot;
   "tip:received": TipReceived;
   "wallet:updated": WalletUpdated;
+  "canvas:pixels": { canvas: string; pixels: Bytes };
+  "week_reset": { archive: { year: number; week: number; mode: string }; next_mode: string };
+  "lottery:pool": LotteryPool;
 }
 export type EventType = keyof EventBodies | (string & {});
 export type BodyOf<T extends string> = T extends keyof EventBodies ? EventBodies[T] : any;
 export interface ArenaEvent<B = any> { type: string; body: B; seq: number }
+
+export interface CanvasWeek {
+  canvas: string; year: number; week: number; mode: string; width: number; height: number;
+  palette: string[]; cooldown_ms: number; bitmap: Bytes; next_place_ms: number; resets_at_ms: number;
+  /** the bitmap uncompressed (added by canvasJoin) */
+  pixels: Bytes;
+}
+export interface LotteryPool { round: string; yes: { total: number; matched: number }; no: { total: number; matched: number } }
 
 export interface MatchSummary { match: string; mode: string; phase: string; players: Wallet[]; watchers: number; started_at_ms: number; [k: string]: unknown }
 export interface Leaderboard {
@@ -215,6 +231,12 @@ export declare class ArenaClient {
   submit(match: string, round: number, text: string, audio?: Bytes): Promise<{}>;
   react(match: string, emoji: string): Promise<{}>;
   watch(match: string): Promise<{}>;
+
+  canvasJoin(): Promise<CanvasWeek>;
+  /** resolves with next_place_ms (ms from now) */
+  place(x: number, y: number, color: number): Promise<number>;
+  watchRound(round: string): Promise<{}>;
+  bet(round: string, side: "yes" | "no", amount: number): Promise<{ status: "pending" | "confirmed"; bet: string }>;
 
   listMatches(mode?: string, options?: { phase?: string; limit?: number }): Promise<MatchSummary[]>;
   leaderboard(board: string, options?: { period?: "all" | "week"; limit?: number; around?: Wallet }): Promise<Leaderboard>;

@@ -1,5 +1,5 @@
 // Type-checked (not run) by test/types.test.js: the declarations describe the API.
-import { connect, ArenaError, Keypair, type BattleEnded, type Leaderboard } from "@arena/client";
+import { connect, ArenaError, Keypair, decodePixels, inflateBitmap, type BattleEnded, type CanvasWeek, type Leaderboard } from "@arena/client";
 
 async function main(): Promise<void> {
   const c = await connect("ws://127.0.0.1:8765/v1", { keypair: Keypair.generate(), reconnect: { delayMs: 100 } });
@@ -29,7 +29,17 @@ async function main(): Promise<void> {
     if (s.state === "resumed") console.log(s.replayed);
   });
   unsubscribe();
+  const week: CanvasWeek = await c.canvasJoin();
+  const first: number = week.pixels[0] + week.width * week.height;
+  const wait: number = await c.place(0, 0, week.palette.length - 1);
+  c.on("canvas:pixels", (body) => {
+    for (const p of decodePixels(body.pixels)) console.log(p.x, p.y, p.color);
+  });
+  const raw: Uint8Array = await inflateBitmap(week.bitmap, week.width, week.height);
+  await c.watchRound("r");
+  c.on("lottery:pool", (pool) => console.log(pool.yes.total + pool.no.matched));
+  const placed: { status: "pending" | "confirmed"; bet: string } = await c.bet("r", "yes", 10);
   c.close();
-  void n, balance, players, status, e, board;
+  void n, balance, players, status, e, board, first, wait, raw, placed;
 }
 void main;
