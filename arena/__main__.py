@@ -15,6 +15,7 @@ COMMANDS = {
     "serve": ("arena.cli_serve", "run the server"),
     "bot": ("arena.bot", "play battles against a server"),
     "devnet": ("arena.chain.devnet", "run a local Solana network (LiteSVM) for the solana ledger"),
+    "bsvnet": ("arena.chain.bsvnet", "run a SIMULATED BSV network (ARC + WhatsOnChain API) for the bsv ledger"),
     "migrate": ("arena.cli_migrate", "apply the store's schema migrations"),
     "replay": ("arena.cli_replay", "rebuild state from a store's journal; print the hash per snapshot"),
     "keys": ("arena.cli_keys", "API keys for agents and operators: create, list, revoke"),

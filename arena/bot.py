@@ -153,7 +153,7 @@ class Fleet:
 class Bot:
     def __init__(self, index: int, fleet: Fleet, url: str, tier: str, battles: int, seed: int,
                  log: Callable[[str], None], react: bool, stall_timeout: float, *,
-                 keypair=None, connect=None):
+                 keypair=None, connect=None, bsv_key=None):
         from solders.keypair import Keypair
 
         self.name = f"bot{index}"
@@ -172,6 +172,11 @@ class Bot:
         self.stall_timeout = stall_timeout
         self.keypair = keypair or Keypair()
         self.wallet = str(self.keypair.pubkey())
+        # A BSV wallet instead (a bsv-sdk PrivateKey): logs in with auth.bsv and
+        # signs its payments as a BSV wallet (on the embedded or the BSV ledger).
+        self.bsv_key = bsv_key
+        if bsv_key is not None:
+            self.wallet = bsv_key.address()
         # session
         self.session: str | None = None
         self.last_seq = 0
@@ -277,6 +282,8 @@ class Bot:
                 self.phase = "idle"
 
     async def _start_session(self, c: ArenaClient) -> None:
+        if self.bsv_key is not None:  # a resumed connection signs as the BSV wallet too
+            c.bsv_key, c.wallet = self.bsv_key, self.wallet
         if self.session is not None:
             await c.hello()
             try:
@@ -289,7 +296,10 @@ class Bot:
                 self.rejoin_at = trio.current_time() + 1.0
             return
         hello = await c.hello()
-        await c.login()
+        if self.bsv_key is not None:
+            await c.login_bsv(self.bsv_key)
+        else:
+            await c.login()
         self.session = c.session
         self.last_seq = 0
         if self.done == 0 and self.phase == "idle":
@@ -436,8 +446,8 @@ class Bot:
         for attempt in range(2):
             try:
                 built = await self.call(c, "entry.build", {"match": match})
-                tx = built["tx"]
-                r = await self.call(c, "entry.confirm", {"match": match, "tx": tx, "signature": c.sign(tx)})
+                tx, signature = c.sign_payment(built["tx"])
+                r = await self.call(c, "entry.confirm", {"match": match, "tx": tx, "signature": signature})
                 self.paid = True
                 self.log(f"paid entry {built.get('amount')} for {match}: {r.get('status')}")
                 return
@@ -537,7 +547,7 @@ async def run_fleet(bots, results: list) -> None:
 
 async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze", battles: int = 0,
                    seed: int | None = None, log: Callable[[str], None] | None = None, *,
-                   react: bool = False, stall_timeout: float = 120.0) -> int:
+                   react: bool = False, stall_timeout: float = 120.0, wallet: str = "solana") -> int:
     """Run `count` bots until each has played `battles` battles (0 = forever).
 
     Returns the exit status: 0 when every bot ended normally, 1 otherwise.
@@ -548,7 +558,16 @@ async def run_bots(url: str = DEFAULT_URL, count: int = 2, tier: str = "bronze",
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {', '.join(TIERS)}")
     fleet = Fleet()
-    bots = [Bot(i + 1, fleet, url, tier, battles, seed, log, react, stall_timeout) for i in range(count)]
+    if wallet not in ("solana", "bsv"):
+        raise ValueError("wallet must be solana or bsv")
+
+    def bsv_key():
+        from bsv.keys import PrivateKey
+
+        return PrivateKey()
+
+    bots = [Bot(i + 1, fleet, url, tier, battles, seed, log, react, stall_timeout,
+                bsv_key=bsv_key() if wallet == "bsv" else None) for i in range(count)]
     log(f"arena bot: {count} bot(s) on {url}, tier {tier}, "
         f"{battles or 'unlimited'} battle(s) each, seed {seed}"
         + ("; odd count, so one bot may wait for an opponent" if count % 2 else ""))
@@ -586,6 +605,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--react", action="store_true", help="send emoji reactions and spectate other bots")
     parser.add_argument("--stall-timeout", type=float, default=None,
                         help="seconds without progress before a bot gives up (default 120; lottery 600)")
+    parser.add_argument("--wallet", default="solana", choices=("solana", "bsv"),
+                        help="roast: the bots' wallets: Solana keys (auth.login) or BSV keys (auth.bsv); "
+                             "a [ledger] kind = \"bsv\" server needs bsv (default solana)")
     parser.add_argument("--rounds", type=int, default=0,
                         help="lottery: rounds per bettor; meme: rounds each bot sees; 0 = until Ctrl-C (default)")
     parser.add_argument("--key", default=None,
@@ -635,7 +657,8 @@ def main_from_args(args: argparse.Namespace) -> int:
             return trio.run(lambda: run_meme_bots(args.url, args.count, args.rounds, args.seed, args.key,
                                                   default_log))
         return trio.run(lambda: run_bots(args.url, args.count, args.tier, args.battles, args.seed, None,
-                                         react=args.react, stall_timeout=args.stall_timeout or 120.0))
+                                         react=args.react, stall_timeout=args.stall_timeout or 120.0,
+                                         wallet=args.wallet))
     except KeyboardInterrupt:
         print("arena bot: stopped", file=sys.stderr)
         return 0

@@ -168,8 +168,8 @@ class Bettor:
         self.bet_on[rid] = side
         try:
             built = await self._call(c, "lottery.bet.build", {"round": rid, "side": side, "amount": amount})
-            await self._call(c, "lottery.bet.confirm", {"round": rid, "tx": built["tx"],
-                                                        "signature": c.sign(built["tx"])})
+            tx, signature = c.sign_payment(built["tx"])
+            await self._call(c, "lottery.bet.confirm", {"round": rid, "tx": tx, "signature": signature})
             await self._call(c, "lottery.watch", {"round": rid})
         except ArenaRequestError as exc:
             if exc.code not in ("wrong_state", "not_found", "payment_failed"):

@@ -154,8 +154,12 @@ async def reconcile(cfg, records_path: str | None = None) -> dict:
         report = {"world": state.world, "ledger": cfg.ledger.kind, "durable_tick": state.tick,
                   "oldest_snapshot_tick": oldest, "settlements_issued": len(issued),
                   "live_matches": len(state.matches), "unsettled": len(state.unsettled)}
-        if cfg.ledger.kind == "solana":
-            from arena.chain.solana import records_path as default_records
+        if cfg.ledger.kind in ("solana", "bsv"):
+            # Both chain ledgers keep the same record store (arena.chain.solana_store).
+            if cfg.ledger.kind == "bsv":
+                from arena.chain.bsv import records_path as default_records
+            else:
+                from arena.chain.solana import records_path as default_records
 
             path = records_path or default_records(cfg)
             escrows, done, binding = solana_records(path)

@@ -513,6 +513,19 @@ class ArenaClient:
             raise RuntimeError("no keypair (call login() or pass keypair=)")
         return bytes(self.keypair.sign_message(bytes(message)))
 
+    def sign_payment(self, tx: bytes) -> tuple[bytes, bytes]:
+        """The `(tx, signature)` a `*.confirm` takes for the built payment `tx`.
+
+        On the BSV ledger `tx` is an unsigned BSV transaction (Extended
+        Format): a BSV wallet signs its inputs and sends the signed
+        transaction back, with its Bitcoin Signed Message over the built
+        bytes' hex. Everywhere else the built bytes go back with `sign(tx)`."""
+        if self.bsv_key is not None:
+            from arena.chain.bsv_tx import sign_payment
+
+            return sign_payment(self.bsv_key, tx)
+        return tx, self.sign(tx)
+
     async def hello(self, protocol: int = PROTOCOL_VERSION) -> dict:
         body = await self.request("hello", {"protocol": protocol, "client": self.client_name})
         self.server_info = body
@@ -626,16 +639,16 @@ class ArenaClient:
     async def pay_entry(self, match: str) -> str:
         """entry.build → sign → entry.confirm; returns "pending" or "confirmed"."""
         built = await self.request("entry.build", {"match": match})
-        tx = built["tx"]
-        body = await self.request("entry.confirm", {"match": match, "tx": tx, "signature": self.sign(tx)})
+        tx, signature = self.sign_payment(built["tx"])
+        body = await self.request("entry.confirm", {"match": match, "tx": tx, "signature": signature})
         return body["status"]
 
     async def tip(self, to: str, amount: int, match: str | None = None) -> tuple[str, int, int]:
         """tip.build → sign → tip.confirm; returns (status, amount, fee).
         `match`: the battle being watched, to tie the tip to it."""
         built = await self.request("tip.build", {"to": to, "amount": amount})
-        tx = built["tx"]
-        body = await self.request("tip.confirm", {"tx": tx, "signature": self.sign(tx), **_given(match=match)})
+        tx, signature = self.sign_payment(built["tx"])
+        body = await self.request("tip.confirm", {"tx": tx, "signature": signature, **_given(match=match)})
         return body["status"], built["amount"], built["fee"]
 
     # -- helpers: roast battles -----------------------------------------------------

@@ -295,7 +295,7 @@ class NetConfig:
 
 @frozen
 class LedgerConfig:
-    kind: str = _key("embedded", _choice("embedded", "solana"), env="ARENA_LEDGER_KIND")
+    kind: str = _key("embedded", _choice("embedded", "solana", "bsv"), env="ARENA_LEDGER_KIND")
     faucet_amount: int = _key(0, NON_NEGATIVE)
     rpc_url: str = _key("", _url("http", "https"), mask=_mask_origin)
     mint: str = _key("", TEXT)
@@ -307,8 +307,19 @@ class LedgerConfig:
     # solana: the local record of payments and payouts; "" = solana-ledger.sqlite
     # beside the [store] path (see arena.chain.solana.records_path)
     records_path: str = _key("", TEXT)
-    # solana: the world id (or "unbound") whose records this world may take over
+    # solana, bsv: the world id (or "unbound") whose records this world may take over
     adopt_records: str = _key("", TEXT)
+    # bsv: the ARC broadcaster and the WhatsOnChain-style index (docs/BSV.md)
+    arc_url: str = _key("", _url("http", "https"), mask=_mask_origin)
+    arc_api_key: str = _key("", TEXT, env="ARENA_BSV_ARC_API_KEY", mask=_hide)
+    woc_url: str = _key("", _url("http", "https"), mask=_mask_origin)
+    bsv_network: str = _key("main", _choice("main", "test"))
+    # bsv: the escrow key as WIF; best given as ARENA_BSV_ESCROW_WIF, never logged
+    escrow_wif: str = _key("", TEXT, env="ARENA_BSV_ESCROW_WIF", mask=_hide)
+    # bsv: when a payment counts: "seen" (accepted by the network) or "mined"
+    bsv_commitment: str = _key("seen", _choice("seen", "mined"))
+    # bsv: the network fee the platform pays, satoshis per 1000 bytes (ARC's policy if higher)
+    fee_sat_per_kb: int = _key(50, NON_NEGATIVE)
 
 
 @frozen

@@ -124,6 +124,10 @@ def make_ledger(cfg):
         from arena.chain.solana import make_solana_ledger
 
         return make_solana_ledger(cfg)
+    if kind == "bsv":
+        from arena.chain.bsv import make_bsv_ledger
+
+        return make_bsv_ledger(cfg)
     raise ValueError(f"ledger kind {kind!r} is not available in this build")
 
 

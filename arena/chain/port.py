@@ -1,14 +1,17 @@
 """The ledger port: everything the server asks of the thing that holds money.
 
-Two implementations pass the same contract suite (`tests/ledger_contract.py`):
+Three implementations pass the same contract suite (`tests/ledger_contract.py`):
 `arena.chain.embedded.EmbeddedLedger`, an in-process stand-in for the chain
-(no real tokens), and a Solana ledger for production.
+(no real tokens), and for production the Solana ledger
+(`arena.chain.solana`, an SPL token) and the BSV ledger (`arena.chain.bsv`,
+satoshis).
 
 Accounts
 --------
 Amounts are integers in base units. Account names are:
 
-- a wallet address (base58 ed25519 public key, see `arena.chain.keys`);
+- a wallet address (a Solana or a BSV address, see `arena.chain.keys`; each
+  chain ledger pays the wallets of its own chain);
 - `escrow:<match_id>`: the pot of one match;
 - `fee:creator`, `fee:partner`, `fee:protocol`: the platform's accounts.
 
@@ -17,8 +20,10 @@ The adapter maps these names onto whatever real accounts it uses.
 Payments signed by players
 --------------------------
 `build_entry` / `build_tip` return the message bytes `tx` the player signs
-with its wallet key; `confirm_entry` / `confirm_tip` take `tx` and the 64-byte
-signature and move the money. The same signed `tx` confirmed twice raises
+with its wallet key; `confirm_entry` / `confirm_tip` take `tx` and the
+signature and move the money. (On the BSV ledger `tx` is an unsigned BSV
+transaction and the wallet sends it back with its inputs signed, see
+`arena.chain.bsv`.) The same signed `tx` confirmed twice raises
 `ArenaError("duplicate")`; nothing is ever charged twice.
 
 Errors are `arena.engine.errors.ArenaError` with protocol codes:

@@ -38,7 +38,6 @@ Settlements
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -56,6 +55,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 
+from arena.chain.chain_ledger import ACK_WAIT_S, ChainLedgerBase, HiddenKey, bad_request, payment_failed
 from arena.chain.keys import is_solana_wallet
 from arena.chain.keys import verify_wallet_signature
 from arena.chain.port import PaymentResult, TipResult, check_tip_args
@@ -76,7 +76,6 @@ from arena.chain.solana_tx import (
     tip_message,
 )
 from arena.engine import errors
-from arena.engine import inputs as I
 from arena.engine.errors import ArenaError
 from arena.engine.outputs import Settle
 
@@ -88,17 +87,9 @@ FAUCET_CAP_MULTIPLE = 10
 TOKEN_CUSTOM_INSUFFICIENT_FUNDS = 1
 TOKEN_CUSTOM_ACCOUNT_FROZEN = 17
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-# How long a payment confirmed to a confirm_* caller may stay unacknowledged
-# before the chain watcher announces it itself (the caller's announcement failed).
-ACK_WAIT_S = 30.0
 
 
-def _bad(msg: str) -> ArenaError:
-    return ArenaError(errors.BAD_REQUEST, msg)
-
-
-def _failed(msg: str) -> ArenaError:
-    return ArenaError(errors.PAYMENT_FAILED, msg)
+_bad, _failed = bad_request, payment_failed
 
 
 def _unavailable(exc: Exception) -> ArenaError:
@@ -125,7 +116,7 @@ def faucet_network_ok(rpc_url: str) -> bool:
 # The escrow key
 
 
-class EscrowKey:
+class EscrowKey(HiddenKey):
     """The escrow authority's keypair, kept out of logs.
 
     `str(solders.Keypair)` is the base58 *secret* key, so the keypair is
@@ -142,13 +133,8 @@ class EscrowKey:
     def sign(self, msg: Message) -> Transaction:
         return Transaction([self._kp], msg, msg.recent_blockhash)
 
-    def __repr__(self) -> str:
-        return f"EscrowKey({self.pubkey})"
-
-    __str__ = __repr__
-
-    def __reduce__(self):  # never pickled (into a crash dump, a queue ...)
-        raise TypeError("EscrowKey cannot be pickled")
+    def public(self) -> Pubkey:
+        return self.pubkey
 
 
 def load_escrow_key(path: str | os.PathLike) -> EscrowKey:
@@ -192,10 +178,13 @@ class _Built:
         self.amount, self.fee, self.blockhash, self.last_valid, self.expires = amount, fee, blockhash, last_valid, expires
 
 
-class SolanaLedger:
+class SolanaLedger(ChainLedgerBase):
     """`arena.chain.port.Ledger` on Solana (see the module docstring)."""
 
     name = "solana"
+    UNAVAILABLE = (RpcUnavailable,)
+    DOWN_STATE = "rpc_down"
+    log = log
 
     def __init__(
         self,
@@ -248,31 +237,16 @@ class SolanaLedger:
         self.rpc = rpc or SolanaRpc(rpc_url, commitment)
         self.commitment = commitment
         self.confirm_wait_s = confirm_wait_s
-        self.poll_s = poll_s
         self.retry_after_s = retry_after_s
         self.rebroadcast_s = rebroadcast_s
-        self.build_ttl_s = build_ttl_s
-        self.max_pending = max_pending
-        self.max_pending_per_wallet = max_pending_per_wallet
         self.preflight = preflight
-        self.clock = clock
+        self._init_common(build_ttl_s=build_ttl_s, max_pending=max_pending,
+                          max_pending_per_wallet=max_pending_per_wallet, poll_s=poll_s, clock=clock)
         # Filled by _ready():
         self.token: Token | None = None
         self.mint_authority: Pubkey | None = None
         self._ready_lock = trio.Lock()
-        # message hash -> built message; insertion order = age.
-        self._built: dict[str, _Built] = {}
-        self._built_per_wallet: dict[str, int] = {}
         self._claimed: set[str] = set()          # messages being confirmed right now
-        self._open: dict[str, Payment] = {}       # submitted payments not yet resolved
-        self._waiting: set[str] = set()           # signatures a confirm_* call is polling itself
-        self._last_sent: dict[str, float] = {}    # signature -> when last (re)broadcast
-        self._settle_locks: dict[str, trio.Lock] = {}
-        self._submit: Callable[[object], object] | None = None
-        # Payments that landed under a confirm_* call, waiting for their caller's
-        # `acknowledge` (signature -> when): the watcher announces them itself
-        # if no acknowledgement comes within ACK_WAIT_S (the caller failed).
-        self._unacked: dict[str, float] = {}
         self._wake = trio.Event()
         self.state = "starting"
         self.last_error: str | None = None
@@ -430,33 +404,6 @@ class SolanaLedger:
         return None
 
     # --- building payments --------------------------------------------------------------------
-    def _prune(self, now: float) -> None:
-        while self._built:
-            h, b = next(iter(self._built.items()))
-            if b.expires > now and len(self._built) < self.max_pending:
-                break
-            self._forget(h)
-
-    def _forget(self, h: str) -> _Built | None:
-        b = self._built.pop(h, None)
-        if b is not None:
-            n = self._built_per_wallet.get(b.wallet, 0) - 1
-            if n > 0:
-                self._built_per_wallet[b.wallet] = n
-            else:
-                self._built_per_wallet.pop(b.wallet, None)
-        return b
-
-    def _remember(self, h: str, b: _Built) -> None:
-        self._built[h] = b
-        self._built_per_wallet[b.wallet] = self._built_per_wallet.get(b.wallet, 0) + 1
-
-    def _check_build_room(self, wallet: str) -> None:
-        self._prune(self.clock())
-        if self._built_per_wallet.get(wallet, 0) >= self.max_pending_per_wallet:
-            raise ArenaError(errors.RATE_LIMITED, "too many unconfirmed payments; confirm or let them expire",
-                             retry_after_ms=int(self.build_ttl_s * 1000))
-
     async def build_entry(self, wallet: str, match: str, amount: int) -> bytes:
         if not is_solana_wallet(wallet):
             raise _bad("not a Solana wallet address")
@@ -645,23 +592,6 @@ class SolanaLedger:
                 return _failed("the token account is frozen; nothing was charged")
         return _failed(f"the chain refused the transaction: {exc.message[:200]}")
 
-    async def _follow(self, p: Payment, timeout: float) -> str:
-        """Poll one open payment for up to `timeout`: landed | failed | expired | pending.
-
-        `timeout <= 0` answers pending at once (the reply never waits for the chain)."""
-        if timeout <= 0:
-            return "pending"
-        deadline = self.clock() + timeout
-        while True:
-            try:
-                outcome = await self._check_open([p], announce=False)
-            except RpcUnavailable:
-                outcome = {}
-            o = outcome.get(p.sig, "pending")
-            if o != "pending" or self.clock() >= deadline:
-                return o
-            await trio.sleep(self.poll_s)
-
     async def _check_open(self, payments: list[Payment], *, announce: bool) -> dict[str, str]:
         """One round over open payments: resolve those the chain has decided; re-broadcast the rest."""
         if not payments:
@@ -706,74 +636,6 @@ class SolanaLedger:
                         pass  # the status poll decides
         return out
 
-    async def _resolve(self, p: Payment, state: str, detail: str = "", *, announce: bool = False) -> None:
-        """Close an open payment. Exactly one caller wins (the in-memory check is synchronous)."""
-        if self._open.pop(p.sig, None) is None:
-            return
-        self._last_sent.pop(p.sig, None)
-        p.state, p.detail = state, detail
-        # A payment landed under a confirm_* call is announced by its caller
-        # (the gateway, on "confirmed"), which then calls `acknowledge`; one
-        # landed under `run` is announced here. Either way the record says
-        # "announced" only once the engine's side has it durably.
-        await trio.to_thread.run_sync(self.store.resolve_payment, p.sig, state, detail, False)
-        if state == "landed" and announce:
-            self.stats["landed_later"] += 1
-            await self._announce(p)
-        elif state == "landed":
-            self._unacked[p.sig] = self.clock()
-
-    async def acknowledge(self, payment_id: str) -> None:
-        """The caller of a confirm_* call that answered "confirmed" has announced
-        the payment (durably): the watcher need not."""
-        self._unacked.pop(payment_id, None)
-        await trio.to_thread.run_sync(self.store.mark_announced, payment_id)
-
-    async def _announce(self, p: Payment) -> None:
-        if self._submit is None:
-            return  # announced when `run` starts (the store says it is not yet)
-        if p.kind == "entry":
-            inp = I.EntryFeePaid(p.match, p.wallet, p.amount, p.sig)
-        else:
-            inp = I.TipSent(p.wallet, p.to_wallet, p.amount, p.fee, p.sig)
-        done = self._submit(inp)
-        if inspect.isawaitable(done):
-            await done  # e.g. the server's durable announcement (the store's inbox)
-        self._unacked.pop(p.sig, None)
-        await trio.to_thread.run_sync(self.store.mark_announced, p.sig)
-        log.info("payment announced by the chain watcher", extra={"kind": p.kind, "sig": p.sig})
-
-    async def _announce_unacknowledged(self) -> None:
-        """Confirmed to a caller that never acknowledged them (it failed to
-        announce, e.g. its store was down): announce them here."""
-        now = self.clock()
-        late = {sig for sig, at in self._unacked.items() if now - at >= ACK_WAIT_S}
-        if not late:
-            return
-        for p in await trio.to_thread.run_sync(self.store.unannounced):
-            if p.sig in late:
-                await self._announce(p)
-        for sig in late:  # announced meanwhile by another path: nothing left to watch
-            self._unacked.pop(sig, None)
-
-    async def wait_payment(self, payment_id: str, timeout: float = 60.0) -> str:
-        """Wait until a payment is no longer pending: its state (landed | failed | expired)."""
-        with trio.fail_after(timeout):
-            while True:
-                p = self._open.get(payment_id)
-                if p is None:
-                    rec = await trio.to_thread.run_sync(self.store.payment, payment_id)
-                    if rec is None:
-                        raise KeyError(payment_id)
-                    if rec.state != "submitted":
-                        return rec.state
-                elif payment_id not in self._waiting:
-                    try:
-                        await self._check_open([p], announce=True)
-                    except RpcUnavailable:
-                        pass
-                await trio.sleep(self.poll_s)
-
     # --- the side task ---------------------------------------------------------------------------
     async def run(self, submit: Callable[[object], object]) -> None:
         """Follow open payments until each lands, fails or expires; feed the
@@ -782,62 +644,21 @@ class SolanaLedger:
         a crash, a lost connection). The server runs this under a Supervisor."""
         self._submit = submit
         try:
-            await self._follow_forever()
+            await self._follow_forever(ACK_WAIT_S)
         finally:
             # The server is stopping (or this task restarts): close the HTTP
             # connections; the client reopens on the next call.
             with trio.CancelScope(shield=True):
                 await self.rpc.aclose()
 
-    async def _follow_forever(self) -> None:
-        await self._ready()
-        for p in await trio.to_thread.run_sync(self.store.unannounced):
-            await self._announce(p)
-        last_sweep = self.clock()
-        while True:
-            if self._unacked and self.clock() - last_sweep >= ACK_WAIT_S / 2:
-                last_sweep = self.clock()
-                await self._announce_unacknowledged()
-            batch = [p for s, p in list(self._open.items()) if s not in self._waiting]
-            if batch:
-                try:
-                    await self._check_open(batch, announce=True)
-                    self.state = "active"
-                except RpcUnavailable as exc:
-                    self.state, self.last_error = "rpc_down", str(exc)
-                    log.warning("chain watch: RPC unavailable", extra={"error": str(exc)[:200]})
-            self._wake = trio.Event()
-            with trio.move_on_after(max(self.poll_s * 2, 0.1)):
-                await self._wake.wait()
-
     # --- settlements ----------------------------------------------------------------------------------
     def _settle_plan(self, settle: Settle) -> tuple[dict[str, int], list[tuple[Pubkey, int]], list[Pubkey], list]:
         """(debits per match, (token account, amount) moves, owners needing an ATA, transfers as records)."""
-        debits: dict[str, int] = {}
-        moves: list[tuple[Pubkey, int]] = []
+        debits, payouts, records = self._escrow_payouts(
+            settle, lambda d: Pubkey.from_string(d) if is_solana_wallet(d) else None)
         owners: dict[Pubkey, Pubkey] = {}
-        records = []
-        for t in settle.transfers:
-            src, dst, amount = t.source, t.dest, t.amount
-            if not _is_int(amount) or amount < 0:
-                raise _bad(f"settle {settle.key}: bad amount {amount!r}")
-            if not isinstance(src, str) or not src.startswith("escrow:") or len(src) <= len("escrow:"):
-                raise _bad(f"settle {settle.key}: the solana ledger pays out of escrow accounts only, not {src!r}")
-            if not isinstance(dst, str):
-                raise _bad(f"settle {settle.key}: bad account {dst!r}")
-            if dst.startswith("fee:"):
-                owner = self.fee_wallets.get(dst[4:])
-                if owner is None:
-                    raise _bad(f"settle {settle.key}: no such fee account {dst!r}")
-            elif is_solana_wallet(dst):
-                owner = Pubkey.from_string(dst)
-            else:
-                raise _bad(f"settle {settle.key}: cannot pay to {dst!r}")
-            records.append([src, dst, amount])
-            if amount == 0:
-                continue
-            m = src[len("escrow:"):]
-            debits[m] = debits.get(m, 0) + amount
+        moves: list[tuple[Pubkey, int]] = []
+        for owner, amount in payouts:
             dest = ata(owner, self.mint)
             owners[dest] = owner
             moves.append((dest, amount))
@@ -847,14 +668,7 @@ class SolanaLedger:
         if not isinstance(settle.key, str) or not settle.key:
             raise _bad("settle key must be a non-empty string")
         await self._ready()
-        key = settle.key
-        lock = self._settle_locks.setdefault(key, trio.Lock())
-        try:
-            async with lock:
-                await self._settle_locked(settle)
-        finally:
-            if not lock.locked() and lock.statistics().tasks_waiting == 0:
-                self._settle_locks.pop(key, None)
+        await self._settle_under_key_lock(settle, self._settle_locked)
 
     async def _settle_locked(self, settle: Settle) -> None:
         key = settle.key
@@ -985,15 +799,6 @@ class SolanaLedger:
         log.log(level, "solana ledger records bound", extra={
             "world": world, "records": self.store.path, "outcome": outcome,
             "adopted_from": self.store.binding().get("adopted_from") if outcome == "adopted" else None})
-
-    async def settlement_receipt(self, key: str) -> dict | None:
-        """What became of settlement `key`: its state in the record store and
-        the signature of the transaction that carried it ("done": landed).
-        None if this ledger never saw the key."""
-        row = await trio.to_thread.run_sync(self.store.settlement, key)
-        if row is None:
-            return None
-        return {"ledger": self.name, "status": row.state, "signature": row.sig}
 
     # --- operations ------------------------------------------------------------------------------------
     def health(self) -> dict:
