@@ -68,8 +68,8 @@ class ContestBot:
             portfolio = random_portfolio(self.rng, terms["tokens"], terms["portfolio_size"])
             try:
                 built = await c.request("contest.join.build", {"contest": cid, "portfolio": portfolio})
-                await c.request("contest.join.confirm", {"contest": cid, "tx": built["tx"],
-                                                         "signature": c.sign(built["tx"])})
+                tx, signature = c.sign_payment(built["tx"])  # a BSV wallet's transaction comes back signed
+                await c.request("contest.join.confirm", {"contest": cid, "tx": tx, "signature": signature})
                 await c.request("contest.watch", {"contest": cid})
             except ArenaRequestError as err:
                 if err.code not in EXPECTED:

@@ -95,7 +95,8 @@ class MemeBot:
             return
         if self.balance < 30:
             built = await c.request("view.deposit.build", {"amount": 100})
-            done = await c.request("view.deposit.confirm", {"tx": built["tx"], "signature": c.sign(built["tx"])})
+            tx, signature = c.sign_payment(built["tx"])  # a BSV wallet's transaction comes back signed
+            done = await c.request("view.deposit.confirm", {"tx": tx, "signature": signature})
             self.balance = done["balance"]
         started = await c.request("view.start", {"content": cid})
         self.balance = started["balance"]
@@ -112,8 +113,8 @@ class MemeBot:
             await c.request("market.list", {"content": cid, "price": self.rng.randint(20, 200)})
         elif info["owner"] != self.wallet and info["price"] is not None and self.rng.random() < 0.5:
             built = await c.request("market.buy.build", {"content": cid})
-            await c.request("market.buy.confirm", {"content": cid, "tx": built["tx"],
-                                                   "signature": c.sign(built["tx"])})
+            tx, signature = c.sign_payment(built["tx"])
+            await c.request("market.buy.confirm", {"content": cid, "tx": tx, "signature": signature})
 
 
 async def studio(url: str, key: str, owners: list[str], rng: random.Random, log, uploads: int) -> None:
