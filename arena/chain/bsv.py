@@ -502,6 +502,15 @@ class BsvLedger(ChainLedgerBase):
                                  to=to, amount=amount, fee=fee)
 
     # --- confirming payments ---------------------------------------------------------------
+    def payment_ref(self, tx: bytes) -> bytes:
+        """`Ledger.payment_ref`: the unsigned digest, the same for the built
+        transaction and the one the wallet signed (bytes that are not a
+        transaction stand for themselves, and so match no build)."""
+        try:
+            return T.unsigned_digest(T.parse_ef(bytes(tx))).encode()
+        except T.BadTx:
+            return bytes(tx)
+
     async def confirm_entry(self, wallet: str, match: str, amount: int, tx: bytes, signature: bytes) -> PaymentResult:
         await self._ready()
         signed, built, h = self._match_built(tx)

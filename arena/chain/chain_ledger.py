@@ -81,6 +81,10 @@ class ChainLedgerBase:
         self._unacked: dict[str, float] = {}
 
     # --- built payments ------------------------------------------------------------------
+    def payment_ref(self, tx: bytes) -> bytes:
+        """`Ledger.payment_ref`: the built bytes (the wallet signs them as they are)."""
+        return bytes(tx)
+
     def _prune(self, now: float) -> None:
         while self._built:
             h, b = next(iter(self._built.items()))

@@ -105,6 +105,15 @@ class Ledger(Protocol):
         records; the engine ties the tip to it while it is live)."""
         ...
 
+    def payment_ref(self, tx: bytes) -> bytes:
+        """What identifies the payment `tx` was built as, the same before and
+        after the wallet signs it: the built bytes themselves where the wallet
+        sends them back unchanged with a separate signature (embedded,
+        Solana); the unsigned transaction's digest on BSV, where the wallet
+        sends the transaction back with its inputs signed. Lets the server
+        find, at confirm, what it built a payment for."""
+        ...
+
     async def settlement_receipt(self, key: str) -> dict | None:
         """What became of settlement `key`: {"ledger", "status" ("done" once
         carried out), "signature" (the chain transaction's, or None)}, or None

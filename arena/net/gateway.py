@@ -180,7 +180,8 @@ class Gateway:
         # Uploads (`Upload.claim` of their request) being stored (False) or
         # stored and submitted but not yet applied by the engine (True).
         self.audio_claims: dict[tuple, bool] = {}
-        # Mode payments built and not yet confirmed (`Payment`): tx bytes ->
+        # Mode payments built and not yet confirmed (`Payment`): the ledger's
+        # `payment_ref` of the built tx ->
         # (wallet, mode, match, amount, build body), oldest first, at most
         # MAX_BUILT_PAYMENTS (the ledger expires unconfirmed ones anyway).
         self.built_payments: dict[bytes, tuple] = {}
@@ -679,7 +680,9 @@ class Gateway:
 
             async def build():
                 tx = await ledger.build_entry(wallet, match, amount)
-                built[bytes(tx)] = (wallet, mode, match, amount, dict(body))
+                # Keyed by what identifies the payment once signed (the
+                # wallet may send back other bytes: a signed BSV transaction).
+                built[ledger.payment_ref(tx)] = (wallet, mode, match, amount, dict(body))
                 while len(built) > MAX_BUILT_PAYMENTS:
                     built.pop(next(iter(built)))
                 reply = {"tx": tx, "amount": amount}
@@ -690,7 +693,8 @@ class Gateway:
             self._ledger_call(conn, rid, build)
             return
         tx = bytes(body["tx"])
-        found = self.built_payments.get(tx)
+        ref = ledger.payment_ref(tx)
+        found = self.built_payments.get(ref)
         if found is None or found[0] != wallet or found[1] != mode:
             raise ArenaError(PAYMENT_FAILED, "unknown or expired transaction")
         _wallet, _mode, match, amount, built_body = found
@@ -700,7 +704,7 @@ class Gateway:
 
         async def confirm():
             res = await self._confirm_entry(wallet, match, amount, tx, body["signature"])
-            self.built_payments.pop(tx, None)
+            self.built_payments.pop(ref, None)
             choices = payment.paid(match, wallet, amount, res.payment_id, merged) if payment.paid else None
             if choices is not None:
                 world.submit(choices, force=True)

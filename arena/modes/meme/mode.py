@@ -52,7 +52,6 @@ from .messages import (
 )
 from .settings import MemeConfig
 
-FEE_ACCOUNT = "fee:meme"
 METER_MS = 1_000
 MAX_AUDIENCE = 100_000
 STOP_REASONS = ("stopped", "no_beat", "disconnected", "no_balance", "round_ended")
@@ -551,7 +550,7 @@ class MemeMode(Mode):
             seller = c.owner
             proceeds, fee = economics.trade_money(amount, cfg.market_fee_bps)
             escrow = f"escrow:{sh.hall}"
-            paid = ((seller, proceeds), (FEE_ACCOUNT, fee))  # a fee of 0 (a price under 50) moves nothing
+            paid = ((seller, proceeds), (cfg.fee_account, fee))  # a fee of 0 (a price under 50) moves nothing
             ctx.effect(Settle(trade_key(pid), sh.hall, tuple(Transfer(escrow, to, a) for to, a in paid if a > 0),
                               "meme_trade"))
             sh.trade_paid += proceeds

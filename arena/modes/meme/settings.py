@@ -26,6 +26,11 @@ def _direct_bps(inst, attribute, value):
                          f"(basis points), got {value!r}")
 
 
+def _fee_account(inst, attribute, value):
+    if not isinstance(value, str) or not value.startswith("fee:") or not 4 < len(value) <= 64:
+        raise ValueError(f"{attribute.name} must be a platform account fee:<name>, got {value!r}")
+
+
 def _percent(inst, attribute, value):
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
         raise ValueError(f"{attribute.name} must be an integer 0..100, got {value!r}")
@@ -66,6 +71,10 @@ class MemeConfig:
     round_content_max: int = field(default=100, validator=positive)
     # Platform fee on a trade's price, floor; the seller gets the rest.
     market_fee_bps: int = field(default=200, validator=bps)
+    # The platform account the trade fee is paid to. A chain ledger pays
+    # only its configured fee wallets (`fee:creator|partner|protocol`), so
+    # on Solana or BSV name one of those.
+    fee_account: str = field(default="fee:meme", validator=_fee_account)
     min_price: int = field(default=1, validator=positive)
     max_price: int = field(default=1_000_000_000_000, validator=positive)
     # A payment whose purpose (deposit or purchase) has not arrived this long
