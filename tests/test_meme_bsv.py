@@ -212,3 +212,116 @@ async def test_a_meme_round_in_satoshis_on_the_bsv_network(nursery, tmp_path, bs
 
     report = await reconcile(cfg)
     assert report["ledger"] == "bsv" and report["problems"] == 0, report
+
+
+async def _hall_with_item(srv, bsv_network, op, viewer, owner: str) -> tuple[object, str]:
+    """Opens the hall (through `viewer`), uploads an item owned by `owner`
+    and mines blocks until the item is in the current round."""
+    try:
+        await viewer.request("meme.round", {})
+    except ArenaRequestError:
+        pass
+    await wait_until(lambda: srv.state.modes["meme"].round is not None, timeout=10)
+    sh = srv.state.modes["meme"]
+    cid = (await op.request("content.upload", {"title": "a goose guarding the fridge", "media": picture(),
+                                               "media_type": "image/png", "owner": owner}))["content"]
+    await wait_until(lambda: sh.contents[cid].state == "ready", timeout=10)
+    mine(bsv_network, BLOCKS)
+    await wait_until(lambda: sh.round is not None and cid in sh.round.content, timeout=10)
+    return sh, cid
+
+
+async def _code(c, type_, body) -> str:
+    try:
+        await c.request(type_, body)
+    except ArenaRequestError as err:
+        return err.code
+    raise AssertionError(f"{type_} was accepted: {body}")
+
+
+async def test_hostile_bsv_payments_for_deposits_and_purchases_move_no_satoshi(nursery, tmp_path, bsv_network):
+    """Unsigned, forged, tampered, truncated and replayed transactions, another
+    wallet's payment, a deposit's transaction offered as a purchase, a wallet
+    without coins: refused with the protocol's codes, nothing moves on chain."""
+    from arena.chain import bsv_tx as T
+
+    setup = BsvSetup.new(bsv_network)
+    srv, url = await _server(nursery, _config(tmp_path, setup))
+    async with AsyncExitStack() as stack:
+        op = await operator_client(srv, url, stack)
+        alice = await bsv_wallet(url, stack)
+        eve = await bsv_wallet(url, stack)
+        broke = await bsv_wallet(url, stack, faucet=False)
+        sh, cid = await _hall_with_item(srv, bsv_network, op, eve, alice.wallet)
+        escrow = f"escrow:{sh.hall}"
+
+        built = await eve.request("view.deposit.build", {"amount": 300})
+        tx = built["tx"]
+        assert T.is_ef(tx)
+        signed, sig = eve.sign_payment(tx)
+        thief = PrivateKey()
+        forged = T.to_ef(T.sign_inputs(T.parse_ef(tx), thief, T.script_of(eve.wallet)))
+        tampered = T.parse_ef(signed)
+        tampered.outputs[0].satoshis += 1
+        for body, code in [
+            ({"tx": tx, "signature": eve.sign(tx)}, "payment_failed"),          # the inputs left unsigned
+            ({"tx": forged, "signature": sig}, "payment_failed"),               # another key's input signatures
+            ({"tx": signed, "signature": bytes(65)}, "payment_failed"),         # a bad message signature
+            ({"tx": T.to_ef(tampered), "signature": sig}, "payment_failed"),    # an output changed after signing
+            ({"tx": b"\x00" * 50, "signature": sig}, "payment_failed"),         # not a transaction
+            ({"tx": signed[:-3], "signature": sig}, "payment_failed"),          # truncated
+            ({"tx": signed, "signature": b"\x01" * 66}, "bad_request"),         # oversized signature
+            ({"tx": "text", "signature": sig}, "bad_request"),                  # not bytes
+            ({"tx": signed}, "bad_request"),                                    # no signature
+        ]:
+            assert await _code(eve, "view.deposit.confirm", body) == code, body
+        # Another wallet confirming eve's payment; eve's deposit offered as a purchase.
+        assert await _code(alice, "view.deposit.confirm", {"tx": signed, "signature": sig}) == "payment_failed"
+        await alice.request("market.list", {"content": cid, "price": 300})
+        assert await _code(eve, "market.buy.confirm", {"content": cid, "tx": signed, "signature": sig}) \
+            == "bad_request"
+        assert setup.on_chain(eve.wallet) == FAUCET and await srv.ledger.account_balance(escrow) == 0
+        # The genuine one works once; its replay is refused.
+        assert (await eve.request("view.deposit.confirm", {"tx": signed, "signature": sig}))["status"] == "confirmed"
+        assert await _code(eve, "view.deposit.confirm", {"tx": signed, "signature": sig}) == "payment_failed"
+        await until_on_chain(setup, eve.wallet, FAUCET - 300)
+        assert await srv.ledger.account_balance(escrow) == 300
+        # Out of order: a purchase built, then the listing withdrawn before its confirm.
+        buy = await eve.request("market.buy.build", {"content": cid})
+        await alice.request("market.unlist", {"content": cid})
+        btx, bsig = eve.sign_payment(buy["tx"])
+        assert await _code(eve, "market.buy.confirm", {"content": cid, "tx": btx, "signature": bsig}) \
+            == "wrong_state"
+        # A wallet without coins: the build is returned, its confirm is insufficient_funds.
+        poor = await broke.request("view.deposit.build", {"amount": 100})
+        ptx, psig = broke.sign_payment(poor["tx"])
+        assert await _code(broke, "view.deposit.confirm", {"tx": ptx, "signature": psig}) == "insufficient_funds"
+        await wait_until(lambda: sh.balances.get(eve.wallet) == 300, timeout=10)
+        assert setup.on_chain(eve.wallet) == FAUCET - 300 and setup.on_chain(broke.wallet) == 0
+        assert broke.wallet not in sh.balances and sh.contents[cid].owner == alice.wallet
+        assert await srv.ledger.account_balance(escrow) == 300
+
+
+async def test_a_deposit_pending_until_its_block_counts_when_mined(nursery, tmp_path, bsv_network):
+    """`bsv_commitment = "mined"`: the deposit's purpose reaches the engine
+    before its money; the money comes through the chain watcher and the
+    store's inbox once a block holds the transaction, and only then counts."""
+    setup = BsvSetup.new(bsv_network)
+    cfg = _config(tmp_path, setup)
+    cfg = attrs.evolve(cfg, ledger=attrs.evolve(cfg.ledger, bsv_commitment="mined"))
+    srv, url = await _server(nursery, cfg)
+    async with AsyncExitStack() as stack:
+        op = await operator_client(srv, url, stack)
+        alice = await bsv_wallet(url, stack)
+        viewer = await bsv_wallet(url, stack)
+        sh, cid = await _hall_with_item(srv, bsv_network, op, viewer, alice.wallet)
+        paid = await pay(viewer, "view.deposit.build", "view.deposit.confirm", {"amount": 200})
+        assert {k: paid[k] for k in ("status", "balance")} == {"status": "pending", "balance": 0}
+        assert await _code(viewer, "view.start", {"content": cid}) == "insufficient_funds"
+        assert await srv.ledger.account_balance(f"escrow:{sh.hall}") == 0
+        mine(bsv_network)
+        _, dep = await viewer.next_event("view:deposited", timeout=30)
+        assert dep == {"amount": 200, "balance": 200}
+        assert await srv.ledger.account_balance(f"escrow:{sh.hall}") == 200
+        assert await viewer.request("view.start", {"content": cid}) == {"rate_per_s": RATE, "balance": 200}
+        await viewer.request("view.stop", {})

@@ -152,9 +152,12 @@ class Payment:
     - `step` "build": `quote(state, wallet, body) -> (match, amount)` checks
       the request against the state now (raise ArenaError otherwise); the
       gateway builds the payment and replies `{"tx", "amount"}`, and keeps
-      the build's body until the confirm (by the tx bytes).
+      the build's body until the confirm (by the ledger's `payment_ref` of
+      the tx, which a wallet's signing leaves unchanged).
     - `step` "confirm" (body fields `tx`, `signature` and the match field):
-      the gateway finds the build of that tx (same wallet, same mode), asks
+      the gateway finds the build of that tx (same wallet, same mode, and a
+      build request with the same `quote`: a payment built as one thing,
+      a deposit, is never confirmed as another, a purchase), asks
       `quote(state, wallet, {**build body, **confirm body})` again (it must
       name the same match and amount), and confirms the payment. On
       "confirmed" it submits `EntryFeePaid` (the money: the same input and

@@ -182,7 +182,7 @@ class Gateway:
         self.audio_claims: dict[tuple, bool] = {}
         # Mode payments built and not yet confirmed (`Payment`): the ledger's
         # `payment_ref` of the built tx ->
-        # (wallet, mode, match, amount, build body), oldest first, at most
+        # (wallet, mode, the build's quote, match, amount, build body), oldest first, at most
         # MAX_BUILT_PAYMENTS (the ledger expires unconfirmed ones anyway).
         self.built_payments: dict[bytes, tuple] = {}
         self._next_conn = 0
@@ -682,7 +682,7 @@ class Gateway:
                 tx = await ledger.build_entry(wallet, match, amount)
                 # Keyed by what identifies the payment once signed (the
                 # wallet may send back other bytes: a signed BSV transaction).
-                built[ledger.payment_ref(tx)] = (wallet, mode, match, amount, dict(body))
+                built[ledger.payment_ref(tx)] = (wallet, mode, payment.quote, match, amount, dict(body))
                 while len(built) > MAX_BUILT_PAYMENTS:
                     built.pop(next(iter(built)))
                 reply = {"tx": tx, "amount": amount}
@@ -697,7 +697,9 @@ class Gateway:
         found = self.built_payments.get(ref)
         if found is None or found[0] != wallet or found[1] != mode:
             raise ArenaError(PAYMENT_FAILED, "unknown or expired transaction")
-        _wallet, _mode, match, amount, built_body = found
+        _wallet, _mode, quote, match, amount, built_body = found
+        if quote is not payment.quote:  # built by another request of the mode
+            raise ArenaError(BAD_REQUEST, "the transaction was built for another request")
         merged = {**built_body, **body}
         if payment.quote(world.state, wallet, merged) != (match, amount):
             raise ArenaError(BAD_REQUEST, "the transaction was built for another match or amount")
