@@ -254,6 +254,16 @@ async def test_hostile_bsv_payments_for_deposits_and_purchases_move_no_satoshi(n
         broke = await bsv_wallet(url, stack, faucet=False)
         sh, cid = await _hall_with_item(srv, bsv_network, op, eve, alice.wallet)
         escrow = f"escrow:{sh.hall}"
+        # Owners this ledger could never pay are refused at upload.
+        from bsv.constants import Network
+
+        for owner in ("So11111111111111111111111111111111111111112",  # a Solana address
+                      PrivateKey(network=Network.TESTNET).address(),    # a BSV testnet address
+                      None):                                            # none: the operator's key is no wallet
+            body = {"title": "a wallet nobody can pay", "media": picture(64), "media_type": "image/png",
+                    **({"owner": owner} if owner else {})}
+            assert await _code(op, "content.upload", body) == "bad_request", owner
+        assert list(sh.contents) == [cid]
 
         built = await eve.request("view.deposit.build", {"amount": 300})
         tx = built["tx"]

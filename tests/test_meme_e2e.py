@@ -206,6 +206,7 @@ async def test_hostile_input_is_refused_and_changes_nothing(nursery, tmp_path):
             ({"title": "x", "media": "text", "media_type": "image/png"}, "bad_request"),
             ({"title": "x", "media": png, "media_type": "image/png", "owner": "fee:meme"}, "bad_request"),
             ({"title": "x", "media": png, "media_type": "image/png", "owner": "0OIl" * 8}, "bad_request"),
+            ({"title": "x", "media": png, "media_type": "image/png"}, "bad_request"),  # an operator's key is paid nothing
         ]:
             assert await _code(op, "content.upload", body) == code, body["media_type"]
         assert await _code(eve, "content.upload", {"title": "x", "media": png,

@@ -245,6 +245,10 @@ class BsvLedger(ChainLedgerBase):
             return False
         return (address[0] == "1") == (self.network == "main")
 
+    def pays(self, wallet: str) -> bool:
+        """`Ledger.pays`: P2PKH addresses of this ledger's network."""
+        return self._on_network(wallet)
+
     def _wallet(self, wallet: object) -> str:
         if not self._on_network(wallet):
             raise _bad(f"not a BSV {self.network}net address")

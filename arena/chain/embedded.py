@@ -410,6 +410,10 @@ class EmbeddedLedger:
         self._pending_per_wallet[wallet] = self._pending_per_wallet.get(wallet, 0) + 1
         return tx
 
+    def pays(self, wallet: str) -> bool:
+        """`Ledger.pays`: any wallet address Arena takes."""
+        return is_wallet(wallet)
+
     def payment_ref(self, tx: bytes) -> bytes:
         """`Ledger.payment_ref`: the built bytes (the wallet signs them as they are)."""
         return bytes(tx)

@@ -105,6 +105,12 @@ class Ledger(Protocol):
         records; the engine ties the tip to it while it is live)."""
         ...
 
+    def pays(self, wallet: str) -> bool:
+        """True iff `wallet` is a wallet address this ledger can pay (a
+        settlement to anything else is refused): any wallet kind on the
+        embedded ledger, the chain's own addresses on a chain ledger."""
+        ...
+
     def payment_ref(self, tx: bytes) -> bytes:
         """What identifies the payment `tx` was built as, the same before and
         after the wallet signs it: the built bytes themselves where the wallet

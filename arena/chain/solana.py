@@ -324,6 +324,10 @@ class SolanaLedger(ChainLedgerBase):
             return "the RPC"
 
     # --- balances ---------------------------------------------------------------------------
+    def pays(self, wallet: str) -> bool:
+        """`Ledger.pays`: Solana wallet addresses (their token accounts are paid)."""
+        return is_solana_wallet(wallet)
+
     async def balance(self, wallet: str) -> int:
         if not is_solana_wallet(wallet):
             raise _bad("not a Solana wallet address")

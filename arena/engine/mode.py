@@ -100,6 +100,10 @@ class RequestField:
     kind: type  # int, str, bytes, dict, bool, list (an array: `max_len` bounds its items)
     required: bool = True
     max_len: int | None = None
+    # A wallet the mode will pay (a str field): the gateway refuses one the
+    # server's ledger cannot pay (`Ledger.pays`) with `bad_request`, before
+    # the engine sees it, so no settlement is ever issued to it.
+    payee: bool = False
 
 
 @frozen

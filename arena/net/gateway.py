@@ -647,6 +647,10 @@ class Gateway:
             raise ArenaError(NOT_ALLOWED, f"{type_} needs an API key with the {req.role} role")
         if req.role == "operator":
             self._audit(conn, type_, body, "submitted")
+        for f in req.fields:
+            if f.payee and body.get(f.name) and not self.world.ledger.pays(body[f.name]):
+                raise ArenaError(BAD_REQUEST, f"{f.name} must be a wallet this server's ledger "
+                                              f"({self.world.ledger.name}) can pay")
         if req.payment is not None:
             self._payment(conn, rid, mode, req.payment, body)
             return

@@ -94,6 +94,10 @@ def _upload(session, rid, wallet, body, at_ms, url) -> MemeUpload:
     owner = body.get("owner", "")
     if owner and not WALLET.match(owner):
         raise ArenaError(BAD_REQUEST, "owner must be a wallet address")
+    if not owner and not WALLET.match(wallet):
+        # The owner is paid: an uploader that is no wallet (an operator's key)
+        # must name one, or the item's shares could never be settled.
+        raise ArenaError(BAD_REQUEST, "owner is required: the uploader is not a wallet")
     return MemeUpload(session, rid, wallet, title, body["media_type"], url or "", len(body["media"]), owner)
 
 
@@ -120,7 +124,7 @@ _PAY = (RequestField("tx", bytes), RequestField("signature", bytes, max_len=SIGN
 REQUESTS = (
     GameRequest("content.upload", (RequestField("title", str, max_len=TITLE), RequestField("media", bytes),
                                    RequestField("media_type", str, max_len=32),
-                                   RequestField("owner", str, required=False, max_len=64)),
+                                   RequestField("owner", str, required=False, max_len=64, payee=True)),
                 _upload, role="operator",
                 upload=Upload(field="media", accepts=lambda state, wallet, body: 1,
                               claim=lambda body, wallet: ("meme", hashlib.sha256(body["media"]).hexdigest()),
