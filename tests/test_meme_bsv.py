@@ -16,13 +16,11 @@ BSV addresses; `python -m arena reconcile` finds nothing amiss afterwards.
 
 from __future__ import annotations
 
-import io
 from contextlib import AsyncExitStack
 
 import attrs
 import trio
 from bsv.keys import PrivateKey
-from PIL import Image
 
 from arena.cli_reconcile import reconcile
 from arena.client import ArenaRequestError, open_client
@@ -31,18 +29,12 @@ from arena.engine.money import bps_of
 from arena.modes.meme.settings import MemeConfig
 from bsv_net import BsvSetup, bsv_network, mine  # noqa: F401
 from conftest import make_config, operator_client, wait_until
+from test_e2e_bsv import until_on_chain
+from test_meme_e2e import picture, watch
 
 FAUCET = 10_000
 RATE = 10
 BLOCKS = 2
-
-
-def picture(size=96) -> bytes:
-    im = Image.new("RGB", (size, size))
-    im.putdata([(x * 2 % 256, y * 2 % 256, (x + y) % 256) for y in range(size) for x in range(size)])
-    out = io.BytesIO()
-    im.save(out, "PNG")
-    return out.getvalue()
 
 
 def _config(tmp_path, setup: BsvSetup):
@@ -81,21 +73,14 @@ async def pay(c, build: str, confirm: str, body: dict) -> dict:
     return {**await c.request(confirm, {**body, "tx": tx, "signature": signature}), "built": built}
 
 
-async def watch(c, content, seconds: float) -> None:
-    with trio.move_on_after(seconds):
-        while True:
-            await trio.sleep(0.5)
-            try:
-                await c.request("view.beat", {"content": content})
-            except ArenaRequestError:
-                raise AssertionError(f"beat refused; events: {c.buffered}") from None
-
-
-async def until_on_chain(setup, address, want, timeout=30.0):
-    with trio.fail_after(timeout):
-        while (have := setup.on_chain(address)) != want:
-            await trio.sleep(0.05)
-    assert have == want
+async def _open_hall(srv, c):
+    """The first meme request (through `c`) opens the hall; the first height opens a round."""
+    try:
+        await c.request("meme.round", {})
+    except ArenaRequestError:
+        pass  # wrong_state until the first round is open
+    await wait_until(lambda: srv.state.modes["meme"].round is not None, timeout=10)
+    return srv.state.modes["meme"]
 
 
 def settled_on_chain(setup, srv, key: str) -> dict:
@@ -119,12 +104,7 @@ async def test_a_meme_round_in_satoshis_on_the_bsv_network(nursery, tmp_path, bs
         v2 = await bsv_wallet(url, stack)
 
         # The first meme request opens the hall; its first round starts at the network's height.
-        try:
-            await v1.request("meme.round", {})
-        except ArenaRequestError:
-            pass
-        await wait_until(lambda: srv.state.modes["meme"].round is not None, timeout=10)
-        sh = srv.state.modes["meme"]
+        sh = await _open_hall(srv, v1)
         first = sh.round.id
         assert sh.round.start_height == bsv_network.chain.height
 
@@ -217,12 +197,7 @@ async def test_a_meme_round_in_satoshis_on_the_bsv_network(nursery, tmp_path, bs
 async def _hall_with_item(srv, bsv_network, op, viewer, owner: str) -> tuple[object, str]:
     """Opens the hall (through `viewer`), uploads an item owned by `owner`
     and mines blocks until the item is in the current round."""
-    try:
-        await viewer.request("meme.round", {})
-    except ArenaRequestError:
-        pass
-    await wait_until(lambda: srv.state.modes["meme"].round is not None, timeout=10)
-    sh = srv.state.modes["meme"]
+    sh = await _open_hall(srv, viewer)
     cid = (await op.request("content.upload", {"title": "a goose guarding the fridge", "media": picture(),
                                                "media_type": "image/png", "owner": owner}))["content"]
     await wait_until(lambda: sh.contents[cid].state == "ready", timeout=10)
