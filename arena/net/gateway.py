@@ -181,8 +181,8 @@ class Gateway:
         # stored and submitted but not yet applied by the engine (True).
         self.audio_claims: dict[tuple, bool] = {}
         # Mode payments built and not yet confirmed (`Payment`): the ledger's
-        # `payment_ref` of the built tx ->
-        # (wallet, mode, the build's quote, match, amount, build body), oldest first, at most
+        # `payment_ref` of the built tx -> (wallet, mode, the build's quote,
+        # match, amount, build body), oldest first, at most
         # MAX_BUILT_PAYMENTS (the ledger expires unconfirmed ones anyway).
         self.built_payments: dict[bytes, tuple] = {}
         self._next_conn = 0
