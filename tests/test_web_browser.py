@@ -96,7 +96,7 @@ def test_the_start_page_lists_every_page(browser, tmp_path):
         page.goto(server.http + "/")
         page.wait_for_selector("#pages li a")
         titles = page.locator("#pages li a").all_inner_texts()
-        assert titles == ["The weekly canvas", "Lottery rounds", "Roast battles"]
+        assert titles == ["The weekly canvas", "Trading contests", "Lottery rounds", "Roast battles"]
         screenshot(page, "start")
         page.click("text=The weekly canvas")
         page.wait_for_selector("#board[data-canvas]", timeout=15_000)
@@ -320,3 +320,112 @@ def test_a_lottery_round_is_followed_in_the_page_to_its_result_and_payout(browse
         page.wait_for_selector("#state[data-state=settled]", timeout=15_000)
         screenshot(page, "lottery-settled")
         assert [e for e in errors if "WebSocket" not in e] == []
+
+
+# Contests short enough to follow in a test: a minute's minimum duration is
+# the default; prices from the (simulated) default feed every few ticks.
+QUICK_CONTEST = """
+[contest]
+min_duration_ms = 1000
+price_every_ticks = 4
+"""
+
+
+def _operator_request(server, name: str, type_: str, body: dict) -> dict:
+    """One request as an operator (an API key made with the CLI)."""
+    key = server.arena("keys", "create", "--role", "operator", "--name", name).strip()
+
+    async def call():
+        async with AsyncExitStack() as stack:
+            op = await stack.enter_async_context(open_client(server.ws))
+            await op.hello()
+            await op.request("auth.key", {"key": key})
+            return await op.request(type_, body)
+
+    return run(call)
+
+
+def _weights(page, weights: dict) -> None:
+    for token, weight in weights.items():
+        page.fill(f"#portfolio tr[data-token='{token}'] input.weight", str(weight))
+
+
+def test_a_contest_is_joined_in_the_page_and_followed_to_its_prizes(browser, tmp_path):
+    with running_server(tmp_path, QUICK_CONTEST) as server:
+        async def whitelist():
+            async with AsyncExitStack() as stack:
+                c = await _logged_in(server.ws, stack)
+                return [t["token"] for t in (await c.request("contest.tokens", {}))["tokens"]]
+
+        tokens = run(whitelist)
+        now = int(time.time() * 1000)
+        start, end = now + 20_000, now + 28_000
+        cid = _operator_request(server, "web-contest", "contest.create", {
+            "entry_fee": 100, "starts_at_ms": start, "ends_at_ms": end, "min_players": 2, "max_players": 10,
+            "prizes_bps": [7_000, 3_000], "rake_bps": 1_000, "tokens": tokens[:3], "portfolio_size": 2})["contest"]
+        page, errors = _open(browser, server.http + "/contest/")
+        page.click(f"#contests tr[data-contest='{cid}'] button.open", timeout=15_000)
+        page.wait_for_selector("#state[data-state=registration]")
+        assert page.locator("#portfolio tr[data-token]").count() == 3
+        # Weights that do not add up to 10,000: said so, nothing sent.
+        _weights(page, {tokens[0]: 5_000})
+        page.click("#join-button")
+        page.wait_for_selector("#join-error:has-text('exactly 10,000')")
+        _weights(page, {tokens[0]: 6_000, tokens[1]: 2_000, tokens[2]: 2_000})
+        page.click("#join-button")
+        page.wait_for_selector("#join-error:has-text('At most 2 tokens')")
+        _weights(page, {tokens[2]: 0})
+        page.locator(f"#portfolio tr[data-token='{tokens[2]}'] input.pick").uncheck()
+        _weights(page, {tokens[1]: 4_000})
+        assert page.get_attribute("#weight-sum", "data-ok") == "true"
+        # No money yet.
+        page.click("#join-button")
+        page.wait_for_selector("#join-error:has-text('Not enough tokens')")
+        page.click("#faucet")
+        page.wait_for_function("() => document.getElementById('balance').textContent === '10000'")
+        # A token outside the contest's list (a hostile page edit): the server's reason is shown.
+        page.evaluate("([a, b]) => document.querySelector(`#portfolio tr[data-token='${a}']`).dataset.token = b",
+                      [tokens[1], tokens[4]])
+        page.click("#join-button")
+        page.wait_for_selector("#join-error:has-text('refused this portfolio')")
+        page.evaluate("([a, b]) => document.querySelector(`#portfolio tr[data-token='${b}']`).dataset.token = a",
+                      [tokens[1], tokens[4]])
+        page.click("#join-button")
+        page.wait_for_selector("#joined:not(:empty)")
+        assert page.inner_text("#join-error") == ""
+        page.wait_for_function("() => document.getElementById('balance').textContent === '9900'")
+        me = page.evaluate("() => window.arena.client.wallet")
+
+        async def rival():
+            async with AsyncExitStack() as stack:
+                c = await _logged_in(server.ws, stack, faucet=True)
+                built = await c.request("contest.join.build", {"contest": cid, "portfolio": [
+                    {"token": tokens[2], "weight_bps": 10_000}]})
+                await c.request("contest.join.confirm", {"contest": cid, "tx": built["tx"],
+                                                         "signature": c.sign(built["tx"])})
+                return c.wallet
+
+        other = run(rival)
+        page.wait_for_selector("#state[data-state=active]", timeout=30_000)
+        page.wait_for_function("() => document.querySelectorAll('#rankings tr[data-wallet]').length === 2",
+                               timeout=15_000)
+        assert page.get_attribute("#rankings-state", "data-stale") == "false"
+        ranked = page.locator("#rankings tr[data-wallet]").evaluate_all("rows => rows.map(r => r.dataset.wallet)")
+        assert set(ranked) == {me, other}
+        screenshot(page, "contest-live")
+        page.wait_for_selector("#state[data-state=settled]", timeout=40_000)
+        page.wait_for_selector("#prizes li[data-wallet]")
+
+        async def final():
+            async with AsyncExitStack() as stack:
+                c = await _logged_in(server.ws, stack)
+                return await c.request("contest.get", {"contest": cid})
+
+        view = run(final)
+        prizes = {p["wallet"]: p["amount"] for p in view["result"]["prizes"]}
+        shown = page.locator("#prizes li[data-wallet]").evaluate_all("rows => rows.map(r => r.dataset.wallet)")
+        assert shown == [p["wallet"] for p in view["result"]["prizes"]]
+        page.wait_for_function("(want) => document.getElementById('balance').textContent === want",
+                               arg=str(9_900 + prizes.get(me, 0)), timeout=15_000)
+        screenshot(page, "contest-settled")
+        assert errors == []
