@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from solders.keypair import Keypair
-from arena.client import open_client
+from arena.client import ArenaRequestError, open_client
 from web_support import ROOT, console_errors, launch_browser, running_server, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -96,7 +96,7 @@ def test_the_start_page_lists_every_page(browser, tmp_path):
         page.goto(server.http + "/")
         page.wait_for_selector("#pages li a")
         titles = page.locator("#pages li a").all_inner_texts()
-        assert titles == ["The weekly canvas", "Trading contests", "Lottery rounds", "Roast battles"]
+        assert titles == ["The weekly canvas", "Trading contests", "Lottery rounds", "Meme rounds", "Roast battles"]
         screenshot(page, "start")
         page.click("text=The weekly canvas")
         page.wait_for_selector("#board[data-canvas]", timeout=15_000)
@@ -428,4 +428,98 @@ def test_a_contest_is_joined_in_the_page_and_followed_to_its_prizes(browser, tmp
         page.wait_for_function("(want) => document.getElementById('balance').textContent === want",
                                arg=str(9_900 + prizes.get(me, 0)), timeout=15_000)
         screenshot(page, "contest-settled")
+        assert errors == []
+
+
+# Rounds of ten one-second blocks on the simulated chain, watched at 1 a second.
+QUICK_MEME = """
+[meme]
+simulated_block_ms = 1000
+blocks_per_round = 10
+block_poll_ms = 200
+rate_per_s = 1
+"""
+
+
+def _picture() -> bytes:
+    import io
+
+    from PIL import Image
+
+    im = Image.new("RGB", (96, 96))
+    im.putdata([(x * 2 % 256, y * 2 % 256, (x + y) % 256) for y in range(96) for x in range(96)])
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_meme_is_watched_bought_and_its_round_paid_in_the_page(browser, tmp_path):
+    with running_server(tmp_path, QUICK_MEME) as server:
+        seller = Keypair()
+        key = server.arena("keys", "create", "--role", "operator", "--name", "web-meme").strip()
+
+        async def upload_and_list():
+            async with AsyncExitStack() as stack:
+                s = await _logged_in(server.ws, stack, keypair=seller)
+                async def current() -> list:
+                    try:
+                        return (await s.request("meme.round", {}))["content"]
+                    except ArenaRequestError:  # wrong_state until the first height opens a round
+                        return []
+
+                await current()  # opens the hall
+                op = await stack.enter_async_context(open_client(server.ws))
+                await op.hello()
+                await op.request("auth.key", {"key": key})
+                cid = (await op.request("content.upload", {"title": "a cat on a keyboard", "media": _picture(),
+                                                           "media_type": "image/png", "owner": s.wallet}))["content"]
+                with trio.fail_after(60):
+                    while (await s.request("content.get", {"content": cid}))["state"] != "ready":
+                        await trio.sleep(0.2)
+                    while cid not in await current():
+                        await trio.sleep(0.2)
+                await s.request("market.list", {"content": cid, "price": 50})
+                return cid
+
+        cid = run(upload_and_list)
+        page, errors = _open(browser, server.http + "/meme/")
+        item = f"#contents li[data-content='{cid}']"
+        page.wait_for_selector(item, timeout=15_000)
+        assert page.get_attribute(item, "data-price") == "50"
+        # Watching with nothing deposited is refused, in words.
+        page.click(f"{item} button.watch")
+        page.wait_for_selector("#toast:not(:empty)")
+        assert page.get_attribute("#watching", "data-content") == ""
+        page.click("#faucet")
+        page.wait_for_function("() => document.getElementById('balance').textContent === '10000'")
+        page.fill("#deposit-amount", "60")
+        page.click("#deposit-button")
+        page.wait_for_function("() => document.getElementById('view-balance').textContent === '60'", timeout=10_000)
+        page.click(f"{item} button.watch")
+        page.wait_for_selector(f"#watching[data-content='{cid}']")
+        page.wait_for_function("() => Number(document.getElementById('charged').dataset.seconds) >= 3", timeout=20_000)
+        seconds = int(page.get_attribute("#charged", "data-seconds"))
+        assert int(page.inner_text("#view-balance")) <= 60 - 1
+        screenshot(page, "meme-watching")
+        # Stop (if the round did not just stop it), then buy the meme from its seller.
+        if page.get_attribute("#watching", "data-content") == cid:
+            page.click("#stop-button")
+        page.wait_for_selector("#watching[data-content='']")
+        page.click(f"{item} button.buy")
+        me = page.evaluate("() => window.arena.client.wallet")
+        page.wait_for_selector(f"#contents li[data-content='{cid}'][data-owner='{me}']", timeout=15_000)
+        page.wait_for_function("() => document.getElementById('balance').textContent === String(10000 - 60 - 50)",
+                               timeout=10_000)
+
+        async def server_view():
+            async with AsyncExitStack() as stack:
+                c = await _logged_in(server.ws, stack)
+                return await c.request("content.get", {"content": cid})
+
+        got = run(server_view)
+        assert got["owner"] == me and got["price"] is None and got["view_seconds"] >= seconds
+        # The round ends on the simulated chain: its pool is shared by view-seconds, shown in the page.
+        page.wait_for_selector("#last-round[data-round]", timeout=30_000)
+        page.wait_for_selector("#rewards li[data-wallet]", timeout=10_000)
+        screenshot(page, "meme-round-ended")
         assert errors == []
