@@ -4,7 +4,7 @@
 // paid with the development wallet (contest.join.build -> sign ->
 // contest.join.confirm) and the final prizes.
 
-import { clock, el, explain, fillList, short, showBoard, start, toast } from "/static/page.js";
+import { clock, el, explain, fillList, short, showBoard, showMatches, start, toast } from "/static/page.js";
 
 const $ = (id) => document.getElementById(id);
 const FULL_WEIGHT = 10_000; // basis points: a portfolio's weights add up to exactly this
@@ -20,21 +20,12 @@ let tokens = {}; // token -> {symbol, price, decimals, listed} from contest.toke
 
 async function refreshList() {
   if (!client) return;
-  let contests;
-  try {
-    contests = await client.listMatches("contest", { limit: 50 });
-  } catch (err) {
-    $("contests").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "error" }, explain(err))));
-    return;
-  }
-  fillList($("contests"), contests.map((m) =>
-    el("tr", { "data-contest": m.match, class: m.match === current ? "current" : "" },
-      el("td", { title: m.match }, m.match.slice(-10)),
-      el("td", {}, STATES[m.phase] ?? m.phase),
-      el("td", {}, m.players.length),
-      el("td", {}, m.started_at_ms ? new Date(m.started_at_ms).toLocaleString() : ""),
-      el("td", {}, el("button", { class: "open", onclick: () => show(m.match) }, m.match === current ? "shown" : "Open")))),
-  "No contests yet. An operator opens one with contest.create (or [contest] recurring).", 5);
+  await showMatches(client, "contest", $("contests"), {
+    rowAttr: "contest", current, open: show, columns: 5,
+    empty: "No contests yet. An operator opens one with contest.create (or [contest] recurring).",
+    cells: (m) => [el("td", { title: m.match }, m.match.slice(-10)), el("td", {}, STATES[m.phase] ?? m.phase),
+      el("td", {}, m.players.length), el("td", {}, m.started_at_ms ? new Date(m.started_at_ms).toLocaleString() : "")],
+  });
 }
 
 function price(token) {
