@@ -155,7 +155,7 @@ async function show(id) {
     tokens = Object.fromEntries((await client.request("contest.tokens", {})).tokens.map((t) => [t.token, t]));
     await reload();
     drawPortfolioForm();
-    await client.request("contest.watch", { contest: id });
+    await client.watchContest(id);
   } catch (err) {
     toast(explain(err));
   }
@@ -171,8 +171,7 @@ $("join-form").addEventListener("submit", async (ev) => {
   if (problem) return;
   $("join-button").disabled = true;
   try {
-    const { tx } = await client.request("contest.join.build", { contest: current, portfolio: picked });
-    const { status } = await client.request("contest.join.confirm", { contest: current, tx, signature: client.keypair.sign(tx) });
+    const { status } = await client.joinContest(current, picked);
     $("joined").textContent = `Joined (${status}) with ${picked.map((p) => `${symbol(p.token)} ${p.weight_bps / 100}%`).join(", ")}.`;
     await reload();
   } catch (err) {

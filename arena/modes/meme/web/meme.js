@@ -1,9 +1,9 @@
 // The meme rounds page: the current round (meme.round) and its memes
-// (content.get each), the viewing balance and deposits (view.deposit.build
-// -> sign -> view.deposit.confirm), watching one meme (view.start, then
-// view.beat every 2 s, view.stop; view:charged once a second), the market
-// (market.list / market.unlist by the owner, market.buy.build -> sign ->
-// market.buy.confirm by anyone else) and the last round's rewards.
+// (content.get each), the viewing balance and deposits (the SDK's deposit:
+// view.deposit.build -> sign -> view.deposit.confirm), watching one meme
+// (viewStart, then viewBeat every 2 s, viewStop; view:charged once a
+// second), the market (listContent / unlistContent by the owner,
+// buyContent by anyone else) and the last round's rewards.
 
 import { el, explain, fillList, short, showBoard, start, toast } from "/static/page.js";
 
@@ -113,9 +113,9 @@ function stopBeating() {
 
 async function watch(content) {
   try {
-    if (watching && watching !== content) await client.request("view.stop", {});
+    if (watching && watching !== content) await client.viewStop();
     stopBeating();
-    const started = await client.request("view.start", { content });
+    const started = await client.viewStart(content);
     watching = content;
     setBalance(started.balance);
     $("rate").textContent = `${started.rate_per_s} per second watched`;
@@ -124,7 +124,7 @@ async function watch(content) {
     $("charged").textContent = "";
     showWatching(`Watching “${items[content]?.title ?? short(content)}”.`);
     beat = setInterval(() => {
-      client.request("view.beat", { content }).catch((err) => {
+      client.viewBeat(content).catch((err) => {
         stopBeating();
         toast(explain(err));
       });
@@ -141,7 +141,7 @@ async function watch(content) {
 $("stop-button").addEventListener("click", async () => {
   stopBeating();
   try {
-    const done = await client.request("view.stop", {});
+    const done = await client.viewStop();
     toast(`Watched ${done.seconds} s, charged ${done.charged} tokens.`);
   } catch (err) {
     toast(explain(err));
@@ -160,8 +160,7 @@ $("deposit-form").addEventListener("submit", async (ev) => {
   }
   $("deposit-button").disabled = true;
   try {
-    const { tx } = await client.request("view.deposit.build", { amount });
-    const done = await client.request("view.deposit.confirm", { tx, signature: client.keypair.sign(tx) });
+    const done = await client.deposit(amount);
     setBalance(done.balance);
     toast(`Deposited ${amount} (${done.status}).`);
   } catch (err) {
@@ -173,7 +172,7 @@ $("deposit-form").addEventListener("submit", async (ev) => {
 
 async function list(content, price) {
   try {
-    await client.request("market.list", { content, price });
+    await client.listContent(content, price);
     toast(`Listed for ${price}.`);
   } catch (err) {
     toast(err?.code === "bad_request" && err.serverMessage ? err.serverMessage : explain(err));
@@ -183,7 +182,7 @@ async function list(content, price) {
 
 async function unlist(content) {
   try {
-    await client.request("market.unlist", { content });
+    await client.unlistContent(content);
   } catch (err) {
     toast(explain(err));
   }
@@ -192,9 +191,8 @@ async function unlist(content) {
 
 async function buy(content) {
   try {
-    const built = await client.request("market.buy.build", { content });
-    const done = await client.request("market.buy.confirm", { content, tx: built.tx, signature: client.keypair.sign(built.tx) });
-    toast(`Bought for ${built.amount} (fee ${built.fee}): ${done.status}.`);
+    const done = await client.buyContent(content);
+    toast(`Bought for ${done.amount} (fee ${done.fee}): ${done.status}.`);
   } catch (err) {
     toast(explain(err));
   }
