@@ -523,3 +523,70 @@ def test_a_meme_is_watched_bought_and_its_round_paid_in_the_page(browser, tmp_pa
         page.wait_for_selector("#rewards li[data-wallet]", timeout=10_000)
         screenshot(page, "meme-round-ended")
         assert errors == []
+
+
+def test_the_contest_page_marks_rankings_stale_when_the_market_fails(browser, tmp_path):
+    from feed_http import FeedSources
+    from test_contest_e2e import Market
+
+    with FeedSources() as sources:
+        market = Market({})
+        sources.handlers["jup"] = market
+        extra = f"""
+[contest]
+min_duration_ms = 1000
+price_feed = "market"
+price_every_ticks = 4
+stale_after_ms = 1000
+[feeds.market]
+kind = "http"
+consensus = "first"
+decimals = 6
+deadline_ms = 400
+timeout_ms = 200
+retry_ms = 100
+failure_threshold = 3
+reset_s = 1
+sources = [{{name = "jup", url = "{sources.url('jup', '/price')}?ids={{tokens}}", value_path = "data.{{*tokens}}.price"}}]
+"""
+        with running_server(tmp_path, extra) as server:
+            async def whitelist():
+                async with AsyncExitStack() as stack:
+                    c = await _logged_in(server.ws, stack)
+                    return [t["token"] for t in (await c.request("contest.tokens", {}))["tokens"]]
+
+            tokens = run(whitelist)
+            market.prices.update({t: "1.000000" for t in tokens})
+            now = int(time.time() * 1000)
+            cid = _operator_request(server, "web-stale", "contest.create", {
+                "entry_fee": 100, "starts_at_ms": now + 12_000, "ends_at_ms": now + 600_000, "min_players": 2,
+                "max_players": 10, "prizes_bps": [10_000], "rake_bps": 1_000, "tokens": tokens[:2],
+                "portfolio_size": 1})["contest"]
+            page, errors = _open(browser, server.http + "/contest/#" + cid)
+            page.wait_for_selector("#state[data-state=registration]")
+            page.click("#faucet")
+            page.wait_for_function("() => document.getElementById('balance').textContent === '10000'")
+            page.locator(f"#portfolio tr[data-token='{tokens[0]}'] input.pick").check()
+            _weights(page, {tokens[0]: 10_000})
+            page.click("#join-button")
+            page.wait_for_selector("#joined:not(:empty)")
+
+            async def rival():
+                async with AsyncExitStack() as stack:
+                    c = await _logged_in(server.ws, stack, faucet=True)
+                    built = await c.request("contest.join.build", {"contest": cid, "portfolio": [
+                        {"token": tokens[1], "weight_bps": 10_000}]})
+                    await c.request("contest.join.confirm", {"contest": cid, "tx": built["tx"],
+                                                             "signature": c.sign(built["tx"])})
+
+            run(rival)
+            page.wait_for_selector("#state[data-state=active]", timeout=30_000)
+            page.wait_for_selector("#rankings-state[data-stale=false]:has-text('live')", timeout=15_000)
+            market.down = True  # the only price source fails: the prices go stale
+            page.wait_for_selector("#rankings-state[data-stale=true]", timeout=20_000)
+            assert "STALE" in page.inner_text("#rankings-state")
+            page.wait_for_timeout(4_000)  # past the page's own 3 s re-read of contest.get: still stale
+            assert page.get_attribute("#rankings-state", "data-stale") == "true"
+            assert page.locator("#rankings tr[data-wallet]").count() == 2  # still shown, as last known
+            screenshot(page, "contest-stale")
+            assert errors == []

@@ -17,6 +17,7 @@ let client = null;
 let current = null; // the contest shown
 let contest = null; // its contest.get reply
 let tokens = {}; // token -> {symbol, price, decimals, listed} from contest.tokens
+let pushed = null; // the contest whose contest:rankings arrived (their stale flag is the truth)
 
 async function refreshList() {
   if (!client) return;
@@ -141,7 +142,11 @@ async function reload() {
   contest = await client.request("contest.get", { contest: current });
   drawTerms();
   if (contest.state === "settled" || contest.state === "cancelled") drawResult(contest);
-  if (contest.rankings) drawRankings({ contest: current, at_ms: Date.now(), stale: false, rankings: contest.rankings });
+  // contest.get has no stale flag: its rankings fill the table only until the first push (or once final)
+  const final = contest.state === "settled" || contest.state === "cancelled";
+  if (contest.rankings && (final || pushed !== current)) {
+    drawRankings({ contest: current, at_ms: Date.now(), stale: false, rankings: contest.rankings });
+  }
 }
 
 async function show(id) {
@@ -182,7 +187,10 @@ $("join-form").addEventListener("submit", async (ev) => {
 });
 
 function listen(c) {
-  c.on("contest:rankings", drawRankings);
+  c.on("contest:rankings", (b) => {
+    if (b.contest === current) pushed = current;
+    drawRankings(b);
+  });
   const mine = (body) => body.contest === current;
   c.on("contest:started", (b) => mine(b) && reload());
   c.on("contest:ended", (b) => {
