@@ -350,14 +350,33 @@ def _weights(page, weights: dict) -> None:
         page.fill(f"#portfolio tr[data-token='{token}'] input.weight", str(weight))
 
 
+def _contest_tokens(server) -> list[str]:
+    """The server's token whitelist (contest.tokens), in its order."""
+    async def tokens():
+        async with AsyncExitStack() as stack:
+            c = await _logged_in(server.ws, stack)
+            return [t["token"] for t in (await c.request("contest.tokens", {}))["tokens"]]
+
+    return run(tokens)
+
+
+def _rival_joins(server, cid: str, token: str) -> str:
+    """Another player (the Python client) joins with all its weight on `token`; its wallet."""
+    async def join():
+        async with AsyncExitStack() as stack:
+            c = await _logged_in(server.ws, stack, faucet=True)
+            built = await c.request("contest.join.build", {"contest": cid, "portfolio": [
+                {"token": token, "weight_bps": 10_000}]})
+            await c.request("contest.join.confirm", {"contest": cid, "tx": built["tx"],
+                                                     "signature": c.sign(built["tx"])})
+            return c.wallet
+
+    return run(join)
+
+
 def test_a_contest_is_joined_in_the_page_and_followed_to_its_prizes(browser, tmp_path):
     with running_server(tmp_path, QUICK_CONTEST) as server:
-        async def whitelist():
-            async with AsyncExitStack() as stack:
-                c = await _logged_in(server.ws, stack)
-                return [t["token"] for t in (await c.request("contest.tokens", {}))["tokens"]]
-
-        tokens = run(whitelist)
+        tokens = _contest_tokens(server)
         now = int(time.time() * 1000)
         start, end = now + 20_000, now + 28_000
         cid = _operator_request(server, "web-contest", "contest.create", {
@@ -396,16 +415,7 @@ def test_a_contest_is_joined_in_the_page_and_followed_to_its_prizes(browser, tmp
         page.wait_for_function("() => document.getElementById('balance').textContent === '9900'")
         me = page.evaluate("() => window.arena.client.wallet")
 
-        async def rival():
-            async with AsyncExitStack() as stack:
-                c = await _logged_in(server.ws, stack, faucet=True)
-                built = await c.request("contest.join.build", {"contest": cid, "portfolio": [
-                    {"token": tokens[2], "weight_bps": 10_000}]})
-                await c.request("contest.join.confirm", {"contest": cid, "tx": built["tx"],
-                                                         "signature": c.sign(built["tx"])})
-                return c.wallet
-
-        other = run(rival)
+        other = _rival_joins(server, cid, tokens[2])
         page.wait_for_selector("#state[data-state=active]", timeout=30_000)
         page.wait_for_function("() => document.querySelectorAll('#rankings tr[data-wallet]').length === 2",
                                timeout=15_000)
@@ -550,12 +560,7 @@ reset_s = 1
 sources = [{{name = "jup", url = "{sources.url('jup', '/price')}?ids={{tokens}}", value_path = "data.{{*tokens}}.price"}}]
 """
         with running_server(tmp_path, extra) as server:
-            async def whitelist():
-                async with AsyncExitStack() as stack:
-                    c = await _logged_in(server.ws, stack)
-                    return [t["token"] for t in (await c.request("contest.tokens", {}))["tokens"]]
-
-            tokens = run(whitelist)
+            tokens = _contest_tokens(server)
             market.prices.update({t: "1.000000" for t in tokens})
             now = int(time.time() * 1000)
             cid = _operator_request(server, "web-stale", "contest.create", {
@@ -571,15 +576,7 @@ sources = [{{name = "jup", url = "{sources.url('jup', '/price')}?ids={{tokens}}"
             page.click("#join-button")
             page.wait_for_selector("#joined:not(:empty)")
 
-            async def rival():
-                async with AsyncExitStack() as stack:
-                    c = await _logged_in(server.ws, stack, faucet=True)
-                    built = await c.request("contest.join.build", {"contest": cid, "portfolio": [
-                        {"token": tokens[1], "weight_bps": 10_000}]})
-                    await c.request("contest.join.confirm", {"contest": cid, "tx": built["tx"],
-                                                             "signature": c.sign(built["tx"])})
-
-            run(rival)
+            _rival_joins(server, cid, tokens[1])
             page.wait_for_selector("#state[data-state=active]", timeout=30_000)
             page.wait_for_selector("#rankings-state[data-stale=false]:has-text('live')", timeout=15_000)
             market.down = True  # the only price source fails: the prices go stale
