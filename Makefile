@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bot bot-canvas clean
+.PHONY: run demo test install bot bot-canvas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m arena serve --config config.toml
+
+# The server plus DEMO BOTS of every mode in its process: every page shows live activity.
+demo: $(STAMP)
+	$(PY) -m arena serve --config config.toml --demo
 
 bot: $(STAMP)
 	$(PY) -m arena bot --count 4

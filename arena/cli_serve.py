@@ -9,6 +9,11 @@ def add_arguments(p) -> None:
     p.add_argument("--config", default="config.toml", help="config file (default ./config.toml)")
     p.add_argument("--port", type=int, default=None, help="override [server] port")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    p.add_argument("--demo", action="store_true",
+                   help="also run DEMO BOTS of every mode in this process (arena.demo), with an operator key "
+                        "made for them; for a development server")
+    p.add_argument("--demo-only", default="", metavar="MODES",
+                   help="with --demo: only these modes' bots, comma-separated (default: every mode)")
 
 
 def tune_gc() -> None:
@@ -47,6 +52,8 @@ def refusal(exc: BaseException) -> str | None:
 
 
 def main_from_args(args) -> int:
+    import functools
+
     import trio
 
     from arena import logs
@@ -71,9 +78,18 @@ def main_from_args(args) -> int:
     if server.site is not None:
         print(f"arena: web pages at http://{cfg.server.host}:{port}/ "
               f"({', '.join(p.path for p in server.site.pages) or 'the start page only'})", file=sys.stderr)
+    demo_key = None
+    if args.demo:
+        from arena import demo
+
+        demo_key = trio.run(demo.create_operator_key, cfg)
+        only = tuple(m for m in args.demo_only.split(",") if m)
+        run = functools.partial(demo.serve_with_demo_bots, server, cfg.server.host, demo_key[1], only)
+    else:
+        run = server.run
     tune_gc()
     try:
-        trio.run(server.run)
+        trio.run(run)
     except KeyboardInterrupt:
         print("arena: stopped", file=sys.stderr)
     except OSError as exc:
@@ -88,4 +104,7 @@ def main_from_args(args) -> int:
         verb = "stopped" if server.started.is_set() else "cannot start"
         print(f"arena: {verb}: {why}", file=sys.stderr)
         return 2
+    finally:
+        if demo_key is not None:
+            trio.run(demo.revoke_operator_key, cfg, demo_key[0])
     return 0

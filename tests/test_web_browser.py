@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from solders.keypair import Keypair
-from arena.client import open_client
+from arena.client import ArenaRequestError, open_client
 from web_support import ROOT, console_errors, launch_browser, running_server, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -96,7 +96,7 @@ def test_the_start_page_lists_every_page(browser, tmp_path):
         page.goto(server.http + "/")
         page.wait_for_selector("#pages li a")
         titles = page.locator("#pages li a").all_inner_texts()
-        assert titles == ["The weekly canvas", "Lottery rounds", "Roast battles"]
+        assert titles == ["The weekly canvas", "Trading contests", "Lottery rounds", "Meme rounds", "Roast battles"]
         screenshot(page, "start")
         page.click("text=The weekly canvas")
         page.wait_for_selector("#board[data-canvas]", timeout=15_000)
@@ -320,3 +320,270 @@ def test_a_lottery_round_is_followed_in_the_page_to_its_result_and_payout(browse
         page.wait_for_selector("#state[data-state=settled]", timeout=15_000)
         screenshot(page, "lottery-settled")
         assert [e for e in errors if "WebSocket" not in e] == []
+
+
+# Contests short enough to follow in a test: a minute's minimum duration is
+# the default; prices from the (simulated) default feed every few ticks.
+QUICK_CONTEST = """
+[contest]
+min_duration_ms = 1000
+price_every_ticks = 4
+"""
+
+
+def _operator_request(server, name: str, type_: str, body: dict) -> dict:
+    """One request as an operator (an API key made with the CLI)."""
+    key = server.arena("keys", "create", "--role", "operator", "--name", name).strip()
+
+    async def call():
+        async with AsyncExitStack() as stack:
+            op = await stack.enter_async_context(open_client(server.ws))
+            await op.hello()
+            await op.request("auth.key", {"key": key})
+            return await op.request(type_, body)
+
+    return run(call)
+
+
+def _weights(page, weights: dict) -> None:
+    for token, weight in weights.items():
+        page.fill(f"#portfolio tr[data-token='{token}'] input.weight", str(weight))
+
+
+def _contest_tokens(server) -> list[str]:
+    """The server's token whitelist (contest.tokens), in its order."""
+    async def tokens():
+        async with AsyncExitStack() as stack:
+            c = await _logged_in(server.ws, stack)
+            return [t["token"] for t in (await c.request("contest.tokens", {}))["tokens"]]
+
+    return run(tokens)
+
+
+def _rival_joins(server, cid: str, token: str) -> str:
+    """Another player (the Python client) joins with all its weight on `token`; its wallet."""
+    async def join():
+        async with AsyncExitStack() as stack:
+            c = await _logged_in(server.ws, stack, faucet=True)
+            built = await c.request("contest.join.build", {"contest": cid, "portfolio": [
+                {"token": token, "weight_bps": 10_000}]})
+            await c.request("contest.join.confirm", {"contest": cid, "tx": built["tx"],
+                                                     "signature": c.sign(built["tx"])})
+            return c.wallet
+
+    return run(join)
+
+
+def test_a_contest_is_joined_in_the_page_and_followed_to_its_prizes(browser, tmp_path):
+    with running_server(tmp_path, QUICK_CONTEST) as server:
+        tokens = _contest_tokens(server)
+        now = int(time.time() * 1000)
+        start, end = now + 20_000, now + 28_000
+        cid = _operator_request(server, "web-contest", "contest.create", {
+            "entry_fee": 100, "starts_at_ms": start, "ends_at_ms": end, "min_players": 2, "max_players": 10,
+            "prizes_bps": [7_000, 3_000], "rake_bps": 1_000, "tokens": tokens[:3], "portfolio_size": 2})["contest"]
+        page, errors = _open(browser, server.http + "/contest/")
+        page.click(f"#contests tr[data-contest='{cid}'] button.open", timeout=15_000)
+        page.wait_for_selector("#state[data-state=registration]")
+        assert page.locator("#portfolio tr[data-token]").count() == 3
+        # Weights that do not add up to 10,000: said so, nothing sent.
+        _weights(page, {tokens[0]: 5_000})
+        page.click("#join-button")
+        page.wait_for_selector("#join-error:has-text('exactly 10,000')")
+        _weights(page, {tokens[0]: 6_000, tokens[1]: 2_000, tokens[2]: 2_000})
+        page.click("#join-button")
+        page.wait_for_selector("#join-error:has-text('At most 2 tokens')")
+        _weights(page, {tokens[2]: 0})
+        page.locator(f"#portfolio tr[data-token='{tokens[2]}'] input.pick").uncheck()
+        _weights(page, {tokens[1]: 4_000})
+        assert page.get_attribute("#weight-sum", "data-ok") == "true"
+        # No money yet.
+        page.click("#join-button")
+        page.wait_for_selector("#join-error:has-text('Not enough tokens')")
+        page.click("#faucet")
+        page.wait_for_function("() => document.getElementById('balance').textContent === '10000'")
+        # A token outside the contest's list (a hostile page edit): the server's reason is shown.
+        page.evaluate("([a, b]) => document.querySelector(`#portfolio tr[data-token='${a}']`).dataset.token = b",
+                      [tokens[1], tokens[4]])
+        page.click("#join-button")
+        page.wait_for_selector("#join-error:has-text('refused this portfolio')")
+        page.evaluate("([a, b]) => document.querySelector(`#portfolio tr[data-token='${b}']`).dataset.token = a",
+                      [tokens[1], tokens[4]])
+        page.click("#join-button")
+        page.wait_for_selector("#joined:not(:empty)")
+        assert page.inner_text("#join-error") == ""
+        page.wait_for_function("() => document.getElementById('balance').textContent === '9900'")
+        me = page.evaluate("() => window.arena.client.wallet")
+
+        other = _rival_joins(server, cid, tokens[2])
+        page.wait_for_selector("#state[data-state=active]", timeout=30_000)
+        page.wait_for_function("() => document.querySelectorAll('#rankings tr[data-wallet]').length === 2",
+                               timeout=15_000)
+        assert page.get_attribute("#rankings-state", "data-stale") == "false"
+        ranked = page.locator("#rankings tr[data-wallet]").evaluate_all("rows => rows.map(r => r.dataset.wallet)")
+        assert set(ranked) == {me, other}
+        screenshot(page, "contest-live")
+        page.wait_for_selector("#state[data-state=settled]", timeout=40_000)
+        page.wait_for_selector("#prizes li[data-wallet]")
+
+        async def final():
+            async with AsyncExitStack() as stack:
+                c = await _logged_in(server.ws, stack)
+                return await c.request("contest.get", {"contest": cid})
+
+        view = run(final)
+        prizes = {p["wallet"]: p["amount"] for p in view["result"]["prizes"]}
+        shown = page.locator("#prizes li[data-wallet]").evaluate_all("rows => rows.map(r => r.dataset.wallet)")
+        assert shown == [p["wallet"] for p in view["result"]["prizes"]]
+        page.wait_for_function("(want) => document.getElementById('balance').textContent === want",
+                               arg=str(9_900 + prizes.get(me, 0)), timeout=15_000)
+        screenshot(page, "contest-settled")
+        assert errors == []
+
+
+# Rounds of ten one-second blocks on the simulated chain, watched at 1 a second.
+QUICK_MEME = """
+[meme]
+simulated_block_ms = 1000
+blocks_per_round = 10
+block_poll_ms = 200
+rate_per_s = 1
+"""
+
+
+def _picture() -> bytes:
+    import io
+
+    from PIL import Image
+
+    im = Image.new("RGB", (96, 96))
+    im.putdata([(x * 2 % 256, y * 2 % 256, (x + y) % 256) for y in range(96) for x in range(96)])
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_meme_is_watched_bought_and_its_round_paid_in_the_page(browser, tmp_path):
+    with running_server(tmp_path, QUICK_MEME) as server:
+        seller = Keypair()
+        key = server.arena("keys", "create", "--role", "operator", "--name", "web-meme").strip()
+
+        async def upload_and_list():
+            async with AsyncExitStack() as stack:
+                s = await _logged_in(server.ws, stack, keypair=seller)
+                async def current() -> list:
+                    try:
+                        return (await s.request("meme.round", {}))["content"]
+                    except ArenaRequestError:  # wrong_state until the first height opens a round
+                        return []
+
+                await current()  # opens the hall
+                op = await stack.enter_async_context(open_client(server.ws))
+                await op.hello()
+                await op.request("auth.key", {"key": key})
+                cid = (await op.request("content.upload", {"title": "a cat on a keyboard", "media": _picture(),
+                                                           "media_type": "image/png", "owner": s.wallet}))["content"]
+                with trio.fail_after(60):
+                    while (await s.request("content.get", {"content": cid}))["state"] != "ready":
+                        await trio.sleep(0.2)
+                    while cid not in await current():
+                        await trio.sleep(0.2)
+                await s.request("market.list", {"content": cid, "price": 50})
+                return cid
+
+        cid = run(upload_and_list)
+        page, errors = _open(browser, server.http + "/meme/")
+        item = f"#contents li[data-content='{cid}']"
+        page.wait_for_selector(item, timeout=15_000)
+        assert page.get_attribute(item, "data-price") == "50"
+        # Watching with nothing deposited is refused, in words.
+        page.click(f"{item} button.watch")
+        page.wait_for_selector("#toast:not(:empty)")
+        assert page.get_attribute("#watching", "data-content") == ""
+        page.click("#faucet")
+        page.wait_for_function("() => document.getElementById('balance').textContent === '10000'")
+        page.fill("#deposit-amount", "60")
+        page.click("#deposit-button")
+        page.wait_for_function("() => document.getElementById('view-balance').textContent === '60'", timeout=10_000)
+        page.click(f"{item} button.watch")
+        page.wait_for_selector(f"#watching[data-content='{cid}']")
+        page.wait_for_function("() => Number(document.getElementById('charged').dataset.seconds) >= 3", timeout=20_000)
+        seconds = int(page.get_attribute("#charged", "data-seconds"))
+        assert int(page.inner_text("#view-balance")) <= 60 - 1
+        screenshot(page, "meme-watching")
+        # Stop (if the round did not just stop it), then buy the meme from its seller.
+        if page.get_attribute("#watching", "data-content") == cid:
+            page.click("#stop-button")
+        page.wait_for_selector("#watching[data-content='']")
+        page.click(f"{item} button.buy")
+        me = page.evaluate("() => window.arena.client.wallet")
+        page.wait_for_selector(f"#contents li[data-content='{cid}'][data-owner='{me}']", timeout=15_000)
+        page.wait_for_function("() => document.getElementById('balance').textContent === String(10000 - 60 - 50)",
+                               timeout=10_000)
+
+        async def server_view():
+            async with AsyncExitStack() as stack:
+                c = await _logged_in(server.ws, stack)
+                return await c.request("content.get", {"content": cid})
+
+        got = run(server_view)
+        assert got["owner"] == me and got["price"] is None and got["view_seconds"] >= seconds
+        # The round ends on the simulated chain: its pool is shared by view-seconds, shown in the page.
+        page.wait_for_selector("#last-round[data-round]", timeout=30_000)
+        page.wait_for_selector("#rewards li[data-wallet]", timeout=10_000)
+        screenshot(page, "meme-round-ended")
+        assert errors == []
+
+
+def test_the_contest_page_marks_rankings_stale_when_the_market_fails(browser, tmp_path):
+    from feed_http import FeedSources
+    from test_contest_e2e import Market
+
+    with FeedSources() as sources:
+        market = Market({})
+        sources.handlers["jup"] = market
+        extra = f"""
+[contest]
+min_duration_ms = 1000
+price_feed = "market"
+price_every_ticks = 4
+stale_after_ms = 1000
+[feeds.market]
+kind = "http"
+consensus = "first"
+decimals = 6
+deadline_ms = 400
+timeout_ms = 200
+retry_ms = 100
+failure_threshold = 3
+reset_s = 1
+sources = [{{name = "jup", url = "{sources.url('jup', '/price')}?ids={{tokens}}", value_path = "data.{{*tokens}}.price"}}]
+"""
+        with running_server(tmp_path, extra) as server:
+            tokens = _contest_tokens(server)
+            market.prices.update({t: "1.000000" for t in tokens})
+            now = int(time.time() * 1000)
+            cid = _operator_request(server, "web-stale", "contest.create", {
+                "entry_fee": 100, "starts_at_ms": now + 12_000, "ends_at_ms": now + 600_000, "min_players": 2,
+                "max_players": 10, "prizes_bps": [10_000], "rake_bps": 1_000, "tokens": tokens[:2],
+                "portfolio_size": 1})["contest"]
+            page, errors = _open(browser, server.http + "/contest/#" + cid)
+            page.wait_for_selector("#state[data-state=registration]")
+            page.click("#faucet")
+            page.wait_for_function("() => document.getElementById('balance').textContent === '10000'")
+            page.locator(f"#portfolio tr[data-token='{tokens[0]}'] input.pick").check()
+            _weights(page, {tokens[0]: 10_000})
+            page.click("#join-button")
+            page.wait_for_selector("#joined:not(:empty)")
+
+            _rival_joins(server, cid, tokens[1])
+            page.wait_for_selector("#state[data-state=active]", timeout=30_000)
+            page.wait_for_selector("#rankings-state[data-stale=false]:has-text('live')", timeout=15_000)
+            market.down = True  # the only price source fails: the prices go stale
+            page.wait_for_selector("#rankings-state[data-stale=true]", timeout=20_000)
+            assert "STALE" in page.inner_text("#rankings-state")
+            page.wait_for_timeout(4_000)  # past the page's own 3 s re-read of contest.get: still stale
+            assert page.get_attribute("#rankings-state", "data-stale") == "true"
+            assert page.locator("#rankings tr[data-wallet]").count() == 2  # still shown, as last known
+            screenshot(page, "contest-stale")
+            assert errors == []

@@ -74,7 +74,7 @@ async def test_the_start_page_the_listing_the_sdk_and_every_mode_page_are_served
     pages = {p["name"]: p for p in listing}
     # every registered mode that declares a page, from the registry
     declared = {name for name, mode in registry.modes().items() if mode.page is not None}
-    assert set(pages) == declared and {"canvas", "roast", "lottery"} <= declared
+    assert set(pages) == declared and {"canvas", "roast", "lottery", "contest", "meme"} <= declared
     for name, p in pages.items():
         assert p["path"] == f"/{name}/" and p["title"] == registry.get(name).page.title
         status, headers, body = await get(port, p["path"])

@@ -74,8 +74,9 @@ class ServerProcess:
     """`python -m arena serve` on a free port with a throw-away store, a
     faucet, and the given extra config (TOML text)."""
 
-    def __init__(self, workdir: Path, extra: str = ""):
+    def __init__(self, workdir: Path, extra: str = "", serve_args: tuple[str, ...] = ()):
         self.workdir = workdir
+        self.serve_args = serve_args  # more `arena serve` options (e.g. --demo)
         self.port = free_port()
         self.config = workdir / "config.toml"
         self.config.write_text(f"""
@@ -113,7 +114,8 @@ faucet_amount = 10000
     def start(self, timeout: float = 60) -> None:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "arena", "serve", "--config", str(self.config), "--log-level", "INFO"],
+                [sys.executable, "-m", "arena", "serve", "--config", str(self.config), "--log-level", "INFO",
+                 *self.serve_args],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
         deadline = time.monotonic() + timeout
         while True:

@@ -40,7 +40,7 @@ from arena.engine import inputs as I
 from arena.engine import rng
 from arena.engine.calendar import Rule, parse
 from arena.engine.errors import BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
-from arena.engine.mode import Mode
+from arena.engine.mode import Mode, Page
 from arena.engine.money import bps_of
 from arena.engine.outputs import FetchFeed, Settle, Transfer
 from arena.engine.snapshot import register as snapshot_class
@@ -176,6 +176,7 @@ class ContestMode(Mode):
     boards = records.BOARDS
     quiet_events = frozenset({"contest:rankings"})
     simulation = "arena.sim.contest"
+    page = Page("Trading contests", description="Pick a weighted token portfolio, pay the entry and follow the live rankings.")
 
     def setup(self, config):
         return ContestShared()

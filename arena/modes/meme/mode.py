@@ -40,7 +40,7 @@ from arena.engine import inputs as I
 from arena.engine.errors import (
     BAD_REQUEST, INSUFFICIENT_FUNDS, NOT_ALLOWED, NOT_FOUND, WRONG_STATE,
 )
-from arena.engine.mode import Bucket, Mode
+from arena.engine.mode import Bucket, Mode, Page
 from arena.engine.outputs import FetchFeed, Settle, Transfer
 from arena.engine.snapshot import register as snapshot_class
 
@@ -182,6 +182,7 @@ class MemeMode(Mode):
     result_keys = {ContentProcessed: lambda inp: inp.key}
     requests = requests.REQUESTS
     boards = records.BOARDS
+    page = Page("Meme rounds", description="Watch memes by the second, share the round's pool, buy and sell ownership.")
     quiet_events = frozenset({"view:charged"})
     buckets = {"views": Bucket(per_s=10, burst=20)}
     simulation = "arena.sim.meme"

@@ -70,6 +70,28 @@ export function fillList(node, items, empty, columns = 0) {
   node.replaceChildren(...(items.length ? items : [none]));
 }
 
+/**
+ * A mode's matches (match.list) as rows of `tbody`: `cells(m)` then an
+ * Open button calling `open(m.match)`; the row carries the id as
+ * `data-<rowAttr>` and is marked while it is `current`. The matches, or
+ * null when the server refused (its reason fills the table).
+ */
+export async function showMatches(client, mode, tbody, { rowAttr, current, cells, open, empty, columns }) {
+  let matches;
+  try {
+    matches = await client.listMatches(mode, { limit: 50 });
+  } catch (err) {
+    tbody.replaceChildren(el("tr", {}, el("td", { colspan: columns, class: "error" }, explain(err))));
+    return null;
+  }
+  fillList(tbody, matches.map((m) =>
+    el("tr", { [`data-${rowAttr}`]: m.match, class: m.match === current ? "current" : "" },
+      ...cells(m),
+      el("td", {}, el("button", { class: "open", onclick: () => open(m.match) }, m.match === current ? "shown" : "Open")))),
+  empty, columns);
+  return matches;
+}
+
 /** A leaderboard's top entries (this week) into an <ol>; a board the server lacks stays empty. */
 export async function showBoard(client, board, node, empty, { period = "week", limit = 10 } = {}) {
   let top;

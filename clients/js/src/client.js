@@ -584,6 +584,58 @@ export class ArenaClient {
     return this.request("lottery.bet.confirm", { round, tx, signature: this._sign(tx) });
   }
 
+  // --- trading contests -----------------------------------------------------------------
+
+  /** contest.watch: contest:rankings events follow. */
+  watchContest(contest) {
+    return this.request("contest.watch", { contest });
+  }
+
+  /** contest.join.build -> sign -> contest.join.confirm; {status, amount}. `portfolio`: [{token, weight_bps}]. */
+  async joinContest(contest, portfolio) {
+    const built = await this.request("contest.join.build", { contest, portfolio });
+    const { status } = await this.request("contest.join.confirm", { contest, tx: built.tx, signature: this._sign(built.tx) });
+    return { status, amount: built.amount };
+  }
+
+  // --- meme rounds ----------------------------------------------------------------------
+
+  /** view.deposit.build -> sign -> view.deposit.confirm into the viewing balance; {status, balance, amount}. */
+  async deposit(amount) {
+    const built = await this.request("view.deposit.build", { amount });
+    const body = await this.request("view.deposit.confirm", { tx: built.tx, signature: this._sign(built.tx) });
+    return { status: body.status, balance: body.balance, amount: built.amount };
+  }
+
+  /** view.start; {rate_per_s, balance}. Send viewBeat(content) well inside the server's beat timeout (5 s). */
+  viewStart(content) {
+    return this.request("view.start", { content });
+  }
+
+  viewBeat(content) {
+    return this.request("view.beat", { content });
+  }
+
+  /** view.stop; {seconds, charged}. */
+  viewStop() {
+    return this.request("view.stop", {});
+  }
+
+  listContent(content, price) {
+    return this.request("market.list", { content, price });
+  }
+
+  unlistContent(content) {
+    return this.request("market.unlist", { content });
+  }
+
+  /** market.buy.build -> sign -> market.buy.confirm; {status, amount, fee}. */
+  async buyContent(content) {
+    const built = await this.request("market.buy.build", { content });
+    const { status } = await this.request("market.buy.confirm", { content, tx: built.tx, signature: this._sign(built.tx) });
+    return { status, amount: built.amount, fee: built.fee };
+  }
+
   // --- platform reads -------------------------------------------------------------------
 
   async listMatches(mode = "roast", { phase, limit } = {}) {

@@ -118,6 +118,9 @@ export interface EventBodies {
   "canvas:pixels": { canvas: string; pixels: Bytes };
   "week_reset": { archive: { year: number; week: number; mode: string }; next_mode: string };
   "lottery:pool": LotteryPool;
+  "contest:rankings": ContestRankings;
+  "view:charged": ViewCharged;
+  "view:stopped": ViewStopped;
 }
 export type EventType = keyof EventBodies | (string & {});
 export type BodyOf<T extends string> = T extends keyof EventBodies ? EventBodies[T] : any;
@@ -129,6 +132,10 @@ export interface CanvasWeek {
   /** the bitmap uncompressed (added by canvasJoin) */
   pixels: Bytes;
 }
+export interface PortfolioEntry { token: string; weight_bps: number }
+export interface ContestRankings { contest: string; at_ms: number; stale: boolean; rankings: { rank: number; wallet: Wallet; score_bps: number }[] }
+export interface ViewCharged { content: string; seconds: number; amount: number; balance: number }
+export interface ViewStopped { content: string; reason: "stopped" | "no_beat" | "disconnected" | "no_balance" | "round_ended" }
 export interface LotteryPool { round: string; yes: { total: number; matched: number }; no: { total: number; matched: number } }
 
 export interface MatchSummary { match: string; mode: string; phase: string; players: Wallet[]; watchers: number; started_at_ms: number; [k: string]: unknown }
@@ -237,6 +244,17 @@ export declare class ArenaClient {
   place(x: number, y: number, color: number): Promise<number>;
   watchRound(round: string): Promise<{}>;
   bet(round: string, side: "yes" | "no", amount: number): Promise<{ status: "pending" | "confirmed"; bet: string }>;
+
+  watchContest(contest: string): Promise<{}>;
+  joinContest(contest: string, portfolio: PortfolioEntry[]): Promise<{ status: "pending" | "confirmed"; amount: number }>;
+
+  deposit(amount: number): Promise<{ status: "pending" | "confirmed"; balance: number; amount: number }>;
+  viewStart(content: string): Promise<{ rate_per_s: number; balance: number }>;
+  viewBeat(content: string): Promise<{}>;
+  viewStop(): Promise<{ seconds: number; charged: number }>;
+  listContent(content: string, price: number): Promise<{}>;
+  unlistContent(content: string): Promise<{}>;
+  buyContent(content: string): Promise<{ status: "pending" | "confirmed"; amount: number; fee: number }>;
 
   listMatches(mode?: string, options?: { phase?: string; limit?: number }): Promise<MatchSummary[]>;
   leaderboard(board: string, options?: { period?: "all" | "week"; limit?: number; around?: Wallet }): Promise<Leaderboard>;

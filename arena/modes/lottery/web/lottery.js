@@ -3,7 +3,7 @@
 // betting with the development wallet (lottery.bet.build -> sign ->
 // lottery.bet.confirm), the player's own bets and the round's outcome.
 
-import { clock, el, explain, fillList, short, showBoard, start, toast } from "/static/page.js";
+import { clock, el, explain, fillList, short, showBoard, showMatches, start, toast } from "/static/page.js";
 
 const $ = (id) => document.getElementById(id);
 const STATES = {
@@ -27,21 +27,13 @@ function describe(r) {
 
 async function refreshList() {
   if (!client) return;
-  let rounds;
-  try {
-    rounds = await client.listMatches("lottery", { limit: 50 });
-  } catch (err) {
-    $("rounds").replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "error" }, explain(err))));
-    return;
-  }
-  fillList($("rounds"), rounds.map((m) =>
-    el("tr", { "data-round": m.match, class: m.match === current ? "current" : "" },
-      el("td", { title: m.match }, m.match.slice(-10)),
-      el("td", {}, STATES[m.phase] ?? m.phase),
-      el("td", {}, m.players.length),
-      el("td", {}, m.watchers),
-      el("td", {}, el("button", { class: "open", onclick: () => show(m.match) }, m.match === current ? "shown" : "Open")))),
-  "No rounds yet. An operator opens one with lottery.create.", 5);
+  const rounds = await showMatches(client, "lottery", $("rounds"), {
+    rowAttr: "round", current, open: show, columns: 5,
+    empty: "No rounds yet. An operator opens one with lottery.create.",
+    cells: (m) => [el("td", { title: m.match }, m.match.slice(-10)), el("td", {}, STATES[m.phase] ?? m.phase),
+      el("td", {}, m.players.length), el("td", {}, m.watchers)],
+  });
+  if (rounds === null) return;
   try {
     const s = await client.request("lottery.stats", {});
     $("stats").textContent = `${s.rounds} rounds · ${s.bettors} bettors · volume ${s.volume} · paid ${s.paid}`;

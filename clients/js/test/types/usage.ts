@@ -39,7 +39,19 @@ async function main(): Promise<void> {
   await c.watchRound("r");
   c.on("lottery:pool", (pool) => console.log(pool.yes.total + pool.no.matched));
   const placed: { status: "pending" | "confirmed"; bet: string } = await c.bet("r", "yes", 10);
+  const joined: { status: "pending" | "confirmed"; amount: number } =
+    await c.joinContest("co", [{ token: "So111", weight_bps: 10_000 }]);
+  c.on("contest:rankings", (r) => console.log(r.stale, r.rankings[0]?.score_bps));
+  const dep: number = (await c.deposit(30)).balance;
+  const rate: number = (await c.viewStart("me")).rate_per_s;
+  await c.viewBeat("me");
+  c.on("view:charged", (v) => console.log(v.seconds, v.amount, v.balance));
+  c.on("view:stopped", (v) => console.log(v.reason === "no_beat"));
+  const watched: number = (await c.viewStop()).seconds;
+  await c.listContent("me", 50);
+  await c.unlistContent("me");
+  const fee: number = (await c.buyContent("me")).fee;
   c.close();
-  void n, balance, players, status, e, board, first, wait, raw, placed;
+  void n, balance, players, status, e, board, first, wait, raw, placed, joined, dep, rate, watched, fee;
 }
 void main;
