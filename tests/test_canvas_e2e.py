@@ -180,3 +180,34 @@ async def _archives(server):
             return rows
         await trio.sleep(0.05)
     return []
+
+
+async def test_the_rotation_never_repeats_a_mode_of_the_last_four_weeks_while_another_is_left(canvas_server):
+    """Over sockets: an operator ends twelve weeks without naming a mode; each
+    next week's mode (the reply, `week_reset`'s next_mode, and the join) is
+    none of the last four weeks' while a mode outside them is active, and
+    classic once every active mode is recent. With one mode switched off
+    that happens: four active modes, four weeks remembered."""
+    from arena.modes.canvas.settings import GAME_MODES
+
+    server, url = await canvas_server(recent_weeks=4, inactive_modes="eight")
+    active = [m for m in GAME_MODES if m != "eight"]
+    key = await server.credentials.create("ops", "operator")
+    async with player(url, faucet=False) as w, open_client(url) as op:
+        await op.hello()
+        await op.request("auth.key", {"key": key})
+        weeks = [(await w.request("canvas.join"))["mode"]]
+        for _ in range(12):
+            done = await op.request("canvas.reset", {})
+            _, reset = await w.next_event("week_reset")
+            assert reset["next_mode"] == done["mode"] and "requested" not in done
+            joined = await w.request("canvas.join")
+            assert joined["mode"] == done["mode"]
+            recent = set(weeks[-4:])
+            left = [m for m in active if m not in recent]
+            if left:
+                assert done["mode"] in left, (weeks, done["mode"])
+            else:
+                assert done["mode"] == "classic", (weeks, done["mode"])
+            weeks.append(done["mode"])
+    assert "eight" not in weeks and len(set(weeks)) == len(active)
