@@ -14,12 +14,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The server on its embedded defaults, with labelled DEMO BOTS of every mode
+# in its process, so every page shows live activity at once.
 run: $(STAMP)
-	$(PY) -m arena serve --config config.toml
-
-# The server plus DEMO BOTS of every mode in its process: every page shows live activity.
-demo: $(STAMP)
 	$(PY) -m arena serve --config config.toml --demo
+
+demo: run
+
+# The server alone (no demo bots).
+serve: $(STAMP)
+	$(PY) -m arena serve --config config.toml
 
 bot: $(STAMP)
 	$(PY) -m arena bot --count 4
