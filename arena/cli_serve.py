@@ -64,6 +64,12 @@ def main_from_args(args) -> int:
     cfg = load_config_or_say_why(args.config)
     if cfg is None:
         return 2
+    if args.demo:
+        from arena import demo
+
+        cfg, changed = demo.demo_config(cfg)
+        for line in changed:
+            print(f"arena: DEMO: {line}", file=sys.stderr)
     try:
         server = ArenaServer(cfg, port=args.port)
     except (ValueError, OSError) as exc:
@@ -78,13 +84,13 @@ def main_from_args(args) -> int:
     if server.site is not None:
         print(f"arena: web pages at http://{cfg.server.host}:{port}/ "
               f"({', '.join(p.path for p in server.site.pages) or 'the start page only'})", file=sys.stderr)
-    demo_key = None
+    demo_keys = None
     if args.demo:
-        from arena import demo
-
-        demo_key = trio.run(demo.create_operator_key, cfg)
+        demo_keys = trio.run(demo.create_keys, cfg)
         only = tuple(m for m in args.demo_only.split(",") if m)
-        run = functools.partial(demo.serve_with_demo_bots, server, cfg.server.host, demo_key[1], only)
+        agents = tuple(key for role, (_, key) in demo_keys.items() if role.startswith("agent-"))
+        run = functools.partial(demo.serve_with_demo_bots, server, cfg.server.host, demo_keys["operator"][1],
+                                only, agents)
     else:
         run = server.run
     tune_gc()
@@ -105,6 +111,6 @@ def main_from_args(args) -> int:
         print(f"arena: {verb}: {why}", file=sys.stderr)
         return 2
     finally:
-        if demo_key is not None:
-            trio.run(demo.revoke_operator_key, cfg, demo_key[0])
+        if demo_keys is not None:
+            trio.run(demo.revoke_keys, cfg, [name for name, _ in demo_keys.values()])
     return 0

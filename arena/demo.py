@@ -1,12 +1,16 @@
 """`python -m arena serve --demo`: the server with DEMO BOTS of every mode
-running in the same process, so a fresh `make demo` shows live activity on
+running in the same process, so a fresh `make run` shows live activity on
 every page at once.
 
 The bots are the ordinary ones of `python -m arena bot` (roast players,
 canvas painters, lottery bettors, meme viewers, contest entrants), plus two
 operators only a demo needs: a lottery host and a contest host, which
 create rounds and contests with an operator API key made for them at
-start-up (`demo-bots-…`, revoked when the server stops). Every line they
+start-up (`demo-bots-…`, revoked when the server stops). Two of the canvas
+painters are agents, with agent keys made the same way; and where
+config.toml leaves the canvas's cooldown to the week's game mode (minutes),
+the demo shortens it to 2 s (`demo_config`, said at start), so the canvas
+visibly fills. Every line they
 print is labelled `[demo bot: <mode>]`; they play with faucet money on
 whatever ledger the config names, so a demo belongs on a development
 server only.
@@ -44,28 +48,55 @@ def label(mode: str) -> Callable[[str], None]:
     return log
 
 
-async def create_operator_key(cfg) -> tuple[str, str]:
-    """(name, key) of a fresh operator key for the demo hosts, in the store
-    the server is about to open."""
+# The canvas's cooldown during a demo, when config.toml leaves it to the
+# week's game mode (30 s to 5 min): a few painters then fill a visible
+# part of the canvas in minutes, not days.
+DEMO_CANVAS_COOLDOWN_MS = 2_000
+CANVAS_AGENTS = 2  # of the demo's four painters, these log in as agents (API keys)
+
+
+def demo_config(cfg):
+    """The config a demo serves: `cfg` with the canvas's cooldown shortened
+    (only where config.toml does not set one), and what was changed, said."""
+    import attrs
+
+    canvas = cfg.engine.modes.get("canvas")
+    if canvas is None or canvas.cooldown_ms != -1:
+        return cfg, []
+    engine = cfg.engine.with_mode("canvas", attrs.evolve(canvas, cooldown_ms=DEMO_CANVAS_COOLDOWN_MS))
+    return attrs.evolve(cfg, engine=engine), [
+        f"[canvas] cooldown {DEMO_CANVAS_COOLDOWN_MS} ms for the demo (without --demo, the week's game mode's)"]
+
+
+async def create_keys(cfg) -> dict[str, tuple[str, str]]:
+    """Fresh API keys for the demo, in the store the server is about to open:
+    {"operator": (name, key)} for the hosts, "agent-<n>": (name, key) for the
+    canvas's agent painters. All are revoked when the server stops."""
     from arena.credentials import Credentials
     from arena.persistence.runtime import make_store
 
-    name = f"demo-bots-{secrets.token_hex(4)}"
+    tag = secrets.token_hex(4)
     store = make_store(cfg)
     await store.open()
     try:
-        return name, await Credentials(store).create(name, "operator")
+        creds = Credentials(store)
+        made = {"operator": (f"demo-bots-{tag}", await creds.create(f"demo-bots-{tag}", "operator"))}
+        for i in range(1, CANVAS_AGENTS + 1):
+            name = f"demo-painter-{i}-{tag}"
+            made[f"agent-{i}"] = (name, await creds.create(name, "agent"))
+        return made
     finally:
         await store.close()
 
 
-async def revoke_operator_key(cfg, name: str) -> None:
+async def revoke_keys(cfg, names) -> None:
     from arena.persistence.runtime import make_store
 
     store = make_store(cfg)
     await store.open()
     try:
-        await store.revoke_api_key(name)
+        for name in names:
+            await store.revoke_api_key(name)
     finally:
         await store.close()
 
@@ -94,7 +125,7 @@ async def contest_host(url: str, key: str, log: Callable[[str], None]) -> None:
             await trio.sleep(HOST_PAUSE_S)
 
 
-def groups(url: str, key: str) -> dict[str, Callable[[], Awaitable]]:
+def groups(url: str, key: str, agent_keys: tuple[str, ...] = ()) -> dict[str, Callable[[], Awaitable]]:
     """Every demo bot group by mode: a coroutine function each."""
     from arena.bot import run_bots
     from arena.bot_contest import run_contest_bots
@@ -104,7 +135,7 @@ def groups(url: str, key: str) -> dict[str, Callable[[], Awaitable]]:
 
     return {
         "roast": lambda: run_bots(url, 4, "bronze", 0, None, label("roast"), react=True),
-        "canvas": lambda: run_canvas_bots(url, 4, 0, None, label("canvas")),
+        "canvas": lambda: run_canvas_bots(url, 4, 0, None, label("canvas"), api_keys=agent_keys),
         "lottery": lambda: run_lottery_bots(url, 4, 0, None, label("lottery"), key=key, draw_in_s=60.0),
         "meme": lambda: run_meme_bots(url, 3, 0, None, key, label("meme")),
         "contest-host": lambda: contest_host(url, key, label("contest")),
@@ -121,12 +152,13 @@ async def run_group(name: str, run: Callable[[], Awaitable]) -> None:
         log(f"bots stopped: {type(exc).__name__}: {exc}")
 
 
-async def serve_with_demo_bots(server, host: str, key: str, only: tuple[str, ...] = ()) -> None:
+async def serve_with_demo_bots(server, host: str, key: str, only: tuple[str, ...] = (),
+                               agent_keys: tuple[str, ...] = ()) -> None:
     """Run `server`; once it listens, every demo bot group (or those in `only`)."""
     async with trio.open_nursery() as nursery:
         port = await nursery.start(server.run)
         url = f"ws://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/v1"
-        chosen = {n: g for n, g in groups(url, key).items() if not only or n.split("-")[0] in only}
+        chosen = {n: g for n, g in groups(url, key, agent_keys).items() if not only or n.split("-")[0] in only}
         print(f"arena: DEMO BOTS on {url}: {', '.join(chosen)} (play money; Ctrl-C stops them and the server)",
               file=sys.stderr, flush=True)
         for name, run in chosen.items():
