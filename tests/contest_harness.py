@@ -91,16 +91,7 @@ class Engine(ModeEngine):
         money = I.EntryFeePaid(contest, wallet, amount, pid)
         chosen = ContestJoinChosen(contest, wallet, amount, pid, contest_requests.portfolio_of(
             [{"token": t, "weight_bps": w} for t, w in portfolio]))
-        first, second = (money, chosen) if order == "money_first" else (chosen, money)
-        if order == "money_only":
-            self.step(money)
-        elif order == "twice":  # the ledger and the chain watcher both report it
-            self.step(chosen, money, money, chosen)
-        elif tick_between:
-            self.step(first)
-            self.step(second)
-        else:
-            self.step(first, second)
+        self.report_payment(money, chosen, order, tick_between)
         return pid
 
     def answer_prices(self, status=I.FEED_OK, value=None, prices: dict | None = None) -> FetchFeed:

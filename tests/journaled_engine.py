@@ -47,6 +47,24 @@ class JournaledEngine:
             fresh.append(eff)
         return fresh
 
+    def report_payment(self, money, chosen, order: str = "money_first", tick_between: bool = False) -> None:
+        """A confirmed payment as the gateway reports it: the ledger's `money`
+        (`EntryFeePaid`) and the player's choice `chosen` (what it pays for),
+        in `order`: "money_first", "chosen_first", "money_only" (the choice
+        never arrives) or "twice" (the ledger and the chain watcher both
+        report it); in one tick, or one each (`tick_between`). Uses the
+        subclass's `step`."""
+        first, second = (money, chosen) if order == "money_first" else (chosen, money)
+        if order == "money_only":
+            self.step(money)
+        elif order == "twice":
+            self.step(chosen, money, money, chosen)
+        elif tick_between:
+            self.step(first)
+            self.step(second)
+        else:
+            self.step(first, second)
+
     def replayed_hash(self) -> str:
         fresh = core.new_state(self.config, world="w")
         replay(fresh, self.journal, self.tick)

@@ -47,15 +47,7 @@ class Engine(ModeEngine):
         (`EntryFeePaid`) and the side (`LotteryBetChosen`), in `order`."""
         pid = self.paid(round_, wallet, amount)
         money = I.EntryFeePaid(round_, wallet, amount, pid)
-        side_ = LotteryBetChosen(round_, wallet, amount, pid, side)
-        first, second = (money, side_) if order == "money_first" else (side_, money)
-        if order == "money_only":
-            self.step(money)
-        elif tick_between:
-            self.step(first)
-            self.step(second)
-        else:
-            self.step(first, second)
+        self.report_payment(money, LotteryBetChosen(round_, wallet, amount, pid, side), order, tick_between)
         return pid
 
     def feed(self, status=I.FEED_OK, value=None, key: str | None = None, answers=()) -> None:

@@ -110,15 +110,7 @@ class Engine(JournaledEngine):
         self.accounts[wallet] = self.accounts.get(wallet, 0) - amount
         self.accounts[f"escrow:{hall}"] = self.accounts.get(f"escrow:{hall}", 0) + amount
         money = I.EntryFeePaid(hall, wallet, amount, pid)
-        why = MemePaid(hall, wallet, amount, pid, purpose, content)
-        first, second = (money, why) if order == "money_first" else (why, money)
-        if order == "money_only":
-            self.step(money)
-        elif tick_between:
-            self.step(first)
-            self.step(second)
-        else:
-            self.step(first, second)
+        self.report_payment(money, MemePaid(hall, wallet, amount, pid, purpose, content), order, tick_between)
         return pid
 
     def start(self, wallet, content) -> Reply:
