@@ -512,9 +512,7 @@ class Gateway:
 
     def _siws(self, conn, rid, body):
         """Sign-In With Solana: the wallet-standard message, signed by its address."""
-        if conn.session is not None:
-            raise ArenaError(WRONG_STATE, "this connection is already logged in")
-        nonce, conn.nonce = conn.nonce, None  # one attempt per hello, as for auth.login
+        nonce = self._use_login_nonce(conn, required=False)  # siws.check refuses a missing one itself
         try:
             msg = siws.parse(body["message"])
             siws.check(msg, domain=self.domain, nonce=nonce, now=siws.utc_now())
@@ -529,11 +527,7 @@ class Gateway:
 
     def _bsv_login(self, conn, rid, body):
         """auth.bsv: a BSV wallet logs in with a Bitcoin Signed Message of the login text."""
-        if conn.session is not None:
-            raise ArenaError(WRONG_STATE, "this connection is already logged in")
-        nonce, conn.nonce = conn.nonce, None  # one attempt per hello, as for auth.login
-        if nonce is None:
-            raise ArenaError(AUTH_FAILED, "no unused login nonce: send hello again")
+        nonce = self._use_login_nonce(conn)
         address = body["address"]
         if self.world.wallet_kind(address) != BSV:
             raise ArenaError(AUTH_FAILED, "not a BSV address (P2PKH, base58check)")
@@ -542,16 +536,25 @@ class Gateway:
         self._wallet_logged_in(conn, rid, address)
 
     def _login(self, conn, rid, body):
-        if conn.session is not None:
-            raise ArenaError(WRONG_STATE, "this connection is already logged in")
-        nonce, conn.nonce = conn.nonce, None  # one attempt per hello
-        if nonce is None:
-            raise ArenaError(AUTH_FAILED, "no unused login nonce: send hello again")
+        nonce = self._use_login_nonce(conn)
         wallet = body["wallet"]
         message = ("arena:login:" + nonce).encode()
         if not self.world.verify_signature(wallet, message, body["signature"]):
             raise ArenaError(AUTH_FAILED, "signature does not verify for this wallet and nonce")
         self._wallet_logged_in(conn, rid, wallet)
+
+    @staticmethod
+    def _use_login_nonce(conn, required: bool = True) -> str | None:
+        """The connection's hello nonce, used up by this login attempt whatever
+        its outcome (one attempt per hello, for every kind of wallet login).
+        Refuses a connection already logged in, and (`required`) one with no
+        unused nonce."""
+        if conn.session is not None:
+            raise ArenaError(WRONG_STATE, "this connection is already logged in")
+        nonce, conn.nonce = conn.nonce, None
+        if nonce is None and required:
+            raise ArenaError(AUTH_FAILED, "no unused login nonce: send hello again")
+        return nonce
 
     def _wallet_logged_in(self, conn, rid, wallet: str) -> None:
         """Bind a verified wallet's new session now; reply once its profile is read.
