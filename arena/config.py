@@ -255,6 +255,11 @@ class ServerConfig:
     # Serve the web pages (the start page, each mode's page, the bundled SDK)
     # over HTTP on `port`, beside the protocol at /v1.
     pages: bool = _key(True, BOOL, env="ARENA_PAGES")
+    # Step a request as soon as it arrives (into the tick being formed) and
+    # send its reply after the socket batch it came in, instead of waiting
+    # for the next tick boundary. The journal and replay are the same either
+    # way: the tick's inputs in arrival order, then its timers.
+    apply_on_arrival: bool = _key(True, BOOL, env="ARENA_APPLY_ON_ARRIVAL")
 
 
 @frozen

@@ -37,6 +37,7 @@ from arena.persistence.ledger import INBOX_INPUTS
 from arena.persistence.runtime import SHED_INPUTS, ServerPersistence
 from arena.net.metrics import Histogram, serve_metrics
 from arena.supervisor import Supervisor
+from arena.gcwatch import GcWatch
 from arena.wallclock import system_clock
 
 log = logging.getLogger("arena.server")
@@ -53,6 +54,7 @@ class TickMetrics:
         self.durations: deque[float] = deque(maxlen=window)
         self.lateness: deque[float] = deque(maxlen=window)
         self.stamps: deque[float] = deque(maxlen=window)
+        self.traces: deque[tuple] = deque(maxlen=window)
         self.ticks = 0
         self.inputs = 0
         self.messages = 0
@@ -76,6 +78,22 @@ class TickMetrics:
         self.max_lateness = max(self.max_lateness, lateness)
         self.duration_hist.observe(duration)
         self.lateness_hist.observe(lateness)
+
+    def trace(self, tick: int, lateness: float, gc_before: float, step: float, send: float,
+              journal: float, gc_in: float) -> None:
+        """One tick's phases (seconds): how late it started and how much of
+        that wait the collector took, then stepping, sending (deliver and
+        flush) and journaling with dispatch, and the collector inside them."""
+        self.traces.append((tick, lateness, gc_before, step, send, journal, gc_in))
+
+    def slowest(self, n: int = 10, since_tick: int = 0) -> list[dict]:
+        """The `n` ticks after `since_tick` (of the last 2 minutes) that ended
+        latest (lateness + duration), each with its phases in milliseconds:
+        where a latency tail comes from."""
+        recent = (t for t in self.traces if t[0] > since_tick)
+        worst = sorted(recent, key=lambda t: t[1] + t[3] + t[4] + t[5], reverse=True)[:n]
+        keys = ("late", "gc_before", "step", "send", "journal", "gc_in")
+        return [{"tick": t[0], **{k: round(v * 1000, 2) for k, v in zip(keys, t[1:])}} for t in worst]
 
     @staticmethod
     def _pct(values, q: float) -> float:
@@ -156,7 +174,14 @@ class ArenaServer:
             # starts. The seed lives in the state, so replay still sees it.
             engine_cfg = attrs.evolve(engine_cfg, seed=secrets.randbits(62) + 1)
         self.state = core.new_state(engine_cfg)
+        # The inputs of the tick being formed, in the order they were taken
+        # (the journal's order). With `[server] apply_on_arrival` they are
+        # also stepped as they come, into `_open` (the open tick), except
+        # while the loop closes a tick (`_closing`): those wait for the next.
         self.pending: list = []
+        self.apply_on_arrival = cfg.server.apply_on_arrival
+        self._open = None
+        self._closing = False
         self.ledger = ledger if ledger is not None else make_ledger(cfg)
         self.judge = judge if judge is not None else make_judge(cfg)
         self.media = media if media is not None else make_media(cfg)
@@ -198,6 +223,7 @@ class ArenaServer:
             self.site = Site.build(registry.modes())
             self.gateway.http_handler = self.site.answer
         self.metrics = TickMetrics()
+        self.gc_watch = GcWatch()
         self.supervisors = {
             "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,
                                 reset_after=cfg.ai.circuit_reset_ms / 1000),
@@ -246,6 +272,7 @@ class ArenaServer:
             log.error("audit log write failed", extra={"actor": actor, "action": action, "result": result,
                                                        "error": str(exc)[:200]})
         log.info("operator action", extra={"actor": actor, "action": action, "result": result})
+
     def submit(self, inp, force: bool = False) -> bool:
         # Runs for every request: the persistence checks only for the input
         # types they concern (class tests here, not two calls per input).
@@ -255,20 +282,49 @@ class ArenaServer:
         if not force and (len(self.pending) >= MAX_PENDING_INPUTS
                           or (cls in SHED_INPUTS and self.persistence.refuses(inp))):
             return False
-        self.pending.append(inp)
+        self.take(inp)
         return True
+
+    def take(self, inp) -> None:
+        """Queue `inp` for the tick being formed (no admission checks: for
+        results the store's inbox already admitted), and with apply on
+        arrival step it now and hand its replies and events to the gateway,
+        which sends them after the socket batch (or at the tick's end)."""
+        self.pending.append(inp)
+        if self.apply_on_arrival and not self._closing:
+            ctx = self._open or self._open_tick()
+            messages = ctx.messages
+            n = len(messages)
+            core.apply(ctx, inp)
+            if len(messages) > n:
+                self.gateway.deliver(messages[n:])
+                self.gateway.wants_flush = True
+
+    def _open_tick(self):
+        """Open the next tick, with a clock reading first (journaled as the
+        tick's first input) when engine time fell behind the wall clock."""
+        state = self.state
+        tick = state.tick + 1
+        ctx = self._open = core.begin(state, tick)
+        wall = self.clock()
+        if state.clock is None or wall - now_ms(state, tick) > self.clock_tolerance_ms:
+            clock = I.ClockSet(wall)
+            self.pending.insert(0, clock)
+            core.apply(ctx, clock)
+        return ctx
 
     @property
     def port(self) -> int | None:
         return self.gateway.listen_port
 
-    def health(self) -> dict:
+    def health(self, since_tick: int = 0) -> dict:
         return {
             "tick": self.state.tick,
             "matches": len(self.state.matches),
             "sessions": len(self.gateway.sessions.by_id),
             "connections": len(self.gateway.conns),
             "tick_metrics": self.metrics.snapshot(),
+            "slowest_ticks": self.metrics.slowest(10, since_tick),
             "net": dict(self.gateway.stats),
             "side_tasks": {**{name: s.health() for name, s in self.supervisors.items()},
                            "judge": self.judge_service.health(),
@@ -283,9 +339,11 @@ class ArenaServer:
 
     # --- running ---------------------------------------------------------------------
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        self.gc_watch.install()
         try:
             await self._run(task_status)
         finally:
+            self.gc_watch.uninstall()
             # However the run ended: the world may get another writer now.
             release = getattr(self.persistence.store, "release_writer", None)
             if release is not None:
@@ -344,32 +402,61 @@ class ArenaServer:
     async def _tick_loop(self) -> None:
         period = 1.0 / self.tick_hz
         deadline = trio.current_time()
-        state, gateway, metrics = self.state, self.gateway, self.metrics
+        state, gateway, metrics, gcw = self.state, self.gateway, self.metrics, self.gc_watch
+        gc_after = gcw.paused_total()
         while True:
             now = trio.current_time()
             lateness = max(0.0, now - deadline)
-            inputs, self.pending = self.pending, []
-            tick = state.tick + 1
-            wall = self.clock()
-            if state.clock is None or wall - now_ms(state, tick) > self.clock_tolerance_ms:
-                # Engine time, journaled: on a world's first tick, after a
-                # restart (ticks stopped meanwhile) and when the loop fell behind.
-                inputs.insert(0, I.ClockSet(wall))
             t0 = time.perf_counter()
             c0 = time.thread_time()  # bench: CPU time of the tick, apart from its wall time
-            messages, effects = core.step(state, tick, inputs)
+            gc0 = gcw.paused_total()
+            self._closing = True
+            ctx, self._open = self._open, None
+            if ctx is None:
+                # Nothing arrived (or apply on arrival is off): the whole
+                # tick is stepped here. Engine time, journaled: on a world's
+                # first tick, after a restart and when the loop fell behind.
+                inputs, self.pending = self.pending, []
+                tick = state.tick + 1
+                wall = self.clock()
+                if state.clock is None or wall - now_ms(state, tick) > self.clock_tolerance_ms:
+                    inputs.insert(0, I.ClockSet(wall))
+                messages, effects = core.step(state, tick, inputs)
+            else:
+                inputs, self.pending = self.pending, []
+                sent = len(ctx.messages)  # already handed to the gateway as they came
+                messages, effects = core.finish(ctx)
+                gateway.deliver(messages[sent:])
+            t1 = time.perf_counter()
             # Frames first: the journal write is asynchronous anyway (events
             # never waited for it), so encoding the tick for the store before
             # sending would only delay every frame. Money effects still wait
             # until their tick is durable (`record_tick` holds them back).
-            gateway.deliver(messages)
+            if ctx is None:
+                gateway.deliver(messages)
             gateway.flush()
+            t2 = time.perf_counter()
             effects = self.persistence.record_tick(state, inputs, messages, effects)
             if self.journal_tap is not None:
                 self.journal_tap.append(state.tick, inputs)
             self._dispatch(effects)
             metrics.cpu_seconds += time.thread_time() - c0
-            metrics.record(now, time.perf_counter() - t0, lateness, len(inputs), len(messages), len(effects))
+            t3 = time.perf_counter()
+            gc1 = gcw.paused_total()
+            metrics.record(now, t3 - t0, lateness, len(inputs), len(messages), len(effects))
+            # Where the time of this tick went, and of the wait before it
+            # (lateness: other tasks, i.e. the socket hub, or the collector).
+            metrics.trace(state.tick, lateness, gc0 - gc_after, t1 - t0, t2 - t1, t3 - t2, gc1 - gc0)
+            gc_after = gc1
+            self._closing = False
+            if self.pending and self.apply_on_arrival:
+                # Taken while the tick closed: they open the next one now.
+                waiting = list(self.pending)
+                ctx = self._open_tick()
+                for inp in waiting:
+                    core.apply(ctx, inp)
+                gateway.deliver(ctx.messages)
+                gateway.wants_flush = True
             deadline += period
             if now - deadline > 1.0:
                 # More than a second behind: report it and rebase instead of

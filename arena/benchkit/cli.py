@@ -464,7 +464,7 @@ class Bench:
         return report
 
     def step(self, n_matches: int, index: int, total: int, idle_rss, reads: float = 0.0) -> dict:
-        from .serverproc import hist_delta, hist_max, hist_quantile, scrape, server_window
+        from .serverproc import gc_window, hist_delta, hist_max, hist_quantile, scrape, server_window, slowest_ticks
 
         args = self.args
         n_clients = 2 * n_matches
@@ -504,6 +504,7 @@ class Bench:
         u1 = self._proc_usage()
         s1 = _proc_stat()
         w1 = time.monotonic()
+        slowest = slowest_ticks(self.metrics_url, m0)
         results = self._collect("result", 60 + args.duration + 40, f"[{index}/{total}] draining")
         read = self._collect("result", 60, "", [self.reader])[0] if reads else None
         m_after = scrape(self.metrics_url)
@@ -607,6 +608,8 @@ class Bench:
             srv["tick_cpu_ms_mean"] = round(tick_cpu / ticks * 1000, 3) if ticks else None
             srv["inputs_per_s"] = round((m1["arena_inputs_total"] - m0["arena_inputs_total"]) / mwall, 1)
             srv["messages_per_s"] = round((m1["arena_messages_total"] - m0["arena_messages_total"]) / mwall, 1)
+            srv["gc"] = gc_window(m0, m1)
+            srv["slowest_ticks"] = slowest
             srv["matches"] = int(m1["arena_matches"])
             srv["sessions"] = int(m1["arena_sessions"])
             srv["connections"] = int(m1["arena_connections"])
@@ -722,6 +725,15 @@ def _row(step: dict, header: bool = False) -> str:
     ]
     line = "  ".join(v.rjust(w) for v, (_, w) in zip(vals, COLUMNS))
     extra = []
+    gc_ = s.get("gc")
+    if gc_ and (gc_["gen2"]["n"] or gc_["gen1"]["n"]):
+        extra.append("gc: " + ", ".join(f"gen{g} {gc_[f'gen{g}']['n']}x {gc_[f'gen{g}']['ms']:.0f} ms"
+                                        for g in (0, 1, 2)) + f" (gen2 longest {gc_['gen2']['max_ms']:.0f} ms)")
+    worst = s.get("slowest_ticks")
+    if worst and step["sla"]["pass"] is False:
+        extra.append("slowest ticks (ms late/gc-before | step/send/journal/gc-in): " + "; ".join(
+            f"{t['late']:.0f}/{t['gc_before']:.0f} | {t['step']:.0f}/{t['send']:.0f}/{t['journal']:.0f}/{t['gc_in']:.0f}"
+            for t in worst[:3]))
     r = step.get("reads")
     if r:
         extra.append(f"with reads: {r['per_s']} leaderboard.get/s, {r['ok']} ok, {r['errors']} errors, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -245,3 +246,30 @@ def server_window(m0: dict, m1: dict, wall: float) -> dict:
             if out[key] is not None:
                 out[key] = min(out[key], out["tick_ms_max"])
     return out
+
+
+def gc_window(m0: dict, m1: dict) -> dict:
+    """The collector's passes in a window, by generation: count, total and
+    longest pause (ms). The longest is since the server started, so it is
+    only the window's when the window's count of that generation is > 0."""
+    out = {}
+    for g in (0, 1, 2):
+        key = f'{{generation="{g}"}}'
+        n = m1.get("arena_gc_collections_total" + key, 0) - m0.get("arena_gc_collections_total" + key, 0)
+        total = m1.get("arena_gc_pause_seconds_total" + key, 0) - m0.get("arena_gc_pause_seconds_total" + key, 0)
+        out[f"gen{g}"] = {"n": int(n), "ms": round(total * 1000, 2),
+                          "max_ms": round(m1.get("arena_gc_pause_max_seconds" + key, 0) * 1000, 2)}
+    return out
+
+
+def slowest_ticks(metrics_url: str | None, m0: dict | None, n: int = 5) -> list[dict] | None:
+    """The window's slowest ticks with their phases, from the server's /health
+    (ticks after the one current at the window's start)."""
+    if not metrics_url or not m0 or "arena_tick" not in m0:
+        return None
+    url = metrics_url.rsplit("/", 1)[0] + f"/health?since_tick={int(m0['arena_tick'])}"
+    try:
+        with urllib.request.urlopen(url, timeout=5.0) as resp:
+            return json.loads(resp.read().decode("utf-8")).get("slowest_ticks", [])[:n]
+    except (OSError, ValueError):
+        return None

@@ -55,12 +55,32 @@ def upgrade(state: EngineState) -> EngineState:
 
 
 def step(state: EngineState, tick: int, inputs) -> tuple[list, list]:
+    ctx = begin(state, tick)
+    for inp in inputs:
+        _apply(ctx, inp)
+    return finish(ctx)
+
+
+# `step` in three parts, for a server that applies each input as it arrives
+# (`begin`, then `apply` per input, then `finish` at the tick's boundary):
+# the same calls in the same order as `step` over the same inputs, so a
+# replay of the journal with `step` rebuilds the same state.
+
+def begin(state: EngineState, tick: int) -> Ctx:
+    """Open `tick`: from here the state is at `tick` and takes its inputs."""
     if tick <= state.tick:
         raise ValueError(f"tick {tick} is not after {state.tick}")
     state.tick = tick
-    ctx = Ctx(state, tick)
-    for inp in inputs:
-        _apply(ctx, inp)
+    return Ctx(state, tick)
+
+
+def apply(ctx: Ctx, inp) -> None:
+    """One input of the open tick, in the order the journal records it."""
+    _apply(ctx, inp)
+
+
+def finish(ctx: Ctx) -> tuple[list, list]:
+    """Close the tick: its due timers, then every message and effect it made."""
     _run_timers(ctx)
     return ctx.messages, ctx.effects
 

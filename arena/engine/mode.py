@@ -170,8 +170,9 @@ class Payment:
       (the build's choices, e.g. a side), if it returns one. The reply is
       `receipt(status, payment_id)`.
     - `extra(state, wallet, amount, status) -> dict`, optional: fields added
-      to the reply, read from the state when the reply is made (`status` is
-      "built" for the build step): a fee the client should see, a balance.
+      to the reply (`status` is "built" for the build step): a fee the client
+      should see, a balance. On confirm it reads the state as it was before
+      the engine took this payment's inputs.
 
     The mode must expect the two inputs in either order, and money with no
     choices (the choices' input lost in a crash): refund it."""

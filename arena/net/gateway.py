@@ -171,6 +171,9 @@ class Gateway:
         self.domain = getattr(world, "domain", "localhost")
         self.sessions = SessionRegistry(cfg.event_buffer, cfg.event_buffer_bytes)
         self.dirty: list[Connection] = []
+        # Set by a world that steps inputs as they arrive: replies are queued,
+        # to be written after the socket batch they came in (`_after_batch`).
+        self.wants_flush = False
         self.held: list[Connection] = []  # connections whose reading waits for the flush
         # Replies queued for one connection within one tick past which its input is
         # not read until the tick's flush (request floods cost bounded memory and CPU).
@@ -235,6 +238,7 @@ class Gateway:
             http_handler=self.http_handler,
         )
         self.server.on_slow = self._on_slow
+        self.server.after_batch = self._after_batch
         self.server.on_oversize = self._on_oversize
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -712,14 +716,21 @@ class Gateway:
             raise ArenaError(BAD_REQUEST, "the transaction was built for another match or amount")
 
         async def confirm():
-            res = await self._confirm_entry(wallet, match, amount, tx, body["signature"])
+            extra: dict = {}
+
+            def before_taken(res) -> None:
+                # The state as it was before the engine took this payment
+                # (`Payment.extra`'s contract), whenever the engine steps it.
+                if payment.extra is not None:
+                    extra.update(payment.extra(world.state, wallet, amount, res.status))
+
+            res = await self._confirm_entry(wallet, match, amount, tx, body["signature"], before_taken)
             self.built_payments.pop(ref, None)
             choices = payment.paid(match, wallet, amount, res.payment_id, merged) if payment.paid else None
             if choices is not None:
                 world.submit(choices, force=True)
             reply = payment.receipt(res.status, res.payment_id) if payment.receipt else {"status": res.status}
-            if payment.extra is not None:
-                reply.update(payment.extra(world.state, wallet, amount, res.status))
+            reply.update(extra)
             return reply
 
         self._ledger_call(conn, rid, confirm)
@@ -872,10 +883,14 @@ class Gateway:
 
         self._ledger_call(conn, rid, confirm)
 
-    async def _confirm_entry(self, wallet: str, match: str, amount: int, tx: bytes, signature: bytes):
+    async def _confirm_entry(self, wallet: str, match: str, amount: int, tx: bytes, signature: bytes,
+                             before_taken=None):
         """Confirm a payment into `match`'s escrow (`entry.confirm`, a mode's
-        `Payment`); confirmed money is told to the engine and the wallet."""
+        `Payment`); confirmed money is told to the engine and the wallet.
+        `before_taken(result)` runs first, on the state without it."""
         res = await self.world.ledger.confirm_entry(wallet, match, amount, tx, signature)
+        if before_taken is not None:
+            before_taken(res)
         if res.status == "confirmed":
             # The money is in escrow now; the engine must hear of it even
             # under load, or it could never refund it.
@@ -1096,8 +1111,13 @@ class Gateway:
                         for s in mine.values():
                             s.push_event(tail)
 
+    def _after_batch(self) -> None:
+        if self.wants_flush:
+            self.flush()
+
     def flush(self) -> None:
-        """Write everything queued this tick: one frame per connection."""
+        """Write everything queued since the last flush: one frame per connection."""
+        self.wants_flush = False
         if self.audio_claims:
             # The step that ran just before this flush applied every submitted
             # upload; the engine's state now answers for them.

@@ -122,6 +122,9 @@ def render(server) -> str:
                len(ws._writing))
         metric("arena_net_waiting_output_bytes", "gauge", "Output waiting for slow sockets, all connections.",
                sum(c.out_bytes for c in ws._writing))
+    gc_watch = getattr(server, "gc_watch", None)
+    if gc_watch is not None:
+        lines += gc_watch.metric_lines()
     metric("process_cpu_seconds_total", "counter", "User and system CPU time.", f"{process_cpu_seconds():.3f}")
     metric("process_resident_memory_bytes", "gauge", "Resident memory.", process_rss_bytes())
     return "\n".join(lines) + "\n"
@@ -155,14 +158,17 @@ async def serve_metrics(server, host: str, port: int, *, task_status=trio.TASK_S
                 method, target = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ")[:2]
             except ValueError:
                 method, target = "", ""
-            path = target.split("?", 1)[0]
+            path, _, query = target.partition("?")
             status, ctype = "200 OK", "text/plain; version=0.0.4; charset=utf-8"
             if method != "GET":
                 status, body = "405 Method Not Allowed", "GET only\n"
             elif path == "/metrics":
                 body = render(server)
             elif path == "/health":
-                body, ctype = json.dumps(server.health()) + "\n", "application/json"
+                # `?since_tick=N`: the slowest ticks after tick N only (the bench's window).
+                since = dict(p.partition("=")[::2] for p in query.split("&")).get("since_tick", "0")
+                since_tick = int(since) if since.isdigit() and len(since) < 19 else 0
+                body, ctype = json.dumps(server.health(since_tick)) + "\n", "application/json"
             else:
                 status, body = "404 Not Found", "try /metrics or /health\n"
             raw = body.encode("utf-8")

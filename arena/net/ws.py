@@ -594,6 +594,7 @@ class WsServer:
         self._ep = None
         self.port: int | None = None
         self.on_slow = None  # optional callback(conn) before a slow client is dropped
+        self.after_batch = None  # optional callback() after each batch of socket events
         self.now = 0.0
         self.hub_wakes = 0  # times the hub task woke up ...
         self.hub_events = 0  # ... and the socket events it handled
@@ -843,6 +844,8 @@ class WsServer:
                     except Exception:  # noqa: BLE001 - a bug here costs one connection, never the server
                         log.exception("connection failed", extra={"peer": conn.peer})
                         self._abort(conn)
+                if self.after_batch is not None:
+                    self.after_batch()
                 if len(events) < HUB_BATCH:
                     break
                 await trio.lowlevel.checkpoint()  # let the tick run between big batches

@@ -241,7 +241,7 @@ class ServerPersistence:
         self.delivered[key] = None
         if len(self.delivered) > DELIVERED_KEEP:
             self.delivered.pop(next(iter(self.delivered)))
-        self.server.pending.append(inp)
+        self.server.take(inp)
 
     async def announce(self, inp) -> bool:
         """A payment result a chain reports (`EntryFeePaid`, `TipSent`): into the

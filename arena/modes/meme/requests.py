@@ -75,8 +75,8 @@ def quote_buy(state, wallet: str, body: dict) -> tuple[str, int]:
 
 def deposit_balance(state, wallet: str, amount: int, status: str) -> dict:
     """What `view.deposit.confirm`'s reply adds: the viewing balance once
-    this deposit counts (the engine has not stepped since the ledger
-    confirmed it, so the state does not hold it yet)."""
+    this deposit counts (`Payment.extra` reads the state from before the
+    engine took the deposit, so it does not hold it yet)."""
     shared = state.modes.get(NAME)
     balance = shared.balances.get(wallet, 0) if shared is not None else 0
     return {"balance": balance + (amount if status == "confirmed" else 0)}
