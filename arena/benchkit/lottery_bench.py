@@ -23,6 +23,7 @@ Everything is on loopback; every loop is bounded in count and time.
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import json
 import os
@@ -119,11 +120,13 @@ async def _bet(c: Client, rid: str, side: str, amount: int, lat: dict, codes: di
 
 async def _window(bettors: list, rid: str, rate: float, duration: float) -> dict:
     """`rate` bets a second for `duration` seconds, each from the next free
-    bettor (a bettor has one bet in flight at most); bets due while every
-    bettor is busy are counted as skipped, not queued."""
+    bettor (a bettor has one bet in flight at most, and waits in line behind
+    every other free one before its next, so each bets at `rate / bettors`
+    a second, under the per-wallet limits); bets due while every bettor is
+    busy are counted as skipped, not queued."""
     lat: dict = {"build": [], "confirm": [], "_tx": {}}
     codes: dict = {}
-    free = list(bettors)
+    free = collections.deque(bettors)
     placed = skipped = 0
     tasks = set()
     interval = 1.0 / rate
@@ -148,7 +151,7 @@ async def _window(bettors: list, rid: str, rate: float, duration: float) -> dict
         max_lag = max(max_lag, now - due)
         while t0 + n * interval <= now and t0 + n * interval < t0 + duration:
             if free:
-                c = free.pop()
+                c = free.popleft()
                 t = asyncio.ensure_future(one(c, ("yes", "no")[n % 2], 1 + n % STAKE_MAX))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
