@@ -174,6 +174,9 @@ async def test_three_nodes_match_play_tip_and_survive_a_kill(tmp_path, cluster_s
                 _, tip = await on_a.next_event("tip:received", timeout=10)
                 assert tip == {"from": str(tipper.pubkey()), "to": str(tipped.pubkey()), "amount": 50,
                                "fee": tip_fee}
+                # its balance event too, read from the ledger of the world the tip was paid in (c's)
+                _, updated = await on_a.next_event("wallet:updated", timeout=10)
+                assert updated["reason"] == "tip_received" and updated["change"] == 50 - tip_fee
 
             # 3. kill -9 of a node with queued players strands nobody.
             stranded, waiting, p5, p6 = (Keypair() for _ in range(4))

@@ -1108,9 +1108,10 @@ class Gateway:
     def notify_balance(self, wallet: str, change: int, reason: str, key: str) -> None:
         """`wallet:updated` to a connected wallet whose balance the ledger has
         just changed (a payment, payout or refund it applied): its new balance
-        read from the ledger, off the tick. Nothing for a wallet without a
-        session here, or a change of 0."""
-        if not change or not self.sessions.by_wallet.get(wallet) or self._nursery is None:
+        read from the ledger, off the tick. Nothing for a change of 0, or for
+        a wallet without a session here, unless this server is one of a
+        cluster: then the event goes to wherever the wallet is (`deliver`)."""
+        if not change or self._nursery is None or (self.cluster is None and not self.sessions.by_wallet.get(wallet)):
             return
         # One event per (wallet, payment or settlement key, reason): the
         # confirm call and the chain watcher may both report one payment.
