@@ -383,6 +383,10 @@ class ClusterConfig:
     heartbeat_ms: int = _key(1000, POSITIVE)
     # How long a seat reservation of `match.found` may be claimed (`auth.seat`).
     seat_ttl_ms: int = _key(15_000, POSITIVE)
+    # The shard world this process serves, when a node runs several
+    # (`serve --workers` sets it per worker): the process is `<node>/<shard>`
+    # in the cluster's registry. Empty: the process is `<node>`.
+    shard: str = _key("", TEXT)
 
 
 @frozen

@@ -207,7 +207,7 @@ class ArenaServer:
             self.cluster = Cluster(cfg.redis.url, node=cfg.cluster.node, advertise=cfg.cluster.advertise,
                                    prefix=cfg.redis.key_prefix, heartbeat_ms=cfg.cluster.heartbeat_ms,
                                    seat_ttl_ms=cfg.cluster.seat_ttl_ms,
-                                   shard=getattr(cfg.cluster, "shard", "") or cfg.cluster.node)
+                                   shard=cfg.cluster.shard)
             self.gateway.cluster = self.cluster
         self.supervisors = {
             "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,

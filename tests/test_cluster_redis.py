@@ -262,6 +262,12 @@ async def test_an_event_for_a_wallet_elsewhere_reaches_it(redis_url, nursery):
         assert b.server.gateway.flushes >= 1
         nodes = await a.nodes()
         assert set(nodes) >= {"a", "b"} and nodes["b"]["url"] == b.advertise
-        assert nodes["a"]["world"] == "world-a"
+        assert nodes["a"]["world"] == "world-a" and nodes["a"]["node"] == "a"
+        worker = make(url, prefix, "n", shard="s1")  # one of a node's shard workers
+        assert worker.node == "n/s1"
+        await worker._call(worker._register)
+        listed = (await a.nodes())["n/s1"]
+        assert listed["node"] == "n" and listed["shard"] == "s1"
+        worker.bridge.stop()
     finally:
         nursery.cancel_scope.cancel()

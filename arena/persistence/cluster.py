@@ -177,7 +177,10 @@ class Cluster:
                  seat_ttl_ms: int = 15_000, shard: str = "", bridge: AsyncioThread | None = None,
                  wall_ms=None):
         self.url = url
-        self.node = _plain(node, "[cluster] node")
+        # The process's name in the registry: the node, or `<node>/<shard>`
+        # when the node serves several shard worlds (one per process).
+        self.node = _plain(f"{node}/{shard}" if shard else node, "[cluster] node")
+        self.node_name = node
         self.advertise = advertise  # "" until the port is known (`start`)
         self.prefix = prefix + "cluster:"
         self.heartbeat_s = heartbeat_ms / 1000
@@ -243,7 +246,7 @@ class Cluster:
 
     def _registration(self) -> dict:
         state = self.server.state
-        return {"url": self.advertise, "world": state.world or "", "shard": self.shard,
+        return {"url": self.advertise, "node": self.node_name, "world": state.world or "", "shard": self.shard,
                 "instance": self.instance, "pid": os.getpid(), "host": socket.gethostname(),
                 "heartbeat_ms": self.wall_ms()}
 
