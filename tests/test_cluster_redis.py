@@ -271,3 +271,25 @@ async def test_an_event_for_a_wallet_elsewhere_reaches_it(redis_url, nursery):
         worker.bridge.stop()
     finally:
         nursery.cancel_scope.cancel()
+
+
+async def test_a_new_owner_overwrites_the_directory(redis_url):
+    """After a takeover the successor holds the world's matches: its first
+    (full) directory write names it, whatever the old owner wrote."""
+    url, prefix = redis_url
+    old, new = await registered(url, prefix, ["old", "new"])
+    try:
+        match = type("M", (), {"mode": "roast", "players": ["p1", "p2"]})()
+        for c in (old, new):
+            c.server.state.matches["ro-9"] = match
+        old.tick_done(old.server.state)
+        await old.flush()
+        r = await old._client_sync()
+        assert (await old._call(_hgetall, r, old.k("match:ro-9")))[b"node"] == b"old"
+        new.sync_directory(new.server.state, full=True)  # what `start` does after recovery
+        await new.flush()
+        entry = await old._call(_hgetall, r, old.k("match:ro-9"))
+        assert entry[b"node"] == b"new" and entry[b"url"] == new.advertise.encode()
+        assert entry[b"players"] == b"p1,p2"
+    finally:
+        stop([old, new])
