@@ -602,6 +602,11 @@ class ArenaClient:
         self.user = body.get("user")
         return body
 
+    async def locate(self, match: str) -> dict:
+        """match.locate: {"match", "url", "node", "world", "mode"} of the
+        cluster's server holding `match` (`not_found` once it has ended)."""
+        return await self.request("match.locate", {"match": match})
+
     async def claim_seat(self, token: str) -> dict:
         """auth.seat: claim the seat reservation of a cluster's `match.found`
         on the server it names (connect to `seat["url"]` first). Sends `hello`

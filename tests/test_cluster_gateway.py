@@ -94,9 +94,18 @@ async def test_paired_across_servers_and_the_seat_claimed_once(nursery, tmp_path
             await there.faucet()
             await there.pay_entry(mid)  # the entry fee is paid in y's world
             await wait_for(lambda: p1.wallet in sy.state.matches[mid].paid)
-        # the match directory names y as the owner
+        # the match directory names y as the owner, and any server answers match.locate from it
         entry = await sy.cluster._call(_hgetall, sy.cluster, f"match:{mid}")
         assert entry[b"node"] == b"y" and entry[b"url"] == uy.encode()
+        assert await p1.locate(mid) == {"match": mid, "url": uy, "node": "y", "world": sy.state.world,
+                                        "mode": "roast"}
+        for bad in ("ro-nothing", "", "x" * 128):
+            with pytest.raises(ArenaRequestError) as err:
+                await p1.locate(bad)
+            assert err.value.code == "not_found"
+        with pytest.raises(ArenaRequestError) as err:
+            await p1.request("match.locate", {"match": 7})
+        assert err.value.code == "bad_request"
 
 
 async def _hgetall(cluster, key):
@@ -133,4 +142,8 @@ async def test_seat_request_on_a_server_outside_any_cluster(arena_server):
         await c.hello()
         with pytest.raises(ArenaRequestError) as err:
             await c.request("auth.seat", {"token": "A" * 32})
+        assert err.value.code == "not_allowed"
+        await c.login()
+        with pytest.raises(ArenaRequestError) as err:
+            await c.locate("ro-1")
         assert err.value.code == "not_allowed"

@@ -671,6 +671,22 @@ class Gateway:
 
         self._spawn(conn, leave)
 
+    def _locate(self, conn, rid, body):
+        """match.locate: which server of the cluster holds a live match (the
+        match directory), so a client whose server died finds the new owner."""
+        cluster = self.cluster
+        if cluster is None:
+            raise ArenaError(NOT_ALLOWED, "this server is not part of a cluster: its matches are all here")
+        match = body["match"]
+
+        async def locate():
+            found = await cluster.locate(match)
+            if found is None:
+                raise ArenaError(NOT_FOUND, f"no live match {match!r} in the cluster's directory")
+            return found
+
+        self._ledger_call(conn, rid, locate, "cluster")
+
     def _seat(self, conn, rid, body):
         """auth.seat: claim the seat reservation of a `match.found` (cluster
         only): the one-time token logs its wallet in here, for its match."""
@@ -1248,6 +1264,7 @@ _HANDLERS = {
     "queue.leave": Gateway._queue_leave,
     "match.watch": Gateway._watch,
     "match.list": Gateway._match_list,
+    "match.locate": Gateway._locate,
     "leaderboard.get": Gateway._leaderboard,
     "history.get": Gateway._history,
     "profile.get": Gateway._profile_get,

@@ -58,6 +58,8 @@ REQUESTS: dict[str, Spec] = {
     "queue.join": Spec(AFTER_LOGIN, (_f("mode", str, max_len=32),)),
     "queue.leave": Spec(AFTER_LOGIN),
     "match.watch": Spec(AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS),)),
+    # Which server of a cluster holds a match (the cluster's match directory).
+    "match.locate": Spec(AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS),)),
     # The platform's reads (`arena.net.reads`); the values' rules are checked there.
     "match.list": Spec(AFTER_LOGIN, (_f("mode", str, max_len=32), _f("phase", str, False, 32),
                                      _f("limit", int, False))),

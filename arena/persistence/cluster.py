@@ -583,6 +583,18 @@ class Cluster:
         self.stats["received"] += 1
         gateway.flush()
 
+    async def locate(self, match: str) -> dict | None:
+        """The directory's entry of a live match: {"match", "url", "node", "world", "mode"}, or None."""
+        async def read():
+            r = await self._client()
+            return await r.hgetall(self.k(f"match:{match}"))
+
+        fields = {k.decode(): v.decode() for k, v in (await self._call(read)).items()}
+        if not fields.get("url"):
+            return None
+        return {"match": match, "url": fields["url"], "node": fields.get("node", ""),
+                "world": fields.get("world", ""), "mode": fields.get("mode", "")}
+
     # --- reads (tests, operators) ----------------------------------------------------------------
     async def nodes(self) -> dict:
         """{node: registration} of every live process."""
