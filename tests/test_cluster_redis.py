@@ -243,8 +243,8 @@ async def test_seat_tokens_are_one_time_bound_and_expiring(redis_url):
 
 async def test_an_event_for_a_wallet_elsewhere_reaches_it(redis_url, nursery):
     url, prefix = redis_url
-    a = make(url, prefix, "a", heartbeat_ms=200)
-    b = make(url, prefix, "b", heartbeat_ms=200)
+    a = make(url, prefix, "a", heartbeat_ms=5000)
+    b = make(url, prefix, "b", heartbeat_ms=5000)
     session = FakeSession()
     b.server.gateway.sessions.by_wallet["tipped"] = {"s": session}
     await a.start(nursery, a.server)
@@ -271,6 +271,12 @@ async def test_an_event_for_a_wallet_elsewhere_reaches_it(redis_url, nursery):
         worker.bridge.stop()
     finally:
         nursery.cancel_scope.cancel()
+    # a clean stop (cancelled) leaves the registry at once, not after its TTL (15 s here)
+    probe = make(url, prefix, "probe")
+    with trio.fail_after(0.5):
+        while {"a", "b"} & set(await probe.nodes()):
+            await trio.sleep(0.02)
+    probe.bridge.stop()
 
 
 async def test_a_new_owner_overwrites_the_directory(redis_url):

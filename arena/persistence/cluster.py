@@ -264,11 +264,30 @@ class Cluster:
         """Refresh the registry, this process's presence and directory keys,
         and offer every shared queue a pairing (entries of dead processes are
         dropped on the way)."""
-        while True:
-            await trio.sleep(self.heartbeat_s)
-            self.sync_directory(self.server.state)
-            await self._call(self._beat, dict(self.directory), sorted(self.present))
-            await self.sweep()
+        try:
+            while True:
+                await trio.sleep(self.heartbeat_s)
+                self.sync_directory(self.server.state)
+                await self._call(self._beat, dict(self.directory), sorted(self.present))
+                await self.sweep()
+        finally:
+            # A clean stop leaves the registry at once (a crash: after three heartbeats).
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                try:
+                    await self.bridge.call(self._deregister, sorted(self.present))
+                except Exception:  # noqa: BLE001 - the entries expire anyway
+                    pass
+
+    async def _deregister(self, present: list) -> None:
+        r = await self._client()
+        key = self.k(f"node:{self.node}")
+        mine = await r.hget(key, "instance")
+        if mine is not None and mine.decode() == self.instance:
+            pipe = r.pipeline(transaction=False)
+            pipe.delete(key)
+            for w in present:
+                pipe.hdel(self.k(f"presence:{w}"), self.node)
+            await pipe.execute()
 
     async def _beat(self, directory: dict, present: list) -> None:
         r = await self._client()
