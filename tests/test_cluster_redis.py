@@ -299,3 +299,72 @@ async def test_a_new_owner_overwrites_the_directory(redis_url):
         assert entry[b"players"] == b"p1,p2"
     finally:
         stop([old, new])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_random_joins_leaves_and_a_death_keep_the_queue_consistent(redis_url, seed):
+    """Racers join, leave and pair at random through three processes, one of
+    which dies midway: no wallet is in two pairs, no wallet is paired after
+    its leave took it out or after its process died, and what is left in the
+    queue is exactly what the `queued` hash says."""
+    url, prefix = redis_url
+    nodes = await registered(url, prefix, ["a", "b", "c"])
+    rnd = random.Random(seed)
+    left: set[str] = set()
+    joined_through: dict[str, Cluster] = {}
+    dead_at: list[int] = []
+    try:
+        async with trio.open_nursery() as nursery:
+            async def racer(i):
+                w = f"r{i:03d}"
+                node = rnd.choice(nodes)
+                await trio.sleep(rnd.random() * 0.2)
+                try:
+                    await node.join(w, "roast", rnd.choice(["bronze", "silver"]))
+                except ArenaError as exc:
+                    assert exc.code == DUPLICATE
+                    return
+                joined_through[w] = node
+                if rnd.random() < 0.3:
+                    await trio.sleep(rnd.random() * 0.05)
+                    if await node.leave(w):
+                        left.add(w)
+
+            async def killer():
+                await trio.sleep(0.1)
+                r = await nodes[2]._client_sync()
+                await nodes[2]._call(_delete, r, nodes[2].k("node:c"))
+                dead_at.append(sum(len(pairs_of([n])) for n in nodes))
+
+            for i in range(80):
+                nursery.start_soon(racer, i)
+            nursery.start_soon(killer)
+        for node in nodes[:2]:
+            await node.pair("roast", "bronze")
+            await node.pair("roast", "silver")
+        pairs = pairs_of(nodes)
+        paired = [w for p in pairs for w in p]
+        assert len(paired) == len(set(paired))  # nobody in two pairs
+        assert not set(paired) & left  # a wallet that left is never paired
+        r = await nodes[0]._client_sync()
+        queued = {k.decode(): v.decode() for k, v in (await nodes[0]._call(_hgetall, r, nodes[0].k("queued"))).items()}
+        in_queues = set()
+        for tier in ("bronze", "silver"):
+            members = await nodes[0]._call(_zrange, r, nodes[0].k(f"queue:roast:{tier}"))
+            in_queues |= {m.decode() for m in members}
+            for m in members:
+                assert queued[m.decode()].split("\t")[1] == tier
+        assert in_queues == set(queued)  # the hash and the sorted sets agree
+        for w in set(joined_through) - set(paired) - left:
+            # every wallet neither paired nor gone is still waiting, unless its process died
+            assert w in queued or joined_through[w] is nodes[2]
+        # no live entry is left waiting in a tier with another live entry: the sweeps paired them
+        for tier in ("bronze", "silver"):
+            live = [w for w, e in queued.items() if e.split("\t")[1] == tier and e.split("\t")[2] != "c"]
+            assert len(live) <= 1
+    finally:
+        stop(nodes)
+
+
+async def _zrange(r, key):
+    return await r.zrange(key, 0, -1)

@@ -15,7 +15,7 @@ protocol of their own between them):
   when the match ends;
 - **shared matchmaking**: a `queue.join` for a mode that names a shared
   queue (`Mode.shared_queue`) goes into the sorted set `queue:{mode}:{queue}`
-  (by join time) instead of the local engine; a Lua script takes exactly
+  (in join order) instead of the local engine; a Lua script takes exactly
   one pair out at a time, atomically, skipping (and dropping) entries whose
   home process is gone; the process that took the pair out feeds its engine
   a journaled `MatchPaired`, and the mode creates the match there;
@@ -64,8 +64,9 @@ MAX_QUEUED_OPS = 50_000
 # and node names hold no tab: `_plain` refuses one).
 SEP = "\t"
 
-# KEYS: queued, queue, queues. ARGV: wallet, entry, join ms, node-key prefix, playing-key prefix,
-# queue-key prefix.
+# KEYS: queued, queue, queues, sequence. ARGV: wallet, entry, (unused), node-key prefix,
+# playing-key prefix, queue-key prefix. The score is Redis's own counter, not
+# a process's clock: first come, first paired, whatever the clocks say.
 # An entry whose home process is gone (no registry entry with its instance) is replaced.
 JOIN = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
@@ -80,7 +81,7 @@ end
 local playing = redis.call('GET', ARGV[5] .. ARGV[1])
 if playing then return {'playing', playing} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), ARGV[1])
 redis.call('SADD', KEYS[3], KEYS[2])
 return {'ok', ''}
 """
@@ -493,7 +494,7 @@ class Cluster:
     async def _join(self, wallet, mode, queue, entry):
         await self._client()
         out = await self._scripts["join"](
-            keys=[self.k("queued"), self.k(f"queue:{mode}:{queue}"), self.k("queues")],
+            keys=[self.k("queued"), self.k(f"queue:{mode}:{queue}"), self.k("queues"), self.k("queue_seq")],
             args=[wallet, entry, self.wall_ms(), self.k("node:"), self.k("playing:"), self.k("queue:")])
         return out[0].decode(), out[1].decode()
 
