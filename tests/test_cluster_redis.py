@@ -312,7 +312,6 @@ async def test_random_joins_leaves_and_a_death_keep_the_queue_consistent(redis_u
     rnd = random.Random(seed)
     left: set[str] = set()
     joined_through: dict[str, Cluster] = {}
-    dead_at: list[int] = []
     try:
         async with trio.open_nursery() as nursery:
             async def racer(i):
@@ -334,7 +333,6 @@ async def test_random_joins_leaves_and_a_death_keep_the_queue_consistent(redis_u
                 await trio.sleep(0.1)
                 r = await nodes[2]._client_sync()
                 await nodes[2]._call(_delete, r, nodes[2].k("node:c"))
-                dead_at.append(sum(len(pairs_of([n])) for n in nodes))
 
             for i in range(80):
                 nursery.start_soon(racer, i)
