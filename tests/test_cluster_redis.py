@@ -366,3 +366,13 @@ async def test_random_joins_leaves_and_a_death_keep_the_queue_consistent(redis_u
 
 async def _zrange(r, key):
     return await r.zrange(key, 0, -1)
+
+
+async def test_two_live_processes_under_one_name_are_reported(redis_url):
+    url, prefix = redis_url
+    first, second = await registered(url, prefix, ["same", "same"])  # e.g. workers without a shard
+    try:
+        await first._call(first._beat, {}, [])
+        assert first.stats.get("name_clashes") == 1 and first.health()["name_clashes"] == 1
+    finally:
+        stop([first, second])

@@ -298,6 +298,10 @@ class Cluster:
         if mine is None or mine.decode() != self.instance:
             # Expired (a stall longer than three heartbeats) or taken by a
             # process of the same name: register again as this instance.
+            if mine is not None:
+                self.stats["name_clashes"] = self.stats.get("name_clashes", 0) + 1
+                log.error("cluster: another live process registered under this name; give each serving "
+                          "process its own [cluster] node (or shard)", extra={"node": self.node})
             pipe.delete(key)
         pipe.hset(key, mapping=self._registration())
         pipe.pexpire(key, self.ttl_ms)
