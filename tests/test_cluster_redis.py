@@ -376,3 +376,27 @@ async def test_two_live_processes_under_one_name_are_reported(redis_url):
         assert first.stats.get("name_clashes") == 1 and first.health()["name_clashes"] == 1
     finally:
         stop([first, second])
+
+
+async def test_a_stalled_process_queues_its_dropped_wallets_again(redis_url):
+    """A process that stalled past its registry TTL had its entries dropped
+    by another's pairing; back, its heartbeat queues its still-connected
+    wallets again (not the ones gone meanwhile), and they get paired."""
+    url, prefix = redis_url
+    a, b = await registered(url, prefix, ["a", "b"])
+    try:
+        a.server.gateway.sessions.by_wallet["still"] = {"s": FakeSession()}
+        a.server.gateway.sessions.by_wallet["went"] = {"s": FakeSession(connected=False)}
+        await a.join("still", "roast", "bronze")
+        await a.join("went", "roast", "silver")
+        r = await a._client_sync()
+        await a._call(_delete, r, a.k("node:a"))  # a stalls: its key expires
+        await b.join("x", "roast", "bronze")
+        await b.join("y", "roast", "silver")
+        assert pairs_of([a, b]) == []  # a's entries were dropped, not paired
+        await a._call(a._beat, {}, [])  # a is back
+        assert await a.requeue_dropped() == 1
+        assert pairs_of([a, b]) == [("x", "still")]
+        assert await a.requeue_dropped() == 0  # taken once
+    finally:
+        stop([a, b])

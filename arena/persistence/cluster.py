@@ -86,9 +86,11 @@ redis.call('SADD', KEYS[3], KEYS[2])
 return {'ok', ''}
 """
 
-# KEYS: queued, queue. ARGV: node-key prefix, pair size.
+# KEYS: queued, queue. ARGV: node-key prefix, pair size, dropped-list prefix.
 # Takes the `size` oldest entries whose home process is alive out of the
-# queue, or nothing; entries of dead processes met on the way are dropped.
+# queue, or nothing; entries of dead processes met on the way are dropped,
+# and noted in `dropped:{node}` (a process only stalled finds them there
+# when it is back, and queues its still-connected wallets again).
 PAIR = """
 local size = tonumber(ARGV[2])
 local live = {}
@@ -110,7 +112,13 @@ while #live < 2 * size do
     offset = offset + 1
   else
     redis.call('ZREM', KEYS[2], w)
-    if e then redis.call('HDEL', KEYS[1], w) end
+    if e then
+      redis.call('HDEL', KEYS[1], w)
+      local f = {}
+      for part in string.gmatch(e, '[^\t]+') do f[#f + 1] = part end
+      redis.call('RPUSH', ARGV[3] .. f[3], w .. '\t' .. e)
+      redis.call('PEXPIRE', ARGV[3] .. f[3], 600000)
+    end
   end
 end
 if #live < 2 * size then return {} end
@@ -270,6 +278,7 @@ class Cluster:
                 await trio.sleep(self.heartbeat_s)
                 self.sync_directory(self.server.state)
                 await self._call(self._beat, dict(self.directory), sorted(self.present))
+                await self.requeue_dropped()
                 await self.sweep()
         finally:
             # A clean stop leaves the registry at once (a crash: after three heartbeats).
@@ -530,7 +539,38 @@ class Cluster:
     async def _pair(self, mode, queue, size):
         await self._client()
         key = self.k(f"queue:{mode}:{queue}")
-        return await self._scripts["pair"](keys=[self.k("queued"), key], args=[self.k("node:"), size])
+        return await self._scripts["pair"](keys=[self.k("queued"), key], args=[self.k("node:"), size, self.k("dropped:")])
+
+    async def requeue_dropped(self) -> int:
+        """Entries of this process that a pairing dropped while it seemed dead
+        (it stalled past three heartbeats): each wallet still connected here
+        is queued again (at the back; a wallet queued elsewhere meanwhile
+        stays there). The number queued again."""
+        items = await self._call(self._take_dropped)
+        n = 0
+        for item in items:
+            wallet, _, entry = item.decode().partition(SEP)
+            try:
+                e = parse_entry(entry)
+            except ValueError:
+                continue
+            if e["instance"] != self.instance or not self._connected_here(wallet):
+                continue
+            try:
+                await self.join(wallet, e["mode"], e["queue"])
+                n += 1
+            except ArenaError:
+                pass  # queued or playing elsewhere by now
+        return n
+
+    async def _take_dropped(self):
+        r = await self._client()
+        key = self.k(f"dropped:{self.node}")
+        pipe = r.pipeline(transaction=True)
+        pipe.lrange(key, 0, -1)
+        pipe.delete(key)
+        items, _ = await pipe.execute()
+        return items
 
     async def sweep(self) -> None:
         """Every shared queue gets a pairing attempt (a pair whose second
