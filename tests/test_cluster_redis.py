@@ -400,3 +400,23 @@ async def test_a_stalled_process_queues_its_dropped_wallets_again(redis_url):
         assert await a.requeue_dropped() == 0  # taken once
     finally:
         stop([a, b])
+
+
+async def test_a_process_registering_anew_rewrites_its_directory(redis_url, nursery):
+    """Redis lost the keys (a restart, or a stall past their TTL): the next
+    heartbeat registers again and writes the directory again."""
+    url, prefix = redis_url
+    a = make(url, prefix, "a", heartbeat_ms=100)
+    a.server.state.matches["ro-5"] = type("M", (), {"mode": "roast", "players": ["p1", "p2"]})()
+    await a.start(nursery, a.server)
+    r = await a._client_sync()
+    with trio.fail_after(5):
+        while not await a._call(_hgetall, r, a.k("match:ro-5")):
+            await trio.sleep(0.02)
+    await a._call(_delete, r, a.k("node:a"))
+    await a._call(_delete, r, a.k("match:ro-5"))
+    with trio.fail_after(5):
+        while not await a._call(_hgetall, r, a.k("match:ro-5")):
+            await trio.sleep(0.02)
+    assert (await a._call(_hgetall, r, a.k("node:a")))[b"instance"] == a.instance.encode()
+    nursery.cancel_scope.cancel()

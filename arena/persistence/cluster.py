@@ -277,16 +277,21 @@ class Cluster:
             while True:
                 await trio.sleep(self.heartbeat_s)
                 self.sync_directory(self.server.state)
-                await self._call(self._beat, dict(self.directory), sorted(self.present))
+                if await self._call(self._beat, dict(self.directory), sorted(self.present)):
+                    # Registered anew (a stall, or Redis lost its data): the
+                    # directory entries may have expired with the registry.
+                    self.sync_directory(self.server.state, full=True)
                 await self.requeue_dropped()
                 await self.sweep()
-        finally:
-            # A clean stop leaves the registry at once (a crash: after three heartbeats).
+        except trio.Cancelled:
+            # A clean stop leaves the registry at once (a crash: after three
+            # heartbeats; a Redis failure: the supervisor restarts this loop).
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 try:
                     await self.bridge.call(self._deregister, sorted(self.present))
                 except Exception:  # noqa: BLE001 - the entries expire anyway
                     pass
+            raise
 
     async def _deregister(self, present: list) -> None:
         r = await self._client()
@@ -299,12 +304,14 @@ class Cluster:
                 pipe.hdel(self.k(f"presence:{w}"), self.node)
             await pipe.execute()
 
-    async def _beat(self, directory: dict, present: list) -> None:
+    async def _beat(self, directory: dict, present: list) -> bool:
+        """One heartbeat's writes; True when this process had to register anew."""
         r = await self._client()
         key = self.k(f"node:{self.node}")
         mine = await r.hget(key, "instance")
         pipe = r.pipeline(transaction=False)
-        if mine is None or mine.decode() != self.instance:
+        anew = mine is None or mine.decode() != self.instance
+        if anew:
             # Expired (a stall longer than three heartbeats) or taken by a
             # process of the same name: register again as this instance.
             if mine is not None:
@@ -326,6 +333,7 @@ class Cluster:
             pipe.hset(pkey, self.node, self.instance)
             pipe.pexpire(pkey, self.ttl_ms)
         await pipe.execute()
+        return anew
 
     async def _writer(self) -> None:
         while True:
