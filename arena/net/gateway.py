@@ -36,6 +36,9 @@ The gateway talks to the rest of the server through a `world` object:
 - `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`;
 - optionally `world.wallet_rate_limit(wallet, request type) -> ms to wait`
   (0 = go), a per-wallet limit over all the wallet's connections;
+- `gateway.cluster` (set by the server, or None): a `Cluster` of serving
+  processes (arena/persistence/cluster.py): shared-queue joins and leaves,
+  `auth.seat`, `match.locate`, and events for wallets with no session here;
 - `world.store`: the store the read requests query (`leaderboard`,
   `history`, `profile`, ...; see `arena.net.reads`), and `world.cfg`, the
   whole config (`[leaderboards]`, `[profiles]`).
