@@ -198,6 +198,17 @@ class ArenaServer:
             self.site = Site.build(registry.modes())
             self.gateway.http_handler = self.site.answer
         self.metrics = TickMetrics()
+        # One of a cluster of serving processes (docs/SCALING.md): a named
+        # node with Redis pairs, seats and forwards events through Redis.
+        self.cluster = None
+        if cfg.cluster.node and cfg.redis.url:
+            from arena.persistence.cluster import Cluster
+
+            self.cluster = Cluster(cfg.redis.url, node=cfg.cluster.node, advertise=cfg.cluster.advertise,
+                                   prefix=cfg.redis.key_prefix, heartbeat_ms=cfg.cluster.heartbeat_ms,
+                                   seat_ttl_ms=cfg.cluster.seat_ttl_ms,
+                                   shard=cfg.cluster.shard)
+            self.gateway.cluster = self.cluster
         self.supervisors = {
             "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,
                                 reset_after=cfg.ai.circuit_reset_ms / 1000),
@@ -211,6 +222,8 @@ class ArenaServer:
         # the world's wall clock (a simulated feed's values follow it).
         self.feed_service = FeedService(cfg.feeds, supervisor=self.supervisors[FEED_WORKER], wall=self.clock)
         self.supervisors.update(self.persistence.supervisors)
+        if self.cluster is not None:
+            self.supervisors["cluster"] = self.cluster.supervisor
         # Calendar rules of every mode -> journaled ScheduleFired inputs.
         from arena.scheduler import Scheduler
 
@@ -279,6 +292,7 @@ class ArenaServer:
             # settlement keys the ledger applied with other transfers (alert)
             "settlement_conflicts": dict(self.conflicts),
             "persistence": self.persistence.health(),
+            **({"cluster": self.cluster.health()} if self.cluster is not None else {}),
         }
 
     # --- running ---------------------------------------------------------------------
@@ -295,6 +309,8 @@ class ArenaServer:
         async with trio.open_nursery() as nursery:
             await self.persistence.start(nursery)  # recovery first: nothing listens before it
             port = await nursery.start(self.gateway.serve)
+            if self.cluster is not None:  # registered before the first tick: its matches are in the directory
+                await self.cluster.start(nursery, self)
             nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
             nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
             nursery.start_soon(self.supervisors[FEED_WORKER].run, self._feed_worker)
@@ -344,7 +360,7 @@ class ArenaServer:
     async def _tick_loop(self) -> None:
         period = 1.0 / self.tick_hz
         deadline = trio.current_time()
-        state, gateway, metrics = self.state, self.gateway, self.metrics
+        state, gateway, metrics, cluster = self.state, self.gateway, self.metrics, self.cluster
         while True:
             now = trio.current_time()
             lateness = max(0.0, now - deadline)
@@ -362,7 +378,11 @@ class ArenaServer:
             # never waited for it), so encoding the tick for the store before
             # sending would only delay every frame. Money effects still wait
             # until their tick is durable (`record_tick` holds them back).
-            gateway.deliver(messages)
+            if cluster is None:
+                gateway.deliver(messages)
+            else:  # seats in each match.found for a wallet elsewhere; the directory
+                gateway.deliver(cluster.outgoing(messages))
+                cluster.tick_done(state)
             gateway.flush()
             effects = self.persistence.record_tick(state, inputs, messages, effects)
             if self.journal_tap is not None:
