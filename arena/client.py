@@ -602,6 +602,25 @@ class ArenaClient:
         self.user = body.get("user")
         return body
 
+    async def locate(self, match: str) -> dict:
+        """match.locate: {"match", "url", "node", "world", "mode"} of the
+        cluster's server holding `match` (`not_found` once it has ended)."""
+        return await self.request("match.locate", {"match": match})
+
+    async def claim_seat(self, token: str) -> dict:
+        """auth.seat: claim the seat reservation of a cluster's `match.found`
+        on the server it names (connect to `seat["url"]` first). Sends `hello`
+        first if this connection has not. Sets `session`, `user` (and
+        `wallet`, when no key is at hand); returns the reply body."""
+        if self.server_info is None:
+            await self.hello()
+        body = await self.request("auth.seat", {"token": token})
+        self.session = body.get("session")
+        self.user = body.get("user")
+        if self.wallet is None:
+            self.wallet = (self.user or {}).get("wallet")
+        return body
+
     async def resume(self, session: str | None = None, last_seq: int | None = None) -> dict:
         """session.resume (sends `hello` first if this connection has not).
 

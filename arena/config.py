@@ -379,6 +379,19 @@ class ClusterConfig:
     # A lease not renewed for this long may be taken over; it is renewed
     # every third of it.
     lease_ttl_ms: int = _key(5000, POSITIVE)
+    # With `[redis] url` as well, the serving processes act as one cluster
+    # (docs/SCALING.md): this process's WebSocket URL as clients reach it,
+    # put in the registry, the match directory and seat reservations.
+    # Empty: ws://<[server] host>:<the port it listens on>/v1.
+    advertise: str = _key("", _url("ws", "wss"), env="ARENA_ADVERTISE")
+    # The registry's heartbeat: entries live three heartbeats unless refreshed.
+    heartbeat_ms: int = _key(1000, POSITIVE)
+    # How long a seat reservation of `match.found` may be claimed (`auth.seat`).
+    seat_ttl_ms: int = _key(15_000, POSITIVE)
+    # The shard world this process serves, when a node runs several
+    # (`serve --workers` sets it per worker): the process is `<node>/<shard>`
+    # in the cluster's registry. Empty: the process is `<node>`.
+    shard: str = _key("", TEXT)
 
 
 @frozen

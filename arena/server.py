@@ -224,6 +224,17 @@ class ArenaServer:
             self.gateway.http_handler = self.site.answer
         self.metrics = TickMetrics()
         self.gc_watch = GcWatch()
+        # One of a cluster of serving processes (docs/SCALING.md): a named
+        # node with Redis pairs, seats and forwards events through Redis.
+        self.cluster = None
+        if cfg.cluster.node and cfg.redis.url:
+            from arena.persistence.cluster import Cluster
+
+            self.cluster = Cluster(cfg.redis.url, node=cfg.cluster.node, advertise=cfg.cluster.advertise,
+                                   prefix=cfg.redis.key_prefix, heartbeat_ms=cfg.cluster.heartbeat_ms,
+                                   seat_ttl_ms=cfg.cluster.seat_ttl_ms,
+                                   shard=cfg.cluster.shard)
+            self.gateway.cluster = self.cluster
         self.supervisors = {
             "judge": Supervisor("judge", failure_threshold=cfg.ai.circuit_failures,
                                 reset_after=cfg.ai.circuit_reset_ms / 1000),
@@ -237,6 +248,8 @@ class ArenaServer:
         # the world's wall clock (a simulated feed's values follow it).
         self.feed_service = FeedService(cfg.feeds, supervisor=self.supervisors[FEED_WORKER], wall=self.clock)
         self.supervisors.update(self.persistence.supervisors)
+        if self.cluster is not None:
+            self.supervisors["cluster"] = self.cluster.supervisor
         # Calendar rules of every mode -> journaled ScheduleFired inputs.
         from arena.scheduler import Scheduler
 
@@ -297,8 +310,15 @@ class ArenaServer:
             n = len(messages)
             core.apply(ctx, inp)
             if len(messages) > n:
-                self.gateway.deliver(messages[n:])
+                self._send(messages[n:])
                 self.gateway.wants_flush = True
+
+    def _send(self, messages) -> None:
+        """The engine's replies and events to the gateway; in a cluster with
+        a seat reservation in each `match.found` for a wallet elsewhere."""
+        if self.cluster is not None:
+            messages = self.cluster.outgoing(messages)
+        self.gateway.deliver(messages)
 
     def _open_tick(self):
         """Open the next tick, with a clock reading first (journaled as the
@@ -335,6 +355,7 @@ class ArenaServer:
             # settlement keys the ledger applied with other transfers (alert)
             "settlement_conflicts": dict(self.conflicts),
             "persistence": self.persistence.health(),
+            **({"cluster": self.cluster.health()} if self.cluster is not None else {}),
         }
 
     # --- running ---------------------------------------------------------------------
@@ -353,6 +374,8 @@ class ArenaServer:
         async with trio.open_nursery() as nursery:
             await self.persistence.start(nursery)  # recovery first: nothing listens before it
             port = await nursery.start(self.gateway.serve)
+            if self.cluster is not None:  # registered before the first tick: its matches are in the directory
+                await self.cluster.start(nursery, self)
             nursery.start_soon(self.supervisors["judge"].run, self._judge_worker)
             nursery.start_soon(self.supervisors["ledger"].run, self._ledger_worker)
             nursery.start_soon(self.supervisors[FEED_WORKER].run, self._feed_worker)
@@ -402,7 +425,8 @@ class ArenaServer:
     async def _tick_loop(self) -> None:
         period = 1.0 / self.tick_hz
         deadline = trio.current_time()
-        state, gateway, metrics, gcw = self.state, self.gateway, self.metrics, self.gc_watch
+        state, gateway, metrics, gcw, cluster = self.state, self.gateway, self.metrics, self.gc_watch, self.cluster
+        send = self._send
         gc_after = gcw.paused_total()
         while True:
             now = trio.current_time()
@@ -426,14 +450,16 @@ class ArenaServer:
                 inputs, self.pending = self.pending, []
                 sent = len(ctx.messages)  # already handed to the gateway as they came
                 messages, effects = core.finish(ctx)
-                gateway.deliver(messages[sent:])
+                send(messages[sent:])
             t1 = time.perf_counter()
             # Frames first: the journal write is asynchronous anyway (events
             # never waited for it), so encoding the tick for the store before
             # sending would only delay every frame. Money effects still wait
             # until their tick is durable (`record_tick` holds them back).
             if ctx is None:
-                gateway.deliver(messages)
+                send(messages)
+            if cluster is not None:  # the match directory
+                cluster.tick_done(state)
             gateway.flush()
             t2 = time.perf_counter()
             effects = self.persistence.record_tick(state, inputs, messages, effects)
@@ -455,7 +481,7 @@ class ArenaServer:
                 ctx = self._open_tick()
                 for inp in waiting:
                     core.apply(ctx, inp)
-                gateway.deliver(ctx.messages)
+                send(ctx.messages)
                 gateway.wants_flush = True
             deadline += period
             if now - deadline > 1.0:

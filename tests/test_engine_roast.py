@@ -1073,3 +1073,53 @@ def test_a_battle_from_an_older_snapshot_has_no_terms_and_the_same_hash():
     play_battle(d, mid)
     (e,) = ended(d, mid)
     assert e.body["prizeAmount"] == 190
+
+
+# --- shared matchmaking (a cluster's pairs: docs/SCALING.md) -------------------------
+
+
+def test_a_shared_queue_pair_makes_one_battle_that_replays():
+    d = Driver()
+    d.do(d.queue_join("c"))  # in this world's own queue: a pair naming it takes it out
+    paired = I.MatchPaired("roast", "silver", ["a", "c"])
+    assert I.from_record(msgpack.unpackb(msgpack.packb(I.to_record(paired)))) == paired  # the journal's form
+    out = d.step(paired)
+    found = out.events("match.found")
+    assert [e.to for e in found] == [("a",), ("c",)]
+    mid = found[0].body["match"]
+    m = d.state.matches[mid]
+    assert m.players == ["a", "c"] and m.tier == "silver" and m.entry_fee == found[0].body["entry_fee"]
+    q = d.state.modes["roast"]
+    assert q.playing == {"a": mid, "c": mid} and q.queued == {}
+    assert d.hash() == state_hash(replay(d.config, d.log))  # journaled like any input
+
+
+def test_a_shared_queue_pair_this_world_cannot_hold_is_dropped():
+    d = Driver()
+    mid = d.matchmake("a", "b")
+    for pair in (("a", "x"), ("x", "x"), ("x",), ("x", "y", "z")):
+        out = d.step(I.MatchPaired("roast", "bronze", pair))
+        assert out.events("match.found") == []
+        dropped = out.events("queue.dropped")
+        assert {w for e in dropped for w in e.to} == set(pair)
+        assert all(e.body["tier"] == "bronze" for e in dropped)
+    out = d.step(I.MatchPaired("roast", "plastic", ("x", "y")))
+    assert out.events("match.found") == [] and len(out.events("queue.dropped")) == 1
+    out = d.step(I.MatchPaired("chess", "bronze", ("x", "y")))  # a mode this world does not run
+    assert out.events() == []
+    assert list(d.state.matches) == [mid]
+
+
+def test_shared_queue_checks_as_the_engine_queue_does():
+    from arena.engine.registry import registry
+
+    d = Driver()
+    mode = registry.get("roast")
+    assert mode.shared_queue(d.state, "a", {"mode": "roast", "tier": "gold"}) == "gold"
+    with pytest.raises(ArenaError) as e:
+        mode.shared_queue(d.state, "a", {"mode": "roast", "tier": "platinum"})
+    assert e.value.code == "bad_request"
+    d.matchmake("a", "b")
+    with pytest.raises(ArenaError) as e:
+        mode.shared_queue(d.state, "a", {"mode": "roast", "tier": "gold"})
+    assert e.value.code == "wrong_state"

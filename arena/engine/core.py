@@ -169,11 +169,12 @@ def _apply_other(ctx: Ctx, inp) -> None:
             else:
                 mode.rejoin(ctx, match, inp.wallet)
         return
-    if isinstance(inp, I.QueueJoin):
+    if isinstance(inp, (I.QueueJoin, I.MatchPaired)):
         mode = MODES.get(inp.mode)
         if mode is None:
-            ctx.error(inp, BAD_REQUEST, f"unknown mode {inp.mode!r}")
-            return
+            if isinstance(inp, I.QueueJoin):
+                ctx.error(inp, BAD_REQUEST, f"unknown mode {inp.mode!r}")
+            return  # a pair for a mode this server no longer runs: nothing to create
         mode.route(ctx, inp)
         return
     if match_id is not None:

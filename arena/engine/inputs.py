@@ -64,6 +64,20 @@ class PlayerReconnected:
     wallet: str
 
 
+@frozen
+class MatchPaired:
+    """Shared matchmaking (docs/SCALING.md) paired `players` from the mode's
+    shared queue `queue`, and this world is to hold their match.
+
+    Fed by the node whose pairing took them out of the queue (exactly once
+    per pair), journaled like every input; the mode's `route` creates the
+    match (or refuses it, telling the players) as its own queue would."""
+
+    mode: str
+    queue: str
+    players: tuple = field(converter=tuple)
+
+
 # --- results of side tasks ----------------------------------------------------
 
 
@@ -210,7 +224,7 @@ class ScheduleFired:
 INPUT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        QueueJoin, QueueLeave, MatchWatch, PlayerDisconnected, PlayerReconnected,
+        QueueJoin, QueueLeave, MatchWatch, PlayerDisconnected, PlayerReconnected, MatchPaired,
         EntryFeePaid, TipSent, SettlementDone, SettingsChanged, WorldNamed, ClockSet, ScheduleFired, FeedResult,
     )
 }

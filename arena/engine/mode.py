@@ -15,8 +15,9 @@ Callbacks and when the core calls them:
   (queues, leaderboards), kept in `state.modes[name]` (register its class
   with `arena.engine.snapshot.register`).
 - `route(ctx, inp)`: an input that names no match but belongs to the mode:
-  `queue.join` naming it, `QueueLeave`, a wallet's connection changing, and
-  the classes in `routed_inputs`.
+  `queue.join` naming it, `QueueLeave`, a wallet's connection changing,
+  `MatchPaired` naming it (shared matchmaking paired players for this
+  world, see `shared_queue`), and the classes in `routed_inputs`.
 - `input(ctx, match, inp)`: an input that names one of the mode's matches
   (any input class with a `match` field, routed by the core).
 - `tick(ctx, match)`: the match's timer is due (`ctx.wake` set it).
@@ -420,6 +421,19 @@ class Mode:
 
     def waiting_wallets(self, shared) -> list[str]:
         return []
+
+    def shared_queue(self, state, wallet: str, body: dict) -> str | None:
+        """Shared matchmaking (docs/SCALING.md: several serving processes,
+        each its own world, pairing through one Redis queue): the name of the
+        shared queue a `queue.join` with this checked body goes to, or None
+        when the mode pairs in its own engine only (the default). Raise
+        ArenaError to refuse the join as the engine would (a bad tier, a
+        wallet already playing in this world). A pair popped from the queue
+        reaches the mode's `route` as `MatchPaired(mode, queue, players)`
+        in the world of the process that popped it; `pair_size` players."""
+        return None
+
+    pair_size: int = 2
 
     def standing(self, shared) -> dict:
         """{match id: base units its escrow holds by design} for matches that

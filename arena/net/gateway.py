@@ -36,6 +36,9 @@ The gateway talks to the rest of the server through a `world` object:
 - `world.tip_fee_bps`, `world.server_name`, `world.tick_hz`;
 - optionally `world.wallet_rate_limit(wallet, request type) -> ms to wait`
   (0 = go), a per-wallet limit over all the wallet's connections;
+- `gateway.cluster` (set by the server, or None): a `Cluster` of serving
+  processes (arena/persistence/cluster.py): shared-queue joins and leaves,
+  `auth.seat`, `match.locate`, and events for wallets with no session here;
 - `world.store`: the store the read requests query (`leaderboard`,
   `history`, `profile`, ...; see `arena.net.reads`), and `world.cfg`, the
   whole config (`[leaderboards]`, `[profiles]`).
@@ -207,6 +210,9 @@ class Gateway:
         self._unpack = self._decoder.unpack
         # optional: world.wallet_rate_limit(wallet, request type) -> ms to wait
         self._wallet_limit = getattr(world, "wallet_rate_limit", None)
+        # Shared matchmaking, seats and events for wallets elsewhere
+        # (`arena.persistence.cluster.Cluster`), when the server is one of a cluster.
+        self.cluster = None
         self.stats = {
             "frames_in": 0, "frames_out": 0, "bytes_in": 0, "bytes_out": 0,
             "bad_frames": 0, "requests": 0, "dropped_slow": 0, "closed_abuse": 0,
@@ -330,6 +336,8 @@ class Gateway:
             return
         if self.sessions.detach(s, trio.current_time()):
             self.world.submit(I.PlayerDisconnected(s.wallet), force=True)
+            if self.cluster is not None:
+                self.cluster.wallet_absent(s.wallet)
 
     # --- frames in ------------------------------------------------------------------
     def _on_large(self, conn: Connection, msg: bytes) -> None:
@@ -600,6 +608,8 @@ class Gateway:
             admit(self.cfg.max_frame_bytes)
         if self.sessions.attach(session, conn):
             self.world.submit(I.PlayerReconnected(session.wallet), force=True)
+            if self.cluster is not None:
+                self.cluster.wallet_present(session.wallet)
 
     def _resume(self, conn, rid, body):
         if conn.session is not None:
@@ -635,10 +645,86 @@ class Gateway:
 
     def _queue_join(self, conn, rid, body):
         # (`requests.check` has checked the mode's own queue fields.)
+        cluster = self.cluster
+        if cluster is not None:
+            mode = registry.get(body["mode"])
+            queue = mode.shared_queue(self.world.state, conn.wallet, body) if mode is not None else None
+            if queue is not None:  # the cluster's shared queue, not this engine's
+                wallet, name = conn.wallet, mode.name
+
+                async def join():
+                    await cluster.join(wallet, name, queue)
+                    return {"queued": True}
+
+                self._ledger_call(conn, rid, join, "cluster")
+                return
         self._submit(conn, rid, I.QueueJoin(conn.addr, rid, conn.wallet, body["mode"], body.get("tier", "")))
 
     def _queue_leave(self, conn, rid, body):
-        self._submit(conn, rid, I.QueueLeave(conn.addr, rid, conn.wallet))
+        cluster = self.cluster
+        if cluster is None:
+            self._submit(conn, rid, I.QueueLeave(conn.addr, rid, conn.wallet))
+            return
+        wallet, addr = conn.wallet, conn.addr
+
+        async def leave():
+            try:
+                await cluster.leave(wallet)
+            except Exception as exc:  # noqa: BLE001 - the engine's queue is still left; Redis's entry dies with its node
+                log.warning("cluster queue leave failed", extra={"wallet": wallet, "error": str(exc)[:200]})
+            # The engine answers (and leaves its own queue, of a mode that pairs locally).
+            if not self.world.submit(I.QueueLeave(addr, rid, wallet)):
+                conn.error(rid, ArenaError(OVERLOADED, "server is shedding load; try again", retry_after_ms=1000))
+
+        self._spawn(conn, leave)
+
+    def _locate(self, conn, rid, body):
+        """match.locate: which server of the cluster holds a live match (the
+        match directory), so a client whose server died finds the new owner."""
+        cluster = self.cluster
+        if cluster is None:
+            raise ArenaError(NOT_ALLOWED, "this server is not part of a cluster: its matches are all here")
+        match = body["match"]
+
+        async def locate():
+            found = await cluster.locate(match)
+            if found is None:
+                raise ArenaError(NOT_FOUND, f"no live match {match!r} in the cluster's directory")
+            return found
+
+        self._ledger_call(conn, rid, locate, "cluster")
+
+    def _seat(self, conn, rid, body):
+        """auth.seat: claim the seat reservation of a `match.found` (cluster
+        only): the one-time token logs its wallet in here, for its match."""
+        cluster = self.cluster
+        if cluster is None:
+            raise ArenaError(NOT_ALLOWED, "this server is not part of a cluster: it reserves no seats")
+        if conn.session is not None:
+            raise ArenaError(WRONG_STATE, "this connection is already logged in")
+        conn.nonce = None  # one login attempt per hello, as for the wallet logins
+        token = body["token"]
+
+        async def claim():
+            try:
+                wallet, match = await cluster.claim_seat(token)
+            except ArenaError as err:
+                conn.error(rid, err)
+                return
+            except Exception as exc:  # noqa: BLE001 - Redis away: the client may try again
+                log.warning("seat claim failed", extra={"error": str(exc)[:200]})
+                conn.error(rid, ArenaError(INTERNAL, "seat reservations unavailable; try again"))
+                return
+            if conn.session is not None or conn.closing is not None:
+                return
+            session = self.sessions.create(wallet)
+            self._attach(conn, session)
+            conn.reply(rid, {"session": session.id, "match": match,
+                             "user": {"id": wallet, "wallet": wallet, "username": None}})
+            for ev in core.resume_snapshots(self.world.state, wallet):
+                session.push_event(codec.event_tail(ev.type, ev.body))
+
+        self._spawn(conn, claim)
 
     def _watch(self, conn, rid, body):
         self._submit(conn, rid, I.MatchWatch(conn.addr, rid, conn.wallet, body["match"]))
@@ -1056,9 +1142,10 @@ class Gateway:
     def notify_balance(self, wallet: str, change: int, reason: str, key: str) -> None:
         """`wallet:updated` to a connected wallet whose balance the ledger has
         just changed (a payment, payout or refund it applied): its new balance
-        read from the ledger, off the tick. Nothing for a wallet without a
-        session here, or a change of 0."""
-        if not change or not self.sessions.by_wallet.get(wallet) or self._nursery is None:
+        read from the ledger, off the tick. Nothing for a change of 0, or for
+        a wallet without a session here, unless this server is one of a
+        cluster: then the event goes to wherever the wallet is (`deliver`)."""
+        if not change or self._nursery is None or (self.cluster is None and not self.sessions.by_wallet.get(wallet)):
             return
         # One event per (wallet, payment or settlement key, reason): the
         # confirm call and the chain watcher may both report one payment.
@@ -1093,6 +1180,7 @@ class Gateway:
         dirty = self.dirty
         reply_bytes = codec.reply_bytes
         event_tail = codec.event_tail
+        forward = self.cluster.forward if self.cluster is not None else None
         for m in messages:
             if m.__class__ is Reply:
                 session, rid, ok, body = m
@@ -1110,6 +1198,8 @@ class Gateway:
                     if mine:
                         for s in mine.values():
                             s.push_event(tail)
+                    elif forward is not None:  # a cluster: to wherever the wallet is
+                        forward(wallet, tail)
 
     def _after_batch(self) -> None:
         if self.wants_flush:
@@ -1185,6 +1275,7 @@ _HANDLERS = {
     "auth.bsv": Gateway._bsv_login,
     "auth.key": Gateway._key_login,
     "session.resume": Gateway._resume,
+    "auth.seat": Gateway._seat,
     "ping": Gateway._ping,
     "wallet.balance": Gateway._balance,
     "wallet.faucet": Gateway._faucet,
@@ -1196,6 +1287,7 @@ _HANDLERS = {
     "queue.leave": Gateway._queue_leave,
     "match.watch": Gateway._watch,
     "match.list": Gateway._match_list,
+    "match.locate": Gateway._locate,
     "leaderboard.get": Gateway._leaderboard,
     "history.get": Gateway._history,
     "profile.get": Gateway._profile_get,

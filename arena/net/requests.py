@@ -41,6 +41,8 @@ REQUESTS: dict[str, Spec] = {
     "auth.key": Spec(AFTER_HELLO, (_f("key", str, max_len=128),)),
     "auth.siws": Spec(AFTER_HELLO, (_f("message", str, max_len=4096), _f("signature", bytes, max_len=64))),
     "auth.bsv": Spec(AFTER_HELLO, (_f("address", str, max_len=64), _f("signature", str, max_len=100))),
+    # A seat reservation of `match.found` (a cluster's): its one-time token.
+    "auth.seat": Spec(AFTER_HELLO, (_f("token", str, max_len=64),)),
     "session.resume": Spec(AFTER_HELLO, (_f("session", str, max_len=MAX_ID_CHARS), _f("last_seq", int))),
     "ping": Spec(AFTER_HELLO),
     "wallet.balance": Spec(AFTER_LOGIN),
@@ -56,6 +58,8 @@ REQUESTS: dict[str, Spec] = {
     "queue.join": Spec(AFTER_LOGIN, (_f("mode", str, max_len=32),)),
     "queue.leave": Spec(AFTER_LOGIN),
     "match.watch": Spec(AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS),)),
+    # Which server of a cluster holds a match (the cluster's match directory).
+    "match.locate": Spec(AFTER_LOGIN, (_f("match", str, max_len=MAX_ID_CHARS),)),
     # The platform's reads (`arena.net.reads`); the values' rules are checked there.
     "match.list": Spec(AFTER_LOGIN, (_f("mode", str, max_len=32), _f("phase", str, False, 32),
                                      _f("limit", int, False))),

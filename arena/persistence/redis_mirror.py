@@ -17,7 +17,9 @@ what a mode shows is the mode's to say (`Mode.mirror_queues`,
 | a mode's own keys | any | what `Mode.mirror_ops` / `Mode.mirror_state` say (documented with the mode) |
 
 Everything is mirrored from the engine state and the store after the fact;
-nothing is read back into the engine. Redis calls run on a dedicated asyncio
+nothing is read back into the engine. (A cluster's keys, which are read:
+the shared queues, seats, registry, directory, are `arena.persistence.
+cluster`'s, under `cluster:`.) Redis calls run on a dedicated asyncio
 thread (`redis.asyncio`, via `aiobridge`), batched in one pipeline per
 flush, so the tick loop never waits on Redis. If Redis is unreachable the
 mirror drops what it had queued, reports the failure to its supervisor

@@ -226,6 +226,16 @@ class RoastMode(Mode):
     def setup(self, config):
         return RoastQueues()
 
+    def shared_queue(self, state, wallet: str, body: dict) -> str | None:
+        """Shared matchmaking: one queue per tier, checked as `_queue_join` does."""
+        tier = body.get("tier", "")
+        if tier not in state.config.modes[self.name].tiers:
+            raise ArenaError(BAD_REQUEST, f"tier must be one of {', '.join(TIERS)}")
+        q: RoastQueues = state.modes[self.name]
+        if wallet in q.playing:
+            raise ArenaError(WRONG_STATE, f"already in battle {q.playing[wallet]}")
+        return tier
+
     # --- matchmaking ----------------------------------------------------------
     def route(self, ctx, inp) -> None:
         q: RoastQueues = ctx.state.modes[self.name]
@@ -238,8 +248,27 @@ class RoastMode(Mode):
             # A wallet with no connection cannot play the battle it would be
             # matched into, so it leaves the queue.
             self._dequeue(q, inp.wallet)
+        elif isinstance(inp, I.MatchPaired):
+            self._paired(ctx, q, inp)
         elif isinstance(inp, R.RoastSettingsChanged):  # journals from before SettingsChanged
             ctx.change_settings(self.name, inp.settings)
+
+    def _paired(self, ctx, q: RoastQueues, inp: I.MatchPaired) -> None:
+        """Two wallets the shared queue of tier `inp.queue` paired: their battle,
+        here, unless this world cannot hold it (a tier it does not run, a
+        player already in a battle here), when both are told `queue.dropped`
+        and may queue again."""
+        players = list(inp.players)
+        busy = [p for p in players if p in q.playing]
+        if (inp.queue not in ctx.settings(self.name).tiers or len(players) != 2
+                or len(set(players)) != 2 or busy):
+            ctx.emit(tuple(dict.fromkeys(players)), "queue.dropped",
+                     {"mode": self.name, "tier": inp.queue,
+                      "reason": "already in a battle" if busy else "not a pair this server can hold"})
+            return
+        for p in players:
+            self._dequeue(q, p)
+        self._create(ctx, q, inp.queue, players)
 
     def _queue_join(self, ctx, q: RoastQueues, inp: I.QueueJoin) -> None:
         cfg = ctx.settings(self.name)
