@@ -190,7 +190,16 @@ class Player:
                 self.ended = body
         if self.ended is None:  # ended while this player was moving: the resume's snapshot missed it
             self.ended = {"match": match, "reason": "unseen"}
-        self.balance_after = await c.balance()
+        # The payout (or a draw's refund) is carried out once the end's tick
+        # is durable, a moment after battle:ended: a winner or a drawn
+        # player waits for it (a loser's balance stays where the fee left it).
+        balance = await c.balance()
+        gets_money = self.ended["reason"] == "completed" and self.ended["winnerId"] in (None, self.wallet)
+        with trio.move_on_after(10):
+            while gets_money and balance == FAUCET - 100:
+                await trio.sleep(0.05)
+                balance = await c.balance()
+        self.balance_after = balance
 
 
 def check_payout(p1: Player, p2: Player) -> None:
