@@ -198,7 +198,10 @@ async def test_comments_objectives_and_agents_over_the_wire(kept_server):
         assert agents["agents"] == [{"agent": "painter", "pixels": 3, "rank": 1, "total": 3, "active": True,
                                      "reputation": 1}]
         assert (await a.request("canvas.archives", {"limit": 5})) == {"archives": []}
-    comments = await server.persistence.store.query("canvas_comments")
+    # Kept with their tick's journal entry: once that tick has closed and been written.
+    with trio.fail_after(10):
+        while len(comments := await server.persistence.store.query("canvas_comments")) < 2:
+            await trio.sleep(0.05)
     assert [c["text"] for c in comments] == ["a heart here", "beep"]
 
 

@@ -23,16 +23,22 @@ from conftest import make_config
 PAID = I.EntryFeePaid("ro-x", "w1", 100, "sig-1")
 
 
+def taken(srv) -> list:
+    """The inputs the engine took for the tick being formed, without the
+    clock reading an opening tick may start with."""
+    return [inp for inp in srv.pending if not isinstance(inp, I.ClockSet)]
+
+
 async def test_announce_hands_a_payment_over_once(tmp_path):
     store = MemoryStore()
     srv = ArenaServer(make_config(tmp_path), store=store)
     await store.open()
     await srv.persistence.announce(PAID)
     await srv.persistence.announce(PAID)
-    assert srv.pending == [PAID]
+    assert taken(srv) == [PAID]
     assert list(store.inbox) == ["entry:sig-1"]
     # the gateway's own submit of the same payment is recognised as delivered
-    assert srv.submit(PAID, force=True) is True and srv.pending == [PAID]
+    assert srv.submit(PAID, force=True) is True and taken(srv) == [PAID]
     with pytest.raises(TypeError):
         await srv.persistence.announce(I.PlayerDisconnected("w1"))
 
@@ -47,9 +53,9 @@ async def test_after_a_crash_recovery_feeds_the_row_and_a_new_announcement_adds_
             first_life.cancel()
     srv2 = ArenaServer(make_config(tmp_path), store=store)
     await srv2.persistence.start(nursery)
-    assert srv2.pending.count(PAID) == 1  # recovery fed the unconsumed row
+    assert taken(srv2).count(PAID) == 1  # recovery fed the unconsumed row
     await srv2.persistence.announce(PAID)  # the chain watcher announces it again after the restart
-    assert srv2.pending.count(PAID) == 1
+    assert taken(srv2).count(PAID) == 1
 
 
 async def test_a_consumed_payment_is_never_handed_over_again(tmp_path):
@@ -60,7 +66,7 @@ async def test_a_consumed_payment_is_never_handed_over_again(tmp_path):
     await store.write(TickBatch(durable_tick=5, inbox_done=[("entry:sig-1", 5)]))
     srv2 = ArenaServer(make_config(tmp_path), store=store)  # a later process: nothing in memory
     await srv2.persistence.announce(PAID)
-    assert srv2.pending == []
+    assert taken(srv2) == []
 
 
 class _FakeChain:
@@ -96,7 +102,7 @@ async def test_confirm_calls_announce_then_acknowledge(tmp_path):
     res = await led.confirm_entry("w1", "ro-y", 100, b"tx", b"sig")
     tip = await led.confirm_tip("w1", b"tx", b"sig")
     assert res.status == tip.status == "confirmed"
-    assert srv.pending == [I.EntryFeePaid("ro-y", "w1", 100, "sig-e"), I.TipSent("w1", "w2", 1000, 20, "sig-t")]
+    assert taken(srv) == [I.EntryFeePaid("ro-y", "w1", 100, "sig-e"), I.TipSent("w1", "w2", 1000, 20, "sig-t")]
     assert sorted(store.inbox) == ["entry:sig-e", "tip:sig-t"] and chain.acked == ["sig-e", "sig-t"]
     assert led.balance_of_something() == 42  # everything else is the inner ledger's
 
@@ -106,8 +112,8 @@ async def test_a_store_that_cannot_take_it_makes_the_answer_pending(tmp_path):
     store.fail = ConnectionError("store unplugged")
     res = await led.confirm_entry("w1", "ro-y", 100, b"tx", b"sig")
     assert res.status == "pending" and res.payment_id == "sig-e"
-    assert srv.pending == [] and chain.acked == []  # unacknowledged: the chain watcher announces it later
+    assert taken(srv) == [] and chain.acked == []  # unacknowledged: the chain watcher announces it later
     store.fail = None
     await srv.persistence.announce(I.EntryFeePaid("ro-y", "w1", 100, "sig-e"))  # what the watcher does
-    assert srv.pending == [I.EntryFeePaid("ro-y", "w1", 100, "sig-e")]
+    assert taken(srv) == [I.EntryFeePaid("ro-y", "w1", 100, "sig-e")]
     await trio.lowlevel.checkpoint()
