@@ -84,6 +84,10 @@ def build(n_matches: int, tick_hz: int = 20):
     engine = attrs.evolve(cfg.engine, tick_hz=tick_hz, seed=11)
     engine = engine.with_mode("roast", roast) if modes is not None else attrs.evolve(engine, roast=roast)
     cfg = attrs.evolve(cfg, engine=engine)
+    if hasattr(cfg.server, "apply_on_arrival"):
+        # Stage by stage: the inputs wait for `core.step` as with apply on
+        # arrival off; with it on the same calls run, only earlier.
+        cfg = attrs.evolve(cfg, server=attrs.evolve(cfg.server, apply_on_arrival=False))
     server = ArenaServer(cfg, store=MemoryStore())
     state, gw = server.state, server.gateway
     clock = _Clock()
