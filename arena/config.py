@@ -387,6 +387,14 @@ class ClusterConfig:
     # (`serve --workers` sets it per worker): the process is `<node>/<shard>`
     # in the cluster's registry. Empty: the process is `<node>`.
     shard: str = _key("", TEXT)
+    # How many shard worlds the cluster's PostgreSQL holds (schemas
+    # `<schema>_s0` .. `<schema>_s<shards-1>`), each served by one worker
+    # process at a time (`serve --workers`, docs/SCALING.md). 0: not sharded,
+    # one world in `<schema>` itself.
+    shards: int = _key(0, NON_NEGATIVE)
+    # Worker processes per node that serve no shard yet and claim the first
+    # shard whose lease has expired (another worker's or node's).
+    standby_workers: int = _key(1, NON_NEGATIVE)
 
 
 @frozen

@@ -170,6 +170,9 @@ class Gateway:
         self.world = world
         self.host = host
         self.port = port
+        # Ports this gateway shares with other processes (SO_REUSEPORT): a
+        # shard worker's public port (arena.workers).
+        self.shared_ports: tuple[int, ...] = ()
         # The domain auth.siws messages must name (`[server] domain`, via the world).
         self.domain = getattr(world, "domain", "localhost")
         self.sessions = SessionRegistry(cfg.event_buffer, cfg.event_buffer_bytes)
@@ -244,7 +247,7 @@ class Gateway:
         self.server.on_oversize = self._on_oversize
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            port = await nursery.start(self.server.serve, self.host, self.port)
+            port = await nursery.start(self.server.serve, self.host, self.port, self.shared_ports)
             self.listen_port = port
             log.info("listening", extra={"host": self.host, "port": port})
             nursery.start_soon(self._expire_sessions)
