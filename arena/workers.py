@@ -267,6 +267,7 @@ class Supervisor:
         finally:
             os.close(w)
         child = Child(slot=slot, proc=proc, started=time.monotonic())
+        say(f"worker {slot} started (pid {proc.pid})")
         self.children.append(child)
         nursery.start_soon(self._watch, child, r, events)
 

@@ -117,7 +117,8 @@ async def claim_first(dsn: str, shards: int, terms: LeaseTerms, *, start: int = 
 
 
 async def holders(dsn: str, shards: int) -> dict[int, dict | None]:
-    """Every shard's lease row (owner, epoch, ms left), or None where nobody claimed it yet."""
+    """Every shard's lease row (owner, epoch, ms left), or None where nobody
+    claimed it yet (or its schema is not migrated yet)."""
     from .postgres import PostgresStore
 
     probe = PostgresStore(dsn)
@@ -129,6 +130,8 @@ async def holders(dsn: str, shards: int) -> dict[int, dict | None]:
 
             async def q(conn, schema=schema):
                 await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+                if not await conn.fetchval("SELECT to_regclass('writer_lease') IS NOT NULL"):
+                    return None  # not migrated yet
                 return await conn.fetchrow(leases.HOLDER)
 
             row = await probe._with_conn(q)
