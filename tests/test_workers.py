@@ -324,12 +324,13 @@ async def test_a_killed_worker_s_shard_is_claimed_by_the_standby_and_its_battles
 
 
 @pytest.mark.slow
-async def test_random_kills_and_pauses_over_two_nodes_and_two_shards(tmp_path, pg_base):
+@pytest.mark.parametrize("seed", [1717, 4242])
+async def test_random_kills_and_pauses_over_two_nodes_and_two_shards(tmp_path, pg_base, seed):
     """Two nodes (1 worker + 1 standby each) over two shards; at random
     moments a serving worker (either shard, either node) is killed or paused
     and resumed after the takeover, or a whole node is killed and started
     again. Every battle of both shards finishes, each paid once."""
-    rnd = random.Random(1717)
+    rnd = random.Random(seed)
     shards = 2
     pa, pb = free_ports(shards + 1), free_ports(shards + 1)
     dsn = pg_base
@@ -377,7 +378,7 @@ async def test_random_kills_and_pauses_over_two_nodes_and_two_shards(tmp_path, p
                 nursery.start_soon(follow)
 
                 async def chaos():
-                    for _ in range(4):
+                    for _ in range(5):
                         k = rnd.randrange(shards)
                         moment = rnd.choice(["between_entries", "mid_round", "payout", "random"])
                         if moment == "random":
