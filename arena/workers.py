@@ -181,6 +181,7 @@ def worker_main(args, cfg) -> int:
         status.send(f"claimed {k} {epoch}")
         server = ArenaServer(shard_config(cfg, k, base_port), store=store)
         server.gateway.shared_ports = (base_port,)
+        server.gateway.find_session = session_finder(store, cfg.store.dsn, shards, k)
         holder["server"] = server
         async with trio.open_nursery() as nursery:
             nursery.start_soon(server.run)
@@ -216,6 +217,32 @@ def worker_main(args, cfg) -> int:
         say(f"worker {slot} {verb}: {why}")
         return 2
     return 0
+
+
+def session_finder(store, dsn: str, shards: int, me: int):
+    """The lookup a worker's gateway asks for a session it does not hold:
+    which other shard's world has it, and the URL its lease holder named
+    (None while nobody holds that shard's lease)."""
+    import re
+
+    from arena.persistence.shards import shard_schema
+
+    async def find(session_id: str):
+        async def q(conn):
+            for j in range(shards):
+                if j == me:
+                    continue
+                schema = shard_schema(dsn, j)
+                if await conn.fetchval(f'SELECT 1 FROM "{schema}".sessions WHERE id = $1', session_id):
+                    row = await conn.fetchrow(f'SELECT owner, expires_at > now() AS live FROM "{schema}".writer_lease'
+                                              " WHERE id = 1")
+                    m = re.search(r"url=(\S+)", row["owner"]) if row is not None and row["live"] else None
+                    return j, (m.group(1) if m else None)
+            return None
+
+        return await store._with_conn(q, transaction=False)
+
+    return find
 
 
 async def _name_holder(store, epoch: int, owner: str) -> None:

@@ -224,6 +224,39 @@ async def world_ids(dsn: str, shards: int) -> list[str]:
     return out
 
 
+async def resume_is_redirected(port: int) -> None:
+    """A session of shard 1 resumed on shard 0's worker: told where it is, then resumed there."""
+    from solders.keypair import Keypair
+
+    from arena.client import ArenaRequestError, open_client
+
+    kp = Keypair()
+    async with open_client(f"ws://127.0.0.1:{port + 2}/v1", keypair=kp, connect_timeout=3) as c:
+        await c.hello()
+        await c.login(kp)
+        session = c.session
+    with trio.fail_after(20):
+        while True:  # the session reaches shard 1's store with the next durable tick
+            async with open_client(f"ws://127.0.0.1:{port + 1}/v1", connect_timeout=3) as c:
+                await c.hello()
+                with pytest.raises(ArenaRequestError) as err:
+                    await c.resume(session, 0)
+            if "url" in err.value.body:
+                break
+            assert err.value.code == "not_found"
+            await trio.sleep(0.1)
+    assert err.value.code == "not_found"
+    assert err.value.body["shard"] == 1 and err.value.body["url"] == f"ws://127.0.0.1:{port + 2}/v1"
+    async with open_client(err.value.body["url"], connect_timeout=3) as c:
+        await c.hello()
+        await c.resume(session, 0)
+    async with open_client(f"ws://127.0.0.1:{port + 1}/v1", connect_timeout=3) as c:
+        await c.hello()
+        with pytest.raises(ArenaRequestError) as err:
+            await c.resume("no-such-session", 0)
+        assert err.value.code == "not_found" and "url" not in err.value.body
+
+
 async def test_two_workers_serve_two_shard_worlds_and_stop_cleanly(tmp_path, pg_base):
     port = free_ports(4)
     node = Node(tmp_path, "node-a", pg_base, port, shards=2, workers=2)
@@ -234,6 +267,7 @@ async def test_two_workers_serve_two_shard_worlds_and_stop_cleanly(tmp_path, pg_
             await port_open(port + 1 + k)
             await world_of(port + 1 + k)
         await world_of(port)  # the public port: whichever worker the kernel picks answers
+        await resume_is_redirected(port)
         ids = await world_ids(pg_base, 2)
         assert all(ids) and ids[0] != ids[1], ids
         assert len(set(pids.values())) == 2 and node.proc.pid not in pids.values()

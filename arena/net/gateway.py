@@ -164,6 +164,18 @@ class Connection:
         return self.session.wallet if self.session else None
 
 
+class SessionElsewhere(ArenaError):
+    """`session.resume` on a shard worker that does not hold the session: where it is."""
+
+    def __init__(self, shard: int, url: str):
+        super().__init__(NOT_FOUND, f"the session is held by shard {shard} at {url}: resume there")
+        self.shard = shard
+        self.url = url
+
+    def body(self) -> dict:
+        return {**super().body(), "shard": self.shard, "url": self.url}
+
+
 class Gateway:
     def __init__(self, cfg, world, host: str = "127.0.0.1", port: int = 8765):
         self.cfg = cfg
@@ -173,6 +185,9 @@ class Gateway:
         # Ports this gateway shares with other processes (SO_REUSEPORT): a
         # shard worker's public port (arena.workers).
         self.shared_ports: tuple[int, ...] = ()
+        # A shard worker's lookup of a session this world does not hold:
+        # async (session id) -> (shard, url or None) or None (arena.workers).
+        self.find_session = None
         # The domain auth.siws messages must name (`[server] domain`, via the world).
         self.domain = getattr(world, "domain", "localhost")
         self.sessions = SessionRegistry(cfg.event_buffer, cfg.event_buffer_bytes)
@@ -615,6 +630,10 @@ class Gateway:
             raise ArenaError(WRONG_STATE, "this connection already has a session")
         session = self.sessions.get(body["session"])
         if session is None:
+            if self.find_session is not None:
+                # A shard worker: the session may be another shard's; say where (docs/PROTOCOL.md).
+                self._ledger_call(conn, rid, lambda: self._session_elsewhere(body["session"]), "directory")
+                return
             raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
         last_seq = body["last_seq"]
         # Before a restored session takes the client's last_seq (which it
@@ -633,6 +652,16 @@ class Gateway:
         else:
             for ev in core.resume_snapshots(self.world.state, session.wallet):
                 session.push_event(codec.event_tail(ev.type, ev.body))
+
+    async def _session_elsewhere(self, session_id: str) -> dict:
+        where = await self.find_session(session_id)
+        if where is None:
+            raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
+        shard, url = where
+        if url is None:
+            raise ArenaError(NOT_FOUND, f"the session is on shard {shard}, which is moving to another worker: "
+                             "try again shortly", retry_after_ms=1000)
+        raise SessionElsewhere(shard, url)
 
     def _ping(self, conn, rid, body):
         conn.reply(rid, {"tick": self.world.state.tick})
