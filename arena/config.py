@@ -307,6 +307,10 @@ class LedgerConfig:
     # solana: the local record of payments and payouts; "" = solana-ledger.sqlite
     # beside the [store] path (see arena.chain.solana.records_path)
     records_path: str = _key("", TEXT)
+    # solana, bsv: where the record store is: "file" (records_path) or "store"
+    # (tables of the world's PostgreSQL schema, fenced like its other writes,
+    # so a world taken over by another node carries them; arena.chain.pg_records)
+    records: str = _key("file", _choice("file", "store"))
     # solana, bsv: the world id (or "unbound") whose records this world may take over
     adopt_records: str = _key("", TEXT)
     # bsv: the ARC broadcaster and the WhatsOnChain-style index (docs/BSV.md)

@@ -71,10 +71,11 @@ def worker_count(cfg, requested: int | None) -> int | None:
         raise WorkersRefused(
             f"--workers {requested} needs [store] kind = \"postgres\" (this store is {cfg.store.kind!r}): the "
             "embedded store is one file that one process writes; shard worlds live in PostgreSQL schemas")
-    if cfg.ledger.kind in CHAIN_LEDGERS:
+    if cfg.ledger.kind in CHAIN_LEDGERS and cfg.ledger.records != "store":
         raise WorkersRefused(
-            f"--workers {requested} with [ledger] kind = {cfg.ledger.kind!r}: that ledger keeps its records "
-            "in a file beside the node, which a shard moved to another node would not find (docs/SCALING.md)")
+            f"--workers {requested} with [ledger] kind = {cfg.ledger.kind!r} needs [ledger] records = \"store\": "
+            "with records in a file beside the node, a shard moved to another node would not find them "
+            "(docs/SCALING.md)")
     return requested
 
 
