@@ -18,6 +18,7 @@ import trio
 from arena.chain.pg_records import PgRecordStore, translate
 from arena.chain.solana_store import Payment, RecordsOfAnotherWorld, SolanaStore
 from arena.persistence.lease import FencedOut, LeaseTerms
+from solana_net import solana_devnet  # noqa: F401 - the local Solana network fixture
 
 W1, W2 = "1111111111111111", "2222222222222222"
 MINT, ESCROW = "Mint1111", "Escrow1111"
@@ -162,3 +163,40 @@ async def test_records_survive_a_takeover_and_the_old_holder_can_change_none(pg_
         await new.close()
         old.epoch = None  # fenced: it has nothing to give up
         await old.close()
+
+
+async def test_a_solana_battle_keeps_its_records_in_the_world_schema(arena_server, solana_devnet, tmp_path, pg_schema):
+    """On the local Solana network, a PostgreSQL world with `[ledger] records =
+    "store"`: the entry fee and the refund are recorded in the world's
+    chain_* tables (no record file is made), and the escrow is empty again."""
+    from arena.persistence.postgres import PostgresStore
+    from conftest import player, wait_until
+    from test_e2e_solana import Chain, solana_ledger, until_balance
+
+    migrator = PostgresStore(pg_schema)
+    await migrator.migrate()
+    await migrator.close()
+    chain = Chain(solana_devnet)
+    ledger = {**solana_ledger(solana_devnet, tmp_path), "records": "store"}
+    server, url = await arena_server(ledger=ledger, server_kwargs={"store": PostgresStore(pg_schema)},
+                                     roast={"entry_deadline_ms": 4_000})
+    assert isinstance(server.ledger.inner.store, PgRecordStore)
+    async with player(url) as a, player(url) as b:
+        escrow_before = await chain.escrow()
+        await a.queue("silver")
+        await b.queue("silver")
+        _, found = await a.next_event("match.found")
+        match = found["match"]
+        await a.pay_entry(match)  # b never pays: the battle is cancelled and a refunded
+        _, end = await a.next_event("battle:ended", match=match, timeout=60)
+        assert end["reason"] == "cancelled"
+        await until_balance(chain, a.wallet, 10_000)
+        assert await chain.escrow() == escrow_before
+        await wait_until(lambda: not server.state.unsettled, timeout=30)
+    rows = await server.store._with_conn(lambda c: c.fetch("SELECT key, state FROM chain_settlements"))
+    assert {(r["key"], r["state"]) for r in rows} == {(f"refund:{match}", "done")}
+    pays = await server.store._with_conn(lambda c: c.fetch("SELECT wallet, match, state FROM chain_payments"))
+    assert [(r["wallet"], r["match"], r["state"]) for r in pays] == [(a.wallet, match, "landed")]
+    meta = await server.store._with_conn(lambda c: c.fetch("SELECT k, v FROM chain_meta"))
+    assert {r["k"]: r["v"] for r in meta}["world"] == server.state.world
+    assert not (tmp_path / "solana-ledger.sqlite").exists()
