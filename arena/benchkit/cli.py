@@ -430,7 +430,10 @@ class Bench:
         time.sleep(0.5)
         idle = scrape(self.metrics_url)
         usage = self._proc_usage()
-        report["idle_rss_bytes"] = (idle or {}).get("process_resident_memory_bytes") or (usage[1] if usage else None)
+        if self.worker_metrics and usage:
+            report["idle_rss_bytes"] = usage[1]  # every process of the node, as the steps measure it
+        else:
+            report["idle_rss_bytes"] = (idle or {}).get("process_resident_memory_bytes") or (usage[1] if usage else None)
         if args.ladder:
             if args.steps:
                 ladder = [int(x) for x in args.steps.split(",") if x.strip()]
@@ -650,6 +653,7 @@ class Bench:
             live = [w for w in srv["workers"] if w]
             if u0 and u1:
                 srv["cpu_pct"] = round((u1[0] - u0[0]) / wall * 100, 1)  # the node: supervisor and workers
+                srv["rss_bytes"] = u1[1]
             if live:
                 srv["inputs_per_s"] = round(sum(w["inputs_per_s"] for w in live), 1)
                 srv["tick_rate_hz"] = min(w["tick_rate_hz"] for w in live)  # the service level: every worker's
