@@ -16,7 +16,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from arena.benchkit.serverproc import free_port_range
 from arena.config import load_config
 from arena.persistence.shards import claim_order, shard_dsn, shard_schema
 from arena.workers import WorkersRefused, worker_count
@@ -95,26 +95,6 @@ def pg_base():
     yield services.dsn_with_schema(base, schema)
     for k in range(8):
         services.drop_schema(base, f"{schema}_s{k}")
-
-
-def free_ports(n: int) -> int:
-    """A port p with p .. p+n-1 all free (a node's public port and its shards' ports)."""
-    rng = random.Random()
-    for _ in range(500):
-        p = rng.randrange(20000, 31000)
-        socks = []
-        try:
-            for q in range(p, p + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", q))
-            return p
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 class Node:
@@ -258,7 +238,7 @@ async def resume_is_redirected(port: int) -> None:
 
 
 async def test_two_workers_serve_two_shard_worlds_and_stop_cleanly(tmp_path, pg_base):
-    port = free_ports(4)
+    port = free_port_range(4)
     node = Node(tmp_path, "node-a", pg_base, port, shards=2, workers=2)
     node.start()
     try:
@@ -314,7 +294,7 @@ async def check_shard(dsn: str, k: int, bots, battles: int) -> dict:
 
 @pytest.mark.slow
 async def test_a_killed_worker_s_shard_is_claimed_by_the_standby_and_its_battles_paid_once(tmp_path, pg_base):
-    port = free_ports(4)
+    port = free_port_range(4)
     node = Node(tmp_path, "node-a", pg_base, port, shards=2, workers=2)
     node.start()
     moments = Moments()
@@ -366,7 +346,7 @@ async def test_random_kills_and_pauses_over_two_nodes_and_two_shards(tmp_path, p
     again. Every battle of both shards finishes, each paid once."""
     rnd = random.Random(seed)
     shards = 2
-    pa, pb = free_ports(shards + 1), free_ports(shards + 1)
+    pa, pb = free_port_range(shards + 1), free_port_range(shards + 1)
     dsn = pg_base
     # The nodes' shard ports differ (port + 1 + k of each); bots follow the shard's holder.
     a = Node(tmp_path, "node-a", dsn, pa, shards=shards, workers=1)
