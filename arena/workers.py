@@ -13,16 +13,16 @@ expired (this node's crashed worker's, or another node's).
 The supervisor keeps at least `standby_workers` standbys and at least
 `N + standby_workers` workers alive: when a standby claims a shard it starts
 a new standby; a worker that dies is replaced (with a backoff when workers
-die right after starting). A worker that refuses to start before claiming
-anything (schema out of date, bad configuration) stops the node: a restart
-cannot mend it. SIGTERM or Ctrl-C stops every worker cleanly (each ends its
+die right after starting). A worker that refuses to start before serving
+(schema out of date, a shard the store cannot recover, bad configuration)
+stops the node: a restart cannot mend it. SIGTERM or Ctrl-C stops every worker cleanly (each ends its
 lease at once, so another node's standby need not wait for it to expire).
 
 Workers ignore SIGINT (a terminal's Ctrl-C reaches the whole process group):
 they stop on the supervisor's SIGTERM only, so a stop is one orderly signal.
 
-The status pipe: each worker writes `claimed <shard> <epoch>` and
-`serving <shard> <port>` lines to the descriptor named in
+The status pipe: each worker writes `claimed <shard> <epoch>`,
+`serving <shard> <port>` and `refused` lines to the descriptor named in
 ARENA_WORKER_STATUS_FD; nothing else crosses it.
 """
 
@@ -180,7 +180,11 @@ def worker_main(args, cfg) -> int:
         await _name_holder(store, epoch, terms.owner)
         log.info("shard claimed", extra={"shard": k, "epoch": epoch, "url": url})
         status.send(f"claimed {k} {epoch}")
-        server = ArenaServer(shard_config(cfg, k, base_port), store=store)
+        try:
+            server = ArenaServer(shard_config(cfg, k, base_port), store=store)
+        except ValueError as exc:  # the configuration: no other worker can serve with it either
+            await store.close()  # ends the lease at once
+            raise StartRefused(str(exc)) from exc
         server.gateway.shared_ports = (base_port,)
         server.gateway.find_session = session_finder(store, cfg.store.dsn, shards, k)
         holder["server"] = server
@@ -210,14 +214,35 @@ def worker_main(args, cfg) -> int:
         say(f"worker {slot} cannot serve: {exc}")
         return 1
     except BaseException as exc:
-        why = refusal(exc)
+        why = refusal(exc) or _start_refused(exc)
         if why is None:
             raise
         server = holder.get("server")
-        verb = "stopped" if server is not None and server.started.is_set() else "cannot start"
-        say(f"worker {slot} {verb}: {why}")
+        if server is not None and server.started.is_set():
+            say(f"worker {slot} stopped: {why}")  # served, then fenced out: another worker serves the shard
+        else:
+            # Before serving: the configuration or the store is wrong. Say so
+            # to the supervisor, which stops the node rather than start
+            # worker after worker on it.
+            status.send("refused")
+            say(f"worker {slot} cannot start: {why}")
         return 2
     return 0
+
+
+class StartRefused(Exception):
+    """A worker cannot serve its claimed shard with this configuration."""
+
+
+def _start_refused(exc: BaseException) -> str | None:
+    if isinstance(exc, StartRefused):
+        return str(exc)
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            found = _start_refused(sub)
+            if found is not None:
+                return found
+    return None
 
 
 def session_finder(store, dsn: str, shards: int, me: int):
@@ -262,6 +287,7 @@ class Child:
     started: float
     shard: int | None = None
     port: int | None = None
+    refused: bool = False  # it said it cannot start (configuration, store)
 
 
 class Supervisor:
@@ -383,6 +409,8 @@ class Supervisor:
             serving, standby = self.counts()
             log.info("worker claimed a shard", extra={"worker": child.slot, "shard": child.shard,
                                                       "serving": serving, "standby": standby})
+        elif what == ["refused"]:
+            child.refused = True
         elif len(what) >= 3 and what[0] == "serving" and what[2].isdigit():
             child.port = int(what[2])
             self.fast_exits = 0
@@ -393,8 +421,8 @@ class Supervisor:
         if self.stopping:
             say(f"worker {child.slot} ({where}) stopped (exit status {code})")
             return
-        if code == 2 and child.shard is None:
-            # It refused before claiming anything: the configuration or the store is wrong.
+        if code == 2 and (child.shard is None or child.refused):
+            # It refused before serving: the configuration or the store is wrong.
             say(f"worker {child.slot} refused to start (exit status 2): stopping the node")
             self.refused = True
             self.stop_all(nursery)

@@ -273,6 +273,35 @@ async def test_two_workers_serve_two_shard_worlds_and_stop_cleanly(tmp_path, pg_
         node.kill_all()
 
 
+async def test_migrate_creates_every_shard_and_a_worker_that_cannot_start_stops_the_node(tmp_path, pg_base):
+    port = free_port_range(4)
+    node = Node(tmp_path, "node-a", pg_base, port, shards=2, workers=2)
+    out = subprocess.run([sys.executable, "-m", "arena", "migrate", "--config", str(node.config)],
+                         cwd=str(ROOT), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for k in range(2):
+        assert f"shard {k} ({shard_schema(pg_base, k)}): applied 1, 2, 3, 4, 5, 6, 7" in out.stdout, out.stdout
+    assert (await leases(pg_base, 2)) == {0: None, 1: None}  # migrated, claimed by nobody yet
+    # A chain ledger without its escrow key: each worker claims a shard, cannot build its server, says so.
+    text = node.config.read_text().replace("[ledger]\n", '[ledger]\nkind = "solana"\nrecords = "store"\nrpc_url = "http://127.0.0.1:9"\n'
+                                            'mint = "So11111111111111111111111111111111111111112"\n', 1)
+    node.config.write_text(text)
+    node.start()
+    try:
+        with trio.fail_after(60):
+            while node.proc.poll() is None:
+                await trio.sleep(0.1)
+        assert node.proc.returncode == 2, node.log()[-3000:]
+        lines = node.lines()
+        assert any("cannot start: [ledger] escrow_keypair" in ln for ln in lines), lines
+        assert any("refused to start (exit status 2): stopping the node" in ln for ln in lines), lines
+        assert sum("started (pid" in ln for ln in lines) == 3, lines  # no worker started after worker
+        rows = await leases(pg_base, 2)
+        assert all(r is None or r["left_ms"] < 0 for r in rows.values()), rows  # nothing left held
+    finally:
+        node.kill_all()
+
+
 async def _play(bots) -> None:
     async with trio.open_nursery() as players:
         for p in bots:
