@@ -367,22 +367,22 @@ async def test_a_killed_worker_s_shard_is_claimed_by_the_standby_and_its_battles
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1717, 4242])
-async def test_random_kills_and_pauses_over_two_nodes_and_two_shards(tmp_path, pg_base, seed):
-    """Two nodes (1 worker + 1 standby each) over two shards; at random
-    moments a serving worker (either shard, either node) is killed or paused
-    and resumed after the takeover, or a whole node is killed and started
-    again. Every battle of both shards finishes, each paid once."""
+@pytest.mark.parametrize("n_nodes,seed", [(2, 1717), (2, 4242), (3, 3333)])
+async def test_random_kills_and_pauses_over_nodes_and_shards(tmp_path, pg_base, n_nodes, seed):
+    """Two or three nodes (1 worker + 1 standby each) over as many shards; at
+    random moments a serving worker (any shard, any node) is killed, or
+    paused and resumed after the takeover, or a whole node is killed and
+    started again. Every battle of every shard finishes, each paid once."""
     rnd = random.Random(seed)
-    shards = 2
-    pa, pb = free_port_range(shards + 1), free_port_range(shards + 1)
+    shards = n_nodes
     dsn = pg_base
     # The nodes' shard ports differ (port + 1 + k of each); bots follow the shard's holder.
-    a = Node(tmp_path, "node-a", dsn, pa, shards=shards, workers=1)
-    b = Node(tmp_path, "node-b", dsn, pb, shards=shards, workers=1)
-    a.start()
-    b.start()
-    nodes = {"node-a": a, "node-b": b}
+    nodes = {}
+    for c in "abc"[:n_nodes]:
+        node = Node(tmp_path, f"node-{c}", dsn, free_port_range(shards + 1), shards=shards, workers=1)
+        nodes[node.name] = node
+        node.start()
+    all_nodes = list(nodes.values())
 
     class Follow:
         """The URL of whichever node's worker holds shard k now (from its lease row)."""
@@ -463,18 +463,18 @@ async def test_random_kills_and_pauses_over_two_nodes_and_two_shards(tmp_path, p
                 nursery.cancel_scope.cancel()
         # let the serving workers finish what was in flight (the last payouts), then stop both nodes
         await trio.sleep(3)
-        for node in (a, b):
+        for node in all_nodes:
             node.stop()
         with trio.fail_after(40):
-            while any(n.proc.poll() is None for n in (a, b)):
+            while any(n.proc.poll() is None for n in all_nodes):
                 await trio.sleep(0.1)
         for k in range(shards):
             await check_shard(dsn, k, bots[k], 2)
         assert len(faults) >= 2, faults
-        fenced = sum("taken over" in n.log() for n in (a, b))
+        fenced = sum("taken over" in n.log() for n in all_nodes)
         print("faults:", faults, "fenced stops seen:", fenced)
     except BaseException:
-        for n in (a, b):
+        for n in all_nodes:
             print(n.name, n.log()[-5000:])
         print("faults:", faults)
         for group in bots:
@@ -482,5 +482,5 @@ async def test_random_kills_and_pauses_over_two_nodes_and_two_shards(tmp_path, p
                 print(p.name, p.wallet, p.log[-15:])
         raise
     finally:
-        for n in (a, b):
+        for n in all_nodes:
             n.kill_all()
