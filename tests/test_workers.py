@@ -232,8 +232,14 @@ async def resume_is_redirected(port: int) -> None:
         await c.resume(session, 0)
     async with open_client(f"ws://127.0.0.1:{port + 1}/v1", connect_timeout=3) as c:
         await c.hello()
-        with pytest.raises(ArenaRequestError) as err:
-            await c.resume("no-such-session", 0)
+        for sid in ("no-such-session-at-all", "x" * 10_000, "not a session id!", "\x00" * 20):
+            with pytest.raises(ArenaRequestError) as err:
+                await c.resume(sid, 0)
+            assert err.value.code in ("not_found", "bad_request") and "url" not in err.value.body
+        # a connection gets a few lookups in other shards, then the plain answer
+        for _ in range(3):
+            with pytest.raises(ArenaRequestError) as err:
+                await c.resume(session, 0)
         assert err.value.code == "not_found" and "url" not in err.value.body
 
 

@@ -47,6 +47,7 @@ The gateway talks to the rest of the server through a `world` object:
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections import deque
@@ -115,12 +116,13 @@ class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox",
         "bad", "abuse", "bucket", "buckets", "inflight", "closing", "peer",
-        "jobs", "working", "addr", "held", "role",
+        "jobs", "working", "addr", "held", "role", "lookups",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
         cfg = gateway.cfg
         self.id = cid
+        self.lookups = 0  # session.resume lookups in other shards' worlds (shard workers only)
         self.ws = ws  # arena.net.ws.WsConn
         self.gateway = gateway
         self.stage = requests.ANY
@@ -162,6 +164,10 @@ class Connection:
     @property
     def wallet(self) -> str | None:
         return self.session.wallet if self.session else None
+
+
+MAX_SESSION_LOOKUPS = 3
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")  # what SessionRegistry issues (token_urlsafe)
 
 
 class SessionElsewhere(ArenaError):
@@ -630,9 +636,13 @@ class Gateway:
             raise ArenaError(WRONG_STATE, "this connection already has a session")
         session = self.sessions.get(body["session"])
         if session is None:
-            if self.find_session is not None:
-                # A shard worker: the session may be another shard's; say where (docs/PROTOCOL.md).
-                self._ledger_call(conn, rid, lambda: self._session_elsewhere(body["session"]), "directory")
+            sid = body["session"]
+            if self.find_session is not None and conn.lookups < MAX_SESSION_LOOKUPS and _SESSION_ID.fullmatch(sid):
+                # A shard worker: the session may be another shard's; say where
+                # (docs/PROTOCOL.md). A few lookups per connection: each is a
+                # query per shard, and a client resuming needs one.
+                conn.lookups += 1
+                self._ledger_call(conn, rid, lambda: self._session_elsewhere(sid), "directory")
                 return
             raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
         last_seq = body["last_seq"]
