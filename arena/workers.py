@@ -92,6 +92,25 @@ def shard_port(base_port: int, k: int) -> int:
     return base_port + 1 + k
 
 
+def worker_url(cfg, base_port: int, k: int) -> str:
+    """Where clients reach shard k's worker on this node: `[cluster] advertise`
+    (when this build has it and it is set) with the shard's port, else
+    ws://<[server] host>:<port + 1 + k>/v1 (the host name for a wildcard host)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    port = shard_port(base_port, k)
+    advertised = getattr(cfg.cluster, "advertise", "")
+    if advertised:
+        u = urlsplit(advertised)
+        host = u.hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        return urlunsplit(u._replace(netloc=f"{host}:{port}"))
+    host = cfg.server.host
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    return f"ws://{host}:{port}/v1"
+
+
 def shard_config(cfg, k: int, base_port: int):
     """The configuration a worker serving shard k runs with: the shard's
     schema, its own port, its metrics port beside the configured one, a
@@ -104,8 +123,12 @@ def shard_config(cfg, k: int, base_port: int):
     if engine.seed:
         engine = attrs.evolve(engine, seed=engine.seed + k)
     cluster = attrs.evolve(cfg.cluster, node=node_name(cfg))
+    # The cluster registry's names for this process (`[cluster] advertise` and
+    # `shard`, where this build has them): its own URL and its shard.
     if hasattr(cluster, "advertise"):
-        cluster = attrs.evolve(cluster, advertise=f"ws://{cfg.server.host}:{shard_port(base_port, k)}/v1")
+        cluster = attrs.evolve(cluster, advertise=worker_url(cfg, base_port, k))
+    if hasattr(cluster, "shard"):
+        cluster = attrs.evolve(cluster, shard=str(k))
     return attrs.evolve(cfg, server=server, engine=engine, cluster=cluster,
                         store=attrs.evolve(cfg.store, dsn=shard_dsn(cfg.store.dsn, k)))
 
@@ -171,7 +194,7 @@ def worker_main(args, cfg) -> int:
                      extra={"holders": "; ".join(f"shard {k}: {h}" for k, h in sorted(held.items()))})
 
         k, epoch = await claim_first(cfg.store.dsn, shards, terms, start=slot % shards, on_wait=waiting)
-        url = f"ws://{cfg.server.host}:{shard_port(base_port, k)}/v1"
+        url = worker_url(cfg, base_port, k)
         # The lease row names the holder's address: where shard k is served now.
         terms = LeaseTerms(owner=f"{ident} shard={k} url={url}"[:200], ttl_ms=cfg.cluster.lease_ttl_ms)
         tag.fields = {"worker": slot, "shard": k}

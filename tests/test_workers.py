@@ -16,6 +16,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,21 @@ def test_serve_workers_on_sqlite_says_why(tmp_path):
                          cwd=str(ROOT), capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "cannot start: --workers 2 needs [store] kind = \"postgres\"" in out.stderr
+
+
+def test_worker_urls(tmp_path):
+    import attrs
+
+    from arena.workers import worker_url
+
+    cfg = _cfg(tmp_path, '[server]\nhost = "127.0.0.1"\nport = 7000\n')
+    assert worker_url(cfg, 7000, 0) == "ws://127.0.0.1:7001/v1"
+    assert worker_url(cfg, 7000, 3) == "ws://127.0.0.1:7004/v1"
+    wild = attrs.evolve(cfg, server=attrs.evolve(cfg.server, host="0.0.0.0"))
+    assert worker_url(wild, 7000, 1) == f"ws://{socket.gethostname()}:7002/v1"
+    if hasattr(cfg.cluster, "advertise"):  # the cluster registry's key, where this build has it
+        adv = attrs.evolve(cfg, cluster=attrs.evolve(cfg.cluster, advertise="wss://play.example:443/v1"))
+        assert worker_url(adv, 7000, 2) == "wss://play.example:7003/v1"
 
 
 def test_shard_schemas_and_dsns():
