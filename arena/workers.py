@@ -464,6 +464,10 @@ def supervise_main(args, cfg, workers: int) -> int:
 
     shards = shard_count(cfg, workers)
     base_port = args.port if args.port is not None else cfg.server.port
+    if base_port == 0 or base_port + shards >= 65_536:
+        say(f"cannot start: --workers needs a fixed [server] port with room for its shards' ports "
+            f"(shard k at port + 1 + k, {shards} shards); this one is {base_port}")
+        return 2
     try:
         applied = trio.run(migrate_shards, cfg.store.dsn, shards)
     except Exception as exc:  # noqa: BLE001 - report, do not trace

@@ -86,6 +86,14 @@ def test_worker_urls(tmp_path):
         assert worker_url(adv, 7000, 2) == "wss://play.example:7003/v1"
 
 
+def test_serve_workers_needs_a_fixed_port(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[server]\nport = 0\n[store]\nkind = "postgres"\ndsn = "postgresql://u@127.0.0.1:9/db"\n')
+    out = subprocess.run([sys.executable, "-m", "arena", "serve", "--config", str(config), "--workers", "2"],
+                         cwd=str(ROOT), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "needs a fixed [server] port" in out.stderr, out.stderr
+
+
 def test_shard_schemas_and_dsns():
     dsn = "postgresql://postgres@127.0.0.1:5432/test?search_path=prod&application_name=x"
     assert shard_schema(dsn, 0) == "prod_s0" and shard_schema(dsn, 12) == "prod_s12"
