@@ -514,3 +514,53 @@ async def test_random_kills_and_pauses_over_nodes_and_shards(tmp_path, pg_base, 
     finally:
         for n in all_nodes:
             n.kill_all()
+
+
+@pytest.mark.slow
+async def test_players_on_two_workers_are_paired_through_redis_and_play_on_one(tmp_path, pg_base, redis_url):
+    """`serve --workers 2` with the cluster through Redis: two players logged in
+    on different workers (each on its shard's own port) queue, the shared
+    queue pairs them, the one on the other worker is seated there (the seat
+    names that worker's own URL) and the battle is played to its payout."""
+    from test_cluster_e2e import HEARTBEAT_MS, Player, check_payout
+
+    url, prefix = redis_url
+    port = free_port_range(3)
+    node = Node(tmp_path, "node-a", pg_base, port, shards=2, workers=2, standby=0)
+    text = node.config.read_text().replace(
+        "[cluster]\n", f"[cluster]\nheartbeat_ms = {HEARTBEAT_MS}\nseat_ttl_ms = 20000\n", 1)
+    node.config.write_text(text + f'\n[redis]\nurl = "{url}"\nkey_prefix = "{prefix}"\n')
+    node.start()
+    try:
+        with trio.fail_after(120):
+            await served(pg_base, 2)
+            for k in range(2):
+                await port_open(port + 1 + k)
+            await trio.sleep(3 * HEARTBEAT_MS / 1000)  # both workers registered and subscribed
+            p1, p2 = Player("p1a"), Player("p2b")
+            async with trio.open_nursery() as n:
+                n.start_soon(p1.play, f"ws://127.0.0.1:{port + 1}/v1")
+                n.start_soon(p2.play, f"ws://127.0.0.1:{port + 2}/v1")
+        assert p1.seated != p2.seated, "exactly one of them played on the other worker"
+        seated = p1 if p1.seated else p2
+        assert seated.owner_url in (f"ws://127.0.0.1:{port + 1}/v1", f"ws://127.0.0.1:{port + 2}/v1")
+        check_payout(p1, p2)
+        # the registry names each worker <node>/<shard>, at its own URL
+        import redis
+
+        r = redis.Redis.from_url(url, socket_timeout=5, decode_responses=True)
+        try:
+            entries = {k: r.hgetall(f"{prefix}cluster:node:node-a/{k}") for k in range(2)}
+        finally:
+            r.close()
+        assert {k: (e.get("shard"), e.get("url")) for k, e in entries.items()} == {
+            k: (str(k), f"ws://127.0.0.1:{port + 1 + k}/v1") for k in range(2)}, entries
+    except BaseException:
+        print(node.log()[-6000:])
+        raise
+    finally:
+        node.stop()
+        with trio.move_on_after(30):
+            while node.proc.poll() is None:
+                await trio.sleep(0.1)
+        node.kill_all()
