@@ -47,11 +47,17 @@ def refusal(exc: BaseException) -> str | None:
     from arena.persistence.durable import RecoveryError
     from arena.persistence.store import StoreError
 
-    if isinstance(exc, (StoreError, RecoveryError, RecordsOfAnotherWorld)):
-        return str(exc)
+    found = find_error(exc, (StoreError, RecoveryError, RecordsOfAnotherWorld))
+    return None if found is None else str(found)
+
+
+def find_error(exc: BaseException, kinds: tuple) -> BaseException | None:
+    """`exc` if it is one of `kinds`, or the first such in the exception groups around it."""
+    if isinstance(exc, kinds):
+        return exc
     if isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
-            found = refusal(sub)
+            found = find_error(sub, kinds)
             if found is not None:
                 return found
     return None

@@ -258,14 +258,10 @@ class StartRefused(Exception):
 
 
 def _start_refused(exc: BaseException) -> str | None:
-    if isinstance(exc, StartRefused):
-        return str(exc)
-    if isinstance(exc, BaseExceptionGroup):
-        for sub in exc.exceptions:
-            found = _start_refused(sub)
-            if found is not None:
-                return found
-    return None
+    from arena.cli_serve import find_error
+
+    found = find_error(exc, (StartRefused,))
+    return None if found is None else str(found)
 
 
 def session_finder(store, dsn: str, shards: int, me: int):

@@ -157,6 +157,14 @@ class Node:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
 
+    async def shutdown(self) -> None:
+        """SIGTERM, up to 30 s for a clean stop, then whatever is left killed."""
+        self.stop()
+        with trio.move_on_after(30):
+            while self.proc is not None and self.proc.poll() is None:
+                await trio.sleep(0.1)
+        self.kill_all()
+
     def kill_all(self) -> None:
         """The supervisor's whole process group, at once (a node lost)."""
         if self.proc is not None:
@@ -389,11 +397,7 @@ async def test_a_killed_worker_s_shard_is_claimed_by_the_standby_and_its_battles
             print(p.name, p.wallet, p.log[-15:])
         raise
     finally:
-        node.stop()
-        with trio.move_on_after(30):
-            while node.proc.poll() is None:
-                await trio.sleep(0.1)
-        node.kill_all()
+        await node.shutdown()
 
 
 @pytest.mark.slow
@@ -559,8 +563,4 @@ async def test_players_on_two_workers_are_paired_through_redis_and_play_on_one(t
         print(node.log()[-6000:])
         raise
     finally:
-        node.stop()
-        with trio.move_on_after(30):
-            while node.proc.poll() is None:
-                await trio.sleep(0.1)
-        node.kill_all()
+        await node.shutdown()
