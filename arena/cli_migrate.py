@@ -24,6 +24,8 @@ def main_from_args(args) -> int:
     cfg = load_config_or_say_why(args.config)
     if cfg is None:
         return 2
+    if cfg.cluster.shards:
+        return migrate_shards(cfg)
     store = make_store(cfg)
 
     async def run():
@@ -41,4 +43,25 @@ def main_from_args(args) -> int:
         return 1
     what = ", ".join(map(str, applied)) if applied else "nothing (up to date)"
     print(f"arena: store {cfg.store.kind}: applied {what}; schema version {version}")
+    return 0
+
+
+def migrate_shards(cfg) -> int:
+    """A sharded cluster: create and migrate every shard's schema."""
+    import trio
+
+    from arena.persistence.shards import migrate_shards as run, shard_schema
+
+    if cfg.store.kind != "postgres":
+        print(f"arena: migrate failed: [cluster] shards = {cfg.cluster.shards} needs [store] kind = \"postgres\"",
+              file=sys.stderr)
+        return 2
+    try:
+        applied = trio.run(run, cfg.store.dsn, cfg.cluster.shards)
+    except Exception as exc:  # noqa: BLE001 - report, do not trace
+        print(f"arena: migrate failed (postgres shards): {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    for k, versions in applied.items():
+        what = ", ".join(map(str, versions)) if versions else "nothing (up to date)"
+        print(f"arena: shard {k} ({shard_schema(cfg.store.dsn, k)}): applied {what}")
     return 0

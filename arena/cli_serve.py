@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
@@ -12,6 +13,11 @@ def add_arguments(p) -> None:
     p.add_argument("--demo", action="store_true",
                    help="also run DEMO BOTS of every mode in this process (arena.demo), with an operator key "
                         "made for them; for a development server")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run N worker processes, each serving one shard world of [cluster] shards, on one "
+                        "public port (PostgreSQL only; default: the number of cores when [cluster] shards is "
+                        "set, else one process serving the one world; docs/SCALING.md)")
+    p.add_argument("--worker-slot", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--demo-only", default="", metavar="MODES",
                    help="with --demo: only these modes' bots, comma-separated (default: every mode)")
 
@@ -41,11 +47,17 @@ def refusal(exc: BaseException) -> str | None:
     from arena.persistence.durable import RecoveryError
     from arena.persistence.store import StoreError
 
-    if isinstance(exc, (StoreError, RecoveryError, RecordsOfAnotherWorld)):
-        return str(exc)
+    found = find_error(exc, (StoreError, RecoveryError, RecordsOfAnotherWorld))
+    return None if found is None else str(found)
+
+
+def find_error(exc: BaseException, kinds: tuple) -> BaseException | None:
+    """`exc` if it is one of `kinds`, or the first such in the exception groups around it."""
+    if isinstance(exc, kinds):
+        return exc
     if isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
-            found = refusal(sub)
+            found = find_error(sub, kinds)
             if found is not None:
                 return found
     return None
@@ -64,6 +76,20 @@ def main_from_args(args) -> int:
     cfg = load_config_or_say_why(args.config)
     if cfg is None:
         return 2
+    from arena import workers as shard_workers
+
+    try:
+        workers = shard_workers.worker_count(cfg, args.workers)
+        if workers is not None and args.demo:
+            raise shard_workers.WorkersRefused("--demo runs its bots inside the one server process: "
+                                               "leave out --workers")
+    except shard_workers.WorkersRefused as exc:
+        print(f"arena: cannot start: {exc}", file=sys.stderr)
+        return 2
+    if workers is not None:
+        if args.worker_slot is not None:
+            return shard_workers.worker_main(args, cfg)
+        return shard_workers.supervise_main(args, cfg, workers)
     if args.demo:
         from arena import demo
 

@@ -312,6 +312,10 @@ class LedgerConfig:
     # solana: the local record of payments and payouts; "" = solana-ledger.sqlite
     # beside the [store] path (see arena.chain.solana.records_path)
     records_path: str = _key("", TEXT)
+    # solana, bsv: where the record store is: "file" (records_path) or "store"
+    # (tables of the world's PostgreSQL schema, fenced like its other writes,
+    # so a world taken over by another node carries them; arena.chain.pg_records)
+    records: str = _key("file", _choice("file", "store"))
     # solana, bsv: the world id (or "unbound") whose records this world may take over
     adopt_records: str = _key("", TEXT)
     # bsv: the ARC broadcaster and the WhatsOnChain-style index (docs/BSV.md)
@@ -392,6 +396,14 @@ class ClusterConfig:
     # (`serve --workers` sets it per worker): the process is `<node>/<shard>`
     # in the cluster's registry. Empty: the process is `<node>`.
     shard: str = _key("", TEXT)
+    # How many shard worlds the cluster's PostgreSQL holds (schemas
+    # `<schema>_s0` .. `<schema>_s<shards-1>`), each served by one worker
+    # process at a time (`serve --workers`, docs/SCALING.md). 0: not sharded,
+    # one world in `<schema>` itself.
+    shards: int = _key(0, NON_NEGATIVE)
+    # Worker processes per node that serve no shard yet and claim the first
+    # shard whose lease has expired (another worker's or node's).
+    standby_workers: int = _key(1, NON_NEGATIVE)
 
 
 @frozen

@@ -94,7 +94,7 @@ async def test_postgres_refuses_an_unmigrated_schema(pg_schema):
     s = PostgresStore(pg_schema)
     with pytest.raises(StoreError, match="python -m arena migrate"):
         await s.open()
-    assert await s.migrate() == [1, 2, 3, 4, 5, 6, "roast:1", "roast:2", "roast:3", "canvas:1"]
+    assert await s.migrate() == [1, 2, 3, 4, 5, 6, 7, "roast:1", "roast:2", "roast:3", "canvas:1"]
     await s.open()
-    assert await s.schema_version() == 6
+    assert await s.schema_version() == 7
     await s.close()

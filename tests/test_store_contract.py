@@ -30,7 +30,7 @@ async def store(request, tmp_path):
 
         dsn = request.getfixturevalue("pg_schema")
         s = PostgresStore(dsn)
-        assert await s.migrate() == [1, 2, 3, 4, 5, 6, "roast:1", "roast:2", "roast:3", "canvas:1"]
+        assert await s.migrate() == [1, 2, 3, 4, 5, 6, 7, "roast:1", "roast:2", "roast:3", "canvas:1"]
     await s.open()
     try:
         yield s

@@ -70,6 +70,11 @@ def add_arguments(p) -> None:
     p.add_argument("--in-loop-sender", dest="split_sender", action="store_false",
                    help="duel: send from the generator's event loop too (default where fork() exists: a forked "
                         "child sends on a strict schedule, and arrival times are the kernel's receive stamps)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="duel, battles: start `serve --workers N` on PostgreSQL (N shard workers, no standby) "
+                        "instead of the one-process server; each pair of clients plays on one shard's port")
+    p.add_argument("--pg-dsn", default=os.environ.get("ARENA_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"),
+                   help="--workers: the PostgreSQL to keep the shards in (a fresh schema, dropped after)")
     p.add_argument("--url", default=None, help="bench a running server (ws://HOST:PORT/v1) instead of starting one")
     p.add_argument("--metrics-url", default=None,
                    help="with --url: its metrics endpoint (http://HOST:PORT/metrics), for server-side numbers")
@@ -271,6 +276,8 @@ class Bench:
         self.server = None
         self.gens: list = []
         self.reader = None  # (process, pipe) of the reads step's generator, with --reads
+        self.shard_urls: list[str] = []  # --workers: each shard worker's own URL
+        self.worker_metrics: list[str] = []  # --workers: each worker's metrics endpoint
         self.progress = not args.quiet and sys.stderr.isatty()
 
     # --- set-up -------------------------------------------------------------------------
@@ -291,12 +298,16 @@ class Bench:
             if server_cpus is None and ncpu > 1:
                 server_cpus = [0]
             self.server = ServerProcess(tick_hz=args.tick_hz, cpus=server_cpus, src=args.server_src,
-                                        board_rows=args.read_board_rows if args.reads else 0)
+                                        board_rows=args.read_board_rows if args.reads else 0,
+                                        workers=args.workers, pg_dsn=args.pg_dsn)
             has_metrics = self.server.wait_ready()
             self.url = self.server.url
             self.metrics_url = self.server.metrics_url if has_metrics else None
             self.server_pid = self.server.proc.pid
+            self.shard_urls = self.server.shard_urls
+            self.worker_metrics = self.server.worker_metrics_urls
             info["server"] = {
+                "workers": args.workers or None, "shard_urls": self.shard_urls or None,
                 "url": self.url, "started_by_bench": True, "pinned_cpus": server_cpus if self.server.pinned else None,
                 "config": str(self.server.config_path), "log": self.server.log_path, "src": args.server_src,
                 "metrics": bool(has_metrics),
@@ -320,7 +331,7 @@ class Bench:
         for i in range(max(1, args.generators)):
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=generator_main, args=(child, i, {
-                "url": self.url, "scenario": args.scenario, "cpus": gen_cpus,
+                "url": self.url, "urls": self.shard_urls, "scenario": args.scenario, "cpus": gen_cpus,
                 "split_sender": args.split_sender}), daemon=True)
             proc.start()
             self.gens.append((proc, parent))
@@ -419,7 +430,10 @@ class Bench:
         time.sleep(0.5)
         idle = scrape(self.metrics_url)
         usage = self._proc_usage()
-        report["idle_rss_bytes"] = (idle or {}).get("process_resident_memory_bytes") or (usage[1] if usage else None)
+        if self.worker_metrics and usage:
+            report["idle_rss_bytes"] = usage[1]  # every process of the node, as the steps measure it
+        else:
+            report["idle_rss_bytes"] = (idle or {}).get("process_resident_memory_bytes") or (usage[1] if usage else None)
         if args.ladder:
             if args.steps:
                 ladder = [int(x) for x in args.steps.split(",") if x.strip()]
@@ -492,6 +506,7 @@ class Bench:
             self.reader[1].send(("run", t0, t1, reads))
         time.sleep(max(0.0, t0 - time.monotonic()))
         m0 = scrape(self.metrics_url)
+        w_m0 = [scrape(u) for u in self.worker_metrics]
         u0 = self._proc_usage()
         s0 = _proc_stat()
         w0 = time.monotonic()
@@ -501,6 +516,7 @@ class Bench:
                       f"measuring, {left:4.1f}s left")
             time.sleep(min(0.25, max(0.0, left)))
         m1 = scrape(self.metrics_url)
+        w_m1 = [scrape(u) for u in self.worker_metrics]
         u1 = self._proc_usage()
         s1 = _proc_stat()
         w1 = time.monotonic()
@@ -622,6 +638,31 @@ class Bench:
         if m0 and m1 and srv.get("inputs_per_s"):
             cpu_s = m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]
             srv["cpu_us_per_input"] = round(cpu_s / (srv["inputs_per_s"] * wall) * 1e6, 1)
+        if self.worker_metrics:
+            # Each shard worker on its own: its CPU, ticks and inputs (the
+            # top-level tick figures above are worker 0's; cpu_pct is the node's).
+            srv["workers"] = []
+            for a, b in zip(w_m0, w_m1):
+                if not (a and b):
+                    srv["workers"].append(None)
+                    continue
+                w = server_window(a, b, wall)
+                w["inputs_per_s"] = round((b["arena_inputs_total"] - a["arena_inputs_total"]) / wall, 1)
+                w["matches"] = int(b["arena_matches"])
+                cpu_s = b["process_cpu_seconds_total"] - a["process_cpu_seconds_total"]
+                w["cpu_us_per_input"] = (round(cpu_s / (w["inputs_per_s"] * wall) * 1e6, 1)
+                                         if w["inputs_per_s"] else None)
+                srv["workers"].append(w)
+            live = [w for w in srv["workers"] if w]
+            if u0 and u1:
+                srv["cpu_pct"] = round((u1[0] - u0[0]) / wall * 100, 1)  # the node: supervisor and workers
+                srv["rss_bytes"] = u1[1]
+            if live:
+                srv["inputs_per_s"] = round(sum(w["inputs_per_s"] for w in live), 1)
+                srv["tick_rate_hz"] = min(w["tick_rate_hz"] for w in live)  # the service level: every worker's
+                if srv.get("cpu_pct") is not None and srv["inputs_per_s"]:
+                    # the whole node (supervisor and workers) per input of every worker
+                    srv["cpu_us_per_input"] = round(srv["cpu_pct"] / 100 * 1e6 / srv["inputs_per_s"], 1)
         if s0 and s1:
             # Everything the machine ran besides this bench: other people's work on shared cores.
             busy = (s1[0] - s0[0]) / s1[2]

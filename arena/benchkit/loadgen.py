@@ -54,6 +54,11 @@ class Generator:
         self.host = u.hostname or "127.0.0.1"
         self.port = u.port or 80
         self.path = u.path or "/v1"
+        # Shard workers: each pair of clients goes to one shard's own port
+        # (players are paired within a shard), the pairs spread round the shards.
+        self.targets = [(v.hostname or "127.0.0.1", v.port or 80, v.path or "/v1")
+                        for v in map(urlsplit, opts.get("urls") or [])]
+        self.started_clients = 0
         self.scenario = opts["scenario"]
         self.tier = opts.get("tier", "bronze")
         self.clients: list[Client] = []
@@ -143,7 +148,11 @@ class Generator:
     async def setup_client(self) -> Client:
         from solders.keypair import Keypair
 
-        c = await Client.connect(self.host, self.port, self.path, self.stats)
+        host, port, path = self.host, self.port, self.path
+        if self.targets:
+            host, port, path = self.targets[(self.started_clients // 2) % len(self.targets)]
+            self.started_clients += 1
+        c = await Client.connect(host, port, path, self.stats)
         kp = Keypair()
         c.keypair = kp
         c.wallet = str(kp.pubkey())

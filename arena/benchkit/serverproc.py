@@ -76,21 +76,40 @@ class ServerProcess:
 
     def __init__(self, *, tick_hz: int = 20, cpus: list[int] | None = None, src: str | None = None,
                  log_path: str | None = None, extra_config: str = "", board_rows: int = 0,
-                 net_extra: str = ""):
+                 net_extra: str = "", workers: int = 0, pg_dsn: str = ""):
+        """`workers` > 0: `serve --workers N` on PostgreSQL (`pg_dsn`, in a
+        schema of its own, dropped at the stop): N shard workers, one shard
+        each, no standby; `shard_urls` and `worker_metrics_urls` name each."""
         self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-"))
-        self.port = free_port()
-        self.metrics_port = free_port()
-        while self.metrics_port == self.port:
-            self.metrics_port = free_port()
+        self.workers = workers
+        span = workers + 1 if workers else 1  # a node's public port, then its shards' (port + 1 + k)
+        self.port = free_port_range(span)
+        self.metrics_port = free_port_range(span)
+        while abs(self.metrics_port - self.port) <= span:
+            self.metrics_port = free_port_range(span)
         cfg = BENCH_CONFIG.format(port=self.port, tick_hz=tick_hz, metrics_port=self.metrics_port,
                                   media=self.dir / "media", store=self.dir / "arena.sqlite",
                                   net_extra=net_extra)
+        self.pg_dsn = ""
+        if workers:
+            import secrets
+
+            from arena.persistence.shards import shard_dsn
+
+            sep = "&" if "?" in pg_dsn else "?"
+            self.pg_dsn = f"{pg_dsn}{sep}search_path=arena_bench_{os.getpid()}_{secrets.token_hex(3)}"
+            self.shard_dsns = [shard_dsn(self.pg_dsn, k) for k in range(workers)]
+            cfg = cfg.replace(f'[store]\npath = "{self.dir / "arena.sqlite"}"\n',
+                              f'[store]\nkind = "postgres"\ndsn = "{self.pg_dsn}"\n\n'
+                              f"[cluster]\nshards = {workers}\nstandby_workers = 0\n")
         self.config_path = self.dir / "bench-config.toml"
         self.config_path.write_text(cfg + extra_config)
         if board_rows:
             seed_board(self.dir / "arena.sqlite", board_rows)
         self.log_path = log_path or str(self.dir / "server.log")
         cmd = [sys.executable, "-m", "arena", "serve", "--config", str(self.config_path), "--log-level", "WARNING"]
+        if workers:
+            cmd += ["--workers", str(workers)]
         self.pinned = False
         if cpus and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
             cmd = ["taskset", "-c", ",".join(map(str, cpus))] + cmd
@@ -102,6 +121,10 @@ class ServerProcess:
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=str(self.dir))
         self.url = f"ws://127.0.0.1:{self.port}/v1"
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        self.shard_urls = [f"ws://127.0.0.1:{self.port + 1 + k}/v1" for k in range(workers)]
+        self.worker_metrics_urls = [f"http://127.0.0.1:{self.metrics_port + 1 + k}/metrics" for k in range(workers)]
+        if workers:
+            self.metrics_url = self.worker_metrics_urls[0]
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
         """Until the WebSocket port accepts; True if the metrics endpoint answers too."""
@@ -110,26 +133,71 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
+                for port in [self.port] + [self.port + 1 + k for k in range(self.workers)]:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        pass
+                break
             except OSError:
                 time.sleep(0.1)
         else:
             raise RuntimeError(f"server did not listen within {timeout}s; see {self.log_path}")
-        return scrape(self.metrics_url) is not None
+        return all(scrape(url) is not None for url in (self.worker_metrics_urls or [self.metrics_url]))
 
     def stop(self) -> None:
         crashed = self.proc.poll() is not None  # it exited before we asked
         if not crashed:
             self.proc.terminate()
             try:
-                self.proc.wait(5)
+                self.proc.wait(30 if self.workers else 5)  # workers end their leases first
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
         self.log.close()
+        if self.workers:
+            drop_schemas(self.pg_dsn, self.shard_dsns)
         if not crashed and self.log_path.startswith(str(self.dir)):
             shutil.rmtree(self.dir, ignore_errors=True)  # keep the log only when it crashed
+
+
+def free_port_range(n: int) -> int:
+    """A port p with p .. p + n - 1 free (a node's public port and its shards' ports)."""
+    for _ in range(200):
+        p = free_port()
+        socks = []
+        try:
+            for q in range(p, p + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", q))
+            return p
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} free consecutive ports")
+
+
+def drop_schemas(base_dsn: str, dsns: list[str]) -> None:
+    """Drop the bench's shard schemas (best effort: a leftover schema is only space)."""
+    import asyncio
+
+    import asyncpg
+
+    from arena.persistence.postgres import schema_of
+
+    async def go():
+        conn = await asyncpg.connect(base_dsn.split("?")[0], timeout=5)
+        try:
+            for dsn in dsns:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema_of(dsn)}" CASCADE')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(go())
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        print(f"bench: could not drop the shard schemas: {exc}", file=sys.stderr)
 
 
 SEED_BOARD = "roast.wins"

@@ -877,6 +877,8 @@ class BsvLedger(ChainLedgerBase):
 
 def records_path(cfg) -> str:
     """`[ledger] records_path`, or `bsv-ledger.sqlite` beside the SQLite store."""
+    if cfg.ledger.records == "store":
+        return ":memory:"  # a placeholder: the world's own tables take its place before any use
     if cfg.ledger.records_path:
         return cfg.ledger.records_path
     if cfg.store.kind == "embedded":

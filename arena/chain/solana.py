@@ -831,6 +831,8 @@ def records_path(cfg) -> str:
     `solana-ledger.sqlite` in the folder of the main store's `[store] path`
     (SQLite), so a world's files sit together whatever the working directory;
     `var/solana-ledger.sqlite` when the store is not a file."""
+    if cfg.ledger.records == "store":
+        return ":memory:"  # a placeholder: the world's own tables take its place before any use
     if cfg.ledger.records_path:
         return cfg.ledger.records_path
     if cfg.store.kind == "embedded":  # SQLite

@@ -47,6 +47,7 @@ The gateway talks to the rest of the server through a `world` object:
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections import deque
@@ -115,12 +116,13 @@ class Connection:
     __slots__ = (
         "id", "ws", "gateway", "stage", "nonce", "session", "outbox",
         "bad", "abuse", "bucket", "buckets", "inflight", "closing", "peer",
-        "jobs", "working", "addr", "held", "role",
+        "jobs", "working", "addr", "held", "role", "lookups",
     )
 
     def __init__(self, gateway: Gateway, ws, now: float, cid: int):
         cfg = gateway.cfg
         self.id = cid
+        self.lookups = 0  # session.resume lookups in other shards' worlds (shard workers only)
         self.ws = ws  # arena.net.ws.WsConn
         self.gateway = gateway
         self.stage = requests.ANY
@@ -164,12 +166,34 @@ class Connection:
         return self.session.wallet if self.session else None
 
 
+MAX_SESSION_LOOKUPS = 3
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")  # what SessionRegistry issues (token_urlsafe)
+
+
+class SessionElsewhere(ArenaError):
+    """`session.resume` on a shard worker that does not hold the session: where it is."""
+
+    def __init__(self, shard: int, url: str):
+        super().__init__(NOT_FOUND, f"the session is held by shard {shard} at {url}: resume there")
+        self.shard = shard
+        self.url = url
+
+    def body(self) -> dict:
+        return {**super().body(), "shard": self.shard, "url": self.url}
+
+
 class Gateway:
     def __init__(self, cfg, world, host: str = "127.0.0.1", port: int = 8765):
         self.cfg = cfg
         self.world = world
         self.host = host
         self.port = port
+        # Ports this gateway shares with other processes (SO_REUSEPORT): a
+        # shard worker's public port (arena.workers).
+        self.shared_ports: tuple[int, ...] = ()
+        # A shard worker's lookup of a session this world does not hold:
+        # async (session id) -> (shard, url or None) or None (arena.workers).
+        self.find_session = None
         # The domain auth.siws messages must name (`[server] domain`, via the world).
         self.domain = getattr(world, "domain", "localhost")
         self.sessions = SessionRegistry(cfg.event_buffer, cfg.event_buffer_bytes)
@@ -248,7 +272,7 @@ class Gateway:
         self.server.on_oversize = self._on_oversize
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            port = await nursery.start(self.server.serve, self.host, self.port)
+            port = await nursery.start(self.server.serve, self.host, self.port, self.shared_ports)
             self.listen_port = port
             log.info("listening", extra={"host": self.host, "port": port})
             nursery.start_soon(self._expire_sessions)
@@ -616,6 +640,14 @@ class Gateway:
             raise ArenaError(WRONG_STATE, "this connection already has a session")
         session = self.sessions.get(body["session"])
         if session is None:
+            sid = body["session"]
+            if self.find_session is not None and conn.lookups < MAX_SESSION_LOOKUPS and _SESSION_ID.fullmatch(sid):
+                # A shard worker: the session may be another shard's; say where
+                # (docs/PROTOCOL.md). A few lookups per connection: each is a
+                # query per shard, and a client resuming needs one.
+                conn.lookups += 1
+                self._ledger_call(conn, rid, lambda: self._session_elsewhere(sid), "directory")
+                return
             raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
         last_seq = body["last_seq"]
         # Before a restored session takes the client's last_seq (which it
@@ -634,6 +666,16 @@ class Gateway:
         else:
             for ev in core.resume_snapshots(self.world.state, session.wallet):
                 session.push_event(codec.event_tail(ev.type, ev.body))
+
+    async def _session_elsewhere(self, session_id: str) -> dict:
+        where = await self.find_session(session_id)
+        if where is None:
+            raise ArenaError(NOT_FOUND, "no such session (expired or unknown): log in again")
+        shard, url = where
+        if url is None:
+            raise ArenaError(NOT_FOUND, f"the session is on shard {shard}, which is moving to another worker: "
+                             "try again shortly", retry_after_ms=1000)
+        raise SessionElsewhere(shard, url)
 
     def _ping(self, conn, rid, body):
         conn.reply(rid, {"tick": self.world.state.tick})

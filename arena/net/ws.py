@@ -608,27 +608,39 @@ class WsServer:
         ), 0)
 
     # --- running ------------------------------------------------------------------
-    async def serve(self, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(self, host: str, port: int, shared_ports: tuple[int, ...] = (), *,
+                    task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Listen on `port`, and on each of `shared_ports` with SO_REUSEPORT
+        (several worker processes accept on one public port; the kernel
+        spreads new connections over them)."""
         self.fd_limit = raise_nofile_limit() if self.raise_fd_limit else 0
         if self.fd_limit:
             # Descriptors for everything else (store, logs, metrics, ledger) stay free.
             self.max_connections = min(self.max_connections, max(16, self.fd_limit - 64))
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        lsock = socket.socket(family, socket.SOCK_STREAM)
+        socks = []
         try:
-            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            lsock.bind((host, port))
-            lsock.listen(4096)
-            lsock.setblocking(False)
-            self.port = lsock.getsockname()[1]
+            for p in (port, *shared_ports):
+                lsock = socket.socket(family, socket.SOCK_STREAM)
+                socks.append(lsock)
+                lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if p != port:
+                    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                lsock.bind((host, p))
+                lsock.listen(4096)
+                lsock.setblocking(False)
+            self.port = socks[0].getsockname()[1]
             self._ep = select.epoll()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._hub)
                 nursery.start_soon(self._sweep)
+                for shared in socks[1:]:
+                    nursery.start_soon(self._accept_loop, shared, nursery)
                 task_status.started(self.port)
-                await self._accept_loop(lsock, nursery)
+                await self._accept_loop(socks[0], nursery)
         finally:
-            lsock.close()
+            for lsock in socks:
+                lsock.close()
             for conn in list(self.conns.values()):
                 self._abort(conn)
             if self._ep is not None:

@@ -39,6 +39,9 @@ UNLIMITED = frozenset({"hello", "ping", "auth.login", "session.resume"})
 def make_store(cfg):
     """The store `[store] kind` names."""
     kind = cfg.store.kind
+    if kind != "postgres" and cfg.ledger.records == "store" and cfg.ledger.kind != "embedded":
+        raise ValueError("[ledger] records = \"store\" needs [store] kind = \"postgres\": the records are kept "
+                         "in the world's PostgreSQL schema (docs/SCALING.md)")
     if kind != "postgres" and cfg.cluster.node:
         raise ValueError(f"[cluster] node = {cfg.cluster.node!r} needs [store] kind = \"postgres\": "
                          "nodes share a world through PostgreSQL (docs/SCALING.md)")
@@ -204,6 +207,11 @@ class ServerPersistence:
             from .chain_inbox import ChainAnnouncements
 
             bind = getattr(ledger, "bind_world", None)
+            if self.cfg.ledger.records == "store" and getattr(ledger, "store", None) is not None:
+                from arena.chain.pg_records import PgRecordStore
+
+                ledger.store.close()  # the placeholder it was made with
+                ledger.store = PgRecordStore(self.store)
             if bind is not None:
                 rec = self.durability.recovered
                 await bind(rec["world"], legacy=rec.get("legacy", False))

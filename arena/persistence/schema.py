@@ -40,6 +40,9 @@ Tables (both stores):
 - `writer_lease` (owner, epoch, expires_at; PostgreSQL only, version 6): the
   world's writer when nodes share it (`[cluster] node`): every write
   checks its epoch (docs/SCALING.md).
+- `chain_payments`, `chain_escrow`, `chain_settlements`, `chain_meta`
+  (PostgreSQL only, version 7): a chain ledger's record store kept in the
+  world (`[ledger] records = "store"`, `arena.chain.pg_records`).
 - `mode_migrations` (mode, version): which of each mode's own migrations
   (`arena.engine.mode.Tables`) are applied (version 3). A mode's tables are
   the mode's: the tables of the two-player battle records that version 1
@@ -183,6 +186,25 @@ POSTGRES: list[tuple[int, list[str]]] = [
         # fencing epoch, until when (the database's clock, never a node's).
         "CREATE TABLE IF NOT EXISTS writer_lease (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL,"
         " epoch BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL, claimed_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    ]),
+    (7, [
+        # A chain ledger's record store kept in the world's own schema
+        # (`[ledger] records = "store"`, arena.chain.pg_records): the tables of
+        # arena.chain.solana_store with a `chain_` prefix, written in fenced
+        # transactions, so a world taken over by another node carries them.
+        "CREATE TABLE IF NOT EXISTS chain_payments (sig TEXT PRIMARY KEY, msg_hash TEXT NOT NULL UNIQUE,"
+        " kind TEXT NOT NULL, wallet TEXT NOT NULL, match TEXT, to_wallet TEXT, amount BIGINT NOT NULL,"
+        " fee BIGINT NOT NULL DEFAULT 0, raw BYTEA NOT NULL, blockhash TEXT NOT NULL, last_valid BIGINT NOT NULL,"
+        " state TEXT NOT NULL, announced BIGINT NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '',"
+        " created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS chain_payments_open ON chain_payments (state) WHERE state = 'submitted'",
+        "CREATE INDEX IF NOT EXISTS chain_payments_entry ON chain_payments (wallet, match)",
+        "CREATE TABLE IF NOT EXISTS chain_escrow (match TEXT PRIMARY KEY, balance BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS chain_settlements (key TEXT PRIMARY KEY, match TEXT NOT NULL,"
+        " debits TEXT NOT NULL, transfers TEXT NOT NULL, state TEXT NOT NULL, sig TEXT, raw BYTEA, blockhash TEXT,"
+        " last_valid BIGINT, attempts BIGINT NOT NULL DEFAULT 0, prior_sigs TEXT NOT NULL DEFAULT '[]',"
+        " detail TEXT NOT NULL DEFAULT '', created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS chain_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
     ]),
 ]
 
