@@ -616,7 +616,12 @@ class Gateway:
 
         self._spawn(conn, reply)
 
-    def _attach(self, conn: Connection, session: Session) -> None:
+    def _attach(self, conn: Connection, session: Session, announce: bool = True) -> bool:
+        """Bind `session` to `conn`. True when its wallet had no connection
+        left: the engine hears `PlayerReconnected`, now, or with
+        `announce=False` when the caller has queued what must come first
+        (a resume's reply and the events it replays: the engine steps the
+        input at once, and its events must follow those)."""
         old = session.conn
         if old is not None and old is not conn:
             self.sessions.detach(session, trio.current_time())
@@ -631,9 +636,12 @@ class Gateway:
             # Logged in: no login deadline any more, and media frames allowed.
             admit(self.cfg.max_frame_bytes)
         if self.sessions.attach(session, conn):
-            self.world.submit(I.PlayerReconnected(session.wallet), force=True)
+            if announce:
+                self.world.submit(I.PlayerReconnected(session.wallet), force=True)
             if self.cluster is not None:
                 self.cluster.wallet_present(session.wallet)
+            return True
+        return False
 
     def _resume(self, conn, rid, body):
         if conn.session is not None:
@@ -658,7 +666,7 @@ class Gateway:
         if last_seq > session.seq:
             raise ArenaError(BAD_REQUEST, f"last_seq must be between 0 and {session.seq}")
         missed = None if restored else session.missed_since(last_seq)
-        self._attach(conn, session)
+        reconnected = self._attach(conn, session, announce=False)
         conn.reply(rid, {"resumed": True, "replayed": len(missed) if missed is not None else 0})
         if missed is not None:
             for env in missed:
@@ -666,6 +674,8 @@ class Gateway:
         else:
             for ev in core.resume_snapshots(self.world.state, session.wallet):
                 session.push_event(codec.event_tail(ev.type, ev.body))
+        if reconnected:
+            self.world.submit(I.PlayerReconnected(session.wallet), force=True)
 
     async def _session_elsewhere(self, session_id: str) -> dict:
         where = await self.find_session(session_id)
@@ -760,11 +770,13 @@ class Gateway:
             if conn.session is not None or conn.closing is not None:
                 return
             session = self.sessions.create(wallet)
-            self._attach(conn, session)
+            reconnected = self._attach(conn, session, announce=False)
             conn.reply(rid, {"session": session.id, "match": match,
                              "user": {"id": wallet, "wallet": wallet, "username": None}})
             for ev in core.resume_snapshots(self.world.state, wallet):
                 session.push_event(codec.event_tail(ev.type, ev.body))
+            if reconnected:
+                self.world.submit(I.PlayerReconnected(wallet), force=True)
 
         self._spawn(conn, claim)
 

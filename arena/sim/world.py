@@ -310,8 +310,11 @@ async def _make_durable(srv) -> None:
     d = srv.persistence.durability
     for _ in range(100):
         await d.flush()
+        # state.tick past stepped_tick: a tick is being formed (an input
+        # arrived after the last one closed); wait for it to close.
         if d.durable_tick == d.stepped_tick == srv.state.tick:
             return
+        await trio.sleep(1 / srv.tick_hz)
     raise Violation(f"the store never caught up: durable {d.durable_tick}, stepped {d.stepped_tick}")
 
 

@@ -83,14 +83,16 @@ test("resume by hand on a new connection (e.g. after a page reload)", async () =
   assert.equal(a.state, "closed"); // reconnect: false
   await assert.rejects(a.ping(), ArenaClosedError);
 
-  // While nobody is connected for a, the battle goes on: round 1 starts.
+  // While nobody is connected for a, the battle goes on: round 1 starts
+  // (it may have reached a before the drop) and b reacts, which a misses.
   await b.nextEvent("battle:round_start", { match, timeout: T });
+  await b.react(match, "🔥");
   const a2 = await connect(server.url, { reconnect: false });
   clients.push(a2);
   const reply = await a2.resume(saved.session, saved.lastSeq);
   assert.equal(reply.resumed, true);
   assert.ok(reply.replayed >= 1);
-  const ev = await a2.nextEvent("battle:round_start", { match, timeout: T });
+  const ev = await a2.nextEvent("reaction:sent", { match, timeout: T });
   assert.ok(ev.seq > saved.lastSeq);
   assert.deepEqual(a2.seqGaps, []);
   b.close();
