@@ -315,6 +315,54 @@ async def test_operators_get_health_updates(nursery, tmp_path):
         _, health = await op.next_event("health:update", timeout=5)
         services = health["services"]
         assert {"judge", "ledger", "feed", "schedule"} <= set(services)
+        # The contest's processing services, each a supervised side task of its own.
+        assert {services[n]["state"] for n in ("contest-evaluation", "contest-rake", "contest-referrals")} \
+            == {"active"}
         assert all(set(v) == {"state", "failures"} for v in services.values())
         await trio.sleep(0.3)
         assert not [t for t, _ in alice.drain_events() if t == "health:update"]
+
+
+async def test_a_failing_evaluation_service_shows_in_health_and_recovers(nursery, tmp_path):
+    """The evaluation service fails (its breaker here: 2 failures, 1 s
+    reset): the health says circuit_open, nothing is paid; once it answers,
+    the contest is evaluated and paid, and the health says active."""
+    clock = ManualClock(T0)
+    cfg = _config(tmp_path, evaluation_failure_threshold=2, evaluation_reset_s=1, service_retry_ms=50)
+    srv, url = await _server(nursery, cfg, clock)
+    task = srv.mode_tasks["contest-evaluation"]
+    assert task.supervisor.failure_threshold == 2 and task.supervisor.reset_after == 1.0
+    real, failures = task.handler.run, [3]
+
+    async def unreachable(effect):
+        if failures[0]:
+            failures[0] -= 1
+            raise OSError("evaluation store unreachable")
+        return await real(effect)
+
+    task.handler.run = unreachable
+    async with AsyncExitStack() as stack:
+        op = await _operator(srv, url, stack)
+        alice = await stack.enter_async_context(player(url))
+        bob = await stack.enter_async_context(player(url))
+        cid = (await op.request("contest.create", _terms()))["contest"]
+        await join(alice, cid, _pf((TOKENS[0], 10_000)))
+        await join(bob, cid, _pf((TOKENS[1], 10_000)))
+        await wait_until(lambda: len(_contest(srv, cid).entries) == 2)
+        clock.set(START)
+        await alice.next_event("contest:started", timeout=10)
+        clock.set(END)
+        await wait_until(lambda: srv.service_health()["contest-evaluation"]["state"] == "circuit_open", timeout=10)
+        c = _contest(srv, cid)
+        assert c.state == "evaluating" and c.end_prices is not None
+        assert await srv.ledger.account_balance(f"escrow:{cid}") == 200
+        _, ended = await bob.next_event("contest:ended", timeout=15)
+        await wait_until(lambda: not srv.state.unsettled, timeout=10)
+        assert failures == [0] and srv.service_health()["contest-evaluation"] == {"state": "active", "failures": 0}
+        assert [[r["wallet"], r["score_bps"]] for r in ended["rankings"]] == rules_standings(c)
+        assert await srv.ledger.account_balance(f"escrow:{cid}") == 0
+
+
+def rules_standings(c) -> list:
+    return [list(r) for r in rules.standings(c.start_prices, c.end_prices,
+                                             [(w, e.portfolio) for w, e in c.entries.items()])]

@@ -39,6 +39,7 @@ from attrs import define, field
 from arena.engine import inputs as I
 from arena.engine import rng
 from arena.engine.calendar import Rule, parse
+from arena.engine.canonical import OMIT_IF_DEFAULT
 from arena.engine.errors import BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
 from arena.engine.mode import Mode, Page
 from arena.engine.money import bps_of
@@ -47,8 +48,9 @@ from arena.engine.snapshot import register as snapshot_class
 
 from . import records, requests, rules
 from .messages import (
-    NAME, ContestCancel, ContestCreate, ContestJoinChosen, ContestRead, ReferralRequest, payout_key,
-    price_key, refund_key, stray_refund_key, token_sync_key,
+    EVALUATION, NAME, RAKE, REFERRALS, SERVICE_RESULTS, ContestCancel, ContestCreate, ContestEvaluated,
+    ContestJoinChosen, ContestRead, EvaluateContest, ProcessRake, ProcessReferrals, RakeProcessed, ReferralRequest,
+    ReferralsProcessed, payout_key, price_key, refund_key, service_key, stray_refund_key, token_sync_key,
 )
 from .settings import ContestConfig, achievement_rules, prize_table, whitelist
 
@@ -59,6 +61,9 @@ SCHEDULE_CREATOR = "schedule"
 CHECK_MS = 1_000
 MAX_WATCHERS = 10_000
 MAX_TIME_MS = 10**13  # year 2286: beyond any contest, and every sum of it stays an int64
+# Fields added after contests were first stored (left out of the canonical
+# form at their defaults, so stored snapshots keep verifying).
+_NEW = {OMIT_IF_DEFAULT: True}
 
 
 @snapshot_class
@@ -116,6 +121,17 @@ class Contest:
     rewards_paid: int = 0
     platform_rake: int = 0
     refunded: int = 0
+    # The processing services (services.py): requests asked and not yet
+    # answered (key -> service), how many were asked, the answers accepted
+    # so far (`ranked`: the evaluation; `rake` not None: the rake service's
+    # prizes are in `prizes`; `rewarded`: the referral rewards are in
+    # `rewards`), and answers refused for disagreeing with the rules.
+    asked: dict = field(factory=dict, metadata=_NEW)
+    attempts: int = field(default=0, metadata=_NEW)
+    ranked: bool = field(default=False, metadata=_NEW)
+    rake: int | None = field(default=None, metadata=_NEW)
+    rewarded: bool = field(default=False, metadata=_NEW)
+    refused: int = field(default=0, metadata=_NEW)
 
 
 @snapshot_class
@@ -170,7 +186,14 @@ class ContestShared:
 class ContestMode(Mode):
     name = NAME
     settings = ContestConfig
-    inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest, ContestJoinChosen)
+    inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest, ContestJoinChosen, *SERVICE_RESULTS)
+    # Evaluation, rake and referral processing: supervised side tasks of
+    # their own, each with its circuit breaker (services.py).
+    effects = {EvaluateContest: EVALUATION, ProcessRake: RAKE, ProcessReferrals: REFERRALS}
+    result_keys = {cls: (lambda r: r.key) for cls in SERVICE_RESULTS}
+    side_tasks = {EVALUATION: "arena.modes.contest.services:make_evaluator",
+                  RAKE: "arena.modes.contest.services:make_rake",
+                  REFERRALS: "arena.modes.contest.services:make_referrals"}
     routed_inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest)
     requests = requests.REQUESTS
     boards = records.BOARDS
@@ -210,6 +233,8 @@ class ContestMode(Mode):
             self._chosen(ctx, c, inp)
         elif isinstance(inp, I.MatchWatch):
             self._watch(ctx, c, inp)
+        elif isinstance(inp, SERVICE_RESULTS):
+            self._answered(ctx, c, inp)
 
     def tick(self, ctx, m: ContestMatch) -> None:
         shared: ContestShared = ctx.state.modes[NAME]
@@ -440,10 +465,12 @@ class ContestMode(Mode):
                 return
             c.state = "evaluating"
             c.rankings_due = True
-        if c.state == "evaluating":
+        if c.state == "evaluating" and c.end_prices is None:
             prices = self._fresh(ctx, c)
             if prices is not None:
-                self._evaluate(ctx, c, prices)
+                c.end_prices = prices
+                c.evaluated_at_ms = now
+                self._ask_evaluation(ctx, c)
 
     def _start(self, ctx, c: Contest) -> None:
         for pid in list(c.unassigned):  # money whose portfolio never came
@@ -466,23 +493,78 @@ class ContestMode(Mode):
         ctx.emit(_audience(c), "contest:cancelled", {"contest": c.id, "reason": reason})
         self._drop(ctx, c)
 
-    def _evaluate(self, ctx, c: Contest, prices: dict) -> None:
-        shared: ContestShared = ctx.state.modes[NAME]
-        c.end_prices = prices
-        c.evaluated_at_ms = ctx.now_ms
-        c.rankings = standings(c, prices)
+    # --- the processing services (services.py) -------------------------------------
+    def _ask(self, ctx, c: Contest, service: str, make) -> None:
+        c.attempts += 1
+        key = service_key(service, c.id, c.attempts)
+        c.asked[key] = service
+        ctx.effect(make(key))
+
+    def _ask_evaluation(self, ctx, c: Contest) -> None:
+        """Rank the entries on the end prices (fresh: taken when the contest
+        was evaluable), by the evaluation service."""
+        self._ask(ctx, c, EVALUATION, lambda key: EvaluateContest(
+            key, c.id, tuple(sorted(c.start_prices.items())), tuple(sorted(c.end_prices.items())),
+            tuple((w, tuple(tuple(p) for p in e.portfolio)) for w, e in c.entries.items())))
+
+    def _ask_rake(self, ctx, c: Contest) -> None:
+        self._ask(ctx, c, RAKE, lambda key: ProcessRake(
+            key, c.id, _pool(c), c.rake_bps, tuple(c.prizes_bps), tuple(w for w, _ in c.rankings)))
+
+    def _ask_referrals(self, ctx, c: Contest) -> None:
+        referred = tuple((w, c.entries[w].referrer, c.entries[w].fee) for w, _ in c.rankings
+                         if c.entries[w].referrer)
+        self._ask(ctx, c, REFERRALS, lambda key: ProcessReferrals(key, c.id, c.rake_bps, c.referral_bps, referred))
+
+    def _answered(self, ctx, c: Contest, inp) -> None:
+        """A service's answer: taken if it is the one the rules give, else
+        asked again under a new key (a faulty service delays, never pays)."""
+        service = c.asked.pop(inp.key, None)
+        if service is None or c.state != "evaluating":
+            return  # not asked, answered twice, or the contest was cancelled meanwhile
+        if isinstance(inp, ContestEvaluated):
+            expected = [list(r) for r in rules.standings(c.start_prices, c.end_prices, _entries(c))]
+            if [list(r) for r in inp.rankings] != expected:
+                c.refused += 1
+                self._ask_evaluation(ctx, c)
+                return
+            c.rankings = expected
+            c.ranked = True
+            self._ask_rake(ctx, c)
+            self._ask_referrals(ctx, c)
+            return
         ranked = [w for w, _ in c.rankings]
-        pool = sum(e.fee for e in c.entries.values())
-        prizes, platform, rewards = rules.settlement(
-            pool, c.rake_bps, c.prizes_bps, ranked, {w: e.fee for w, e in c.entries.items()},
-            {w: e.referrer for w, e in c.entries.items() if e.referrer}, c.referral_bps)
+        if isinstance(inp, RakeProcessed):
+            rake, prizes = rules.split_pool(_pool(c), c.rake_bps, c.prizes_bps, ranked)
+            if inp.rake != rake or [list(p) for p in inp.prizes] != [list(p) for p in prizes]:
+                c.refused += 1
+                self._ask_rake(ctx, c)
+                return
+            c.rake = rake
+            c.prizes = [list(p) for p in prizes]
+        elif isinstance(inp, ReferralsProcessed):
+            referred = [(w, c.entries[w].referrer, c.entries[w].fee) for w in ranked if c.entries[w].referrer]
+            rewards = rules.referral_rewards(referred, c.rake_bps, c.referral_bps)
+            if [list(r) for r in inp.rewards] != [list(r) for r in rewards]:
+                c.refused += 1
+                self._ask_referrals(ctx, c)
+                return
+            c.rewarded = True
+            c.rewards = [list(r) for r in rewards]
+        if c.rake is not None and c.rewarded:
+            self._settle(ctx, c)
+
+    def _settle(self, ctx, c: Contest) -> None:
+        """Every service has answered: the one settlement `payout:<contest>`."""
+        shared: ContestShared = ctx.state.modes[NAME]
+        prizes = [tuple(p) for p in c.prizes]
+        rewards = [tuple(r) for r in c.rewards]
+        platform = rules.combine(_pool(c), c.rake, prizes, rewards)
         escrow = f"escrow:{c.id}"
         transfers = [Transfer(escrow, w, a) for w, a in prizes if a > 0]
         transfers += [Transfer(escrow, r, a) for r, _, a in rewards]
         if platform > 0:
             transfers.append(Transfer(escrow, c.platform_account, platform))
-        c.prizes = [[w, a] for w, a in prizes]
-        c.rewards = [list(r) for r in rewards]
         c.prizes_paid = sum(a for _, a in prizes)
         c.rewards_paid = sum(a for _, _, a in rewards)
         c.platform_rake = platform
@@ -520,8 +602,9 @@ class ContestMode(Mode):
     # --- rankings -------------------------------------------------------------------
     def _push_rankings(self, ctx, shared: ContestShared, c: Contest, cfg: ContestConfig) -> None:
         """`contest:rankings` if something changed, at most once per interval."""
-        if not c.rankings_due or c.start_prices is None or ctx.now_ms < c.rankings_next_ms:
-            return
+        if (not c.rankings_due or c.start_prices is None or c.end_prices is not None
+                or ctx.now_ms < c.rankings_next_ms):
+            return  # (once the end prices are taken, the final ranking comes in contest:ended)
         mk = shared.market
         if any(t not in mk.prices for t in c.tokens):
             return
@@ -691,8 +774,15 @@ def market_tokens(cfg: ContestConfig, shared: ContestShared) -> list:
 
 def standings(c: Contest, prices: dict) -> list:
     """[[wallet, score_bps]] best first, ties to the earlier join."""
-    change = rules.changes(c.start_prices, prices)
-    return [list(e) for e in rules.rank((w, rules.score_bps(e.portfolio, change)) for w, e in c.entries.items())]
+    return [list(e) for e in rules.standings(c.start_prices, prices, _entries(c))]
+
+
+def _entries(c: Contest):
+    return ((w, e.portfolio) for w, e in c.entries.items())
+
+
+def _pool(c: Contest) -> int:
+    return sum(e.fee for e in c.entries.values())
 
 
 def ranking_rows(rankings) -> list:
@@ -716,7 +806,7 @@ def terms_view(c: Contest) -> dict:
 
 
 def ended_view(c: Contest) -> dict:
-    pool = sum(e.fee for e in c.entries.values())
+    pool = _pool(c)
     return {"contest": c.id, "rankings": ranking_rows(c.rankings),
             "prizes": [{"wallet": w, "amount": a} for w, a in c.prizes],
             "rake": bps_of(pool, c.rake_bps), "pool": pool, "platform": c.platform_rake,
