@@ -21,10 +21,12 @@ import trio
 import trio.testing
 
 from arena.engine import inputs as I
+from arena.engine.errors import ArenaError
 from arena.mode_tasks import ModeTask
+from arena.modes.contest import requests as contest_requests
 from arena.modes.contest import services
 from arena.modes.contest.messages import (
-    ContestEvaluated, EvaluateContest, ProcessRake, ProcessReferrals, RakeProcessed, ReferralsProcessed,
+    ContestEvaluated, ContestRead, EvaluateContest, ProcessRake, ProcessReferrals, RakeProcessed, ReferralsProcessed,
 )
 from arena.modes.contest.mode import standings
 from arena.modes.contest.settings import ContestConfig
@@ -261,3 +263,64 @@ def test_the_evaluation_breaker_opens_after_10_failures_and_evaluates_after_the_
     assert c.rankings == t.rankings == standings(c, c.end_prices)
     assert cid == twin_cid and e.settles[f"payout:{cid}"] == twin.settles[f"payout:{cid}"]
     assert e.replayed_hash() == e.hash()
+
+
+# --- bounded rankings pushes, and the paged read ------------------------------------------
+
+def _ranked_contest(top: int = 2):
+    e = Engine(rankings_top=top)
+    cid = e.create(entry_fee=100, min_players=1, portfolio_size=1).body["contest"]
+    for wallet, token in zip("abcde", TOKENS):
+        e.pay(cid, wallet, [(token, 10_000)])
+    assert e.request(lambda s, r: ContestRead(s, r, "viewer", "watch", cid)).ok
+    e.run(125_000)
+    return e, cid
+
+
+def test_a_rankings_push_carries_the_top_n_and_each_recipients_own_row():
+    e, cid = _ranked_contest(top=2)
+    c = e.contest(cid)
+    last_at = max(ev.body["at_ms"] for ev in e.events if ev.type == "contest:rankings")
+    pushes = [ev for ev in e.events if ev.type == "contest:rankings" and ev.body["at_ms"] == last_at]
+    full = [w for w, _ in c.rankings]
+    top = [{"rank": i + 1, "wallet": w, "score_bps": s} for i, (w, s) in enumerate(c.rankings[:2])]
+    by_wallet = {}
+    for ev in pushes:
+        assert ev.body["total"] == 5 and ev.body["stale"] is False
+        for w in ev.to:
+            assert w not in by_wallet, f"{w} got two pushes"
+            by_wallet[w] = ev.body["rankings"]
+    assert set(by_wallet) == {*full, "viewer"}
+    # One body for the top two and the watcher, one each for the three below.
+    assert len(pushes) == 4
+    for w in (*full[:2], "viewer"):
+        assert by_wallet[w] == top
+    for rank, w in enumerate(full[2:], 3):
+        assert by_wallet[w] == [*top, {"rank": rank, "wallet": w, "score_bps": dict(c.rankings)[w]}]
+
+
+def test_the_whole_ranking_in_pages():
+    e, cid = _ranked_contest(top=2)
+    c = e.contest(cid)
+
+    def page(offset, limit, contest=cid):
+        return e.request(lambda s, r: ContestRead(s, r, "anyone", "rankings", contest, "", offset, limit))
+
+    rows = [{"rank": i + 1, "wallet": w, "score_bps": s} for i, (w, s) in enumerate(c.rankings)]
+    first, second, past = page(0, 3).body, page(3, 3).body, page(9, 3).body
+    assert first["rankings"] == rows[:3] and second["rankings"] == rows[3:] and past["rankings"] == []
+    assert first["total"] == 5 and first["offset"] == 0 and first["at_ms"] == c.rankings_at_ms
+    assert not page(0, 3, "co-nope").ok and page(0, 3, "co-nope").body["code"] == "not_found"
+    # The request's checks (the gateway's, before the engine sees it).
+    make = next(r for r in contest_requests.REQUESTS if r.name == "contest.rankings").make
+    assert make("s", 1, "w", {"contest": cid}, 0, "").limit == contest_requests.PAGE_DEFAULT
+    for bad in ({"offset": -1}, {"limit": 0}, {"limit": contest_requests.PAGE_MAX + 1}, {"offset": 2**40}):
+        with pytest.raises(ArenaError) as err:
+            make("s", 1, "w", {"contest": cid, **bad}, 0, "")
+        assert err.value.code == "bad_request"
+    # Settled: the final ranking.
+    e.run(600_000)
+    assert c.state == "settled"
+    final = page(0, 10).body
+    assert final["state"] == "settled" and final["stale"] is False
+    assert [r["wallet"] for r in final["rankings"]] == [w for w, _ in c.rankings]

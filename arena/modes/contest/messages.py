@@ -26,7 +26,7 @@ from arena.engine.inputs import ClientInput
 from arena.engine.outputs import freeze
 
 NAME = "contest"
-READS = ("get", "watch", "tokens", "profile")
+READS = ("get", "watch", "tokens", "profile", "rankings")
 REFERRALS = ("code", "register", "stats")
 
 
@@ -58,11 +58,13 @@ class ContestCancel(ClientInput):
 @frozen
 class ContestRead(ClientInput):
     """A view (`what`, one of READS) of `contest` ("" for tokens), or of
-    `wallet_of` (profile)."""
+    `wallet_of` (profile); `offset` / `limit`: the page of `rankings`."""
 
     what: str
     contest: str = ""
     wallet_of: str = ""
+    offset: int = 0
+    limit: int = 0
 
 
 @frozen

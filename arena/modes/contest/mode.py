@@ -132,6 +132,7 @@ class Contest:
     rake: int | None = field(default=None, metadata=_NEW)
     rewarded: bool = field(default=False, metadata=_NEW)
     refused: int = field(default=0, metadata=_NEW)
+    rankings_at_ms: int = field(default=0, metadata=_NEW)  # when `rankings` was computed
 
 
 @snapshot_class
@@ -529,6 +530,7 @@ class ContestMode(Mode):
                 self._ask_evaluation(ctx, c)
                 return
             c.rankings = expected
+            c.rankings_at_ms = c.evaluated_at_ms
             c.ranked = True
             self._ask_rake(ctx, c)
             self._ask_referrals(ctx, c)
@@ -611,11 +613,25 @@ class ContestMode(Mode):
         c.rankings_due = False
         c.rankings_next_ms = ctx.now_ms + cfg.rankings_interval_ms
         c.rankings = standings(c, mk.prices)
-        ctx.emit(_audience(c), "contest:rankings", self._rankings_view(ctx, c))
+        c.rankings_at_ms = ctx.now_ms
+        self._emit_rankings(ctx, c, _audience(c), cfg.rankings_top)
 
-    def _rankings_view(self, ctx, c: Contest) -> dict:
-        return {"contest": c.id, "at_ms": ctx.now_ms, "stale": c.state in LIVE and self._fresh(ctx, c) is None,
-                "rankings": ranking_rows(c.rankings)}
+    def _emit_rankings(self, ctx, c: Contest, to, top_n: int) -> None:
+        """`contest:rankings` to `to`: the best `top_n` rows, and, to an
+        entrant further down, its own row after them (one body for everyone
+        else, encoded once)."""
+        head = {"contest": c.id, "at_ms": c.rankings_at_ms or ctx.now_ms,
+                "stale": c.state in LIVE and self._fresh(ctx, c) is None, "total": len(c.rankings)}
+        top = ranking_rows(c.rankings[:top_n])
+        wanted = dict.fromkeys(to)
+        below = [(i, w, s) for i, (w, s) in enumerate(c.rankings[top_n:], top_n + 1) if w in wanted]
+        for _, w, _ in below:
+            del wanted[w]
+        if wanted:
+            ctx.emit(list(wanted), "contest:rankings", {**head, "rankings": top})
+        for rank, w, score in below:
+            ctx.emit((w,), "contest:rankings", {**head, "rankings": [*top, {"rank": rank, "wallet": w,
+                                                                             "score_bps": score}]})
 
     # --- requests -------------------------------------------------------------------
     def _contest_of(self, ctx, shared, inp) -> Contest | None:
@@ -647,6 +663,8 @@ class ContestMode(Mode):
             ctx.reply(inp, contest_view(c))
         elif inp.what == "watch":
             self._watch(ctx, c, inp)
+        elif inp.what == "rankings":
+            self._rankings_page(ctx, c, inp)
         else:
             ctx.error(inp, BAD_REQUEST, f"unknown view {inp.what!r}")
 
@@ -656,7 +674,17 @@ class ContestMode(Mode):
             return
         c.watchers[inp.wallet] = None
         ctx.reply(inp, {})
-        ctx.emit((inp.wallet,), "contest:rankings", self._rankings_view(ctx, c))
+        self._emit_rankings(ctx, c, (inp.wallet,), ctx.settings(NAME).rankings_top)
+
+    def _rankings_page(self, ctx, c: Contest, inp: ContestRead) -> None:
+        """`contest.rankings`: rows `offset`.. of the last computed ranking
+        (the final one once settled), at most `limit`."""
+        end = min(len(c.rankings), inp.offset + inp.limit)
+        rows = [{"rank": i + 1, "wallet": c.rankings[i][0], "score_bps": c.rankings[i][1]}
+                for i in range(min(inp.offset, end), end)]
+        ctx.reply(inp, {"contest": c.id, "state": c.state, "at_ms": c.rankings_at_ms, "total": len(c.rankings),
+                        "offset": inp.offset, "rankings": rows,
+                        "stale": c.state in LIVE and c.end_prices is None and self._fresh(ctx, c) is None})
 
     def _referral(self, ctx, shared: ContestShared, inp: ReferralRequest) -> None:
         if inp.what == "code":

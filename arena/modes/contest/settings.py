@@ -145,6 +145,9 @@ class ContestConfig:
     stale_after_ms: int = field(default=5_000, validator=positive)
     # `contest:rankings` at most this often per contest.
     rankings_interval_ms: int = field(default=1_000, validator=positive)
+    # A push carries the best this many, plus the recipient's own row when
+    # it is further down (the whole ranking: `contest.rankings` pages).
+    rankings_top: int = field(default=10, validator=positive, metadata=_NEW)
     # Of each referred participant's part of the rake, the referrer's share.
     referral_bps: int = field(default=2_000, validator=bps)
     max_rake_bps: int = field(default=5_000, validator=bps)

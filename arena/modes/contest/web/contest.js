@@ -108,6 +108,8 @@ function drawRankings(body) {
   $("rankings-state").textContent = body.stale
     ? "· prices are STALE: shown as last known, the contest waits for fresh ones"
     : `· live, ${new Date(body.at_ms).toLocaleTimeString()}`;
+  // A push carries the best few and your own row (contest.rankings pages the rest).
+  if (body.total > (body.rankings ?? []).length) $("rankings-state").textContent += ` · ${body.total} players`;
   fillList($("rankings"), (body.rankings ?? []).map((r) =>
     el("tr", { "data-wallet": r.wallet, class: r.wallet === client?.wallet ? "me" : "" },
       el("td", {}, r.rank), el("td", { title: r.wallet }, r.wallet === client?.wallet ? "you" : short(r.wallet)),
