@@ -366,3 +366,24 @@ async def test_a_failing_evaluation_service_shows_in_health_and_recovers(nursery
 def rules_standings(c) -> list:
     return [list(r) for r in rules.standings(c.start_prices, c.end_prices,
                                              [(w, e.portfolio) for w, e in c.entries.items()])]
+
+
+async def test_a_followed_referral_link_counts_a_click_and_redirects(nursery, tmp_path):
+    from test_web_pages import get
+
+    srv, url = await _server(nursery, _config(tmp_path), ManualClock(T0))
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    async with AsyncExitStack() as stack:
+        ref = await stack.enter_async_context(player(url, faucet=False))
+        code = (await ref.request("referral.code", {}))["code"]
+        status, headers, _ = await get(port, f"/r/{code}")
+        assert status == 303 and headers["location"] == f"/contest/?ref={code}"
+        await wait_until(lambda: srv.state.modes["contest"].referrals.get(ref.wallet, {}).get("clicks") == 1)
+        assert (await ref.request("referral.stats", {}))["clicks"] == 1
+        # Unknown and hostile links: nothing counted.
+        assert (await get(port, "/r/ZZZZZZZZZZ"))[1]["location"] == "/contest/"
+        assert (await get(port, "/r/%3Cscript%3E"))[0] == 404
+        assert (await get(port, "/r/" + "A" * 500))[0] == 404
+        assert (await get(port, f"/r/{code}", method="HEAD"))[0] == 303
+        await trio.sleep(0.2)
+        assert (await ref.request("referral.stats", {}))["clicks"] == 1

@@ -324,3 +324,28 @@ def test_the_whole_ranking_in_pages():
     final = page(0, 10).body
     assert final["state"] == "settled" and final["stale"] is False
     assert [r["wallet"] for r in final["rankings"]] == [w for w, _ in c.rankings]
+
+
+# --- referral links ------------------------------------------------------------------------
+
+def test_a_followed_referral_link_counts_a_click_at_most_so_often():
+    from arena.engine.registry import registry
+    from arena.modes.contest.messages import ReferralClicked
+
+    mode = registry.modes()["contest"]
+    e = Engine(referral_clicks_per_min=3)
+    code = e.referral("r", "code").body["code"]
+    inp, location = mode.page_link(e.state, code.lower() + "/")
+    assert inp == ReferralClicked(code) and location == f"/contest/?ref={code}"
+    # Unknown: on to the page, nothing journaled; malformed: no such link.
+    assert mode.page_link(e.state, "ABCDEF1234") == (None, "/contest/")
+    for bad in ("", "x", "AB/CD", "A" * 33, "../../etc", "<script>", "ÄÖÜÄÖ"):
+        assert mode.page_link(e.state, bad) is None, bad
+    for _ in range(5):
+        e.step(ReferralClicked(code))
+    e.step(ReferralClicked("ABCDEF1234"))  # a code nobody has: nothing
+    assert e.referral("r", "stats").body["clicks"] == 3  # three a minute
+    e.now += 60_000
+    e.step(ReferralClicked(code))
+    assert e.referral("r", "stats").body["clicks"] == 4
+    assert e.replayed_hash() == e.hash()

@@ -76,6 +76,14 @@ class ReferralRequest(ClientInput):
 
 
 @frozen
+class ReferralClicked:
+    """Someone followed the referral link `/r/<code>` (arena/net/pages.py
+    submits it; no session, no wallet: anyone may follow a link)."""
+
+    code: str
+
+
+@frozen
 class ContestJoinChosen:
     """The portfolio of the join paid with `payment_id`: ((token,
     weight_bps), ...). The money is `EntryFeePaid` with the same payment

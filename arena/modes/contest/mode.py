@@ -33,6 +33,8 @@ took == prizes + rewards + platform rake + refunds, once finished.
 
 from __future__ import annotations
 
+import re
+
 import attrs
 from attrs import define, field
 
@@ -49,12 +51,13 @@ from arena.engine.snapshot import register as snapshot_class
 from . import records, requests, rules
 from .messages import (
     EVALUATION, NAME, RAKE, REFERRALS, SERVICE_RESULTS, ContestCancel, ContestCreate, ContestEvaluated,
-    ContestJoinChosen, ContestRead, EvaluateContest, ProcessRake, ProcessReferrals, RakeProcessed, ReferralRequest,
-    ReferralsProcessed, payout_key, price_key, refund_key, service_key, stray_refund_key, token_sync_key,
+    ContestJoinChosen, ContestRead, EvaluateContest, ProcessRake, ProcessReferrals, RakeProcessed, ReferralClicked,
+    ReferralRequest, ReferralsProcessed, payout_key, price_key, refund_key, service_key, stray_refund_key, token_sync_key,
 )
 from .settings import ContestConfig, achievement_rules, prize_table, whitelist
 
 LIVE = ("registration", "active", "evaluating")
+REFERRAL_CODE = re.compile(r"[0-9A-Z]{4,32}")
 RECURRING_RULE = "recurring"
 SCHEDULE_CREATOR = "schedule"
 # The match's timer: deadlines are checked at least this often.
@@ -182,12 +185,15 @@ class ContestShared:
     joined: dict = field(factory=dict)  # wallet -> None: has entered a contest
     profiles: dict = field(factory=dict)  # wallet -> {stat: int}
     achievements: dict = field(factory=dict)  # wallet -> [achievement, ...] in unlock order
+    # Link clicks counted per referrer in the current minute: referrer -> [minute, count].
+    click_window: dict = field(factory=dict, metadata=_NEW)
 
 
 class ContestMode(Mode):
     name = NAME
     settings = ContestConfig
-    inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest, ContestJoinChosen, *SERVICE_RESULTS)
+    inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest, ContestJoinChosen, ReferralClicked,
+              *SERVICE_RESULTS)
     # Evaluation, rake and referral processing: supervised side tasks of
     # their own, each with its circuit breaker (services.py).
     effects = {EvaluateContest: EVALUATION, ProcessRake: RAKE, ProcessReferrals: REFERRALS}
@@ -195,12 +201,13 @@ class ContestMode(Mode):
     side_tasks = {EVALUATION: "arena.modes.contest.services:make_evaluator",
                   RAKE: "arena.modes.contest.services:make_rake",
                   REFERRALS: "arena.modes.contest.services:make_referrals"}
-    routed_inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest)
+    routed_inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest, ReferralClicked)
     requests = requests.REQUESTS
     boards = records.BOARDS
     quiet_events = frozenset({"contest:rankings"})
     simulation = "arena.sim.contest"
-    page = Page("Trading contests", description="Pick a weighted token portfolio, pay the entry and follow the live rankings.")
+    page = Page("Trading contests", description="Pick a weighted token portfolio, pay the entry and follow the live rankings.",
+                link="r")
 
     def setup(self, config):
         return ContestShared()
@@ -225,6 +232,32 @@ class ContestMode(Mode):
             ctx.reply(inp, {"contest": c.id, "state": c.state})
         elif isinstance(inp, ReferralRequest):
             self._referral(ctx, shared, inp)
+        elif isinstance(inp, ReferralClicked):
+            self._clicked(ctx, shared, inp)
+
+    # --- referral links ---------------------------------------------------------
+    def page_link(self, state, rest: str):
+        """`/r/<code>`: a click on the code's link (journaled, if the code is
+        a wallet's), and on to the contests page with the code."""
+        code = rest.strip("/").upper()
+        if not REFERRAL_CODE.fullmatch(code):
+            return None
+        shared = state.modes.get(NAME)
+        known = shared is not None and code in shared.codes
+        return (ReferralClicked(code) if known else None), (f"/{NAME}/?ref={code}" if known else f"/{NAME}/")
+
+    def _clicked(self, ctx, shared: ContestShared, inp: ReferralClicked) -> None:
+        referrer = shared.codes.get(inp.code)
+        if referrer is None:
+            return
+        minute = ctx.now_ms // 60_000
+        window = shared.click_window.get(referrer)
+        if window is None or window[0] != minute:
+            window = shared.click_window[referrer] = [minute, 0]
+        if window[1] >= ctx.settings(NAME).referral_clicks_per_min:
+            return  # counted enough this minute: followed, not counted
+        window[1] += 1
+        _referral_stats(shared, referrer)["clicks"] += 1
 
     def input(self, ctx, m: ContestMatch, inp) -> None:
         c = ctx.state.modes[NAME].contests[m.id]

@@ -150,6 +150,9 @@ class ContestConfig:
     rankings_top: int = field(default=10, validator=positive, metadata=_NEW)
     # Of each referred participant's part of the rake, the referrer's share.
     referral_bps: int = field(default=2_000, validator=bps)
+    # Clicks on one referrer's link (`/r/<code>`) counted per minute of
+    # engine time at most (more are followed but not counted).
+    referral_clicks_per_min: int = field(default=60, validator=positive, metadata=_NEW)
     max_rake_bps: int = field(default=5_000, validator=bps)
     # Where the platform's part of the rake goes (on Solana one of the
     # configured fee wallets: fee:creator, fee:partner or fee:protocol).
