@@ -387,3 +387,62 @@ async def test_a_followed_referral_link_counts_a_click_and_redirects(nursery, tm
         assert (await get(port, f"/r/{code}", method="HEAD"))[0] == 303
         await trio.sleep(0.2)
         assert (await ref.request("referral.stats", {}))["clicks"] == 1
+
+
+class JupiterTokens:
+    """The Jupiter Tokens API v2 search on 127.0.0.1
+    (`/tokens/v2/search?query=<mints>` -> a JSON array of token objects with
+    `id`, `name`, `symbol`, `decimals`, `isVerified`, and more that Arena
+    ignores); `unverified` mints answer isVerified false, `gone` ones are
+    missing from the answer."""
+
+    def __init__(self):
+        self.unverified: set = set()
+        self.gone: set = set()
+
+    def __call__(self, path: str):
+        mints = parse_qs(urlsplit(path).query)["query"][0].split(",")
+        symbols = dict((m, s) for m, s in ((t, s) for t, s in whitelist(ContestConfig().tokens)))
+        doc = [{"id": m, "name": f"{symbols.get(m, 'X')} token", "symbol": symbols.get(m, "X"), "decimals": 6,
+                "icon": "https://example.invalid/i.png", "tags": ["verified"], "usdPrice": 1.5,
+                "isVerified": m not in self.unverified, "organicScore": 90.1}
+               for m in mints if m not in self.gone]
+        return 200, {"Content-Type": "application/json"}, json.dumps(doc).encode()
+
+
+async def test_token_sync_from_a_jupiter_token_list_delists_and_shows_metadata(nursery, tmp_path):
+    tokens = JupiterTokens()
+    tokens.unverified.add(TOKENS[3])
+    tokens.gone.add(TOKENS[5])
+    with FeedSources() as sources:
+        sources.handlers["jup"] = tokens
+        feed = FeedConfig(kind="http", consensus="first", deadline_ms=1_000, timeout_ms=500, retry_ms=100,
+                          sources=(FeedSourceConfig(
+                              name="jupiter", format="jupiter_tokens",
+                              url=f"http://127.0.0.1:{sources.port}/jup/tokens/v2/search?query={{tokens}}"),))
+        clock = ManualClock(T0)
+        srv, url = await _server(nursery, _config(tmp_path, feeds={"tokens": feed}, token_feed="tokens",
+                                                  token_sync_ms=30_000), clock)
+        async with AsyncExitStack() as stack:
+            op = await _operator(srv, url, stack)
+            alice = await stack.enter_async_context(player(url))
+            cid = (await op.request("contest.create", _terms(tokens=TOKENS[:4])))["contest"]  # before any sync
+            await wait_until(lambda: srv.state.modes["contest"].market.synced_at_ms > 0, timeout=10)
+            listed = {t["token"]: t for t in (await alice.request("contest.tokens", {}))["tokens"]}
+            assert [t for t in TOKENS if not listed[t]["listed"]] == [TOKENS[3], TOKENS[5]]
+            assert listed[TOKENS[0]]["meta"] == {"symbol": "SOL", "decimals": 6, "name": "SOL token"}
+            assert listed[TOKENS[5]]["meta"] == {"symbol": "", "decimals": 0, "name": ""}
+            # Delisted: not in a new contest, not in a new portfolio; the contest holding it goes on.
+            assert await _code(op, "contest.create", _terms(tokens=[TOKENS[0], TOKENS[3]])) == "bad_request"
+            assert await _code(alice, "contest.join.build",
+                               {"contest": cid, "portfolio": _pf((TOKENS[3], 10_000))}) == "bad_request"
+            assert (await join(alice, cid, _pf((TOKENS[0], 10_000))))["status"] == "confirmed"
+            assert (await alice.request("contest.get", {"contest": cid}))["terms"]["tokens"] == TOKENS[:4]
+            # Listed again at the next sync (30 s of engine time later).
+            tokens.unverified.clear()
+            synced = srv.state.modes["contest"].market.synced_at_ms
+            clock.set(T0 + 31_000)
+            await wait_until(lambda: srv.state.modes["contest"].market.synced_at_ms > synced, timeout=10)
+            listed = {t["token"]: t["listed"] for t in (await alice.request("contest.tokens", {}))["tokens"]}
+            assert listed[TOKENS[3]] and not listed[TOKENS[5]]
+            assert sources.hits["jup"] >= 2

@@ -349,3 +349,34 @@ def test_a_followed_referral_link_counts_a_click_at_most_so_often():
     e.step(ReferralClicked(code))
     assert e.referral("r", "stats").body["clicks"] == 4
     assert e.replayed_hash() == e.hash()
+
+
+# --- token sync rows -------------------------------------------------------------------------
+
+def test_a_token_sync_takes_flags_or_token_list_rows_and_nothing_else():
+    e = Engine()
+    e.create(entry_fee=100, min_players=1, starts_in_ms=3_600_000)  # a live contest: its timer syncs
+    mk = e.shared().market
+
+    def answer(value, status=I.FEED_OK):
+        e.run(30_000, answer=False)
+        eff = next(f for f in e.fetches if ":tokens:" in f.key)
+        e.fetches.clear()
+        e.step(I.FeedResult(eff.key, eff.mode, eff.match, eff.feed, status, value))
+
+    rows = tuple((0 if i == 1 else 1, 6, f"S{i}", f"Token {i}") for i in range(len(TOKENS)))
+    answer(rows)
+    assert list(mk.delisted) == [TOKENS[1]] and mk.meta[TOKENS[2]] == ["S2", 6, "Token 2"]
+    view = {t["token"]: t for t in e.read("x", "tokens").body["tokens"]}
+    assert view[TOKENS[1]]["listed"] is False and view[TOKENS[0]]["meta"] == {
+        "symbol": "S0", "decimals": 6, "name": "Token 0"}
+    synced = mk.synced_at_ms
+    for garbage in (rows[:-1], (*rows[:-1], (1, 99, "S", "N")), (*rows[:-1], (1, 6, "S" * 40, "N")),
+                    (*rows[:-1], (True, 6, "S", "N")), (*rows[:-1], 2), (*rows[:-1], "1"), "1" * len(TOKENS)):
+        answer(garbage)
+        assert mk.synced_at_ms == synced and list(mk.delisted) == [TOKENS[1]], garbage
+    answer(rows, status=I.FEED_UNAVAILABLE)
+    assert mk.synced_at_ms == synced
+    answer(tuple(1 for _ in TOKENS))  # listed flags only (the simulated feed): no metadata
+    assert not mk.delisted and mk.meta == {}
+    assert e.replayed_hash() == e.hash()

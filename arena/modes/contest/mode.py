@@ -171,6 +171,10 @@ class Market:
     sync_asked: list = field(factory=list)
     next_sync_ms: int = 0
     synced_at_ms: int = 0
+    # The token source's metadata of each token it answered rows for:
+    # token -> [symbol, decimals, name] (a source that answers only listed
+    # flags gives none).
+    meta: dict = field(factory=dict, metadata=_NEW)
 
 
 @snapshot_class
@@ -436,12 +440,19 @@ class ContestMode(Mode):
             ("symbols", ",".join(s for _, s in listed)), ("tokens", ",".join(mk.sync_asked)))))
 
     def _synced(self, ctx, mk: Market, inp: I.FeedResult) -> None:
+        """A token sync's answer: per asked token a listed flag (1 / 0), or a
+        row (listed, decimals, symbol, name) from a token list. Anything else
+        (or a failed fetch) changes nothing: the last good sync stands."""
         mk.sync_waiting = ""
         value = inp.value
-        if (inp.status == I.FEED_OK and isinstance(value, tuple) and len(value) == len(mk.sync_asked)
-                and all(v in (0, 1) and not isinstance(v, bool) for v in value)):
-            mk.delisted = {t: None for t, v in zip(mk.sync_asked, value) if v == 0}
-            mk.synced_at_ms = ctx.now_ms
+        if inp.status != I.FEED_OK or not isinstance(value, tuple) or len(value) != len(mk.sync_asked):
+            return
+        rows = [rules.token_row(v) for v in value]
+        if any(r is None for r in rows):
+            return
+        mk.delisted = {t: None for t, (listed, _) in zip(mk.sync_asked, rows) if not listed}
+        mk.meta = {t: meta for t, (_, meta) in zip(mk.sync_asked, rows) if meta is not None}
+        mk.synced_at_ms = ctx.now_ms
 
     def _prices(self, ctx, shared: ContestShared, inp: I.FeedResult) -> None:
         mk = shared.market
@@ -678,7 +689,8 @@ class ContestMode(Mode):
             cfg: ContestConfig = ctx.settings(NAME)
             mk = shared.market
             ctx.reply(inp, {"tokens": [{"token": t, "symbol": s, "price": mk.prices.get(t, 0),
-                                        "decimals": cfg.price_decimals, "listed": t not in mk.delisted}
+                                        "decimals": cfg.price_decimals, "listed": t not in mk.delisted,
+                                        "meta": _meta_view(mk.meta.get(t))}
                                        for t, s in whitelist(cfg.tokens)],
                             "synced_at_ms": mk.synced_at_ms,
                             "prices_at_ms": mk.accepted_at_ms,
@@ -848,6 +860,10 @@ def _pool(c: Contest) -> int:
 
 def ranking_rows(rankings) -> list:
     return [{"rank": i, "wallet": w, "score_bps": s} for i, (w, s) in enumerate(rankings, 1)]
+
+
+def _meta_view(meta) -> dict | None:
+    return None if meta is None else {"symbol": meta[0], "decimals": meta[1], "name": meta[2]}
 
 
 def _audience(c: Contest, *wallets: str) -> list:

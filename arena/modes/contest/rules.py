@@ -69,6 +69,20 @@ def check_prices(value, count: int) -> str | None:
     return None
 
 
+def token_row(v):
+    """A token sync's answer for one token as (listed, [symbol, decimals,
+    name] or None), or None if it is neither a listed flag (1 / 0) nor a
+    token list's row (listed, decimals 0..18, symbol, name: strings of at
+    most 32 and 64 characters)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v in (0, 1):
+        return v == 1, None
+    if (isinstance(v, tuple) and len(v) == 4 and isinstance(v[0], int) and not isinstance(v[0], bool)
+            and v[0] in (0, 1) and isinstance(v[1], int) and not isinstance(v[1], bool) and 0 <= v[1] <= 18
+            and isinstance(v[2], str) and len(v[2]) <= 32 and isinstance(v[3], str) and len(v[3]) <= 64):
+        return v[0] == 1, [v[2], v[1], v[3]]
+    return None
+
+
 def change_e8(start: int, now: int) -> int:
     """A token's change since the start, in 1e-8 units (floored)."""
     return (now - start) * E8 // start
