@@ -75,10 +75,12 @@ class ServerProcess:
 
     def __init__(self, *, tick_hz: int = 20, cpus: list[int] | None = None, src: str | None = None,
                  log_path: str | None = None, extra_config: str = "", board_rows: int = 0,
-                 net_extra: str = "", workers: int = 0, pg_dsn: str = ""):
+                 net_extra: str = "", workers: int = 0, pg_dsn: str = "", prepare=None):
         """`workers` > 0: `serve --workers N` on PostgreSQL (`pg_dsn`, in a
         schema of its own, dropped at the stop): N shard workers, one shard
-        each, no standby; `shard_urls` and `worker_metrics_urls` name each."""
+        each, no standby; `shard_urls` and `worker_metrics_urls` name each.
+        `prepare(config_path)` runs before the server starts (e.g. to make
+        an operator key in its store)."""
         self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-"))
         self.workers = workers
         span = workers + 1 if workers else 1  # a node's public port, then its shards' (port + 1 + k)
@@ -105,6 +107,8 @@ class ServerProcess:
         self.config_path.write_text(cfg + extra_config)
         if board_rows:
             seed_board(self.dir / "arena.sqlite", board_rows)
+        if prepare is not None:
+            prepare(self.config_path)  # before the server holds the store (e.g. an operator key made in it)
         self.log_path = log_path or str(self.dir / "server.log")
         cmd = [sys.executable, "-m", "arena", "serve", "--config", str(self.config_path), "--log-level", "WARNING"]
         if workers:
