@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
 import random
 import subprocess
@@ -36,7 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .contest_bench import PORTFOLIO, token_list
-from .lottery_bench import _connect_all, _login, _ms, _pct, _tick_metrics, _usage
+from .lottery_bench import _connect_all, _pct, _tick_metrics, _usage
 from .wsclient import Client, Stats
 
 GEN_SATURATED_CPU = 0.90
@@ -196,7 +195,7 @@ def print_report(r: dict, out) -> None:
 
 
 def main(args) -> int:
-    from .serverproc import ServerProcess
+    from .serverproc import ServerProcess, emit_report, pin_away_from
 
     server = None
     ncpu = os.cpu_count() or 1
@@ -207,11 +206,7 @@ def main(args) -> int:
                                extra_config=contest_config(args.tokens, args.participants),
                                prepare=lambda path: keys.setdefault("op", make_operator_key(path)))
         metrics = server.metrics_url if server.wait_ready() else None
-        if cpus and hasattr(os, "sched_setaffinity"):
-            try:
-                os.sched_setaffinity(0, [c for c in range(ncpu) if c not in cpus] or list(range(ncpu)))
-            except OSError:
-                pass
+        pin_away_from(cpus)
         report = asyncio.run(run_sockets(server.url, keys["op"], args.participants, args.tokens, args.duration,
                                          server.proc.pid, metrics))
     except (RuntimeError, OSError) as exc:
@@ -220,10 +215,5 @@ def main(args) -> int:
     finally:
         if server is not None:
             server.stop()
-    report["command"] = "python -m arena bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])
-    report["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    print_report(report, sys.stdout)
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"bench: JSON written to {args.json_path}")
+    emit_report(report, args, print_report)
     return 0

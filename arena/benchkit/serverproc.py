@@ -317,3 +317,26 @@ def server_window(m0: dict, m1: dict, wall: float) -> dict:
             if out[key] is not None:
                 out[key] = min(out[key], out["tick_ms_max"])
     return out
+
+
+def pin_away_from(cpus: list[int] | None) -> None:
+    """Keep this (the load-generating) process off the server's cores."""
+    ncpu = os.cpu_count() or 1
+    if cpus and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, [c for c in range(ncpu) if c not in cpus] or list(range(ncpu)))
+        except OSError:
+            pass
+
+
+def emit_report(report: dict, args, print_report) -> None:
+    """Stamp the report with its command line and time, print it, and write
+    it as JSON where `--json` says."""
+    import json
+
+    report["command"] = "python -m arena bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])
+    report["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    print_report(report, sys.stdout)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"bench: JSON written to {args.json_path}")
