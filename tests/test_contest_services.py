@@ -380,3 +380,24 @@ def test_a_token_sync_takes_flags_or_token_list_rows_and_nothing_else():
     answer(tuple(1 for _ in TOKENS))  # listed flags only (the simulated feed): no metadata
     assert not mk.delisted and mk.meta == {}
     assert e.replayed_hash() == e.hash()
+
+
+def test_joins_are_told_to_the_joiner_at_once_and_to_the_rest_at_most_once_a_second():
+    e = Engine()
+    cid = e.create(entry_fee=100, min_players=1, portfolio_size=1).body["contest"]
+    assert e.request(lambda s, r: ContestRead(s, r, "viewer", "watch", cid)).ok
+    e.run(2_000)
+    start = len(e.events)
+    for wallet, token in zip("abcde", TOKENS):  # five joins within 0.5 s
+        e.pay(cid, wallet, [(token, 10_000)])
+    e.run(3_000)
+    joined = [ev for ev in e.events[start:] if ev.type == "contest:joined"]
+    own = [ev for ev in joined if len(ev.to) == 1 and ev.to[0] == ev.body["wallet"]]
+    assert [ev.body["wallet"] for ev in own] == list("abcde")
+    assert [ev.body["players"] for ev in own] == [1, 2, 3, 4, 5]
+    told = [ev for ev in joined if ev not in own]
+    assert 1 <= len(told) <= 3  # coalesced: not one per join for everyone
+    assert told[-1].body["players"] == 5 and "viewer" in told[-1].to
+    viewer_times = [e.events.index(ev) for ev in told if "viewer" in ev.to]
+    assert len(viewer_times) == len(told)
+    assert e.replayed_hash() == e.hash()

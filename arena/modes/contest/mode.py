@@ -136,6 +136,10 @@ class Contest:
     rewarded: bool = field(default=False, metadata=_NEW)
     refused: int = field(default=0, metadata=_NEW)
     rankings_at_ms: int = field(default=0, metadata=_NEW)  # when `rankings` was computed
+    # The latest join the rest of the audience has not heard of ("" none), and
+    # when `contest:joined` may go to them next.
+    joined_due: str = field(default="", metadata=_NEW)
+    joined_next_ms: int = field(default=0, metadata=_NEW)
 
 
 @snapshot_class
@@ -281,6 +285,7 @@ class ContestMode(Mode):
         self._market(ctx, shared, cfg)
         self._advance(ctx, c)
         if c.state in LIVE:
+            self._push_joined(ctx, c, cfg)
             self._push_rankings(ctx, shared, c, cfg)
             ctx.wake(m, ctx.tick + min(cfg.price_every_ticks, ctx.ticks(CHECK_MS)))
 
@@ -393,7 +398,11 @@ class ContestMode(Mode):
             if referrer:
                 _referral_stats(shared, referrer)["converted"] += 1
         c.entries[wallet] = ContestEntry(wallet, [list(p) for p in portfolio], pid, amount, referrer)
-        ctx.emit(_audience(c), "contest:joined", {"contest": c.id, "wallet": wallet, "players": len(c.entries)})
+        # The joiner hears at once; everyone else at most once per rankings
+        # interval, with the latest join (`_push_joined`): a contest filling
+        # up costs one event per entrant per interval, not one per join.
+        ctx.emit((wallet,), "contest:joined", {"contest": c.id, "wallet": wallet, "players": len(c.entries)})
+        c.joined_due = wallet
 
     def _stray(self, ctx, c: Contest, pid: str, reason: str) -> None:
         """A payment that will not be an entry goes back whole."""
@@ -646,6 +655,16 @@ class ContestMode(Mode):
             ctx.drop_match(m, ())
 
     # --- rankings -------------------------------------------------------------------
+    def _push_joined(self, ctx, c: Contest, cfg: ContestConfig) -> None:
+        """`contest:joined` (the latest join and the count) to the entrants
+        and watchers, at most once per `rankings_interval_ms`."""
+        if not c.joined_due or ctx.now_ms < c.joined_next_ms:
+            return
+        wallet, c.joined_due = c.joined_due, ""
+        c.joined_next_ms = ctx.now_ms + cfg.rankings_interval_ms
+        ctx.emit([w for w in _audience(c) if w != wallet], "contest:joined",
+                 {"contest": c.id, "wallet": wallet, "players": len(c.entries)})
+
     def _push_rankings(self, ctx, shared: ContestShared, c: Contest, cfg: ContestConfig) -> None:
         """`contest:rankings` if something changed, at most once per interval."""
         if (not c.rankings_due or c.start_prices is None or c.end_prices is not None
