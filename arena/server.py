@@ -196,6 +196,8 @@ class ArenaServer:
             from arena.net.pages import Site
 
             self.site = Site.build(registry.modes())
+            # Followed links (`Page.link`) read the state between ticks and submit inputs.
+            self.site.attach(lambda: self.state, self.submit)
             self.gateway.http_handler = self.site.answer
         self.metrics = TickMetrics()
         # One of a cluster of serving processes (docs/SCALING.md): a named
