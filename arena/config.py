@@ -415,6 +415,54 @@ FEED_KINDS = ("simulated", "http")
 _BREAKER = BreakerConfig()
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+HEADERS = Rule(dict, 'a table of header names to strings ("env:NAME" reads the environment variable NAME)',
+               lambda v: all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()))
+
+
+def _header_pairs(value) -> tuple:
+    """A source's `headers` as sorted (name, value) pairs; ValueError names
+    the header (never its value) when one is not a header, or its value not
+    one line, or still an "env:" reference (`load_config` resolves those)."""
+    items = value.items() if isinstance(value, dict) else value
+    out = {}
+    for name, raw in items:
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"headers: {str(name)[:64]!r} is not a header name")
+        if not isinstance(raw, str) or len(raw) > 4096 or any(c in raw for c in "\r\n\0"):
+            raise ValueError(f"headers: the value of {name} must be one line of at most 4096 characters")
+        if raw.startswith("env:"):
+            raise ValueError(f"headers: {name} names an environment variable that was not read")
+        out[name] = raw
+    return tuple(sorted(out.items()))
+
+
+def _env_headers(table: Mapping[str, Any], env: Mapping[str, str]) -> dict:
+    """A `headers` table with each "env:NAME" value read from `env`;
+    ValueError (naming the header and the variable) when one is unset."""
+    out = {}
+    for name, raw in table.items():
+        if isinstance(raw, str) and raw.startswith("env:"):
+            var = raw[4:]
+            if not var or var not in env:
+                raise ValueError(f"headers: {name} reads the environment variable {var!r}, which is not set")
+            raw = env[var]
+        out[name] = raw
+    return out
+
+
+def _shown_headers(pairs) -> dict:
+    """How a source's headers are shown (`describe`): names, never values
+    (a value that is not a table of headers: not at all)."""
+    if isinstance(pairs, str):
+        return "***"
+    return {name: "***" for name, _ in pairs}
+
+
+def _hide_headers(pairs) -> str:
+    return repr(_shown_headers(pairs))
+
+
 @frozen
 class FeedSourceConfig:
     """One HTTP source of a feed: an entry of `[feeds.<feed>] sources`."""
@@ -431,6 +479,13 @@ class FeedSourceConfig:
     time_path: str = _key("", TEXT)  # "" = the source gives no timestamp
     time_unit: str = _key("s", _choice("s", "ms"))
     timeout_ms: int = _key(0, NON_NEGATIVE)  # 0 = the feed's timeout_ms
+    # Request headers (API keys: Birdeye's X-API-KEY, CoinGecko's
+    # x-cg-pro-api-key): header name -> value, where "env:NAME" is read from
+    # the environment variable NAME when the config is loaded (so no secret
+    # is in a file).
+    # Kept as sorted (name, value) pairs; values are never shown or logged.
+    headers: tuple = field(default=(), converter=lambda v: _header_pairs(v), repr=_hide_headers,
+                           metadata={_META: _Meta(HEADERS, None, _shown_headers)})
 
     def __attrs_post_init__(self) -> None:
         if self.format == "json" and not self.value_path.strip():
@@ -811,7 +866,7 @@ def _build(data: Mapping[str, Any], label: str, env: Mapping[str, str]) -> Arena
             values[sec][name] = _to_float(value) if key.rule.type is float else value
         else:
             errors.append(f"{where} must be {key.rule.text}, got {_show(value, key.mask)}")
-    feeds = _feeds(values["feeds"]["kind"], feed_tables, label, errors)
+    feeds = _feeds(values["feeds"]["kind"], feed_tables, label, errors, env)
     if errors:
         raise ConfigError(errors)
 
@@ -949,7 +1004,7 @@ def _check_table(table: Mapping[str, Any], cls: type, where: str, errors: list[s
     return out
 
 
-def _feed_sources(raw: Any, where: str, errors: list[str]) -> tuple[FeedSourceConfig, ...]:
+def _feed_sources(raw: Any, where: str, errors: list[str], env: Mapping[str, str]) -> tuple[FeedSourceConfig, ...]:
     if not isinstance(raw, list) or not all(isinstance(s, dict) for s in raw):
         errors.append(f"{where} sources must be an array of tables "
                       "({name = ..., url = ..., value_path = ...}), got " + _show(raw))
@@ -969,6 +1024,8 @@ def _feed_sources(raw: Any, where: str, errors: list[str]) -> tuple[FeedSourceCo
             errors.append(f"{at} name {_show(kwargs['name'])} is used by another source of the feed")
             continue
         try:
+            if "headers" in kwargs:
+                kwargs["headers"] = _env_headers(kwargs["headers"], env)
             source = FeedSourceConfig(**kwargs)
         except ValueError as exc:
             errors.append(f"{at} {exc}")
@@ -978,7 +1035,7 @@ def _feed_sources(raw: Any, where: str, errors: list[str]) -> tuple[FeedSourceCo
     return tuple(out)
 
 
-def _feeds(default_kind: str, tables: dict, label: str, errors: list[str]) -> FeedsConfig:
+def _feeds(default_kind: str, tables: dict, label: str, errors: list[str], env: Mapping[str, str]) -> FeedsConfig:
     """`[feeds]` with its `[feeds.<feed>]` tables, each checked like an owned
     section (unknown keys, bad values), then for consistency: an http feed
     needs sources enough for its rule, a simulated one a known simulation."""
@@ -990,7 +1047,7 @@ def _feeds(default_kind: str, tables: dict, label: str, errors: list[str]) -> Fe
             continue
         n = len(errors)
         kwargs = _check_table(table, FeedConfig, where, errors, extra=("sources",))
-        sources = _feed_sources(table["sources"], where, errors) if "sources" in table else ()
+        sources = _feed_sources(table["sources"], where, errors, env) if "sources" in table else ()
         if len(errors) > n:
             continue
         feed = FeedConfig(**kwargs, sources=sources)

@@ -11,6 +11,14 @@ An effect whose handler raises is tried again after the handler's
 effect stays in the outbox until its result is journaled, so a restart
 dispatches it again. Handlers must therefore be idempotent (the same effect
 carried out twice gives the same result and harms nothing).
+
+Each side task has its own circuit breaker (its `Supervisor`): a handler
+may say how it trips with a `breaker` attribute, a dict of the
+supervisor's `failure_threshold` (consecutive failures that open it) and
+`reset_after` (seconds it stays open); without one, the supervisor's
+defaults. While the circuit is open no effect is tried: each waits out the
+reset, then is tried once more (Recovering); a success closes the circuit,
+a failure opens it again. The task reports Initializing until it runs.
 """
 
 from __future__ import annotations
@@ -56,10 +64,13 @@ class ModeTask:
         self.name = name
         self.handler = handler
         self.submit = submit
-        self.supervisor = supervisor if supervisor is not None else Supervisor(name)
+        if supervisor is None:
+            supervisor = Supervisor(name, initializing=True, **dict(getattr(handler, "breaker", None) or {}))
+        self.supervisor = supervisor
         self.send, self._recv = trio.open_memory_channel(math.inf)
 
     async def run(self) -> None:
+        self.supervisor.ready()
         async with trio.open_nursery() as nursery:
             async for effect in self._recv:
                 nursery.start_soon(self._carry_out, effect)
@@ -67,6 +78,8 @@ class ModeTask:
     async def _carry_out(self, effect) -> None:
         attempts = 0
         while True:
+            while self.supervisor.circuit_open:  # open: wait out the reset, then try (recovering)
+                await trio.sleep(max(self.supervisor.reopens_in(), 0.001))
             try:
                 result = await self.handler.run(effect)
             except Exception as exc:  # noqa: BLE001 - retried, never dropped

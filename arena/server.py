@@ -221,6 +221,8 @@ class ArenaServer:
             from arena.net.pages import Site
 
             self.site = Site.build(registry.modes())
+            # Followed links (`Page.link`) read the state between ticks and submit inputs.
+            self.site.attach(lambda: self.state, self.submit)
             self.gateway.http_handler = self.site.answer
         self.metrics = TickMetrics()
         self.gc_watch = GcWatch()

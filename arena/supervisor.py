@@ -5,9 +5,12 @@ under a `Supervisor` in the server's nursery. The supervisor restarts it
 when it fails (exponential backoff with a cap) and tracks its health, the
 DegenDuel way:
 
-    Active ──failure──► Degraded ──N failures──► CircuitOpen ──reset time──► Recovering
-      ▲                    │                                                     │
-      └────── success ─────┴──────────────────────── success ─────────────────────┘
+    Initializing ──ready──► Active ──failure──► Degraded ──N failures──► CircuitOpen ──reset time──► Recovering
+                              ▲                    │                                                     │
+                              └────── success ─────┴──────────────────────── success ─────────────────────┘
+
+A supervisor made with `initializing=True` reports Initializing until its
+task says it is up (`ready()`).
 
 A task can also report the outcome of individual operations
 (`record_success` / `record_failure`) without crashing, e.g. an AI call that
@@ -24,6 +27,7 @@ import trio
 
 log = logging.getLogger("arena.supervisor")
 
+INITIALIZING = "initializing"
 ACTIVE = "active"
 DEGRADED = "degraded"
 CIRCUIT_OPEN = "circuit_open"
@@ -41,6 +45,7 @@ class Supervisor:
         backoff_max: float = 10.0,
         clock: Callable[[], float] = trio.current_time,
         fatal: tuple[type[BaseException], ...] = (),
+        initializing: bool = False,
     ):
         self.name = name
         self.failure_threshold = failure_threshold
@@ -51,7 +56,7 @@ class Supervisor:
         # Failures that no restart can mend (the task must end the server):
         # they pass through, like cancellation.
         self.fatal = fatal
-        self.state = ACTIVE
+        self.state = INITIALIZING if initializing else ACTIVE
         self.consecutive_failures = 0
         self.opened_at: float | None = None
         self.restarts = 0
@@ -59,6 +64,11 @@ class Supervisor:
         self.last_error: str | None = None
 
     # --- outcome reporting -------------------------------------------------------
+    def ready(self) -> None:
+        """The task is up: Initializing becomes Active (other states stay)."""
+        if self.state == INITIALIZING:
+            self.state = ACTIVE
+
     def record_success(self) -> None:
         self.counters["successes"] += 1
         self.consecutive_failures = 0
@@ -76,8 +86,14 @@ class Supervisor:
                 log.warning("circuit open", extra={"task": self.name, "error": self.last_error})
             self.state = CIRCUIT_OPEN
             self.opened_at = self.clock()
-        elif self.state == ACTIVE:
+        elif self.state in (ACTIVE, INITIALIZING):
             self.state = DEGRADED
+
+    def reopens_in(self) -> float:
+        """Seconds until an open circuit lets a call through (0: not open)."""
+        if self.state != CIRCUIT_OPEN or self.opened_at is None:
+            return 0.0
+        return max(0.0, self.opened_at + self.reset_after - self.clock())
 
     @property
     def circuit_open(self) -> bool:

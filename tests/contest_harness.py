@@ -2,6 +2,9 @@
 ledger model, for the contest unit and state-machine tests (the common part,
 journal, replay and the escrow model, is tests/mode_harness.py). Here every
 tick is 50 ms of engine time after the last, and no transfer may move 0.
+The processing services' requests (`jobs`: evaluation, rake, referrals)
+are answered by the services' own computations (`answer_jobs`), one tick
+per answer, as the server journals them.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from arena.engine import inputs as I
 from arena.engine.errors import ArenaError
 from arena.engine.outputs import FetchFeed, Reply
 from arena.modes.contest import requests as contest_requests
+from arena.modes.contest import services
 from arena.modes.contest.messages import (
     ContestCancel, ContestCreate, ContestJoinChosen, ContestRead, ReferralRequest,
 )
@@ -37,15 +41,18 @@ class Engine(ModeEngine):
         for eff in list(self.settles.values())[settled:]:
             assert all(t.amount > 0 for t in eff.transfers), f"{eff.key} moves 0"
 
-    def run(self, ms: int, answer: bool = True) -> None:
+    def run(self, ms: int, answer: bool = True, services: bool = True) -> None:
         """Move engine time forward by `ms` in 50 ms ticks; with `answer`, every
-        price fetch is answered by the simulated market at once."""
+        price fetch is answered by the simulated market at once, and with
+        `services` every service request too."""
         end = self.now + ms
         while self.now < end:
             self.step()
             if answer:
-                while self.fetches:
-                    if ":tokens:" in self.fetches[0].key:
+                while self.fetches or (services and self.jobs):
+                    if services and self.jobs:
+                        self.answer_jobs()
+                    elif ":tokens:" in self.fetches[0].key:
                         self.answer_tokens()
                     else:
                         self.answer_prices()
@@ -117,6 +124,32 @@ class Engine(ModeEngine):
         self.step(I.FeedResult(eff.key, eff.mode, eff.match, eff.feed, status, value))
         return eff
 
+    def answer_jobs(self, how: str = "ok") -> int:
+        """Answer every service request asked so far, one tick each, as the
+        service would ("ok"), or with a result the rules disagree with
+        ("wrong": the engine must refuse it and ask again). How many."""
+        jobs, self.jobs = self.jobs, []
+        for eff in jobs:
+            result = services.COMPUTE[type(eff)](eff)
+            if how == "wrong":
+                result = corrupt(result)
+            self.step(result)
+        return len(jobs)
+
     # --- reading ---------------------------------------------------------------------
     def contest(self, cid: str):
         return self.shared().contests[cid]
+
+
+def corrupt(result):
+    """A service result that differs from the right one."""
+    import attrs
+
+    from arena.modes.contest.messages import ContestEvaluated, RakeProcessed
+
+    if isinstance(result, ContestEvaluated):
+        rows = list(result.rankings)
+        return attrs.evolve(result, rankings=tuple(rows[::-1]) if len(rows) > 1 else ((rows[0][0], rows[0][1] + 1),))
+    if isinstance(result, RakeProcessed):
+        return attrs.evolve(result, rake=result.rake + 1)
+    return attrs.evolve(result, rewards=((*result.rewards, ("x", "y", 1))))

@@ -23,6 +23,7 @@ class FeedSources:
         self.handlers: dict[str, object] = {}
         self.hits: dict[str, int] = {}
         self.paths: dict[str, list[str]] = {}
+        self.headers: dict[str, list[dict]] = {}  # each request's headers (lower-case names), per source
         sources = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,6 +32,7 @@ class FeedSources:
                 handler = sources.handlers.get(name)
                 sources.hits[name] = sources.hits.get(name, 0) + 1
                 sources.paths.setdefault(name, []).append(self.path)
+                sources.headers.setdefault(name, []).append({k.lower(): v for k, v in self.headers.items()})
                 status, headers, body = handler(self.path) if handler else (404, {}, b"no such source")
                 try:
                     self.send_response(status)

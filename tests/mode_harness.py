@@ -31,6 +31,7 @@ class ModeEngine(JournaledEngine):
         super().__init__(EngineConfig.of(tick_hz=20, seed=seed, modes={self.MODE: settings}))
         self.now = now
         self.fetches: list[FetchFeed] = []
+        self.jobs: list = []  # the mode's own side tasks' effects, not yet answered
         self.escrow: dict[str, int] = {}
         self.wallets: dict[str, int] = {}  # money in (-) and out (+) per account
         self._rid = 0
@@ -60,6 +61,8 @@ class ModeEngine(JournaledEngine):
                     self.wallets[t.dest] = self.wallets.get(t.dest, 0) + t.amount
             elif isinstance(eff, FetchFeed):
                 self.fetches.append(eff)
+            else:
+                self.jobs.append(eff)
 
     def request(self, inp_of) -> Reply:
         self._rid += 1

@@ -181,6 +181,26 @@ def test_lottery_smoke(tmp_path):
     assert "lottery:" in proc.stdout and "service level" in proc.stdout
 
 
+def test_contest_sockets_smoke(tmp_path):
+    """`bench contest --sockets`: its own server, an operator's contest, a
+    few participants joined through the ledger; every one gets about one
+    rankings push a second, each stamped."""
+    out = tmp_path / "contest.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "arena", "bench", "contest", "--sockets", "--participants", "20", "--tokens", "10",
+         "--duration", "3", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = json.loads(out.read_text())
+    assert r["scenario"] == "contest-sockets" and r["participants"] == 20 and r["players_at_start"] == 20
+    assert not r["setup_errors"] and r["push_latency_ms"]["n"] >= 20
+    assert 0.5 <= r["pushes_per_participant_per_s"] <= 1.5  # the throttle: one a second
+    assert 0 < r["push_latency_ms"]["p50"] <= r["push_latency_ms"]["p99"] <= r["push_latency_ms"]["max"]
+    assert r["server_rss_mb"] and set(r["server"]) >= {"ticks_per_s", "tick_ms_p99"}
+    assert "contest over sockets" in proc.stdout and "others%" in proc.stdout
+
+
 def test_canvas_smoke(tmp_path):
     """`bench canvas` at a tiny scale: every placement sent is answered and
     reaches the probe watchers, both ends count alike, and the in-process

@@ -315,6 +315,134 @@ async def test_operators_get_health_updates(nursery, tmp_path):
         _, health = await op.next_event("health:update", timeout=5)
         services = health["services"]
         assert {"judge", "ledger", "feed", "schedule"} <= set(services)
+        # The contest's processing services, each a supervised side task of its own.
+        assert {services[n]["state"] for n in ("contest-evaluation", "contest-rake", "contest-referrals")} \
+            == {"active"}
         assert all(set(v) == {"state", "failures"} for v in services.values())
         await trio.sleep(0.3)
         assert not [t for t, _ in alice.drain_events() if t == "health:update"]
+
+
+async def test_a_failing_evaluation_service_shows_in_health_and_recovers(nursery, tmp_path):
+    """The evaluation service fails (its breaker here: 2 failures, 1 s
+    reset): the health says circuit_open, nothing is paid; once it answers,
+    the contest is evaluated and paid, and the health says active."""
+    clock = ManualClock(T0)
+    cfg = _config(tmp_path, evaluation_failure_threshold=2, evaluation_reset_s=1, service_retry_ms=50)
+    srv, url = await _server(nursery, cfg, clock)
+    task = srv.mode_tasks["contest-evaluation"]
+    assert task.supervisor.failure_threshold == 2 and task.supervisor.reset_after == 1.0
+    real, failures = task.handler.run, [3]
+
+    async def unreachable(effect):
+        if failures[0]:
+            failures[0] -= 1
+            raise OSError("evaluation store unreachable")
+        return await real(effect)
+
+    task.handler.run = unreachable
+    async with AsyncExitStack() as stack:
+        op = await _operator(srv, url, stack)
+        alice = await stack.enter_async_context(player(url))
+        bob = await stack.enter_async_context(player(url))
+        cid = (await op.request("contest.create", _terms()))["contest"]
+        await join(alice, cid, _pf((TOKENS[0], 10_000)))
+        await join(bob, cid, _pf((TOKENS[1], 10_000)))
+        await wait_until(lambda: len(_contest(srv, cid).entries) == 2)
+        clock.set(START)
+        await alice.next_event("contest:started", timeout=10)
+        clock.set(END)
+        await wait_until(lambda: srv.service_health()["contest-evaluation"]["state"] == "circuit_open", timeout=10)
+        c = _contest(srv, cid)
+        assert c.state == "evaluating" and c.end_prices is not None
+        assert await srv.ledger.account_balance(f"escrow:{cid}") == 200
+        _, ended = await bob.next_event("contest:ended", timeout=15)
+        await wait_until(lambda: not srv.state.unsettled, timeout=10)
+        assert failures == [0] and srv.service_health()["contest-evaluation"] == {"state": "active", "failures": 0}
+        assert [[r["wallet"], r["score_bps"]] for r in ended["rankings"]] == rules_standings(c)
+        assert await srv.ledger.account_balance(f"escrow:{cid}") == 0
+
+
+def rules_standings(c) -> list:
+    return [list(r) for r in rules.standings(c.start_prices, c.end_prices,
+                                             [(w, e.portfolio) for w, e in c.entries.items()])]
+
+
+async def test_a_followed_referral_link_counts_a_click_and_redirects(nursery, tmp_path):
+    from test_web_pages import get
+
+    srv, url = await _server(nursery, _config(tmp_path), ManualClock(T0))
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    async with AsyncExitStack() as stack:
+        ref = await stack.enter_async_context(player(url, faucet=False))
+        code = (await ref.request("referral.code", {}))["code"]
+        status, headers, _ = await get(port, f"/r/{code}")
+        assert status == 303 and headers["location"] == f"/contest/?ref={code}"
+        await wait_until(lambda: srv.state.modes["contest"].referrals.get(ref.wallet, {}).get("clicks") == 1)
+        assert (await ref.request("referral.stats", {}))["clicks"] == 1
+        # Unknown and hostile links: nothing counted.
+        assert (await get(port, "/r/ZZZZZZZZZZ"))[1]["location"] == "/contest/"
+        assert (await get(port, "/r/%3Cscript%3E"))[0] == 404
+        assert (await get(port, "/r/" + "A" * 500))[0] == 404
+        assert (await get(port, f"/r/{code}", method="HEAD"))[0] == 303
+        await trio.sleep(0.2)
+        assert (await ref.request("referral.stats", {}))["clicks"] == 1
+
+
+class JupiterTokens:
+    """The Jupiter Tokens API v2 search on 127.0.0.1
+    (`/tokens/v2/search?query=<mints>` -> a JSON array of token objects with
+    `id`, `name`, `symbol`, `decimals`, `isVerified`, and more that Arena
+    ignores); `unverified` mints answer isVerified false, `gone` ones are
+    missing from the answer."""
+
+    def __init__(self):
+        self.unverified: set = set()
+        self.gone: set = set()
+
+    def __call__(self, path: str):
+        mints = parse_qs(urlsplit(path).query)["query"][0].split(",")
+        symbols = dict((m, s) for m, s in ((t, s) for t, s in whitelist(ContestConfig().tokens)))
+        doc = [{"id": m, "name": f"{symbols.get(m, 'X')} token", "symbol": symbols.get(m, "X"), "decimals": 6,
+                "icon": "https://example.invalid/i.png", "tags": ["verified"], "usdPrice": 1.5,
+                "isVerified": m not in self.unverified, "organicScore": 90.1}
+               for m in mints if m not in self.gone]
+        return 200, {"Content-Type": "application/json"}, json.dumps(doc).encode()
+
+
+async def test_token_sync_from_a_jupiter_token_list_delists_and_shows_metadata(nursery, tmp_path):
+    tokens = JupiterTokens()
+    tokens.unverified.add(TOKENS[3])
+    tokens.gone.add(TOKENS[5])
+    with FeedSources() as sources:
+        sources.handlers["jup"] = tokens
+        feed = FeedConfig(kind="http", consensus="first", deadline_ms=1_000, timeout_ms=500, retry_ms=100,
+                          sources=(FeedSourceConfig(
+                              name="jupiter", format="jupiter_tokens",
+                              url=f"http://127.0.0.1:{sources.port}/jup/tokens/v2/search?query={{tokens}}"),))
+        clock = ManualClock(T0)
+        srv, url = await _server(nursery, _config(tmp_path, feeds={"tokens": feed}, token_feed="tokens",
+                                                  token_sync_ms=30_000), clock)
+        async with AsyncExitStack() as stack:
+            op = await _operator(srv, url, stack)
+            alice = await stack.enter_async_context(player(url))
+            cid = (await op.request("contest.create", _terms(tokens=TOKENS[:4])))["contest"]  # before any sync
+            await wait_until(lambda: srv.state.modes["contest"].market.synced_at_ms > 0, timeout=10)
+            listed = {t["token"]: t for t in (await alice.request("contest.tokens", {}))["tokens"]}
+            assert [t for t in TOKENS if not listed[t]["listed"]] == [TOKENS[3], TOKENS[5]]
+            assert listed[TOKENS[0]]["meta"] == {"symbol": "SOL", "decimals": 6, "name": "SOL token"}
+            assert listed[TOKENS[5]]["meta"] == {"symbol": "", "decimals": 0, "name": ""}
+            # Delisted: not in a new contest, not in a new portfolio; the contest holding it goes on.
+            assert await _code(op, "contest.create", _terms(tokens=[TOKENS[0], TOKENS[3]])) == "bad_request"
+            assert await _code(alice, "contest.join.build",
+                               {"contest": cid, "portfolio": _pf((TOKENS[3], 10_000))}) == "bad_request"
+            assert (await join(alice, cid, _pf((TOKENS[0], 10_000))))["status"] == "confirmed"
+            assert (await alice.request("contest.get", {"contest": cid}))["terms"]["tokens"] == TOKENS[:4]
+            # Listed again at the next sync (30 s of engine time later).
+            tokens.unverified.clear()
+            synced = srv.state.modes["contest"].market.synced_at_ms
+            clock.set(T0 + 31_000)
+            await wait_until(lambda: srv.state.modes["contest"].market.synced_at_ms > synced, timeout=10)
+            listed = {t["token"]: t["listed"] for t in (await alice.request("contest.tokens", {}))["tokens"]}
+            assert listed[TOKENS[3]] and not listed[TOKENS[5]]
+            assert sources.hits["jup"] >= 2

@@ -2,7 +2,9 @@
 created, joins (money and portfolio in either order, valid or not, late,
 twice), price fetches answered, unavailable (the breaker open), garbage or
 never answered, time through starts and ends, operator cancels, referral
-registrations, and restarts (the state rebuilt from the journal and play
+registrations, the processing services (evaluation, rake, referrals)
+answering, down (their requests wait) or answering wrong (refused and asked
+again), and restarts (the state rebuilt from the journal and play
 continuing on it).
 
 After every step: tokens are conserved (nothing created or lost: wallets +
@@ -67,11 +69,14 @@ class ContestMachine(RuleBasedStateMachine):
             assert {w: x.portfolio for w, x in c.entries.items() if w in before} == before
 
     @rule(ms=st.sampled_from([50, 300, 1_000, 2_500, 6_000]),
-          answer=st.sampled_from(["ok"] * 6 + ["unavailable", "garbage", "missing"]))
-    def time_passes(self, ms, answer):
+          answer=st.sampled_from(["ok"] * 6 + ["unavailable", "garbage", "missing"]),
+          services=st.sampled_from(["ok"] * 4 + ["down", "wrong"]))
+    def time_passes(self, ms, answer, services="ok"):
         end = self.e.now + ms
         while self.e.now < end:
             self.e.step()
+            if services != "down":
+                self.e.answer_jobs(services)
             while self.e.fetches and answer != "missing":
                 if ":tokens:" in self.e.fetches[0].key:
                     self.e.answer_tokens(status=I.FEED_OK if answer == "ok" else I.FEED_UNAVAILABLE)
@@ -83,9 +88,12 @@ class ContestMachine(RuleBasedStateMachine):
                     self.e.answer_prices(value=(7, 7))
 
     @precondition(lambda self: self.contests)
-    @rule()
-    def everything_runs_out(self):
-        """Long enough with a working market for every live contest to finish."""
+    @rule(services=st.sampled_from(["ok", "down", "wrong"]))
+    def everything_runs_out(self, services):
+        """Long enough with a working market for every live contest to finish
+        (the services first down or answering wrong for a while, then well)."""
+        if services != "ok":
+            self.time_passes(10_000, "ok", services)
         self.time_passes(30_000, "ok")
 
     @precondition(lambda self: self.contests)
@@ -130,12 +138,21 @@ class ContestMachine(RuleBasedStateMachine):
                 assert held == 0 and c.prizes_paid == 0 and c.platform_rake == 0
             if c.state != "registration":
                 assert not c.unassigned and not c.chosen
+            # One payout, only once every service's answer is in; evaluation
+            # asked only with end prices (taken fresh).
+            assert (f"payout:{cid}" in e.settles) == (c.state == "settled")
+            if c.state == "settled":
+                assert c.ranked and c.rake is not None and c.rewarded and not c.asked
+            if c.asked:
+                assert c.end_prices is not None and c.state in ("evaluating", "cancelled")
 
     def teardown(self):
         if hasattr(self, "e"):
             for cid in self.contests:
                 c = self.e.contest(cid)
                 event(f"a contest ended {c.state} with {min(len(c.entries), 2)}+ players")
+                if c.refused:
+                    event(f"a contest {c.state} after a service's answer was refused")
             assert self.e.replayed_hash() == self.e.hash()
 
 

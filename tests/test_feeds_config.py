@@ -119,3 +119,38 @@ def test_fetch_feed_is_a_framework_effect():
     assert eff.query == (("round", "3"),)
     assert registry.effect_types["FetchFeed"] is FetchFeed and registry.effect_types["Settle"] is Settle
     assert registry.worker_of(eff) == "feed"
+
+
+HEADERS = '''
+[feeds]
+kind = "http"
+[feeds.quote]
+sources = [
+  {name = "a", url = "https://a.example/q", value_path = "v", headers = {X-API-KEY = "env:ARENA_TEST_FEED_KEY", Accept = "application/json"}},
+]
+'''
+
+
+def test_source_headers_read_their_secrets_from_the_environment_and_never_show_them(tmp_path):
+    p = tmp_path / "config.toml"
+    p.write_text(HEADERS)
+    cfg = load_config(p, env={"ARENA_TEST_FEED_KEY": "k-s3cr3t"})
+    [source] = cfg.feeds.feed("quote").sources
+    assert source.headers == (("Accept", "application/json"), ("X-API-KEY", "k-s3cr3t"))
+    shown = describe(cfg)["feeds"]["quote"]["sources"][0]["headers"]
+    assert shown == {"Accept": "***", "X-API-KEY": "***"}
+    assert "k-s3cr3t" not in repr(cfg) and "k-s3cr3t" not in str(describe(cfg))
+    # The variable unset: start-up stops naming the header and the variable.
+    [why] = errors(tmp_path, HEADERS)
+    assert "X-API-KEY" in why and "ARENA_TEST_FEED_KEY" in why and "not set" in why
+
+
+@pytest.mark.parametrize("headers, says", [
+    ('{"X API" = "v"}', "not a header name"),
+    ('{X-Key = 5}', "headers must be a table"),
+    ('"X-Key: v"', "headers must be a table"),
+    ('{X-Key = "a\\r\\nHost: evil"}', "one line"),
+])
+def test_bad_source_headers_are_refused(tmp_path, headers, says):
+    text = HEADERS.replace('{X-API-KEY = "env:ARENA_TEST_FEED_KEY", Accept = "application/json"}', headers)
+    assert any(says in e for e in errors(tmp_path, text)), errors(tmp_path, text)

@@ -155,6 +155,6 @@ kind = "http"
 sources = [{name = "a", url = "http://127.0.0.1:9/", format = "xml"}, {name = "b", url = "http://127.0.0.1:9/"},
            {name = "c", url = "http://127.0.0.1:9/", value_path = ""}]
 ''')
-    assert '[feeds.draw] sources[0] format must be one of "json", "ny_soda", "texas_csv", got "xml"' in got
+    assert '[feeds.draw] sources[0] format must be one of "json", "ny_soda", "texas_csv", "jupiter_tokens", got "xml"' in got
     assert "[feeds.draw] sources[1] value_path is missing" in got
     assert '[feeds.draw] sources[2] value_path must be a non-empty string when format is "json"' in got

@@ -339,3 +339,24 @@ async def test_an_open_feed_circuit_answers_unavailable_at_once():
     assert second.status == "unavailable"
     assert [(a[0], a[1], a[3]) for a in second.answers] == [
         ("a", CIRCUIT_OPEN, "feed draw circuit open"), ("b", CIRCUIT_OPEN, "feed draw circuit open")]
+
+
+async def test_a_source_sends_its_api_key_header(sources):
+    """A Birdeye-style source that answers only with its `X-API-KEY` (401
+    otherwise): with the header configured the feed gets the value."""
+    def keyed(path):
+        seen = sources.headers["keyed"][-1]
+        if seen.get("x-api-key") != "k-123":
+            return 401, {"Content-Type": "application/json"}, b'{"success": false, "message": "Unauthorized"}'
+        return json_body({"data": {"price": 7}})
+
+    url = sources.add("keyed", keyed)
+    with_key = src("keyed", url, headers={"X-API-KEY": "k-123"})
+    result = await fetch_one(FeedService(FeedsConfig(kind="http", feeds={"p": feed(with_key, k=1)})), draw_eff("p"))
+    assert result.status == OK and result.value == 7
+    assert sources.headers["keyed"][-1]["x-api-key"] == "k-123"
+    without = src("keyed", url)
+    result = await fetch_one(FeedService(FeedsConfig(kind="http", feeds={"p": feed(without, k=1, deadline_ms=300)})),
+                             draw_eff("p"))
+    assert result.status != OK and "x-api-key" not in sources.headers["keyed"][-1]
+    assert by_name(result)["keyed"].detail == "HTTP 401"

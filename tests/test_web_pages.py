@@ -263,3 +263,52 @@ async def test_page_requests_are_counted_in_the_metrics(arena_server):
     await get(_port(url), "/missing")
     counted = parse_metrics(render(server))
     assert counted["arena_http_pages_served_total"] == 1 and counted["arena_http_pages_refused_total"] == 1
+
+
+class _Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_a_page_link_journals_the_modes_input_and_redirects_within_a_bounded_rate(tmp_path, monkeypatch):
+    """`Page.link`: `/go/<rest>` asks the mode; its input is submitted (at
+    most the site's bucket: a burst, then the steady rate) and the browser
+    is sent on; malformed, unknown, oversized and non-GET requests journal
+    nothing."""
+    from arena.net import pages
+
+    mode = _mode_at(tmp_path, {"index.html": b"<!doctype html>"}, monkeypatch)
+    type(mode).page = Page("A test page", directory="site", link="go")
+    type(mode).page_link = lambda self, state, rest: (
+        (("clicked", rest, state["n"]), f"/pagedtest/?to={rest}") if rest.isalnum() else None)
+    clock = _Clock()
+    site = Site.build({"pagedtest": mode})
+    site.clock = clock
+    submitted = []
+    site.attach(lambda: {"n": len(submitted)}, lambda inp: submitted.append(inp) or True)
+
+    answer = site.answer("GET", "/go/abc?utm=x")
+    assert answer.status == 303 and dict(answer.headers)["Location"] == "/pagedtest/?to=abc"
+    assert submitted == [("clicked", "abc", 0)]
+    assert site.answer("HEAD", "/go/abc").status == 303 and len(submitted) == 1  # HEAD journals nothing
+    for hostile in ("/go/", "/go/a%2Fb", "/go/" + "a" * 200, "/go/%00", "/go/..%2F..%2Fetc"):
+        assert site.answer("GET", hostile).status == 404, hostile
+    assert site.answer("POST", "/go/abc").status == 405 and len(submitted) == 1
+    # A flood: the burst goes through, the rest is redirected and not journaled.
+    for _ in range(500):
+        assert site.answer("GET", "/go/abc").status == 303
+    assert len(submitted) == pages.LINK_BURST and site.link_limited == 500 - (pages.LINK_BURST - 1)
+    clock.t += 1.0  # a second later: the steady rate again
+    for _ in range(100):
+        site.answer("GET", "/go/abc")
+    assert len(submitted) == pages.LINK_BURST + pages.LINK_INPUTS_PER_S
+
+
+def test_a_page_link_may_not_shadow_another_path(tmp_path, monkeypatch):
+    mode = _mode_at(tmp_path, {"index.html": b"x"}, monkeypatch)
+    type(mode).page = Page("A test page", directory="site", link="static")
+    with pytest.raises(ValueError, match="another path"):
+        Site.build({"pagedtest": mode})

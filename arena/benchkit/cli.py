@@ -13,7 +13,9 @@ Scenarios (see bench/README.md):
            --bettors place --bet-rate bets per second (arena.benchkit.lottery_bench)
   contest  no sockets: one trading contest (--participants, --tokens) at 10
            price updates a second; the cost of a ranking update and push per
-           tick, push latency, journal bytes per contest-hour, CPU, RSS
+           tick, push latency, journal bytes per contest-hour, CPU, RSS;
+           with --sockets: over WebSockets to a started server, the push
+           latency at the client, server CPU and RSS (contest_sockets.py)
   canvas   W watchers on the weekly canvas while placers place R pixels/s;
            latency placement -> seen, frames and bytes out, a newcomer's
            snapshot (arena/benchkit/canvas_bench.py)
@@ -98,6 +100,8 @@ def add_arguments(p) -> None:
                    help="--reads: wallets on the board read, seeded into the started server's store (default 10000)")
     p.add_argument("--participants", type=int, default=1_000, help="contest: participants (default 1000)")
     p.add_argument("--tokens", type=int, default=50, help="contest: whitelisted tokens (default 50)")
+    p.add_argument("--sockets", action="store_true",
+                   help="contest: over real WebSockets to a started server (push latency at the client)")
     p.add_argument("--watchers", type=int, default=2000,
                    help="canvas: watchers joined to the canvas; lottery: connections watching the round's pool "
                         "(default 2000; the lottery's target is 10000)")
@@ -155,6 +159,10 @@ def main_from_args(args) -> int:
 
 
 def _contest(args) -> int:
+    if args.sockets:
+        from .contest_sockets import main
+
+        return main(args)
     from .contest_bench import print_report, run
 
     report = run(participants=args.participants, tokens=args.tokens, seconds=args.duration, tick_hz=args.tick_hz)

@@ -25,12 +25,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
-import json
 import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from .wsclient import Client, Stats
 
@@ -299,7 +297,7 @@ def print_report(r: dict, out) -> None:
 
 def main(args) -> int:
     """The lottery scenario of `python -m arena bench`."""
-    from .serverproc import ServerProcess
+    from .serverproc import ServerProcess, emit_report, pin_away_from
 
     server = None
     ncpu = os.cpu_count() or 1
@@ -311,11 +309,7 @@ def main(args) -> int:
             server = ServerProcess(tick_hz=args.tick_hz, cpus=cpus, src=args.server_src, extra_config=draws_config())
             metrics = server.metrics_url if server.wait_ready() else None
             url, pid = server.url, server.proc.pid
-            if cpus and hasattr(os, "sched_setaffinity"):
-                try:
-                    os.sched_setaffinity(0, [c for c in range(ncpu) if c not in cpus] or list(range(ncpu)))
-                except OSError:
-                    pass
+            pin_away_from(cpus)
         report = asyncio.run(run_lottery(url, args.watchers, args.bettors, args.bet_rate, args.duration, pid,
                                          metrics))
     except (RuntimeError, OSError) as exc:
@@ -324,10 +318,5 @@ def main(args) -> int:
     finally:
         if server is not None:
             server.stop()
-    report["command"] = "python -m arena bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])
-    report["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    print_report(report, sys.stdout)
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"bench: JSON written to {args.json_path}")
+    emit_report(report, args, print_report)
     return 0 if report["sla"]["pass"] else 1

@@ -76,10 +76,12 @@ class ServerProcess:
 
     def __init__(self, *, tick_hz: int = 20, cpus: list[int] | None = None, src: str | None = None,
                  log_path: str | None = None, extra_config: str = "", board_rows: int = 0,
-                 net_extra: str = "", workers: int = 0, pg_dsn: str = ""):
+                 net_extra: str = "", workers: int = 0, pg_dsn: str = "", prepare=None):
         """`workers` > 0: `serve --workers N` on PostgreSQL (`pg_dsn`, in a
         schema of its own, dropped at the stop): N shard workers, one shard
-        each, no standby; `shard_urls` and `worker_metrics_urls` name each."""
+        each, no standby; `shard_urls` and `worker_metrics_urls` name each.
+        `prepare(config_path)` runs before the server starts (e.g. to make
+        an operator key in its store)."""
         self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-"))
         self.workers = workers
         span = workers + 1 if workers else 1  # a node's public port, then its shards' (port + 1 + k)
@@ -106,6 +108,8 @@ class ServerProcess:
         self.config_path.write_text(cfg + extra_config)
         if board_rows:
             seed_board(self.dir / "arena.sqlite", board_rows)
+        if prepare is not None:
+            prepare(self.config_path)  # before the server holds the store (e.g. an operator key made in it)
         self.log_path = log_path or str(self.dir / "server.log")
         cmd = [sys.executable, "-m", "arena", "serve", "--config", str(self.config_path), "--log-level", "WARNING"]
         if workers:
@@ -341,3 +345,24 @@ def slowest_ticks(metrics_url: str | None, m0: dict | None, n: int = 5) -> list[
             return json.loads(resp.read().decode("utf-8")).get("slowest_ticks", [])[:n]
     except (OSError, ValueError):
         return None
+
+
+def pin_away_from(cpus: list[int] | None) -> None:
+    """Keep this (the load-generating) process off the server's cores."""
+    ncpu = os.cpu_count() or 1
+    if cpus and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, [c for c in range(ncpu) if c not in cpus] or list(range(ncpu)))
+        except OSError:
+            pass
+
+
+def emit_report(report: dict, args, print_report) -> None:
+    """Stamp the report with its command line and time, print it, and write
+    it as JSON where `--json` says."""
+    report["command"] = "python -m arena bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:])
+    report["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    print_report(report, sys.stdout)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"bench: JSON written to {args.json_path}")

@@ -301,6 +301,10 @@ class Page:
     title: str = field(validator=_non_empty)
     directory: str = field(default="web", validator=_non_empty)
     description: str = ""
+    # A short link path the mode answers itself ("r": `/r/<rest>`), through
+    # `Mode.page_link`: e.g. a referral link that counts a click and sends
+    # the browser on to the page. "" = none.
+    link: str = ""
 
 
 class Mode:
@@ -366,6 +370,14 @@ class Mode:
 
     def orphan_input(self, ctx, inp) -> None:
         pass
+
+    def page_link(self, state, rest: str):
+        """A browser followed `/<page.link>/<rest>`: (an input to journal or
+        None, the location to send it to). Read between ticks, so it must
+        change nothing; `rest` is whatever the browser sent (check it). None:
+        no such link (404). The framework bounds how many inputs links
+        submit, whatever the mode returns."""
+        return None
 
     def resume_views(self, ctx, shared, wallet: str) -> list:
         """[(id, view)]: what a wallet resuming a session whose buffer lost

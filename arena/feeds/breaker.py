@@ -38,11 +38,11 @@ from collections.abc import Callable
 from attrs import field, frozen
 
 from arena.engine.config import positive
-from arena.supervisor import ACTIVE, CIRCUIT_OPEN, DEGRADED, RECOVERING
+from arena.supervisor import ACTIVE, CIRCUIT_OPEN, DEGRADED, INITIALIZING, RECOVERING
 
 log = logging.getLogger("arena.feeds")
 
-INITIALIZING = "initializing"
+__all__ = ["ACTIVE", "CIRCUIT_OPEN", "DEGRADED", "INITIALIZING", "RECOVERING", "Breaker", "BreakerConfig"]
 
 
 @frozen

@@ -160,3 +160,10 @@ FORMATS = {
     "ny_soda": (ny_soda_url_values, ny_soda_parse),
     "texas_csv": (texas_csv_url_values, texas_csv_parse),
 }
+
+# Every publisher format a source may name: the draw formats above and the
+# token-list formats (arena/feeds/token_formats.py, imported here, after
+# DrawFormatError, which it raises).
+from .token_formats import FORMATS as _TOKEN_FORMATS  # noqa: E402
+
+FORMATS.update(_TOKEN_FORMATS)

@@ -12,7 +12,9 @@ A source config (`arena.config.FeedSourceConfig`) has `name`, `url` (with
 `value_path`, e.g. `data.price`, `results.0.numbers`, with optional
 `time_path` and `time_unit`; or a publisher's own format,
 `arena.feeds.draw_formats`, which also gives the URL placeholders it
-derives from the query), and `timeout_ms` (0: the feed's).
+derives from the query), `timeout_ms` (0: the feed's) and `headers`
+(name, value) pairs sent with every request (API keys: their values come
+from the environment at start-up and are never logged).
 
 A path part `{*name}` makes a `json` answer a vector: the path is walked
 once per item of the query's comma-separated `name`, in that order (a
@@ -261,7 +263,7 @@ async def fetch(client: httpx.AsyncClient, source, query, *, timeout_ms: int, de
     seconds = timeout_ms / 1000
     try:
         with trio.fail_after(seconds):
-            async with client.stream("GET", url, timeout=seconds) as resp:
+            async with client.stream("GET", url, headers=dict(source.headers), timeout=seconds) as resp:
                 body = await _read_limited(resp)
     except (trio.TooSlowError, httpx.TimeoutException):
         return Answer(name, TIMEOUT, None, f"no answer within {timeout_ms} ms", wall_ms()), None

@@ -13,6 +13,14 @@ sends (`..`, encoded separators, symlinks, absolute paths) ever reaches the
 file system, and answering costs a dictionary look-up inside the handshake
 task, never a disk read. The files are small (the whole site is well under
 a megabyte); changing them needs a restart. Only GET and HEAD are served.
+
+A page may also declare a short link path (`Page.link`, e.g. "r"): a GET of
+`/<link>/<rest>` asks the mode (`Mode.page_link(state, rest)`, read
+between ticks) for an input to journal and where to send the browser (a
+303 redirect). Links are anyone's to follow, so the inputs they submit are
+bounded by one token bucket for the whole site (`LINK_INPUTS_PER_S`,
+`LINK_BURST`): past it the browser is still redirected, and nothing is
+journaled. A HEAD is redirected too, and never journals.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
+from urllib.parse import unquote
 
 from attrs import frozen
 
@@ -34,6 +44,10 @@ STATIC_PREFIX = "/static/"
 LISTING_PATH = "/pages.json"
 # A file larger than this is not a page's asset: refuse to start with it.
 MAX_FILE_BYTES = 4 << 20
+# Inputs followed links may submit, for the whole site: a steady rate and a burst.
+LINK_INPUTS_PER_S = 20.0
+LINK_BURST = 40.0
+MAX_LINK_REST = 128  # longest `<rest>` of a link a mode is asked about
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -80,15 +94,31 @@ class Asset:
 class Site:
     """The table of served paths and the answer to one request."""
 
-    def __init__(self, assets: dict[str, Asset], pages: list[PageEntry]):
+    def __init__(self, assets: dict[str, Asset], pages: list[PageEntry], links: dict | None = None,
+                 clock=time.monotonic):
         self.assets = dict(assets)
         self.pages = list(pages)
+        self.links = dict(links or {})  # "/<link>/" -> the mode answering it
+        # Set by the server (`attach`): the state links are read from, and
+        # where their inputs go.
+        self.state_of = None
+        self.submit = None
+        self.clock = clock
+        self._tokens = LINK_BURST
+        self._filled_at = clock()
+        self.link_inputs = 0  # inputs submitted by followed links
+        self.link_limited = 0  # followed links whose input was dropped (the bucket was empty)
         listing = [{"name": p.name, "title": p.title, "path": p.path, "description": p.description}
                    for p in self.pages]
         self.assets[LISTING_PATH] = Asset(CONTENT_TYPES[".json"],
                                           json.dumps({"pages": listing}).encode("utf-8"))
         self.served = 0  # requests answered with a file
         self.refused = 0  # requests answered 404 or 405
+
+    def attach(self, state_of, submit) -> None:
+        """Where followed links read the state (`state_of()`) and send their inputs."""
+        self.state_of = state_of
+        self.submit = submit
 
     @classmethod
     def build(cls, modes: dict, shell: Path = SHELL) -> Site:
@@ -101,10 +131,16 @@ class Site:
         for rel, path in _files(shell / "static"):
             assets[STATIC_PREFIX + rel] = _asset(path)
         pages = []
+        links = {}
         for name, mode in sorted(modes.items()):
             page = getattr(mode, "page", None)
             if page is None:
                 continue
+            if page.link:
+                prefix = f"/{page.link}/"
+                if prefix in links or page.link in modes or page.link == STATIC_PREFIX.strip("/"):
+                    raise ValueError(f"mode {name}: its page link /{page.link}/ is another path already")
+                links[prefix] = mode
             root = _package_dir(mode) / page.directory
             if not (root / "index.html").is_file():
                 raise FileNotFoundError(f"mode {name}: its page directory {root} has no index.html")
@@ -113,7 +149,39 @@ class Site:
                 assets[prefix + rel] = _asset(path)
             assets[prefix] = assets[prefix + "index.html"]
             pages.append(PageEntry(name, page.title, prefix, page.description))
-        return cls(assets, pages)
+        return cls(assets, pages, links)
+
+    def _take_token(self) -> bool:
+        now = self.clock()
+        self._tokens = min(LINK_BURST, self._tokens + max(0.0, now - self._filled_at) * LINK_INPUTS_PER_S)
+        self._filled_at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    def _link(self, method: str, path: str) -> HttpAnswer | None:
+        """A followed link's answer, or None when `path` is no link."""
+        prefix = path[:path.find("/", 1) + 1] if path.count("/") >= 2 else ""
+        mode = self.links.get(prefix)
+        if mode is None:
+            return None
+        rest = unquote(path[len(prefix):])
+        answer = None
+        if 0 < len(rest) <= MAX_LINK_REST and self.state_of is not None:
+            answer = mode.page_link(self.state_of(), rest)
+        if answer is None:
+            self.refused += 1
+            return HttpAnswer(404, "Not Found", (("Content-Type", CONTENT_TYPES[".txt"]),), b"no such link\n")
+        inp, location = answer
+        if inp is not None and method == "GET" and self.submit is not None:
+            if self._take_token() and self.submit(inp) is not False:
+                self.link_inputs += 1
+            else:
+                self.link_limited += 1
+        self.served += 1
+        return HttpAnswer(303, "See Other", (("Location", location), ("Cache-Control", "no-store"),
+                                             ("Referrer-Policy", "no-referrer")), b"")
 
     def answer(self, method: str, target: str) -> HttpAnswer:
         path = target.split("?", 1)[0].split("#", 1)[0]
@@ -122,6 +190,10 @@ class Site:
             return HttpAnswer(405, "Method Not Allowed", (("Content-Type", CONTENT_TYPES[".txt"]),
                                                           ("Allow", "GET, HEAD")), b"GET or HEAD only\n")
         asset = self.assets.get(path)
+        if asset is None and self.links:
+            linked = self._link(method, path)
+            if linked is not None:
+                return linked
         if asset is None and not path.endswith("/") and path + "/" in self.assets:
             # `/name` -> `/name/`, so the page's relative links resolve inside it.
             return HttpAnswer(301, "Moved Permanently", (("Location", path + "/"),), b"")

@@ -7,6 +7,15 @@ in a `contest` field, not `match`, so the core hands them to the mode's
 read). `ContestJoinChosen` is what the gateway submits after a join's
 payment is confirmed (`arena.engine.mode.Payment.paid`): the portfolio the
 player chose. The money itself arrives as the framework's `EntryFeePaid`.
+
+An ended contest is processed by three supervised side tasks
+(`services.py`), each answering one effect with one journaled result:
+`EvaluateContest` -> `ContestEvaluated` (the ranking), then `ProcessRake`
+-> `RakeProcessed` (the rake and the prizes by rank) and
+`ProcessReferrals` -> `ReferralsProcessed` (the referral rewards). Every
+effect carries all its service needs, so a result is a function of its
+effect; nested arrays are tuples (`freeze`), as the journal and the outbox
+give them back.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from arena.engine.inputs import ClientInput
 from arena.engine.outputs import freeze
 
 NAME = "contest"
-READS = ("get", "watch", "tokens", "profile")
+READS = ("get", "watch", "tokens", "profile", "rankings")
 REFERRALS = ("code", "register", "stats")
 
 
@@ -49,11 +58,13 @@ class ContestCancel(ClientInput):
 @frozen
 class ContestRead(ClientInput):
     """A view (`what`, one of READS) of `contest` ("" for tokens), or of
-    `wallet_of` (profile)."""
+    `wallet_of` (profile); `offset` / `limit`: the page of `rankings`."""
 
     what: str
     contest: str = ""
     wallet_of: str = ""
+    offset: int = 0
+    limit: int = 0
 
 
 @frozen
@@ -62,6 +73,14 @@ class ReferralRequest(ClientInput):
 
     what: str
     code: str = ""
+
+
+@frozen
+class ReferralClicked:
+    """Someone followed the referral link `/r/<code>` (arena/net/pages.py
+    submits it; no session, no wallet: anyone may follow a link)."""
+
+    code: str
 
 
 @frozen
@@ -102,3 +121,82 @@ def price_key(world: str, seq: int) -> str:
     """The `seq`-th market price fetch of this world (mode-level: one market
     for every contest)."""
     return f"feed:{NAME}:{world}:prices:{seq}"
+
+
+# --- the contest's services (side tasks, `services.py`) -------------------------------
+
+@frozen
+class EvaluateContest:
+    """Rank contest `match`'s entries on its start and end prices (each
+    ((token, price), ...), fresh when taken). `entries`: ((wallet,
+    ((token, weight_bps), ...)), ...) in join order."""
+
+    key: str
+    match: str
+    start_prices: tuple = field(converter=freeze)
+    end_prices: tuple = field(converter=freeze)
+    entries: tuple = field(converter=freeze)
+
+
+@frozen
+class ContestEvaluated:
+    """The evaluation service's ranking: ((wallet, score_bps), ...) best first."""
+
+    key: str
+    match: str
+    rankings: tuple = field(converter=freeze)
+
+
+@frozen
+class ProcessRake:
+    """Split the pool: the rake, and the prizes of the ranked wallets
+    (best first) from the pool less the rake."""
+
+    key: str
+    match: str
+    pool: int
+    rake_bps: int
+    prizes_bps: tuple = field(converter=freeze)
+    ranked: tuple = field(converter=freeze)
+
+
+@frozen
+class RakeProcessed:
+    """The rake, and the prizes ((wallet, amount), ...) by rank."""
+
+    key: str
+    match: str
+    rake: int
+    prizes: tuple = field(converter=freeze)
+
+
+@frozen
+class ProcessReferrals:
+    """The referral rewards of the referred entrants, ((referee, referrer,
+    fee), ...) in rank order: each the referral share of the referee's part
+    of the rake."""
+
+    key: str
+    match: str
+    rake_bps: int
+    referral_bps: int
+    referred: tuple = field(converter=freeze)
+
+
+@frozen
+class ReferralsProcessed:
+    """The rewards ((referrer, referee, amount), ...), zero ones left out."""
+
+    key: str
+    match: str
+    rewards: tuple = field(converter=freeze)
+
+
+SERVICE_RESULTS = (ContestEvaluated, RakeProcessed, ReferralsProcessed)
+EVALUATION, RAKE, REFERRALS = "contest-evaluation", "contest-rake", "contest-referrals"
+
+
+def service_key(service: str, contest: str, attempt: int) -> str:
+    """The `attempt`-th request of `service` for contest `contest` (a new
+    attempt only when the engine refused a result)."""
+    return f"{service}:{contest}:{attempt}"

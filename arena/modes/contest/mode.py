@@ -33,12 +33,15 @@ took == prizes + rewards + platform rake + refunds, once finished.
 
 from __future__ import annotations
 
+import re
+
 import attrs
 from attrs import define, field
 
 from arena.engine import inputs as I
 from arena.engine import rng
 from arena.engine.calendar import Rule, parse
+from arena.engine.canonical import OMIT_IF_DEFAULT
 from arena.engine.errors import BAD_REQUEST, DUPLICATE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
 from arena.engine.mode import Mode, Page
 from arena.engine.money import bps_of
@@ -47,18 +50,23 @@ from arena.engine.snapshot import register as snapshot_class
 
 from . import records, requests, rules
 from .messages import (
-    NAME, ContestCancel, ContestCreate, ContestJoinChosen, ContestRead, ReferralRequest, payout_key,
-    price_key, refund_key, stray_refund_key, token_sync_key,
+    EVALUATION, NAME, RAKE, REFERRALS, SERVICE_RESULTS, ContestCancel, ContestCreate, ContestEvaluated,
+    ContestJoinChosen, ContestRead, EvaluateContest, ProcessRake, ProcessReferrals, RakeProcessed, ReferralClicked,
+    ReferralRequest, ReferralsProcessed, payout_key, price_key, refund_key, service_key, stray_refund_key, token_sync_key,
 )
 from .settings import ContestConfig, achievement_rules, prize_table, whitelist
 
 LIVE = ("registration", "active", "evaluating")
+REFERRAL_CODE = re.compile(r"[0-9A-Z]{4,32}")
 RECURRING_RULE = "recurring"
 SCHEDULE_CREATOR = "schedule"
 # The match's timer: deadlines are checked at least this often.
 CHECK_MS = 1_000
 MAX_WATCHERS = 10_000
 MAX_TIME_MS = 10**13  # year 2286: beyond any contest, and every sum of it stays an int64
+# Fields added after contests were first stored (left out of the canonical
+# form at their defaults, so stored snapshots keep verifying).
+_NEW = {OMIT_IF_DEFAULT: True}
 
 
 @snapshot_class
@@ -116,6 +124,22 @@ class Contest:
     rewards_paid: int = 0
     platform_rake: int = 0
     refunded: int = 0
+    # The processing services (services.py): requests asked and not yet
+    # answered (key -> service), how many were asked, the answers accepted
+    # so far (`ranked`: the evaluation; `rake` not None: the rake service's
+    # prizes are in `prizes`; `rewarded`: the referral rewards are in
+    # `rewards`), and answers refused for disagreeing with the rules.
+    asked: dict = field(factory=dict, metadata=_NEW)
+    attempts: int = field(default=0, metadata=_NEW)
+    ranked: bool = field(default=False, metadata=_NEW)
+    rake: int | None = field(default=None, metadata=_NEW)
+    rewarded: bool = field(default=False, metadata=_NEW)
+    refused: int = field(default=0, metadata=_NEW)
+    rankings_at_ms: int = field(default=0, metadata=_NEW)  # when `rankings` was computed
+    # The latest join the rest of the audience has not heard of ("" none), and
+    # when `contest:joined` may go to them next.
+    joined_due: str = field(default="", metadata=_NEW)
+    joined_next_ms: int = field(default=0, metadata=_NEW)
 
 
 @snapshot_class
@@ -151,6 +175,10 @@ class Market:
     sync_asked: list = field(factory=list)
     next_sync_ms: int = 0
     synced_at_ms: int = 0
+    # The token source's metadata of each token it answered rows for:
+    # token -> [symbol, decimals, name] (a source that answers only listed
+    # flags gives none).
+    meta: dict = field(factory=dict, metadata=_NEW)
 
 
 @snapshot_class
@@ -165,18 +193,29 @@ class ContestShared:
     joined: dict = field(factory=dict)  # wallet -> None: has entered a contest
     profiles: dict = field(factory=dict)  # wallet -> {stat: int}
     achievements: dict = field(factory=dict)  # wallet -> [achievement, ...] in unlock order
+    # Link clicks counted per referrer in the current minute: referrer -> [minute, count].
+    click_window: dict = field(factory=dict, metadata=_NEW)
 
 
 class ContestMode(Mode):
     name = NAME
     settings = ContestConfig
-    inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest, ContestJoinChosen)
-    routed_inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest)
+    inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest, ContestJoinChosen, ReferralClicked,
+              *SERVICE_RESULTS)
+    # Evaluation, rake and referral processing: supervised side tasks of
+    # their own, each with its circuit breaker (services.py).
+    effects = {EvaluateContest: EVALUATION, ProcessRake: RAKE, ProcessReferrals: REFERRALS}
+    result_keys = {cls: (lambda r: r.key) for cls in SERVICE_RESULTS}
+    side_tasks = {EVALUATION: "arena.modes.contest.services:make_evaluator",
+                  RAKE: "arena.modes.contest.services:make_rake",
+                  REFERRALS: "arena.modes.contest.services:make_referrals"}
+    routed_inputs = (ContestCreate, ContestCancel, ContestRead, ReferralRequest, ReferralClicked)
     requests = requests.REQUESTS
     boards = records.BOARDS
     quiet_events = frozenset({"contest:rankings"})
     simulation = "arena.sim.contest"
-    page = Page("Trading contests", description="Pick a weighted token portfolio, pay the entry and follow the live rankings.")
+    page = Page("Trading contests", description="Pick a weighted token portfolio, pay the entry and follow the live rankings.",
+                link="r")
 
     def setup(self, config):
         return ContestShared()
@@ -201,6 +240,32 @@ class ContestMode(Mode):
             ctx.reply(inp, {"contest": c.id, "state": c.state})
         elif isinstance(inp, ReferralRequest):
             self._referral(ctx, shared, inp)
+        elif isinstance(inp, ReferralClicked):
+            self._clicked(ctx, shared, inp)
+
+    # --- referral links ---------------------------------------------------------
+    def page_link(self, state, rest: str):
+        """`/r/<code>`: a click on the code's link (journaled, if the code is
+        a wallet's), and on to the contests page with the code."""
+        code = rest.strip("/").upper()
+        if not REFERRAL_CODE.fullmatch(code):
+            return None
+        shared = state.modes.get(NAME)
+        known = shared is not None and code in shared.codes
+        return (ReferralClicked(code) if known else None), (f"/{NAME}/?ref={code}" if known else f"/{NAME}/")
+
+    def _clicked(self, ctx, shared: ContestShared, inp: ReferralClicked) -> None:
+        referrer = shared.codes.get(inp.code)
+        if referrer is None:
+            return
+        minute = ctx.now_ms // 60_000
+        window = shared.click_window.get(referrer)
+        if window is None or window[0] != minute:
+            window = shared.click_window[referrer] = [minute, 0]
+        if window[1] >= ctx.settings(NAME).referral_clicks_per_min:
+            return  # counted enough this minute: followed, not counted
+        window[1] += 1
+        _referral_stats(shared, referrer)["clicks"] += 1
 
     def input(self, ctx, m: ContestMatch, inp) -> None:
         c = ctx.state.modes[NAME].contests[m.id]
@@ -210,6 +275,8 @@ class ContestMode(Mode):
             self._chosen(ctx, c, inp)
         elif isinstance(inp, I.MatchWatch):
             self._watch(ctx, c, inp)
+        elif isinstance(inp, SERVICE_RESULTS):
+            self._answered(ctx, c, inp)
 
     def tick(self, ctx, m: ContestMatch) -> None:
         shared: ContestShared = ctx.state.modes[NAME]
@@ -218,6 +285,7 @@ class ContestMode(Mode):
         self._market(ctx, shared, cfg)
         self._advance(ctx, c)
         if c.state in LIVE:
+            self._push_joined(ctx, c, cfg)
             self._push_rankings(ctx, shared, c, cfg)
             ctx.wake(m, ctx.tick + min(cfg.price_every_ticks, ctx.ticks(CHECK_MS)))
 
@@ -330,7 +398,11 @@ class ContestMode(Mode):
             if referrer:
                 _referral_stats(shared, referrer)["converted"] += 1
         c.entries[wallet] = ContestEntry(wallet, [list(p) for p in portfolio], pid, amount, referrer)
-        ctx.emit(_audience(c), "contest:joined", {"contest": c.id, "wallet": wallet, "players": len(c.entries)})
+        # The joiner hears at once; everyone else at most once per rankings
+        # interval, with the latest join (`_push_joined`): a contest filling
+        # up costs one event per entrant per interval, not one per join.
+        ctx.emit((wallet,), "contest:joined", {"contest": c.id, "wallet": wallet, "players": len(c.entries)})
+        c.joined_due = wallet
 
     def _stray(self, ctx, c: Contest, pid: str, reason: str) -> None:
         """A payment that will not be an entry goes back whole."""
@@ -377,12 +449,19 @@ class ContestMode(Mode):
             ("symbols", ",".join(s for _, s in listed)), ("tokens", ",".join(mk.sync_asked)))))
 
     def _synced(self, ctx, mk: Market, inp: I.FeedResult) -> None:
+        """A token sync's answer: per asked token a listed flag (1 / 0), or a
+        row (listed, decimals, symbol, name) from a token list. Anything else
+        (or a failed fetch) changes nothing: the last good sync stands."""
         mk.sync_waiting = ""
         value = inp.value
-        if (inp.status == I.FEED_OK and isinstance(value, tuple) and len(value) == len(mk.sync_asked)
-                and all(v in (0, 1) and not isinstance(v, bool) for v in value)):
-            mk.delisted = {t: None for t, v in zip(mk.sync_asked, value) if v == 0}
-            mk.synced_at_ms = ctx.now_ms
+        if inp.status != I.FEED_OK or not isinstance(value, tuple) or len(value) != len(mk.sync_asked):
+            return
+        rows = [rules.token_row(v) for v in value]
+        if any(r is None for r in rows):
+            return
+        mk.delisted = {t: None for t, (listed, _) in zip(mk.sync_asked, rows) if not listed}
+        mk.meta = {t: meta for t, (_, meta) in zip(mk.sync_asked, rows) if meta is not None}
+        mk.synced_at_ms = ctx.now_ms
 
     def _prices(self, ctx, shared: ContestShared, inp: I.FeedResult) -> None:
         mk = shared.market
@@ -440,10 +519,12 @@ class ContestMode(Mode):
                 return
             c.state = "evaluating"
             c.rankings_due = True
-        if c.state == "evaluating":
+        if c.state == "evaluating" and c.end_prices is None:
             prices = self._fresh(ctx, c)
             if prices is not None:
-                self._evaluate(ctx, c, prices)
+                c.end_prices = prices
+                c.evaluated_at_ms = now
+                self._ask_evaluation(ctx, c)
 
     def _start(self, ctx, c: Contest) -> None:
         for pid in list(c.unassigned):  # money whose portfolio never came
@@ -466,23 +547,79 @@ class ContestMode(Mode):
         ctx.emit(_audience(c), "contest:cancelled", {"contest": c.id, "reason": reason})
         self._drop(ctx, c)
 
-    def _evaluate(self, ctx, c: Contest, prices: dict) -> None:
-        shared: ContestShared = ctx.state.modes[NAME]
-        c.end_prices = prices
-        c.evaluated_at_ms = ctx.now_ms
-        c.rankings = standings(c, prices)
+    # --- the processing services (services.py) -------------------------------------
+    def _ask(self, ctx, c: Contest, service: str, make) -> None:
+        c.attempts += 1
+        key = service_key(service, c.id, c.attempts)
+        c.asked[key] = service
+        ctx.effect(make(key))
+
+    def _ask_evaluation(self, ctx, c: Contest) -> None:
+        """Rank the entries on the end prices (fresh: taken when the contest
+        was evaluable), by the evaluation service."""
+        self._ask(ctx, c, EVALUATION, lambda key: EvaluateContest(
+            key, c.id, tuple(sorted(c.start_prices.items())), tuple(sorted(c.end_prices.items())),
+            tuple((w, tuple(tuple(p) for p in e.portfolio)) for w, e in c.entries.items())))
+
+    def _ask_rake(self, ctx, c: Contest) -> None:
+        self._ask(ctx, c, RAKE, lambda key: ProcessRake(
+            key, c.id, _pool(c), c.rake_bps, tuple(c.prizes_bps), tuple(w for w, _ in c.rankings)))
+
+    def _ask_referrals(self, ctx, c: Contest) -> None:
+        referred = tuple((w, c.entries[w].referrer, c.entries[w].fee) for w, _ in c.rankings
+                         if c.entries[w].referrer)
+        self._ask(ctx, c, REFERRALS, lambda key: ProcessReferrals(key, c.id, c.rake_bps, c.referral_bps, referred))
+
+    def _answered(self, ctx, c: Contest, inp) -> None:
+        """A service's answer: taken if it is the one the rules give, else
+        asked again under a new key (a faulty service delays, never pays)."""
+        service = c.asked.pop(inp.key, None)
+        if service is None or c.state != "evaluating":
+            return  # not asked, answered twice, or the contest was cancelled meanwhile
+        if isinstance(inp, ContestEvaluated):
+            expected = [list(r) for r in rules.standings(c.start_prices, c.end_prices, _entries(c))]
+            if [list(r) for r in inp.rankings] != expected:
+                c.refused += 1
+                self._ask_evaluation(ctx, c)
+                return
+            c.rankings = expected
+            c.rankings_at_ms = c.evaluated_at_ms
+            c.ranked = True
+            self._ask_rake(ctx, c)
+            self._ask_referrals(ctx, c)
+            return
         ranked = [w for w, _ in c.rankings]
-        pool = sum(e.fee for e in c.entries.values())
-        prizes, platform, rewards = rules.settlement(
-            pool, c.rake_bps, c.prizes_bps, ranked, {w: e.fee for w, e in c.entries.items()},
-            {w: e.referrer for w, e in c.entries.items() if e.referrer}, c.referral_bps)
+        if isinstance(inp, RakeProcessed):
+            rake, prizes = rules.split_pool(_pool(c), c.rake_bps, c.prizes_bps, ranked)
+            if inp.rake != rake or [list(p) for p in inp.prizes] != [list(p) for p in prizes]:
+                c.refused += 1
+                self._ask_rake(ctx, c)
+                return
+            c.rake = rake
+            c.prizes = [list(p) for p in prizes]
+        elif isinstance(inp, ReferralsProcessed):
+            referred = [(w, c.entries[w].referrer, c.entries[w].fee) for w in ranked if c.entries[w].referrer]
+            rewards = rules.referral_rewards(referred, c.rake_bps, c.referral_bps)
+            if [list(r) for r in inp.rewards] != [list(r) for r in rewards]:
+                c.refused += 1
+                self._ask_referrals(ctx, c)
+                return
+            c.rewarded = True
+            c.rewards = [list(r) for r in rewards]
+        if c.rake is not None and c.rewarded:
+            self._settle(ctx, c)
+
+    def _settle(self, ctx, c: Contest) -> None:
+        """Every service has answered: the one settlement `payout:<contest>`."""
+        shared: ContestShared = ctx.state.modes[NAME]
+        prizes = [tuple(p) for p in c.prizes]
+        rewards = [tuple(r) for r in c.rewards]
+        platform = rules.combine(_pool(c), c.rake, prizes, rewards)
         escrow = f"escrow:{c.id}"
         transfers = [Transfer(escrow, w, a) for w, a in prizes if a > 0]
         transfers += [Transfer(escrow, r, a) for r, _, a in rewards]
         if platform > 0:
             transfers.append(Transfer(escrow, c.platform_account, platform))
-        c.prizes = [[w, a] for w, a in prizes]
-        c.rewards = [list(r) for r in rewards]
         c.prizes_paid = sum(a for _, a in prizes)
         c.rewards_paid = sum(a for _, _, a in rewards)
         c.platform_rake = platform
@@ -518,21 +655,46 @@ class ContestMode(Mode):
             ctx.drop_match(m, ())
 
     # --- rankings -------------------------------------------------------------------
+    def _push_joined(self, ctx, c: Contest, cfg: ContestConfig) -> None:
+        """`contest:joined` (the latest join and the count) to the entrants
+        and watchers, at most once per `rankings_interval_ms`."""
+        if not c.joined_due or ctx.now_ms < c.joined_next_ms:
+            return
+        wallet, c.joined_due = c.joined_due, ""
+        c.joined_next_ms = ctx.now_ms + cfg.rankings_interval_ms
+        ctx.emit([w for w in _audience(c) if w != wallet], "contest:joined",
+                 {"contest": c.id, "wallet": wallet, "players": len(c.entries)})
+
     def _push_rankings(self, ctx, shared: ContestShared, c: Contest, cfg: ContestConfig) -> None:
         """`contest:rankings` if something changed, at most once per interval."""
-        if not c.rankings_due or c.start_prices is None or ctx.now_ms < c.rankings_next_ms:
-            return
+        if (not c.rankings_due or c.start_prices is None or c.end_prices is not None
+                or ctx.now_ms < c.rankings_next_ms):
+            return  # (once the end prices are taken, the final ranking comes in contest:ended)
         mk = shared.market
         if any(t not in mk.prices for t in c.tokens):
             return
         c.rankings_due = False
         c.rankings_next_ms = ctx.now_ms + cfg.rankings_interval_ms
         c.rankings = standings(c, mk.prices)
-        ctx.emit(_audience(c), "contest:rankings", self._rankings_view(ctx, c))
+        c.rankings_at_ms = ctx.now_ms
+        self._emit_rankings(ctx, c, _audience(c), cfg.rankings_top)
 
-    def _rankings_view(self, ctx, c: Contest) -> dict:
-        return {"contest": c.id, "at_ms": ctx.now_ms, "stale": c.state in LIVE and self._fresh(ctx, c) is None,
-                "rankings": ranking_rows(c.rankings)}
+    def _emit_rankings(self, ctx, c: Contest, to, top_n: int) -> None:
+        """`contest:rankings` to `to`: the best `top_n` rows, and, to an
+        entrant further down, its own row after them (one body for everyone
+        else, encoded once)."""
+        head = {"contest": c.id, "at_ms": c.rankings_at_ms or ctx.now_ms,
+                "stale": c.state in LIVE and self._fresh(ctx, c) is None, "total": len(c.rankings)}
+        top = ranking_rows(c.rankings[:top_n])
+        wanted = dict.fromkeys(to)
+        below = [(i, w, s) for i, (w, s) in enumerate(c.rankings[top_n:], top_n + 1) if w in wanted]
+        for _, w, _ in below:
+            del wanted[w]
+        if wanted:
+            ctx.emit(list(wanted), "contest:rankings", {**head, "rankings": top})
+        for rank, w, score in below:
+            ctx.emit((w,), "contest:rankings", {**head, "rankings": [*top, {"rank": rank, "wallet": w,
+                                                                             "score_bps": score}]})
 
     # --- requests -------------------------------------------------------------------
     def _contest_of(self, ctx, shared, inp) -> Contest | None:
@@ -546,7 +708,8 @@ class ContestMode(Mode):
             cfg: ContestConfig = ctx.settings(NAME)
             mk = shared.market
             ctx.reply(inp, {"tokens": [{"token": t, "symbol": s, "price": mk.prices.get(t, 0),
-                                        "decimals": cfg.price_decimals, "listed": t not in mk.delisted}
+                                        "decimals": cfg.price_decimals, "listed": t not in mk.delisted,
+                                        "meta": _meta_view(mk.meta.get(t))}
                                        for t, s in whitelist(cfg.tokens)],
                             "synced_at_ms": mk.synced_at_ms,
                             "prices_at_ms": mk.accepted_at_ms,
@@ -564,6 +727,8 @@ class ContestMode(Mode):
             ctx.reply(inp, contest_view(c))
         elif inp.what == "watch":
             self._watch(ctx, c, inp)
+        elif inp.what == "rankings":
+            self._rankings_page(ctx, c, inp)
         else:
             ctx.error(inp, BAD_REQUEST, f"unknown view {inp.what!r}")
 
@@ -573,7 +738,17 @@ class ContestMode(Mode):
             return
         c.watchers[inp.wallet] = None
         ctx.reply(inp, {})
-        ctx.emit((inp.wallet,), "contest:rankings", self._rankings_view(ctx, c))
+        self._emit_rankings(ctx, c, (inp.wallet,), ctx.settings(NAME).rankings_top)
+
+    def _rankings_page(self, ctx, c: Contest, inp: ContestRead) -> None:
+        """`contest.rankings`: rows `offset`.. of the last computed ranking
+        (the final one once settled), at most `limit`."""
+        end = min(len(c.rankings), inp.offset + inp.limit)
+        rows = [{"rank": i + 1, "wallet": c.rankings[i][0], "score_bps": c.rankings[i][1]}
+                for i in range(min(inp.offset, end), end)]
+        ctx.reply(inp, {"contest": c.id, "state": c.state, "at_ms": c.rankings_at_ms, "total": len(c.rankings),
+                        "offset": inp.offset, "rankings": rows,
+                        "stale": c.state in LIVE and c.end_prices is None and self._fresh(ctx, c) is None})
 
     def _referral(self, ctx, shared: ContestShared, inp: ReferralRequest) -> None:
         if inp.what == "code":
@@ -691,12 +866,23 @@ def market_tokens(cfg: ContestConfig, shared: ContestShared) -> list:
 
 def standings(c: Contest, prices: dict) -> list:
     """[[wallet, score_bps]] best first, ties to the earlier join."""
-    change = rules.changes(c.start_prices, prices)
-    return [list(e) for e in rules.rank((w, rules.score_bps(e.portfolio, change)) for w, e in c.entries.items())]
+    return [list(e) for e in rules.standings(c.start_prices, prices, _entries(c))]
+
+
+def _entries(c: Contest):
+    return ((w, e.portfolio) for w, e in c.entries.items())
+
+
+def _pool(c: Contest) -> int:
+    return sum(e.fee for e in c.entries.values())
 
 
 def ranking_rows(rankings) -> list:
     return [{"rank": i, "wallet": w, "score_bps": s} for i, (w, s) in enumerate(rankings, 1)]
+
+
+def _meta_view(meta) -> dict | None:
+    return None if meta is None else {"symbol": meta[0], "decimals": meta[1], "name": meta[2]}
 
 
 def _audience(c: Contest, *wallets: str) -> list:
@@ -716,7 +902,7 @@ def terms_view(c: Contest) -> dict:
 
 
 def ended_view(c: Contest) -> dict:
-    pool = sum(e.fee for e in c.entries.values())
+    pool = _pool(c)
     return {"contest": c.id, "rankings": ranking_rows(c.rankings),
             "prizes": [{"wallet": w, "amount": a} for w, a in c.prizes],
             "rake": bps_of(pool, c.rake_bps), "pool": pool, "platform": c.platform_rake,

@@ -26,6 +26,8 @@ ID = 64  # longest contest id a request may name
 TOKEN = 64  # longest token id
 MAX_ITEMS = 256  # longest array a request may carry (tokens, prizes, a portfolio)
 CODE = 32
+PAGE_DEFAULT = 100  # rows of a contest.rankings page, unless `limit` says
+PAGE_MAX = 1_000
 
 
 def portfolio_of(raw) -> tuple:
@@ -93,6 +95,15 @@ def _read(what: str):
     return make
 
 
+def _rankings_page(session, rid, wallet, body, at_ms, url) -> ContestRead:
+    offset, limit = body.get("offset", 0), body.get("limit", PAGE_DEFAULT)
+    if not 0 <= offset < 2**31:
+        raise ArenaError(BAD_REQUEST, "offset must be a non-negative integer")
+    if not 1 <= limit <= PAGE_MAX:
+        raise ArenaError(BAD_REQUEST, f"limit must be 1..{PAGE_MAX}")
+    return ContestRead(session, rid, wallet, "rankings", body["contest"], "", offset, limit)
+
+
 def _referral(what: str):
     def make(session, rid, wallet, body, at_ms, url) -> ReferralRequest:
         return ReferralRequest(session, rid, wallet, what, body.get("code", ""))
@@ -116,6 +127,8 @@ REQUESTS = (
                 role="operator"),
     GameRequest("contest.get", (_CONTEST,), _read("get")),
     GameRequest("contest.watch", (_CONTEST,), _read("watch")),
+    GameRequest("contest.rankings", (_CONTEST, RequestField("offset", int, required=False),
+                                     RequestField("limit", int, required=False)), _rankings_page),
     GameRequest("contest.tokens", (), _read("tokens")),
     GameRequest("contest.profile", (RequestField("wallet", str, required=False, max_len=ID),), _read("profile")),
     GameRequest("referral.code", (), _referral("code")),

@@ -69,6 +69,20 @@ def check_prices(value, count: int) -> str | None:
     return None
 
 
+def token_row(v):
+    """A token sync's answer for one token as (listed, [symbol, decimals,
+    name] or None), or None if it is neither a listed flag (1 / 0) nor a
+    token list's row (listed, decimals 0..18, symbol, name: strings of at
+    most 32 and 64 characters)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v in (0, 1):
+        return v == 1, None
+    if (isinstance(v, tuple) and len(v) == 4 and isinstance(v[0], int) and not isinstance(v[0], bool)
+            and v[0] in (0, 1) and isinstance(v[1], int) and not isinstance(v[1], bool) and 0 <= v[1] <= 18
+            and isinstance(v[2], str) and len(v[2]) <= 32 and isinstance(v[3], str) and len(v[3]) <= 64):
+        return v[0] == 1, [v[2], v[1], v[3]]
+    return None
+
+
 def change_e8(start: int, now: int) -> int:
     """A token's change since the start, in 1e-8 units (floored)."""
     return (now - start) * E8 // start
@@ -89,26 +103,52 @@ def rank(entries) -> list[tuple[str, int]]:
     return sorted(entries, key=lambda e: -e[1])
 
 
-def settlement(pool: int, rake_bps: int, prizes_bps, ranked_wallets, fee_of: dict, referrer_of: dict,
-               referral_bps: int) -> tuple[list, int, list]:
-    """([(wallet, prize)] by rank, platform's rake, [(referrer, referee, reward)])
-    of a contest whose escrow holds `pool`; everything adds up to `pool`."""
+def standings(start: dict, end: dict, entries) -> list[tuple[str, int]]:
+    """[(wallet, score_bps)] best first of `entries` ((wallet, portfolio),
+    ...) in join order, ties to the earlier join: the evaluation."""
+    change = changes(start, end)
+    return rank((w, score_bps(p, change)) for w, p in entries)
+
+
+def split_pool(pool: int, rake_bps: int, prizes_bps, ranked_wallets) -> tuple[int, list]:
+    """(rake, [(wallet, prize)] by rank): the rake, and the pool less the
+    rake by the prize table, its remainder to rank 1 (the rake service)."""
     rake = bps_of(pool, rake_bps)
     prize_pool = pool - rake
     places = min(len(prizes_bps), len(ranked_wallets))
     prizes = [bps_of(prize_pool, prizes_bps[i]) for i in range(places)]
     if prizes:
         prizes[0] += prize_pool - sum(prizes)  # rounding, and places nobody took: to rank 1
+    return rake, list(zip(ranked_wallets, prizes))
+
+
+def referral_rewards(referred, rake_bps: int, referral_bps: int) -> list:
+    """[(referrer, referee, reward)] of `referred` ((referee, referrer, fee),
+    ...): the referral share of each referee's part of the rake, zero ones
+    left out (the referral service). Their sum never exceeds the rake."""
     rewards = []
-    for wallet in ranked_wallets:
-        referrer = referrer_of.get(wallet)
-        if referrer:
-            reward = fee_of[wallet] * rake_bps * referral_bps // (BPS * BPS)
-            if reward:
-                rewards.append((referrer, wallet, reward))
+    for referee, referrer, fee in referred:
+        reward = fee * rake_bps * referral_bps // (BPS * BPS)
+        if reward:
+            rewards.append((referrer, referee, reward))
+    return rewards
+
+
+def combine(pool: int, rake: int, prizes: list, rewards: list) -> int:
+    """The platform's part: the rake less the rewards (and the whole prize
+    pool if nobody was ranked). Checks that everything adds up to `pool`."""
     platform = rake - sum(r for _, _, r in rewards)
     if not prizes:
-        platform += prize_pool  # nobody to pay (a contest is never evaluated empty): named anyway
-    paid = list(zip(ranked_wallets, prizes))
-    assert platform >= 0 and sum(prizes) + platform + sum(r for _, _, r in rewards) == pool
-    return paid, platform, rewards
+        platform += pool - rake  # nobody to pay (a contest is never evaluated empty): named anyway
+    assert platform >= 0 and sum(a for _, a in prizes) + platform + sum(r for _, _, r in rewards) == pool
+    return platform
+
+
+def settlement(pool: int, rake_bps: int, prizes_bps, ranked_wallets, fee_of: dict, referrer_of: dict,
+               referral_bps: int) -> tuple[list, int, list]:
+    """([(wallet, prize)] by rank, platform's rake, [(referrer, referee, reward)])
+    of a contest whose escrow holds `pool`; everything adds up to `pool`."""
+    rake, paid = split_pool(pool, rake_bps, prizes_bps, ranked_wallets)
+    rewards = referral_rewards([(w, referrer_of[w], fee_of[w]) for w in ranked_wallets if referrer_of.get(w)],
+                               rake_bps, referral_bps)
+    return paid, combine(pool, rake, paid, rewards), rewards

@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from attrs import field, frozen
 
+from arena.engine.canonical import OMIT_IF_DEFAULT
 from arena.engine.config import bps, non_negative, positive
 
 # A token id (a Solana mint, base58) and a ticker symbol.
@@ -37,6 +38,9 @@ DEFAULT_TOKENS = (
     "WIF:EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm,"
     "RAY:4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R"
 )
+# Fields added after contests were first stored: left out of the state's
+# canonical form at their defaults, so stored snapshots keep verifying.
+_NEW = {OMIT_IF_DEFAULT: True}
 DEFAULT_ACHIEVEMENTS = "first_contest=contests:1,first_win=wins:1,podium=podiums:1,streak_3=win_streak:3"
 
 
@@ -141,8 +145,14 @@ class ContestConfig:
     stale_after_ms: int = field(default=5_000, validator=positive)
     # `contest:rankings` at most this often per contest.
     rankings_interval_ms: int = field(default=1_000, validator=positive)
+    # A push carries the best this many, plus the recipient's own row when
+    # it is further down (the whole ranking: `contest.rankings` pages).
+    rankings_top: int = field(default=10, validator=positive, metadata=_NEW)
     # Of each referred participant's part of the rake, the referrer's share.
     referral_bps: int = field(default=2_000, validator=bps)
+    # Clicks on one referrer's link (`/r/<code>`) counted per minute of
+    # engine time at most (more are followed but not counted).
+    referral_clicks_per_min: int = field(default=60, validator=positive, metadata=_NEW)
     max_rake_bps: int = field(default=5_000, validator=bps)
     # Where the platform's part of the rake goes (on Solana one of the
     # configured fee wallets: fee:creator, fee:partner or fee:protocol).
@@ -171,6 +181,17 @@ class ContestConfig:
     # "name=stat:threshold" entries (stats: contests, wins, podiums,
     # in_the_money, win_streak), checked after every evaluation.
     achievements: str = field(default=DEFAULT_ACHIEVEMENTS, validator=_parsed(achievement_rules))
+    # The processing services' circuit breakers (services.py): consecutive
+    # failures that open one, and how long it stays open (s). Evaluation:
+    # the design's 10 / 120 s; rake and referrals: the global defaults
+    # (5 / 60 s, as `[feeds]`). A failed try is retried after `service_retry_ms`.
+    evaluation_failure_threshold: int = field(default=10, validator=positive, metadata=_NEW)
+    evaluation_reset_s: int = field(default=120, validator=positive, metadata=_NEW)
+    rake_failure_threshold: int = field(default=5, validator=positive, metadata=_NEW)
+    rake_reset_s: int = field(default=60, validator=positive, metadata=_NEW)
+    referral_failure_threshold: int = field(default=5, validator=positive, metadata=_NEW)
+    referral_reset_s: int = field(default=60, validator=positive, metadata=_NEW)
+    service_retry_ms: int = field(default=1_000, validator=positive, metadata=_NEW)
 
     def __attrs_post_init__(self) -> None:
         if self.min_entry_fee > self.max_entry_fee:

@@ -108,6 +108,8 @@ function drawRankings(body) {
   $("rankings-state").textContent = body.stale
     ? "· prices are STALE: shown as last known, the contest waits for fresh ones"
     : `· live, ${new Date(body.at_ms).toLocaleTimeString()}`;
+  // A push carries the best few and your own row (contest.rankings pages the rest).
+  if (body.total > (body.rankings ?? []).length) $("rankings-state").textContent += ` · ${body.total} players`;
   fillList($("rankings"), (body.rankings ?? []).map((r) =>
     el("tr", { "data-wallet": r.wallet, class: r.wallet === client?.wallet ? "me" : "" },
       el("td", {}, r.rank), el("td", { title: r.wallet }, r.wallet === client?.wallet ? "you" : short(r.wallet)),
@@ -186,6 +188,20 @@ $("join-form").addEventListener("submit", async (ev) => {
   }
 });
 
+// Arrived by a referral link (/r/<code> sends here with ?ref=<code>): register
+// the code once, before this wallet's first contest (the server refuses it after).
+async function useReferral(c) {
+  const code = new URLSearchParams(location.search).get("ref");
+  if (!code || sessionStorage.getItem("arena-ref-used") === code) return;
+  sessionStorage.setItem("arena-ref-used", code);
+  try {
+    await c.request("referral.register", { code });
+    toast(`Referral code ${code} registered: your referrer earns a share of the rake you pay.`);
+  } catch (err) {
+    if (err?.code !== "duplicate" && err?.code !== "wrong_state") toast(`Referral code not used: ${explain(err)}`);
+  }
+}
+
 function listen(c) {
   c.on("contest:rankings", (b) => {
     if (b.contest === current) pushed = current;
@@ -221,6 +237,7 @@ await start({
   ready: async (c) => {
     if (!client) listen(c);
     client = c;
+    await useReferral(c);
     await refreshList();
     const wanted = location.hash.slice(1);
     if (current || wanted) await show(current ?? wanted);
