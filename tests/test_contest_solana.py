@@ -59,7 +59,10 @@ async def test_a_contest_paid_out_on_chain(nursery, tmp_path, solana_devnet):
         await until_balance(chain, ref.wallet, FAUCET + 5)
         assert await chain.fee("protocol") - protocol_before == 15
         assert await chain.escrow() == escrow_before
-        await wait_until(lambda: not srv.state.unsettled, timeout=30)
+        # Settled in the live state and in the store (reconcile reads the
+        # store: the tick that took the settlement's answer must be written).
+        await wait_until(lambda: not srv.state.unsettled
+                         and srv.persistence.durability.durable_tick >= srv.state.tick, timeout=30)
         assert await srv.ledger.account_balance(f"escrow:{cid}") == 0
         # `python -m arena reconcile`: the ledger's escrows against this world's settlements.
         report = await reconcile(cfg)
