@@ -272,6 +272,13 @@ class Bot:
             raise
         _, snap = await c.next_event("match.snapshot", match=match, timeout=5)
         st = snap["state"]
+        if self.wallet not in st["players"]:
+            # The match.found came from a tick the crash lost (events go out
+            # before their tick is durable): the restarted server paired
+            # others under that id. Nothing was paid into it by this bot.
+            self.note(f"battle {match} is someone else's after the restart: queueing again")
+            self.match = None
+            return
         phase = st["phase"]
         if phase == "entry" and self.wallet not in st["paid"]:
             first = not st["paid"]
