@@ -912,7 +912,8 @@ class Cluster:
         finally:
             # What arrives while not subscribed is missed: watchers start over.
             self.relay_up = False
-            self.backlog.clear()
+            for match in self.relays:  # no instance: the next message starts afresh, resyncing the watchers
+                self.backlog[match] = _Backlog("", 0)
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 try:
                     await self.bridge.call(pubsub.aclose)
