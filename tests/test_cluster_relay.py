@@ -23,7 +23,7 @@ import msgpack
 import pytest
 import trio
 
-from arena.client import ArenaRequestError
+from arena.client import ArenaRequestError, open_client
 from arena.modes.canvas.settings import CanvasConfig
 from arena.persistence.cluster import Cluster
 from canvas_support import pixels_of
@@ -35,18 +35,18 @@ W, H = 16, 8
 MATCH = "canvas"
 
 
-def canvas_config(folder):
-    cfg = make_config(folder)
+def canvas_config(folder, **net):
+    cfg = make_config(folder, net=net)
     return attrs.evolve(cfg, engine=cfg.engine.with_mode("canvas", CanvasConfig(width=W, height=H, cooldown_ms=0)),
                         buckets={**cfg.buckets, ("canvas", "place"): (100, 100)})
 
 
-async def start_server(nursery, folder, redis_url, name, instance=None):
+async def start_server(nursery, folder, redis_url, name, **net):
     from arena.server import ArenaServer
 
     url, prefix = redis_url
     folder.mkdir(exist_ok=True)
-    srv = ArenaServer(canvas_config(folder))
+    srv = ArenaServer(canvas_config(folder, **net))
     srv.cluster = Cluster(url, node=name, advertise="", prefix=prefix, heartbeat_ms=200, seat_ttl_ms=10_000)
     srv.gateway.cluster = srv.cluster
     srv.supervisors["cluster"] = srv.cluster.supervisor
@@ -142,6 +142,44 @@ async def test_a_join_before_the_relay_is_up_is_told_to_retry(nursery, tmp_path,
         with pytest.raises(ArenaRequestError) as err:
             await far.request("canvas.join", {"chunked": "yes"})  # malformed: the gateway's check first
         assert err.value.code == "bad_request"
+
+
+async def test_a_watcher_elsewhere_resumes_its_session(nursery, tmp_path, redis_url):
+    """Relayed events are the session's like any: a resume replays them; one
+    whose buffer lost some gets a fresh view from the relay, then the rest."""
+    owner, uo = await start_server(nursery, tmp_path / "o", redis_url, "o")
+    other, ux = await start_server(nursery, tmp_path / "x", redis_url, "x", event_buffer=4)
+    await wait_for(lambda: other.cluster.relay_up)
+    async with player(uo, faucet=False) as painter, player(ux, faucet=False) as far:
+        await painter.request("canvas.join")
+        await painter.request("canvas.place", {"x": 0, "y": 0, "color": 1})
+        joined = await far.request("canvas.join")
+        start = zlib.decompress(joined["bitmap"])
+        await painter.request("canvas.place", {"x": 1, "y": 0, "color": 2})
+        await wait_for(lambda: len(placements(far)) >= 1)
+        session, seen_seq = far.session, far.last_seq
+        async with open_client(ux) as again:  # another connection takes the session over
+            await again.hello()
+            await again.resume(session, last_seq=seen_seq)
+            await painter.request("canvas.place", {"x": 2, "y": 0, "color": 3})
+            final = bytes(owner.state.modes["canvas"].pixels)
+            await wait_for(lambda: paint(paint(start, placements(far)), placements(again)) == final)
+            assert again.seq_gaps == []
+            for i in range(8):  # more events than its buffer keeps
+                sent = owner.cluster.relay_seq[MATCH]
+                await painter.request("canvas.place", {"x": i, "y": 3, "color": 4})
+                await wait_for(lambda: owner.cluster.relay_seq[MATCH] > sent)  # one message each
+            final = bytes(owner.state.modes["canvas"].pixels)
+        kept = other.gateway.sessions.by_id[session]
+        await wait_for(lambda: kept.seq - seen_seq > len(kept.tails))  # the buffer lost some
+        async with open_client(ux) as late:
+            await late.hello()
+            await late.resume(session, last_seq=seen_seq)  # its buffer lost some: a fresh view
+            _, snap = await late.next_event("match.snapshot", match=MATCH, timeout=10)
+            await wait_for(lambda: _after_snapshot(late) == final)  # the view and the messages after it
+            await painter.request("canvas.place", {"x": 9, "y": 5, "color": 2})
+            final = bytes(owner.state.modes["canvas"].pixels)
+            await wait_for(lambda: _after_snapshot(late) == final)
 
 
 async def _stoppable(srv, holder, task_status=trio.TASK_STATUS_IGNORED):

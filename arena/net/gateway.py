@@ -676,6 +676,8 @@ class Gateway:
         else:
             for ev in core.resume_snapshots(self.world.state, session.wallet):
                 session.push_event(codec.event_tail(ev.type, ev.body))
+            if self.cluster is not None and self.cluster.watching:  # relayed matches it watches
+                self.cluster.relay_resume(session)
         if reconnected:
             self.world.submit(I.PlayerReconnected(session.wallet), force=True)
 

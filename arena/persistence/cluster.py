@@ -199,7 +199,9 @@ return ''
 """
 
 RELAY_BACKLOG = 4096  # relayed messages a non-owner keeps per match, for joins
-RELAY_JOIN_TRIES = 4  # heartbeats a join waits for a view it can serve
+RELAY_JOIN_TRIES = 4  # heartbeats a join waits for a view it can serve (at least RELAY_JOIN_WAIT_S)
+RELAY_JOIN_WAIT_S = 3.0
+RELAY_RESYNC_TRIES = 10  # views a resync of watchers tries before it gives up on them
 
 
 class MatchElsewhere(ArenaError):
@@ -851,10 +853,11 @@ class Cluster:
         the backlog's messages after the view, which bring it up to date.
         Waits (a few heartbeats) for a view this process can serve: one the
         messages it received since it subscribed continue without a gap."""
-        for attempt in range(RELAY_JOIN_TRIES):
+        tries = max(RELAY_JOIN_TRIES, int(RELAY_JOIN_WAIT_S / self.heartbeat_s))
+        for attempt in range(tries):
             raw_view, raw_seq = await self._call(self._read_view, match)
             if raw_view is None:  # the owner writes its first view at its next heartbeat, if it has one
-                if attempt == RELAY_JOIN_TRIES - 1:
+                if attempt == tries - 1:
                     raise MatchElsewhere("nothing to watch yet", self.relay_owner.get(match))
                 await trio.sleep(self.heartbeat_s)
                 continue
@@ -956,24 +959,37 @@ class Cluster:
                 self._push(match, session, types, tails)
         self.server.gateway.flush()
 
-    def _resync(self, match: str) -> None:
-        """Every watcher of `match` here gets the owner's view again, as the
-        `match.snapshot` of the match, then the messages after it."""
+    def relay_resume(self, session) -> None:
+        """A session resumed here whose buffer lost events: each relayed match
+        it watches sends it a fresh view (its own world has none)."""
+        for match, watchers in self.watching.items():
+            if watchers.get(session.id, None) is not None:
+                self._resync(match, (session.id,))
+
+    def _resync(self, match: str, sids=None) -> None:
+        """Watchers of `match` here (every one, or `sids`) get the owner's view
+        again, as the `match.snapshot` of the match, then the messages after it."""
         watchers = self.watching.get(match, {})
-        for sid in watchers:
+        for sid in (list(watchers) if sids is None else sids):
             watchers[sid] = None  # nothing until the view
         nursery = self.server.gateway._nursery
         if nursery is not None:
             nursery.start_soon(self._resend_view, match)
 
     async def _resend_view(self, match: str) -> None:
-        try:
-            view, floor, items = await self.relay_read(match)
-        except Exception as exc:  # noqa: BLE001 - the watchers wait for the next change
-            log.warning("cluster: relay view unavailable; watchers dropped", extra={"match": match,
-                                                                                    "error": str(exc)[:200]})
-            self.watching.pop(match, None)
-            return
+        for attempt in range(RELAY_RESYNC_TRIES):
+            try:
+                view, floor, items = await self.relay_read(match)
+                break
+            except Exception as exc:  # noqa: BLE001 - Redis away, or no view yet: try again
+                if attempt == RELAY_RESYNC_TRIES - 1:
+                    log.warning("cluster: relay view unavailable; its watchers here are dropped",
+                                extra={"match": match, "error": str(exc)[:200]})
+                    watchers = self.watching.get(match, {})
+                    for sid in [sid for sid, floor in watchers.items() if floor is None]:
+                        del watchers[sid]
+                    return
+                await trio.sleep(self.heartbeat_s)
         from arena.net.codec import event_tail
 
         tail = event_tail("match.snapshot", {"match": match, "tick": 0, "state": view})
