@@ -80,6 +80,7 @@ async def test_a_watcher_elsewhere_sees_every_placement_in_order(nursery, tmp_pa
     other, ux = await start_server(nursery, tmp_path / "x", redis_url, "x")
     assert owner.cluster.owned == {MATCH} and other.cluster.owned == set()
     await wait_for(lambda: other.cluster.relay_up)
+    assert owner.cluster.health()["relays"] == {MATCH: "owner"} and other.cluster.health()["relays"] == {MATCH: "relay"}
     async with player(uo, faucet=False) as painter, player(ux, faucet=False) as far:
         with pytest.raises(ArenaRequestError) as err:
             await far.request("canvas.join")  # the owner has begun no canvas yet
@@ -104,6 +105,7 @@ async def test_a_watcher_elsewhere_sees_every_placement_in_order(nursery, tmp_pa
         assert seen == placed[len(placed) - len(seen):] and len(seen) >= 40
         assert far.seq_gaps == [] and painter.seq_gaps == []
         assert placements(painter) == placed
+        assert other.cluster.health()["relay_watchers"] == 1
 
         # writes stay with the owner: refused with where to go
         for type_, body in (("canvas.place", {"x": 0, "y": 0, "color": 1}), ("canvas.bitmap", {"part": 0}),

@@ -1031,7 +1031,12 @@ class Cluster:
     def health(self) -> dict:
         return {"connected": self.connected, "state": self.supervisor.state, "node": self.node,
                 "url": self.advertise, "instance": self.instance, "queued_ops": len(self.ops),
-                "matches": len(self.directory), "present": len(self.present), **self.stats}
+                "matches": len(self.directory), "present": len(self.present),
+                **({"relays": {m: "owner" if m in self.owned else "relay" if m in self.relay_owner else "unknown"
+                               for m in self.relays},
+                    "relay_up": self.relay_up,
+                    "relay_watchers": sum(len(w) for w in self.watching.values())} if self.relays else {}),
+                **self.stats}
 
 
 async def _next_message(pubsub):
