@@ -114,6 +114,10 @@ async def test_a_watcher_elsewhere_sees_every_placement_in_order(nursery, tmp_pa
                 await far.request(type_, body)
             assert err.value.code == "not_found"
             assert err.value.body["url"] == uo and err.value.body["node"] == "o"
+        for match in (MATCH, "ro-nothing"):  # the canvas is joined, not watched; an unknown match
+            with pytest.raises(ArenaRequestError) as err:
+                await far.request("match.watch", {"match": match})
+            assert err.value.code == "not_found"
         with pytest.raises(ArenaRequestError) as err:
             await far.request("canvas.place", {"x": "zero", "y": 0, "color": 1})  # malformed first
         assert err.value.code == "bad_request"
