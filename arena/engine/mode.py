@@ -307,8 +307,34 @@ class Page:
     link: str = ""
 
 
+@frozen
+class Relay:
+    """A mode with one big match held by one serving process of a cluster,
+    whose broadcast is relayed to watchers on every other process
+    (docs/SCALING.md, "One owner, watchers everywhere"). Outside a cluster
+    it changes nothing.
+
+    - `match`: the big match's id (what `match.snapshot` names);
+    - `events`: the broadcast event types the owner relays (each is relayed
+      whoever its recipients, even none);
+    - `join`: the request type that makes a wallet a watcher: on another
+      process it is answered from the relay (`Mode.relay_view`);
+    - `ends`: event types after which every relayed watcher must send
+      `join` again (its watch ends with them).
+
+    Every other request of the mode sent to a process that does not hold
+    the match is refused with where to send it."""
+
+    match: str
+    events: frozenset = field(converter=frozenset)
+    join: str
+    ends: frozenset = field(converter=frozenset, factory=frozenset)
+
+
 class Mode:
     name: str = ""
+    # One big match, one owner, watchers everywhere (a cluster only): `Relay`.
+    relay: Relay | None = None
     tables: Tables | None = None
     buckets: dict = {}  # name -> Bucket
     # Config keys the mode's section took over from elsewhere: (old section,
@@ -386,6 +412,14 @@ class Mode:
         without being bound (a shared board it watches). Read between ticks,
         so it must change nothing."""
         return []
+
+    def relay_view(self, ctx, shared) -> dict | None:
+        """With `relay`: the reply a `join` on another process gets (the big
+        match as its watchers see it: what they apply the relayed events
+        to), or None while there is nothing to watch. Read between ticks on
+        the owner, so it must change nothing; written to Redis at most once
+        per cluster heartbeat when the relayed events moved on."""
+        return None
 
     def entry_quote(self, match, wallet: str) -> int:  # pragma: no cover - interface
         from .errors import NOT_ALLOWED, ArenaError

@@ -38,7 +38,9 @@ The gateway talks to the rest of the server through a `world` object:
   (0 = go), a per-wallet limit over all the wallet's connections;
 - `gateway.cluster` (set by the server, or None): a `Cluster` of serving
   processes (arena/persistence/cluster.py): shared-queue joins and leaves,
-  `auth.seat`, `match.locate`, and events for wallets with no session here;
+  `auth.seat`, `match.locate`, events for wallets with no session here,
+  and relayed matches (`Mode.relay`: the owner's broadcast handed to the
+  cluster, a join elsewhere answered from the relay);
 - `world.store`: the store the read requests query (`leaderboard`,
   `history`, `profile`, ...; see `arena.net.reads`), and `world.cfg`, the
   whole config (`[leaderboards]`, `[profiles]`).
@@ -674,6 +676,8 @@ class Gateway:
         else:
             for ev in core.resume_snapshots(self.world.state, session.wallet):
                 session.push_event(codec.event_tail(ev.type, ev.body))
+            if self.cluster is not None and self.cluster.watching:  # relayed matches it watches
+                self.cluster.relay_resume(session)
         if reconnected:
             self.world.submit(I.PlayerReconnected(session.wallet), force=True)
 
@@ -788,6 +792,12 @@ class Gateway:
         with an upload, the upload is stored first if the mode would accept
         the request now (`Upload.accepts`)."""
         mode, req = registry.requests[type_]
+        cluster = self.cluster
+        if cluster is not None and cluster.relays:
+            match = cluster.relayed_match(mode)
+            if match is not None:  # the mode's one big match is held by another process
+                self._relayed_request(conn, rid, type_, match)
+                return
         if req.role is not None and conn.role != req.role and conn.role != "operator":
             if req.role == "operator":
                 self._audit(conn, type_, body, "refused: no operator role")
@@ -817,6 +827,34 @@ class Gateway:
                 raise ArenaError(OVERLOADED, "server is shedding load; try again", retry_after_ms=1000)
             return
         self._store_upload(conn, rid, req, body, data)
+
+    def _relayed_request(self, conn, rid, type_: str, match: str) -> None:
+        """A request of a relayed mode on a process that does not hold its
+        match: the join is answered from the relay (the owner's view, then
+        the relayed events after it); anything else says where to send it."""
+        cluster = self.cluster
+        refusal = cluster.relay_refusal(match, type_)
+        if refusal is not None:
+            raise refusal
+        session = conn.session
+
+        async def join():
+            try:
+                view, floor, items = await cluster.relay_read(match)
+            except ArenaError as err:
+                conn.error(rid, err)
+                return
+            except Exception as exc:  # noqa: BLE001 - Redis away: the client may try again
+                log.warning("relay join failed", extra={"match": match, "error": str(exc)[:200]})
+                conn.error(rid, ArenaError(INTERNAL, "the relay is unavailable; try again"))
+                return
+            if conn.closing is not None or conn.session is not session:
+                return
+            owner = cluster.relay_owner.get(match) or {}
+            conn.reply(rid, {**view, "relay": {"url": owner.get("url", ""), "node": owner.get("node", "")}})
+            cluster.watch(match, session, floor, items)  # after the reply, in the same outbox
+
+        self._spawn(conn, join)
 
     def _payment(self, conn, rid, mode: str, payment, body) -> None:
         """A mode's payment request (`arena.engine.mode.Payment`): an entry
@@ -1234,7 +1272,9 @@ class Gateway:
         dirty = self.dirty
         reply_bytes = codec.reply_bytes
         event_tail = codec.event_tail
-        forward = self.cluster.forward if self.cluster is not None else None
+        cluster = self.cluster
+        forward = cluster.forward if cluster is not None else None
+        relayed = cluster.relay_types if cluster is not None and cluster.relay_types else None
         for m in messages:
             if m.__class__ is Reply:
                 session, rid, ok, body = m
@@ -1247,6 +1287,8 @@ class Gateway:
             else:
                 to, type_, body = m
                 tail = event_tail(type_, body)
+                if relayed is not None and type_ in relayed:  # to the watchers on the other processes
+                    cluster.relay_event(type_, tail)
                 for wallet in to:
                     mine = by_wallet.get(wallet)
                     if mine:

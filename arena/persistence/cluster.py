@@ -26,7 +26,17 @@ protocol of their own between them):
 - **cross-process events**: an event for a wallet with no session here is
   published to the channel `events:{node}` of every process where the
   wallet is present (`presence:{wallet}`), which hands it to the wallet's
-  sessions there: a tip, a balance event, a `match.found`.
+  sessions there: a tip, a balance event, a `match.found`;
+- **relays** (`Mode.relay`: one big match, one owner, watchers everywhere):
+  the first world to claim `relay_world:{match}` holds the match for good;
+  the process serving that world is its owner (`relay:{match}`, refreshed
+  by the heartbeat, rewritten by a successor after a takeover) and
+  publishes the relayed events' tails, numbered, on `relayed:{match}`;
+  its latest view (`Mode.relay_view`) is in `relay_view:{match}` with the
+  number it includes. Every other process subscribes, answers the mode's
+  `join` from the view plus the numbered events after it, and hands each
+  relayed event to its local watchers; the mode's other requests are
+  refused there with the owner's URL (`MatchElsewhere`).
 
 Every key is under `[redis] key_prefix` + "cluster:". Redis calls run on
 their own asyncio thread (`aiobridge`), off the tick; what the tick hands
@@ -44,12 +54,14 @@ import re
 import secrets
 import socket
 import time
+from collections import deque
 
 import msgpack
 import trio
 
 from arena.engine import inputs as I
-from arena.engine.errors import AUTH_FAILED, BAD_REQUEST, DUPLICATE, NOT_FOUND, WRONG_STATE, ArenaError
+from arena.engine.context import Ctx
+from arena.engine.errors import AUTH_FAILED, BAD_REQUEST, DUPLICATE, NOT_FOUND, OVERLOADED, WRONG_STATE, ArenaError
 from arena.engine.outputs import Event
 from arena.engine.registry import registry
 from arena.supervisor import Supervisor
@@ -170,6 +182,55 @@ return sent
 """
 
 
+# KEYS: relay_world:{match}, relay:{match}. ARGV: world, node, url, instance, ttl ms.
+# The first world to ask holds the match for good; its process (re)writes
+# the owner entry. '' when this process is the owner, else the owning world.
+CLAIM_RELAY = """
+local w = redis.call('GET', KEYS[1])
+if not w then
+  redis.call('SET', KEYS[1], ARGV[1])
+  w = ARGV[1]
+end
+if w ~= ARGV[1] then return w end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'world', ARGV[1], 'node', ARGV[2], 'url', ARGV[3], 'instance', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return ''
+"""
+
+RELAY_BACKLOG = 4096  # relayed messages a non-owner keeps per match, for joins
+RELAY_JOIN_TRIES = 4  # heartbeats a join waits for a view it can serve (at least RELAY_JOIN_WAIT_S)
+RELAY_JOIN_WAIT_S = 3.0
+RELAY_RESYNC_TRIES = 10  # views a resync of watchers tries before it gives up on them
+
+
+class MatchElsewhere(ArenaError):
+    """A request for a relayed match sent to a process that does not hold it: where to send it."""
+
+    def __init__(self, what: str, owner: dict | None):
+        url, node = (owner or {}).get("url", ""), (owner or {}).get("node", "")
+        where = f"node {node} at {url}" if url else "another process (not registered right now)"
+        super().__init__(NOT_FOUND, f"{what}: the match is held by {where}: send it there")
+        self.url = url
+        self.node = node
+
+    def body(self) -> dict:
+        return {**super().body(), "url": self.url, "node": self.node}
+
+
+class _Backlog:
+    """A non-owner's recent relayed messages of one match from one owner
+    instance, numbered without gaps from `first` to `last`."""
+
+    __slots__ = ("instance", "first", "last", "items")
+
+    def __init__(self, instance: str, seq: int):
+        self.instance = instance
+        self.first = seq
+        self.last = seq - 1
+        self.items: deque = deque()  # (seq, types, tails)
+
+
 def _plain(value: str, what: str) -> str:
     if not value or SEP in value or len(value) > 200:
         raise ValueError(f"{what} must be a non-empty name without tabs, got {value!r}")
@@ -211,6 +272,18 @@ class Cluster:
         self.stats = {"joins": 0, "pairs": 0, "seats": 0, "seats_claimed": 0, "seats_refused": 0,
                       "forwarded": 0, "received": 0, "failures": 0, "dropped_ops": 0}
         self.connected = False
+        # Relays (`Mode.relay`): match id -> (mode name, Relay); filled at start.
+        self.relays: dict[str, tuple] = {}
+        self.relay_types: dict[str, str] = {}  # owner: relayed event type -> match (owned matches only)
+        self.owned: set[str] = set()  # relayed matches this process holds
+        self.relay_owner: dict[str, dict] = {}  # non-owner: match -> the owner's entry, as last read
+        self.relay_up = False  # subscribed to every relayed match's channel
+        self.relay_seq: dict[str, int] = {}  # owner: messages numbered so far, per match
+        self.relay_viewed: dict[str, int] = {}  # owner: the number the last written view includes
+        self.relay_pending: dict[str, tuple[list, list]] = {}  # owner: match -> (types, tails) not yet numbered
+        self.backlog: dict[str, _Backlog] = {}  # non-owner
+        # non-owner: match -> {session id: the number after which it gets events, None while joining}
+        self.watching: dict[str, dict] = {}
 
     def k(self, key: str) -> str:
         return self.prefix + key
@@ -230,6 +303,15 @@ class Cluster:
             log.warning("cluster: redis unreachable at start; registering at the next heartbeat",
                         extra={"error": str(exc)[:200]})
         self.sync_directory(server.state, full=True)
+        for mode in registry.modes().values():
+            if mode.relay is not None:
+                self.relays[mode.relay.match] = (mode.name, mode.relay)
+        if self.relays:
+            try:
+                await self._claim_relays()
+            except Exception as exc:  # noqa: BLE001 - the heartbeat claims once Redis answers
+                log.warning("cluster: relays not claimed at start", extra={"error": str(exc)[:200]})
+            nursery.start_soon(self.supervisor.run, self._listen_relays)
         nursery.start_soon(self.supervisor.run, self._heartbeat)
         nursery.start_soon(self.supervisor.run, self._writer)
         nursery.start_soon(self.supervisor.run, self._listen)
@@ -281,6 +363,9 @@ class Cluster:
                     # Registered anew (a stall, or Redis lost its data): the
                     # directory entries may have expired with the registry.
                     self.sync_directory(self.server.state, full=True)
+                if self.relays:
+                    await self._claim_relays()
+                    self._relay_views()
                 await self.requeue_dropped()
                 await self.sweep()
         except trio.Cancelled:
@@ -344,6 +429,8 @@ class Cluster:
 
     async def flush(self) -> None:
         self._forwards_to_ops()
+        if self.relay_pending:
+            self._seal_relayed()
         ops, self.ops = self.ops, []
         if not ops:
             return
@@ -395,6 +482,13 @@ class Cluster:
                 pipe.hdel(self.k(f"presence:{op[1]}"), self.node)
             elif kind == "forward":
                 pipe.eval(FORWARD, 0, self.k("presence:"), self.k("events:"), self.node, *op[1])
+            elif kind == "relay":
+                _, match, seq, payload = op
+                pipe.set(self.k(f"relay_seq:{match}"), f"{self.instance}:{seq}")
+                pipe.publish(self.k(f"relayed:{match}"), payload)
+            elif kind == "view":
+                _, match, payload = op
+                pipe.set(self.k(f"relay_view:{match}"), payload)
         await pipe.execute()
 
     def _op(self, *op) -> None:
@@ -655,6 +749,259 @@ class Cluster:
         self.stats["received"] += 1
         gateway.flush()
 
+    # --- relays: one big match, one owner, watchers everywhere (`Mode.relay`) -----------------
+    async def _claim_relays(self) -> None:
+        """Claim (or refresh) ownership of every relayed match; for the
+        others, read who owns them now."""
+        world = self.server.state.world or ""
+        out = await self._call(self._claim_relays_redis, world, sorted(self.relays))
+        for match, (held_by, owner) in out.items():
+            if held_by == "":
+                if match not in self.owned:
+                    self.owned.add(match)
+                    self.relay_viewed[match] = -1  # a view at the next heartbeat
+                    for t in self.relays[match][1].events:
+                        self.relay_types[t] = match
+                    log.info("cluster: holding a relayed match", extra={"match": match, "world": world})
+                self.relay_owner[match] = {"url": self.advertise, "node": self.node, "instance": self.instance}
+            else:
+                if match in self.owned:  # the world lost it: only by hand (the key is never rewritten)
+                    self.owned.discard(match)
+                    self.relay_types = {t: m for t, m in self.relay_types.items() if m != match}
+                    log.error("cluster: another world holds a relayed match now", extra={"match": match})
+                self.relay_owner[match] = owner
+
+    async def _claim_relays_redis(self, world: str, matches: list) -> dict:
+        r = await self._client()
+        script = self._scripts.get("relay")
+        if script is None:
+            script = self._scripts["relay"] = r.register_script(CLAIM_RELAY)
+        out = {}
+        for match in matches:
+            held_by = (await script(keys=[self.k(f"relay_world:{match}"), self.k(f"relay:{match}")],
+                                    args=[world, self.node, self.advertise, self.instance, self.ttl_ms])).decode()
+            owner = None
+            if held_by:
+                fields = await r.hgetall(self.k(f"relay:{match}"))
+                owner = {k.decode(): v.decode() for k, v in fields.items()} or None
+            out[match] = (held_by, owner)
+        return out
+
+    def relay_event(self, type_: str, tail: bytes) -> None:
+        """Owner: a relayed event of this tick (the gateway's `deliver`)."""
+        match = self.relay_types[type_]
+        pending = self.relay_pending.get(match)
+        if pending is None:
+            pending = self.relay_pending[match] = ([], [])
+            self._wake.set()
+        pending[0].append(type_)
+        pending[1].append(tail)
+
+    def _seal_relayed(self) -> None:
+        """Number what was relayed since the last call, one message per match:
+        everything handed over so far is in a numbered message, in order."""
+        pending, self.relay_pending = self.relay_pending, {}
+        for match, (types, tails) in pending.items():
+            seq = self.relay_seq[match] = self.relay_seq.get(match, 0) + 1
+            self._op("relay", match, seq, msgpack.packb([self.instance, seq, types, tails], use_bin_type=True))
+            self.stats["relayed"] = self.stats.get("relayed", 0) + 1
+
+    def _relay_views(self) -> None:
+        """Owner, at each heartbeat: the view of each held match whose relayed
+        events moved on since its last view, numbered with the last message
+        it includes (written after that message: the writer keeps order)."""
+        state = self.server.state
+        ctx = None
+        for match in self.owned:
+            if self.relay_pending:
+                self._seal_relayed()
+            seq = self.relay_seq.get(match, 0)
+            if self.relay_viewed.get(match) == seq:
+                continue
+            name, _relay = self.relays[match]
+            shared = state.modes.get(name)
+            ctx = ctx or Ctx(state, state.tick)
+            view = registry.get(name).relay_view(ctx, shared) if shared is not None else None
+            if view is None:
+                continue
+            self.relay_viewed[match] = seq
+            self._op("view", match, msgpack.packb([self.instance, seq, view], use_bin_type=True))
+
+    def relayed_match(self, mode: str) -> str | None:
+        """The relayed match of `mode` when this process does not hold it (its
+        requests are answered from the relay or refused), else None."""
+        for match, (name, _relay) in self.relays.items():
+            if name == mode and match not in self.owned:
+                return match
+        return None
+
+    def relay_refusal(self, match: str, type_: str) -> ArenaError | None:
+        """Why a non-owner cannot take `type_` for `match` (None: it is the
+        join and the relay is up)."""
+        relay = self.relays[match][1]
+        owner = self.relay_owner.get(match)
+        if type_ != relay.join:
+            return MatchElsewhere(type_, owner)
+        if not self.relay_up or owner is None:
+            return ArenaError(OVERLOADED, "the relay of this match is not up yet; try again",
+                              retry_after_ms=int(self.heartbeat_s * 1000))
+        return None
+
+    async def relay_read(self, match: str) -> tuple[dict, int, list]:
+        """Non-owner: (view, floor, messages): the owner's latest view, the
+        number of the last relayed message it or the messages include, and
+        the backlog's messages after the view, which bring it up to date.
+        Waits (a few heartbeats) for a view this process can serve: one the
+        messages it received since it subscribed continue without a gap."""
+        tries = max(RELAY_JOIN_TRIES, int(RELAY_JOIN_WAIT_S / self.heartbeat_s))
+        for attempt in range(tries):
+            raw_view, raw_seq = await self._call(self._read_view, match)
+            if raw_view is None:  # the owner writes its first view at its next heartbeat, if it has one
+                if attempt == tries - 1:
+                    raise MatchElsewhere("nothing to watch yet", self.relay_owner.get(match))
+                await trio.sleep(self.heartbeat_s)
+                continue
+            vi, n, view = msgpack.unpackb(raw_view, raw=False)
+            li, _, last = (raw_seq or b"").decode().partition(":")
+            latest = int(last) if li == vi and last.isdigit() else n
+            b = self.backlog.get(match)
+            mine = b is not None and b.instance == vi
+            if li in ("", vi) and (latest <= n or (mine and b.first <= n + 1)):
+                items = [it for it in b.items if it[0] > n] if mine else []
+                return view, max(n, b.last) if mine else n, items
+            await trio.sleep(self.heartbeat_s)
+        raise ArenaError(OVERLOADED, "the relay has no view it can serve yet; try again",
+                         retry_after_ms=int(self.heartbeat_s * 1000))
+
+    async def _read_view(self, match: str):
+        r = await self._client()
+        pipe = r.pipeline(transaction=True)
+        pipe.get(self.k(f"relay_view:{match}"))
+        pipe.get(self.k(f"relay_seq:{match}"))
+        return tuple(await pipe.execute())
+
+    def watch(self, match: str, session, floor: int, items: list) -> None:
+        """Non-owner: `session` watches `match` from message `floor` on, after
+        `items` (the backlog after its view) are pushed to it now."""
+        self.watching.setdefault(match, {})[session.id] = floor
+        for _seq, types, tails in items:
+            if not self._push(match, session, types, tails):
+                break
+
+    def _push(self, match: str, session, types: list, tails: list) -> bool:
+        """One relayed message to one watcher; False when its watch ended with it."""
+        for tail in tails:
+            if isinstance(tail, bytes):
+                session.push_event(tail)
+        ends = self.relays[match][1].ends
+        if ends and any(t in ends for t in types):
+            self.watching.get(match, {}).pop(session.id, None)
+            return False
+        return True
+
+    async def _listen_relays(self) -> None:
+        r = await self._call(self._client)
+        pubsub = r.pubsub(ignore_subscribe_messages=True)
+        channels = {self.k(f"relayed:{m}"): m for m in self.relays}
+        await self._call(pubsub.subscribe, *channels)
+        self.relay_up = True
+        try:
+            while True:
+                msg = await self._call(_next_message, pubsub)
+                if msg is not None:
+                    match = channels.get(msg["channel"].decode())
+                    if match is not None and match not in self.owned:
+                        self._relayed(match, msg["data"])
+        finally:
+            # What arrives while not subscribed is missed: watchers start over.
+            self.relay_up = False
+            for match in self.relays:  # no instance: the next message starts afresh, resyncing the watchers
+                self.backlog[match] = _Backlog("", 0)
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                try:
+                    await self.bridge.call(pubsub.aclose)
+                except Exception:  # noqa: BLE001 - closing a subscription that is gone
+                    pass
+
+    def _relayed(self, match: str, data: bytes) -> None:
+        try:
+            instance, seq, types, tails = msgpack.unpackb(data, raw=False)
+            if not (isinstance(seq, int) and isinstance(types, list) and isinstance(tails, list)):
+                raise ValueError
+        except Exception:  # noqa: BLE001 - a stranger's message on the channel
+            log.warning("cluster: unreadable relay message dropped", extra={"match": match})
+            return
+        b = self.backlog.get(match)
+        if b is None or b.instance != instance or seq != b.last + 1:
+            if b is not None and b.instance == instance and seq <= b.last:
+                return  # a repeat
+            # A new owner (restart, takeover) or a lost message: the watchers
+            # here cannot follow on from what they have; they get a fresh view.
+            resync = b is not None and bool(self.watching.get(match))
+            b = self.backlog[match] = _Backlog(instance, seq)
+            if resync:
+                self._resync(match)
+        b.items.append((seq, types, tails))
+        b.last = seq
+        if len(b.items) > RELAY_BACKLOG:
+            b.items.popleft()
+            b.first = b.items[0][0]
+        self.stats["relay_received"] = self.stats.get("relay_received", 0) + 1
+        watchers = self.watching.get(match)
+        if not watchers:
+            return
+        by_id = self.server.gateway.sessions.by_id
+        for sid, floor in list(watchers.items()):
+            session = by_id.get(sid)
+            if session is None:
+                del watchers[sid]  # the session expired
+            elif floor is not None and seq > floor:
+                self._push(match, session, types, tails)
+        self.server.gateway.flush()
+
+    def relay_resume(self, session) -> None:
+        """A session resumed here whose buffer lost events: each relayed match
+        it watches sends it a fresh view (its own world has none)."""
+        for match, watchers in self.watching.items():
+            if watchers.get(session.id, None) is not None:
+                self._resync(match, (session.id,))
+
+    def _resync(self, match: str, sids=None) -> None:
+        """Watchers of `match` here (every one, or `sids`) get the owner's view
+        again, as the `match.snapshot` of the match, then the messages after it."""
+        watchers = self.watching.get(match, {})
+        for sid in (list(watchers) if sids is None else sids):
+            watchers[sid] = None  # nothing until the view
+        nursery = self.server.gateway._nursery
+        if nursery is not None:
+            nursery.start_soon(self._resend_view, match)
+
+    async def _resend_view(self, match: str) -> None:
+        for attempt in range(RELAY_RESYNC_TRIES):
+            try:
+                view, floor, items = await self.relay_read(match)
+                break
+            except Exception as exc:  # noqa: BLE001 - Redis away, or no view yet: try again
+                if attempt == RELAY_RESYNC_TRIES - 1:
+                    log.warning("cluster: relay view unavailable; its watchers here are dropped",
+                                extra={"match": match, "error": str(exc)[:200]})
+                    watchers = self.watching.get(match, {})
+                    for sid in [sid for sid, floor in watchers.items() if floor is None]:
+                        del watchers[sid]
+                    return
+                await trio.sleep(self.heartbeat_s)
+        from arena.net.codec import event_tail
+
+        tail = event_tail("match.snapshot", {"match": match, "tick": 0, "state": view})
+        by_id = self.server.gateway.sessions.by_id
+        for sid, was in list(self.watching.get(match, {}).items()):
+            session = by_id.get(sid)
+            if session is None or was is not None:
+                continue
+            session.push_event(tail)
+            self.watch(match, session, floor, items)
+        self.server.gateway.flush()
+
     async def locate(self, match: str) -> dict | None:
         """The directory's entry of a live match: {"match", "url", "node", "world", "mode"}, or None."""
         async def read():
@@ -684,7 +1031,12 @@ class Cluster:
     def health(self) -> dict:
         return {"connected": self.connected, "state": self.supervisor.state, "node": self.node,
                 "url": self.advertise, "instance": self.instance, "queued_ops": len(self.ops),
-                "matches": len(self.directory), "present": len(self.present), **self.stats}
+                "matches": len(self.directory), "present": len(self.present),
+                **({"relays": {m: "owner" if m in self.owned else "relay" if m in self.relay_owner else "unknown"
+                               for m in self.relays},
+                    "relay_up": self.relay_up,
+                    "relay_watchers": sum(len(w) for w in self.watching.values())} if self.relays else {}),
+                **self.stats}
 
 
 async def _next_message(pubsub):

@@ -48,7 +48,7 @@ from attrs import define, field
 from arena.engine import inputs as I
 from arena.engine.canonical import OMIT_IF_DEFAULT
 from arena.engine.errors import BAD_REQUEST, COOLDOWN_ACTIVE, NOT_ALLOWED, NOT_FOUND, WRONG_STATE
-from arena.engine.mode import Bucket, Mode, Page
+from arena.engine.mode import Bucket, Mode, Page, Relay
 from arena.engine.outputs import Event
 from arena.engine.snapshot import register
 
@@ -65,6 +65,9 @@ from .tables import TABLES
 
 WINDOW = "canvas"  # the id of the broadcast window's timer match (never a new_match_id: no "xx-" prefix)
 RESET_RULE = "reset"  # the reset rule's name: its mark is "canvas:reset"
+# What the canvas's watchers are sent as one broadcast: relayed, in a cluster,
+# to the watchers on every process that does not hold the canvas.
+RELAYED = frozenset({"canvas:pixels", "week_reset", "mode_changed"})
 ANNOUNCE_RULE = "announce"  # "announce-<canvas number>": the next mode is told ahead of the reset
 
 
@@ -163,6 +166,9 @@ class CanvasMode(Mode):
     # Plain attributes: neither module imports this one, so no import is deferred.
     requests = REQUESTS
     boards = BOARDS
+    # In a cluster: one process holds the canvas, the others' watchers get
+    # its broadcast relayed and join from the relay (`relay_view`).
+    relay = Relay(match=WINDOW, events=RELAYED, join="canvas.join", ends={"week_reset"})
 
     def __init__(self) -> None:
         # The compressed canvas (whole and in parts), outside the state: it
@@ -222,7 +228,8 @@ class CanvasMode(Mode):
         """Draw the next week's mode now and tell the watchers; the reset
         plays it (unless an operator's reset names another)."""
         shared.next_mode = self._next_mode(ctx, shared)
-        ctx.emit(shared.watchers, "mode_changed", {"mode": shared.next_mode, "starts_at_ms": self._resets_at_ms(ctx)})
+        _broadcast(ctx, shared.watchers, "mode_changed", {"mode": shared.next_mode,
+                                                          "starts_at_ms": self._resets_at_ms(ctx)})
 
     def _resets_at_ms(self, ctx) -> int:
         """The next reset instant after now (for `canvas.join`): computed once
@@ -282,6 +289,16 @@ class CanvasMode(Mode):
         if wallet in shared.watchers or wallet in shared.away:
             return [(WINDOW, self._view(ctx, shared, wallet))]
         return []
+
+    def relay_view(self, ctx, shared: CanvasState) -> dict | None:
+        """`canvas.join`'s reply on a process that does not hold the canvas:
+        the whole bitmap (parts are fetched from the owner), no cooldown of
+        the wallet's (placements are the owner's)."""
+        if shared.seq == 0:
+            return None
+        view = self._view(ctx, shared, "")
+        view["bitmap"] = self._bitmap(shared)
+        return view
 
     def _view(self, ctx, shared: CanvasState, wallet: str) -> dict:
         """What a watcher needs to fetch the canvas again: `canvas.join`'s
@@ -504,13 +521,19 @@ class CanvasMode(Mode):
         archive.archive_week(ctx, shared, ctx.settings(NAME))
         standings.end_week(shared)
         self._begin(ctx, shared, slug or self._next_mode(ctx, shared))
-        ctx.emit(watchers, "week_reset", {"archive": ended, "next_mode": shared.mode})
-        ctx.emit(watchers, "mode_changed", {"mode": shared.mode, "starts_at_ms": shared.started_ms})
+        _broadcast(ctx, watchers, "week_reset", {"archive": ended, "next_mode": shared.mode})
+        _broadcast(ctx, watchers, "mode_changed", {"mode": shared.mode, "starts_at_ms": shared.started_ms})
 
     # --- the bitmap -------------------------------------------------------------------
     def _bitmap(self, shared: CanvasState) -> bytes:
         """zlib of the whole canvas, compressed once per version (seq, placed)."""
         return self._bitmaps.whole(shared)
+
+
+def _broadcast(ctx, watchers, type_: str, body: dict) -> None:
+    """A broadcast event, sent even to no watcher here (unlike `ctx.emit`):
+    watchers elsewhere get it through the relay."""
+    ctx.messages.append(Event(tuple(watchers), type_, body))
 
 
 # Inputs `CanvasMode._kept` handles.
