@@ -275,7 +275,8 @@ class Bot:
         if self.wallet not in st["players"]:
             # The match.found came from a tick the crash lost (events go out
             # before their tick is durable): the restarted server paired
-            # others under that id. Nothing was paid into it by this bot.
+            # others under that id (the money checks still hold the bot's
+            # payments, if any, to account).
             self.note(f"battle {match} is someone else's after the restart: queueing again")
             self.match = None
             return
