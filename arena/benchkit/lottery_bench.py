@@ -188,7 +188,17 @@ def _tick_metrics(m0: dict | None, m1: dict | None, wall: float) -> dict | None:
             "tick_ms_p50": _ms(hist_quantile(dur, 0.5)), "tick_ms_p99": _ms(hist_quantile(dur, 0.99)),
             "lateness_ms_p99": _ms(hist_quantile(late, 0.99)),
             "messages_per_s": round((m1["arena_messages_total"] - m0["arena_messages_total"]) / wall, 1),
+            # How the socket work is split: hub wake-ups (each an epoll wait
+            # and a trip through trio's scheduler) and frames written.
+            "hub_wakes_per_s": _rate(m0, m1, "arena_net_hub_wakes_total", wall),
+            "frames_out_per_s": _rate(m0, m1, "arena_net_frames_out_total", wall),
             "sessions": int(m1["arena_sessions"])}
+
+
+def _rate(m0: dict, m1: dict, name: str, wall: float) -> float | None:
+    if name not in m0 or name not in m1:
+        return None
+    return round((m1[name] - m0[name]) / wall, 1)
 
 
 async def run_lottery(url: str, watchers: int, bettors: int, rate: float, duration: float,
@@ -290,7 +300,9 @@ def print_report(r: dict, out) -> None:
         f"client CPU {r['client_cpu_fraction']}{' (SATURATED: the client bounds the numbers)' if r['client_saturated'] else ''}\n"
         + (f"  server: {srv['ticks_per_s']} ticks/s of {srv['tick_hz']:g}, tick p50 {srv['tick_ms_p50']} ms "
            f"p99 {srv['tick_ms_p99']} ms, lateness p99 {srv['lateness_ms_p99']} ms, "
-           f"{srv['messages_per_s']} messages/s out, {srv['sessions']} sessions\n" if srv else "")
+           f"{srv['messages_per_s']} messages/s out, {srv['sessions']} sessions; "
+           f"{srv.get('hub_wakes_per_s')} socket-hub wake-ups/s, {srv.get('frames_out_per_s')} frames out/s\n"
+           if srv else "")
         + f"  service level (p99 < {SLA_P99_MS:g} ms, no errors, >= 95 % of the bets placed): "
         f"{'PASS' if r['sla']['pass'] else 'FAIL'}\n")
 
