@@ -25,7 +25,6 @@ class GcWatch:
         self.collections = [0, 0, 0]
         self.pause_s = [0.0, 0.0, 0.0]
         self.max_pause_s = [0.0, 0.0, 0.0]
-        self.collected = [0, 0, 0]
         self._started = 0.0
         self._installed = False
 
@@ -48,7 +47,6 @@ class GcWatch:
         gen = info.get("generation", 2)
         self.collections[gen] += 1
         self.pause_s[gen] += pause
-        self.collected[gen] += info.get("collected", 0)
         if pause > self.max_pause_s[gen]:
             self.max_pause_s[gen] = pause
 

@@ -307,32 +307,38 @@ class ArenaServer:
         which sends them after the socket batch (or at the tick's end)."""
         self.pending.append(inp)
         if self.apply_on_arrival and not self._closing:
-            ctx = self._open or self._open_tick()
-            messages = ctx.messages
-            n = len(messages)
-            core.apply(ctx, inp)
-            if len(messages) > n:
-                self._send(messages[n:])
-                self.gateway.wants_flush = True
+            ctx = self._open
+            if ctx is None:
+                n = 0
+                ctx = self._open = self._open_tick()  # steps `inp` too
+            else:
+                n = len(ctx.messages)
+                core.apply(ctx, inp)
+            if len(ctx.messages) > n:
+                self._send(ctx.messages[n:])
 
     def _send(self, messages) -> None:
-        """The engine's replies and events to the gateway; in a cluster with
-        a seat reservation in each `match.found` for a wallet elsewhere."""
+        """The engine's replies and events to the gateway (in a cluster with
+        a seat reservation in each `match.found` for a wallet elsewhere),
+        written after the socket batch or by the tick's own flush."""
         if self.cluster is not None:
             messages = self.cluster.outgoing(messages)
         self.gateway.deliver(messages)
+        self.gateway.wants_flush = True
 
     def _open_tick(self):
-        """Open the next tick, with a clock reading first (journaled as the
-        tick's first input) when engine time fell behind the wall clock."""
+        """Open the next tick and step the inputs `pending` holds, after a
+        clock reading (journaled as the tick's first input) when engine time
+        fell behind the wall clock: on a world's first tick, after a restart
+        (ticks stopped meanwhile) and when the loop fell behind."""
         state = self.state
         tick = state.tick + 1
-        ctx = self._open = core.begin(state, tick)
+        ctx = core.begin(state, tick)
         wall = self.clock()
         if state.clock is None or wall - now_ms(state, tick) > self.clock_tolerance_ms:
-            clock = I.ClockSet(wall)
-            self.pending.insert(0, clock)
-            core.apply(ctx, clock)
+            self.pending.insert(0, I.ClockSet(wall))
+        for inp in self.pending:
+            core.apply(ctx, inp)
         return ctx
 
     @property
@@ -440,26 +446,19 @@ class ArenaServer:
             ctx, self._open = self._open, None
             if ctx is None:
                 # Nothing arrived (or apply on arrival is off): the whole
-                # tick is stepped here. Engine time, journaled: on a world's
-                # first tick, after a restart and when the loop fell behind.
-                inputs, self.pending = self.pending, []
-                tick = state.tick + 1
-                wall = self.clock()
-                if state.clock is None or wall - now_ms(state, tick) > self.clock_tolerance_ms:
-                    inputs.insert(0, I.ClockSet(wall))
-                messages, effects = core.step(state, tick, inputs)
+                # tick is stepped here.
+                sent = 0
+                ctx = self._open_tick()
             else:
-                inputs, self.pending = self.pending, []
                 sent = len(ctx.messages)  # already handed to the gateway as they came
-                messages, effects = core.finish(ctx)
-                send(messages[sent:])
+            inputs, self.pending = self.pending, []
+            messages, effects = core.finish(ctx)
             t1 = time.perf_counter()
             # Frames first: the journal write is asynchronous anyway (events
             # never waited for it), so encoding the tick for the store before
             # sending would only delay every frame. Money effects still wait
             # until their tick is durable (`record_tick` holds them back).
-            if ctx is None:
-                send(messages)
+            send(messages[sent:] if sent else messages)
             if cluster is not None:  # the match directory
                 cluster.tick_done(state)
             gateway.flush()
@@ -479,12 +478,8 @@ class ArenaServer:
             self._closing = False
             if self.pending and self.apply_on_arrival:
                 # Taken while the tick closed: they open the next one now.
-                waiting = list(self.pending)
-                ctx = self._open_tick()
-                for inp in waiting:
-                    core.apply(ctx, inp)
+                ctx = self._open = self._open_tick()
                 send(ctx.messages)
-                gateway.wants_flush = True
             deadline += period
             if now - deadline > 1.0:
                 # More than a second behind: report it and rebase instead of
