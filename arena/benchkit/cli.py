@@ -77,6 +77,9 @@ def add_arguments(p) -> None:
                         "instead of the one-process server; each pair of clients plays on one shard's port")
     p.add_argument("--pg-dsn", default=os.environ.get("ARENA_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"),
                    help="--workers: the PostgreSQL to keep the shards in (a fresh schema, dropped after)")
+    p.add_argument("--against", choices=("arena", "colyseus"), default="arena",
+                   help="duel: the server to measure: this one (default) or the same workload as a Colyseus 0.16 "
+                        "room (bench/colyseus, Node.js; `npm ci` there first), driven by the same generator")
     p.add_argument("--url", default=None, help="bench a running server (ws://HOST:PORT/v1) instead of starting one")
     p.add_argument("--metrics-url", default=None,
                    help="with --url: its metrics endpoint (http://HOST:PORT/metrics), for server-side numbers")
@@ -137,6 +140,10 @@ def main_from_args(args) -> int:
         from .canvas_bench import main
 
         return main(args)
+    if args.against == "colyseus" and (args.scenario != "duel" or args.url or args.workers):
+        print("bench: --against colyseus runs the duel on a Colyseus server the bench starts "
+              "(no --url, no --workers)", file=sys.stderr)
+        return 2
     bench = Bench(args)
     reports: list = []
     try:
@@ -300,6 +307,18 @@ class Bench:
             self.metrics_url = args.metrics_url
             self.server_pid = None
             info["server"] = {"url": args.url, "started_by_bench": False}
+        elif args.against == "colyseus":
+            from .serverproc import ColyseusProcess
+
+            if server_cpus is None and ncpu > 1:
+                server_cpus = [0]
+            self.server = ColyseusProcess(cpus=server_cpus)
+            self.server.wait_ready()
+            self.url, self.metrics_url = self.server.url, self.server.metrics_url
+            self.server_pid = self.server.proc.pid
+            info["server"] = {"kind": "colyseus", "version": self.server.version, "url": self.url,
+                              "started_by_bench": True, "log": self.server.log_path,
+                              "pinned_cpus": server_cpus if self.server.pinned else None}
         else:
             from .serverproc import ServerProcess
 
@@ -340,7 +359,7 @@ class Bench:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=generator_main, args=(child, i, {
                 "url": self.url, "urls": self.shard_urls, "scenario": args.scenario, "cpus": gen_cpus,
-                "split_sender": args.split_sender}), daemon=True)
+                "split_sender": args.split_sender, "against": args.against}), daemon=True)
             proc.start()
             self.gens.append((proc, parent))
         if args.reads:
@@ -429,7 +448,7 @@ class Bench:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "command": "python -m arena bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
             "params": {"rate": args.rate, "duration": args.duration, "tick_hz": args.tick_hz,
-                       "split_sender": args.split_sender},
+                       "split_sender": args.split_sender, "against": args.against},
             "service_level": {"tick_rate_fraction": SLA_TICK_FRACTION, "p99_ms": SLA_P99_MS,
                               "errors": 0, "dropped": 0},
             "steps": [],
@@ -486,7 +505,8 @@ class Bench:
         return report
 
     def step(self, n_matches: int, index: int, total: int, idle_rss, reads: float = 0.0) -> dict:
-        from .serverproc import gc_window, hist_delta, hist_max, hist_quantile, scrape, server_window, slowest_ticks
+        from .serverproc import (colyseus_window, gc_window, hist_delta, hist_max, hist_quantile, scrape,
+                                 server_window, slowest_ticks)
 
         args = self.args
         n_clients = 2 * n_matches
@@ -619,7 +639,9 @@ class Bench:
         if u0 and u1:
             srv["cpu_pct"] = round((u1[0] - u0[0]) / wall * 100, 1)
             srv["rss_bytes"] = u1[1]
-        if m0 and m1:
+        if m0 and m1 and args.against == "colyseus":
+            srv.update(colyseus_window(m0, m1, wall))
+        elif m0 and m1:
             mwall = wall
             srv.update(server_window(m0, m1, mwall))
             ticks = m1["arena_ticks_total"] - m0["arena_ticks_total"]

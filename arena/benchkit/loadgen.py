@@ -152,6 +152,8 @@ class Generator:
         if self.targets:
             host, port, path = self.targets[(self.started_clients // 2) % len(self.targets)]
             self.started_clients += 1
+        if self.opts.get("against") == "colyseus":
+            return await self.setup_colyseus_client(host, port)
         c = await Client.connect(host, port, path, self.stats)
         kp = Keypair()
         c.keypair = kp
@@ -172,6 +174,16 @@ class Generator:
         c.ready_at = time.monotonic() + start.get("countdown", 0) / 1000 + 0.1
         c.react_frame = mask_frame(
             encode_request(REACT_RID, "reaction.send", {"match": c.match, "emoji": "\U0001f525"}), c.mask)
+        return c
+
+    async def setup_colyseus_client(self, host: str, port: int) -> Client:
+        """A member of a Colyseus duel room, ready once the room is full."""
+        from .colyseus_client import ColyseusClient, room_message
+
+        c = await ColyseusClient.join(host, port, self.stats)
+        await asyncio.wait_for(c.started, 60)
+        c.ready_at = 0.0
+        c.react_frame = mask_frame(room_message("reaction", {"emoji": "\U0001f525"}), c.mask)
         return c
 
     @staticmethod

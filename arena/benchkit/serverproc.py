@@ -292,6 +292,84 @@ def hist_max(buckets: list[tuple[float, float]]) -> float | None:
     return top
 
 
+COLYSEUS_DIR = Path(__file__).resolve().parents[2] / "bench" / "colyseus"
+
+
+class ColyseusProcess:
+    """The duel workload as a Colyseus 0.16 room (bench/colyseus/server.js),
+    on Node.js, pinned to `cpus`: the server `bench duel --against colyseus`
+    measures. Its dependencies are installed by `npm ci` in that folder."""
+
+    def __init__(self, *, cpus: list[int] | None = None, directory: Path = COLYSEUS_DIR):
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("bench: --against colyseus needs Node.js (`node`) on PATH")
+        core = directory / "node_modules" / "@colyseus" / "core" / "package.json"
+        if not core.exists():
+            raise RuntimeError(f"bench: Colyseus is not installed: run `npm ci` in {directory}")
+        self.version = json.loads(core.read_text())["version"]
+        self.dir = Path(tempfile.mkdtemp(prefix="arena-bench-colyseus-"))
+        self.port = free_port()
+        self.log_path = str(self.dir / "server.log")
+        cmd = [node, str(directory / "server.js"), str(self.port)]
+        self.pinned = False
+        if cpus and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+            cmd = ["taskset", "-c", ",".join(map(str, cpus))] + cmd
+            self.pinned = True
+        env = dict(os.environ, NODE_ENV="production")
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=str(directory))
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_url = f"http://127.0.0.1:{self.port}/metrics"
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"colyseus server exited with {self.proc.returncode}; see {self.log_path}")
+            if scrape(self.metrics_url, timeout=1.0, attempts=1) is not None:
+                return True
+            time.sleep(0.1)
+        raise RuntimeError(f"colyseus server did not answer within {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        crashed = self.proc.poll() is not None
+        if not crashed:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        if not crashed:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def colyseus_window(m0: dict, m1: dict, wall: float) -> dict:
+    """What `server_window` gives for Arena, from a Colyseus room server's
+    /metrics: tick_rate_hz is the rooms' simulation ticks per room per
+    second (every room runs its own 20 Hz interval), inputs_per_s the
+    reactions it handled; the event loop's delay stands in for lateness."""
+    rooms = int(m1["colyseus_rooms"])
+    ticks = m1["colyseus_ticks_total"] - m0["colyseus_ticks_total"]
+    inputs = m1["colyseus_reactions_total"] - m0["colyseus_reactions_total"]
+    cpu_s = m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]
+    return {
+        "cpu_pct": round(cpu_s / wall * 100, 1),
+        "rss_bytes": int(m1["process_resident_memory_bytes"]),
+        "tick_hz": m1["colyseus_tick_hz"],
+        "tick_rate_hz": round(ticks / rooms / wall, 2) if rooms else None,
+        "matches": rooms,
+        "connections": int(m1["colyseus_clients"]),
+        "inputs_per_s": round(inputs / wall, 1),
+        "cpu_us_per_input": round(cpu_s / inputs * 1e6, 1) if inputs else None,
+        "refused": int(m1["colyseus_refused_total"] - m0["colyseus_refused_total"]),
+        "lateness_ms_p99": round(m1["colyseus_loop_delay_p99_seconds"] * 1000, 1),
+        "lateness_ms_max": round(m1["colyseus_loop_delay_max_seconds"] * 1000, 1),
+    }
+
+
 def server_window(m0: dict, m1: dict, wall: float) -> dict:
     """The server's CPU, RSS and ticks over a window between two scrapes:
     cpu_pct (of one core), rss_bytes, tick_hz, tick_rate_hz and the tick
