@@ -25,7 +25,7 @@ import json
 
 import msgpack
 
-from .wsclient import RING, Client, Stats, mask_frame
+from .wsclient import Client, Stats, mask_frame
 
 JOIN_ROOM, ERROR, LEAVE_ROOM, ROOM_DATA, ROOM_STATE, ROOM_STATE_PATCH = 10, 11, 12, 13, 14, 15
 
@@ -158,14 +158,7 @@ class ColyseusClient(Client):
                     return
                 stats.events += 1
                 if body["senderId"] == self.wallet:
-                    stats.own_reactions += 1
-                    now = self.rx_time if self.rx_time is not None else self.clock()
-                    ring = self.ring
-                    if ring is not None:
-                        stats.latencies.append(now - ring[self.ring_base + self.own_seen % RING])
-                        self.own_seen += 1
-                    elif self.sent_at:
-                        stats.latencies.append(now - self.sent_at.popleft())
+                    self.own_reaction(self.rx_time if self.rx_time is not None else self.clock())
                 else:
                     stats.other_reactions += 1
             elif type_ == "start":
@@ -175,10 +168,7 @@ class ColyseusClient(Client):
                 stats.replies_error += 1
                 code_ = body.get("code", "?") if isinstance(body, dict) else "?"
                 stats.error_codes[code_] = stats.error_codes.get(code_, 0) + 1
-                if self.ring is not None:  # that reaction gets no event
-                    self.own_seen += 1
-                elif self.sent_at:
-                    self.sent_at.popleft()
+                self.own_refused()
             return
         if code == JOIN_ROOM:
             self.transport.write(mask_frame(bytes((JOIN_ROOM,)), self.mask))

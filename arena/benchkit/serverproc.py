@@ -148,19 +148,26 @@ class ServerProcess:
         return all(scrape(url) is not None for url in (self.worker_metrics_urls or [self.metrics_url]))
 
     def stop(self) -> None:
-        crashed = self.proc.poll() is not None  # it exited before we asked
-        if not crashed:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30 if self.workers else 5)  # workers end their leases first
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        crashed = stop_process(self.proc, 30 if self.workers else 5)  # workers end their leases first
         self.log.close()
         if self.workers:
             drop_schemas(self.pg_dsn, self.shard_dsns)
         if not crashed and self.log_path.startswith(str(self.dir)):
             shutil.rmtree(self.dir, ignore_errors=True)  # keep the log only when it crashed
+
+
+def stop_process(proc: subprocess.Popen, grace: float) -> bool:
+    """SIGTERM, then SIGKILL after `grace` seconds. True if it had already
+    exited before being asked (it crashed: its log is worth keeping)."""
+    if proc.poll() is not None:
+        return True
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    return False
 
 
 def free_port_range(n: int) -> int:
@@ -333,14 +340,7 @@ class ColyseusProcess:
         raise RuntimeError(f"colyseus server did not answer within {timeout}s; see {self.log_path}")
 
     def stop(self) -> None:
-        crashed = self.proc.poll() is not None
-        if not crashed:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        crashed = stop_process(self.proc, 5)
         self.log.close()
         if not crashed:
             shutil.rmtree(self.dir, ignore_errors=True)

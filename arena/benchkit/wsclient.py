@@ -287,13 +287,7 @@ class Client(asyncio.Protocol):
                     stats.events += 1
                     if env[2] == "reaction:sent":
                         if env[3]["senderId"] == self.wallet:
-                            stats.own_reactions += 1
-                            ring = self.ring
-                            if ring is not None:
-                                stats.latencies.append(now - ring[self.ring_base + self.own_seen % RING])
-                                self.own_seen += 1
-                            elif self.sent_at:
-                                stats.latencies.append(now - self.sent_at.popleft())
+                            self.own_reaction(now)
                         else:
                             stats.other_reactions += 1
                     else:
@@ -305,11 +299,8 @@ class Client(asyncio.Protocol):
                         stats.replies_error += 1
                         code = env[3].get("code", "?") if isinstance(env[3], dict) else "?"
                         stats.error_codes[code] = stats.error_codes.get(code, 0) + 1
-                        if env[1] == REACT_RID:  # that reaction gets no event
-                            if self.ring is not None:
-                                self.own_seen += 1
-                            elif self.sent_at:
-                                self.sent_at.popleft()
+                        if env[1] == REACT_RID:
+                            self.own_refused()
                     fut = self.pending.pop(env[1], None)
                     if fut is not None and not fut.done():
                         fut.set_result((env[2], env[3]))
@@ -328,6 +319,25 @@ class Client(asyncio.Protocol):
                 self.seq = env[1]
                 if env[2] != "reaction:sent":
                     self._queue_event(env[2], env[3])
+
+    def own_reaction(self, now: float) -> None:
+        """This client's own `reaction:sent` arrived at `now`: its latency is
+        from the matching send (the k-th event answers the k-th send)."""
+        self.stats.own_reactions += 1
+        ring = self.ring
+        if ring is not None:
+            self.stats.latencies.append(now - ring[self.ring_base + self.own_seen % RING])
+            self.own_seen += 1
+        elif self.sent_at:
+            self.stats.latencies.append(now - self.sent_at.popleft())
+
+    def own_refused(self) -> None:
+        """One of this client's reactions was refused: it gets no event, so its
+        send stamp is used up here."""
+        if self.ring is not None:
+            self.own_seen += 1
+        elif self.sent_at:
+            self.sent_at.popleft()
 
     def _queue_event(self, type_: str, body) -> None:
         self.events.append((type_, body))
