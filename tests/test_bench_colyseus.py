@@ -98,7 +98,8 @@ def test_a_matchmake_error_or_a_refused_request_is_an_error_with_its_reason():
 
 
 def test_against_colyseus_is_refused_for_anything_but_a_duel_the_bench_starts():
-    for extra in (["battles"], ["duel", "--url", "ws://127.0.0.1:1/v1"], ["duel", "--workers", "2"]):
+    for extra in (["battles"], ["lottery"], ["profile"], ["duel", "--url", "ws://127.0.0.1:1/v1"],
+                  ["duel", "--workers", "2"]):
         proc = subprocess.run([sys.executable, "-m", "arena", "bench", *extra, "--against", "colyseus",
                                "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2, (extra, proc.stdout, proc.stderr)

@@ -126,6 +126,10 @@ def _cpus(spec: str | None) -> list[int] | None:
 
 
 def main_from_args(args) -> int:
+    if args.against == "colyseus" and (args.scenario != "duel" or args.url or args.workers):
+        print("bench: --against colyseus runs the duel on a Colyseus server the bench starts "
+              "(no --url, no --workers)", file=sys.stderr)
+        return 2
     if args.scenario == "profile":
         return _profile(args)
     if args.scenario == "meme":
@@ -140,10 +144,6 @@ def main_from_args(args) -> int:
         from .canvas_bench import main
 
         return main(args)
-    if args.against == "colyseus" and (args.scenario != "duel" or args.url or args.workers):
-        print("bench: --against colyseus runs the duel on a Colyseus server the bench starts "
-              "(no --url, no --workers)", file=sys.stderr)
-        return 2
     bench = Bench(args)
     reports: list = []
     try:

@@ -106,7 +106,6 @@ class ColyseusClient(Client):
         super().__init__(stats)
         self.joined: asyncio.Future | None = None
         self.started: asyncio.Future | None = None
-        self.patches = 0
 
     @classmethod
     async def join(cls, host: str, port: int, stats: Stats, room: str = "duel",
@@ -143,7 +142,6 @@ class ColyseusClient(Client):
             stats.bytes_in += len(payload)
             stats.envelopes_in += 1
         if code == ROOM_STATE_PATCH:
-            self.patches += 1
             if self.counting:
                 stats.events += 1
             return

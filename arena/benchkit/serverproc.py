@@ -114,10 +114,7 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "arena", "serve", "--config", str(self.config_path), "--log-level", "WARNING"]
         if workers:
             cmd += ["--workers", str(workers)]
-        self.pinned = False
-        if cpus and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-            cmd = ["taskset", "-c", ",".join(map(str, cpus))] + cmd
-            self.pinned = True
+        cmd, self.pinned = pinned_to(cpus, cmd)
         env = dict(os.environ)
         if src:
             env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
@@ -154,6 +151,14 @@ class ServerProcess:
             drop_schemas(self.pg_dsn, self.shard_dsns)
         if not crashed and self.log_path.startswith(str(self.dir)):
             shutil.rmtree(self.dir, ignore_errors=True)  # keep the log only when it crashed
+
+
+def pinned_to(cpus: list[int] | None, cmd: list[str]) -> tuple[list[str], bool]:
+    """`cmd` run under `taskset` on `cpus` where that is possible (a
+    multi-core machine with taskset), and whether it is."""
+    if cpus and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", ",".join(map(str, cpus))] + cmd, True
+    return cmd, False
 
 
 def stop_process(proc: subprocess.Popen, grace: float) -> bool:
@@ -319,10 +324,7 @@ class ColyseusProcess:
         self.port = free_port()
         self.log_path = str(self.dir / "server.log")
         cmd = [node, str(directory / "server.js"), str(self.port)]
-        self.pinned = False
-        if cpus and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-            cmd = ["taskset", "-c", ",".join(map(str, cpus))] + cmd
-            self.pinned = True
+        cmd, self.pinned = pinned_to(cpus, cmd)
         env = dict(os.environ, NODE_ENV="production")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=str(directory))
