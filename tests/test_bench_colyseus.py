@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +22,10 @@ import pytest
 from arena.benchkit.colyseus_client import (
     ROOM_DATA, _unchunk, decode_room_message, encode_type, reserve_seat, room_message,
 )
+from node_tools import missing, node_and_npm
 
 ROOT = Path(__file__).resolve().parent.parent
 COLYSEUS_DIR = ROOT / "bench" / "colyseus"
-REQUIRE_JS = os.environ.get("ARENA_REQUIRE_JS") == "1"
 
 
 # --- the protocol, sans-IO -------------------------------------------------------------------
@@ -108,25 +105,13 @@ def test_against_colyseus_is_refused_for_anything_but_a_duel_the_bench_starts():
 
 # --- a smoke run against the real Colyseus server -----------------------------------------------
 
-def _missing(why: str) -> None:
-    if REQUIRE_JS:
-        pytest.fail(f"ARENA_REQUIRE_JS=1 but {why}", pytrace=False)
-    pytest.skip(why)
-
-
 def _colyseus_installed() -> None:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _missing("the Colyseus comparison needs node and npm on PATH")
-    out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    m = re.match(r"v(\d+)\.", out)
-    if m is None or int(m.group(1)) < 20:
-        _missing(f"the Colyseus comparison needs Node 20+, found {out or 'unknown'}")
+    _node, npm = node_and_npm("the Colyseus comparison tests")
     if not (COLYSEUS_DIR / "node_modules" / "@colyseus" / "core").exists():
         done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=COLYSEUS_DIR,
                               capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
-            _missing(f"npm ci in bench/colyseus failed: {done.stderr.strip()[-500:]}")
+            missing(f"npm ci in bench/colyseus failed: {done.stderr.strip()[-500:]}")
 
 
 @pytest.mark.slow

@@ -10,35 +10,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-JS_DIR = Path(__file__).resolve().parent.parent / "clients" / "js"
-REQUIRE_JS = os.environ.get("ARENA_REQUIRE_JS") == "1"
-MIN_NODE = 20
+from node_tools import node_and_npm
 
+JS_DIR = Path(__file__).resolve().parent.parent / "clients" / "js"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def _missing(why: str) -> None:
-    if REQUIRE_JS:
-        pytest.fail(f"ARENA_REQUIRE_JS=1 but {why}", pytrace=False)
-    pytest.skip(why)
-
-
 def _tools() -> tuple[str, str]:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _missing("the JavaScript SDK tests need node and npm on PATH")
-    out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    m = re.match(r"v(\d+)\.", out)
-    if m is None or int(m.group(1)) < MIN_NODE:
-        _missing(f"the JavaScript SDK needs Node {MIN_NODE}+, found {out or 'unknown'}")
-    return node, npm
+    return node_and_npm("the JavaScript SDK tests")
 
 
 def _run(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
